@@ -1,0 +1,3 @@
+"""vestige: verifiable mobile-spyware forensics."""
+
+__version__ = "0.1.0"

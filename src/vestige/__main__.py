@@ -1,0 +1,5 @@
+"""``python -m vestige`` runs the command-line interface."""
+
+from vestige.cli import main
+
+main()

@@ -1,0 +1,168 @@
+"""``vestige check PATH``: analyse an acquisition offline and write the output folder."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from vestige.analysis import Result, analyse, open_acquisition
+from vestige.cli.console import ProgressBar, render_summary
+from vestige.evidence.errors import EvidenceError
+from vestige.indicators import (
+    IndicatorFormatError,
+    IndicatorIndex,
+    IndicatorSet,
+    bundled_sets,
+    load_indicator_set,
+)
+from vestige.model import JSON, Severity
+from vestige.report.folder import OutputFolder, run_metadata
+
+EXIT_COMPLETE = 0
+EXIT_FINDINGS = 1
+EXIT_UNREADABLE = 2
+EXIT_INCOMPLETE = 3
+
+
+class UnreadableInputError(Exception):
+    """Input vestige cannot start on: it is printed as one sentence and the exit code is 2."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    result: Result
+    folder: Path
+    findings_sha256: str
+
+
+def exit_code(result: Result, fail_on: Severity | None) -> int:
+    """1 when a finding reaches ``--fail-on``, else 3 when artifacts were unreadable, else 0."""
+    if fail_on is not None and any(f.severity >= fail_on for f in result.findings):
+        return EXIT_FINDINGS
+    return EXIT_COMPLETE if result.complete else EXIT_INCOMPLETE
+
+
+def indicator_sets(ioc_files: tuple[Path, ...], bundled: bool) -> list[IndicatorSet]:
+    """The bundled sets (unless left out) followed by the user's files, in the order given."""
+    sets = list(bundled_sets()) if bundled else []
+    for path in ioc_files:
+        try:
+            sets.append(load_indicator_set(path))
+        except IndicatorFormatError as error:
+            raise UnreadableInputError(str(error)) from None
+        except OSError as error:
+            raise UnreadableInputError(f"{path}: cannot read the indicator file ({error.strerror or error})") from None
+    return sets
+
+
+def run_check(
+    path: Path,
+    output: Path | None,
+    sets: list[IndicatorSet],
+    console: Console,
+    options: dict[str, object],
+) -> CheckOutcome:
+    started = datetime.now(timezone.utc)
+    try:
+        acquisition = open_acquisition(path)
+    except EvidenceError as error:
+        raise UnreadableInputError(str(error)) from None
+    index = IndicatorIndex(sets)
+    with acquisition:
+        staging = _staging_folder(output)
+        folder = OutputFolder(staging)
+        with ProgressBar(console) as progress:
+            result = analyse(acquisition, index, sets, sink=folder, progress=progress)
+        options = {
+            **options,
+            "input": str(path.resolve()),
+            "acquisition_root": str(acquisition.root.resolve()),
+        }
+        digest = folder.finish(result, acquisition, run_metadata(started, {k: _plain(v) for k, v in options.items()}))
+    final = _final_folder(staging, output, result)
+    return CheckOutcome(result, final, digest)
+
+
+def _plain(value: object) -> JSON:
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return str(value)
+
+
+def _staging_folder(output: Path | None) -> Path:
+    """``-o DIR`` must be new or empty; without it, results are staged under a hidden name first."""
+    if output is not None:
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise UnreadableInputError(f"{output}: the output folder exists and is not empty; choose another with -o")
+        output.mkdir(parents=True, exist_ok=True)
+        return output
+    staging = Path.cwd() / f".vestige-partial-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+    staging.mkdir()
+    return staging
+
+
+def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:
+    if output is not None:
+        return output
+    base = Path.cwd() / f"vestige-{result.merkle_root[:12]}"
+    target, number = base, 1
+    while target.exists():
+        number += 1
+        target = base.with_name(f"{base.name}-{number}")
+    staging.rename(target)
+    return target
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder (new or empty).")
+@click.option(
+    "--iocs",
+    "ioc_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="An indicator set to add: STIX 2.x bundle or plain list (repeatable).",
+)
+@click.option("--no-bundled-iocs", is_flag=True, help="Leave out the indicator sets bundled with vestige.")
+@click.option(
+    "--fail-on",
+    type=click.Choice([s.label for s in Severity]),
+    help="Exit 1 when a finding reaches this severity (for scripts).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print only the location of the results.")
+def check(
+    path: Path,
+    output: Path | None,
+    ioc_files: tuple[Path, ...],
+    no_bundled_iocs: bool,
+    fail_on: str | None,
+    quiet: bool,
+) -> None:
+    """Check the acquisition at PATH (an iOS backup folder) against indicators and detectors."""
+    console = Console(stderr=True)
+    try:
+        sets = indicator_sets(ioc_files, bundled=not no_bundled_iocs)
+        outcome = run_check(
+            path,
+            output,
+            sets,
+            console,
+            {"iocs": [str(p) for p in ioc_files], "bundled_iocs": not no_bundled_iocs, "fail_on": fail_on},
+        )
+    except UnreadableInputError as problem:
+        console.print(f"[bold red]vestige:[/] {escape(str(problem))}")
+        sys.exit(EXIT_UNREADABLE)
+    out = Console()
+    if quiet:
+        out.print(str(outcome.folder))
+    else:
+        render_summary(out, outcome.result, outcome.folder)
+    sys.exit(exit_code(outcome.result, Severity.parse(fail_on) if fail_on else None))

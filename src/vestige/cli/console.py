@@ -1,0 +1,126 @@
+"""How results look on a terminal: a progress bar while working, then the summary of findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from vestige.analysis import Result
+from vestige.model import Finding, Severity
+
+STYLES = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+SHOWN_FROM = Severity.MEDIUM
+
+
+class ProgressBar:
+    """The engine's ``Progress`` drawn with rich; silent when stderr is not a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self._progress: Progress | None = None
+        if console.is_terminal:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> ProgressBar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def phase(self, name: str, total: int | None) -> None:
+        if self._progress is None:
+            return
+        if self._task is not None:
+            self._progress.update(self._task, visible=False)
+        self._task = self._progress.add_task(name, total=total)
+
+    def advance(self, count: int = 1) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, count)
+
+
+def render_summary(console: Console, result: Result, folder: Path) -> None:
+    device = result.device
+    console.print(
+        f"[bold]{escape(result.kind)}[/] {escape(device.name or '')} {escape(device.model or '')} "
+        f"{escape(device.os_name or '')} {escape(device.os_version or '')}: {result.file_count} entries, "
+        f"{result.total_bytes} bytes, Merkle root {result.merkle_root[:16]}…"
+    )
+    table = Table(title="Findings by severity", show_edge=False)
+    table.add_column("severity")
+    table.add_column("count", justify="right")
+    for severity in sorted(Severity, reverse=True):
+        count = sum(1 for f in result.findings if f.severity == severity)
+        table.add_row(f"[{STYLES[severity]}]{severity.label}[/]", str(count))
+    console.print(table)
+    for finding in result.findings:
+        if finding.severity >= SHOWN_FROM:
+            render_finding(console, finding)
+    if result.problems:
+        console.print(f"[bold yellow]{len(result.problems)} problem(s): the run is incomplete[/]")
+        for problem in result.problems:
+            console.print(f"  [yellow]{escape(problem.artifact)}[/] {escape(problem.reason)}")
+    console.print(f"Results: [bold]{escape(str(folder))}[/] (findings.json, timeline.jsonl, records/, manifest.jsonl)")
+
+
+def render_finding(console: Console, finding: Finding) -> None:
+    when = finding.time.isoformat() if finding.time else "undated"
+    console.print(
+        f"\n[{STYLES[finding.severity]}]{finding.severity.label.upper()}[/] {escape(finding.title)}"
+        f"  [dim]{finding.rule} {finding.id} {when}[/]"
+    )
+    console.print(f"  {escape(finding.explanation)}", soft_wrap=False)
+    for evidence in finding.evidence:
+        locator = evidence.locator
+        where = ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("table", locator.table),
+                ("row", locator.row),
+                ("line", locator.line),
+                ("offset", locator.offset),
+                ("key", locator.key),
+            )
+            if value is not None
+        )
+        console.print(
+            f"  [dim]evidence[/] {escape(locator.path)} [dim]sha256 {(locator.sha256 or '-')[:16]}… {escape(where)}[/]"
+        )
+        console.print(f"    {escape(evidence.excerpt)}")
+    for match in finding.indicators:
+        console.print(
+            f"  [dim]indicator[/] {escape(match.type)} {escape(match.value)} [dim]{escape(match.collection)} "
+            f"({escape(match.set_name)} {match.set_sha256[:12]}…)[/]"
+        )

@@ -1,0 +1,45 @@
+"""``vestige demo``: build a sample backup with planted Pegasus traces, check it, show the results."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from vestige.cli.check import EXIT_UNREADABLE, UnreadableInputError, indicator_sets, run_check
+from vestige.cli.console import render_summary
+from vestige.ios.sample.demo import build_demo_backup
+
+
+@click.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder (new or empty).")
+@click.option(
+    "--keep-sample",
+    type=click.Path(path_type=Path),
+    help="Write the sample backup to this new folder and keep it (default: a temporary folder).",
+)
+def demo(output: Path | None, keep_sample: Path | None) -> None:
+    """Build a sample iOS backup with planted traces of a Pegasus attack, then check it."""
+    console = Console(stderr=True)
+    scratch = Path(tempfile.mkdtemp(prefix="vestige-demo-"))
+    try:
+        if keep_sample is not None and keep_sample.exists():
+            raise UnreadableInputError(f"{keep_sample}: already exists; --keep-sample needs a new folder")
+        sample = build_demo_backup(keep_sample if keep_sample is not None else scratch / "sample-backup")
+        console.print(f"Built a sample iOS backup with planted traces at [bold]{escape(str(sample))}[/]")
+        outcome = run_check(sample, output, indicator_sets((), bundled=True), console, {"demo": True})
+    except UnreadableInputError as problem:
+        console.print(f"[bold red]vestige:[/] {escape(str(problem))}")
+        sys.exit(EXIT_UNREADABLE)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    render_summary(Console(), outcome.result, outcome.folder)
+    Console().print(
+        f"The demo is done. Open [bold]{escape(str(outcome.folder / 'findings.json'))}[/] for the findings, "
+        "or run `vestige check` on a backup of your own."
+    )

@@ -1,0 +1,1 @@
+"""Reading acquisitions safely: the Acquisition contract, SQLite/plist access, hashing, Merkle trees."""

@@ -1,0 +1,313 @@
+"""The Acquisition contract, the file manifest every acquisition shares, and kind detection.
+
+A reader (``ios.acquisitions.IosBackup``, ...) lists its entries; this base class hashes every file
+once, streaming, in parallel threads, into a ``FileManifest``: a private temporary SQLite database
+holding path, storage name, type, size, SHA-256 and the reader's metadata of each entry. Keeping it
+on disk bounds memory for acquisitions of millions of files and gives artifacts cheap lookups
+(SHA-256 of the file a record cites, glob of device paths). Its Merkle root (RFC 6962, leaves in
+path order) identifies the acquisition's contents.
+"""
+
+from __future__ import annotations
+
+import abc
+import fnmatch
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO, ClassVar
+
+import orjson
+
+from vestige.evidence import sqlite as safe_sqlite
+from vestige.evidence.errors import (
+    EncryptedBackupError,
+    MissingFileError,
+    NotAnAcquisitionError,
+    UnexpectedFormatError,
+)
+from vestige.evidence.hashing import hash_in_order
+from vestige.evidence.merkle import MerkleRoot
+from vestige.evidence.plist import load_plist_dict
+from vestige.model import JSON, Problem, format_time
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceFile:
+    """One entry of an acquisition. ``path`` is relative to the acquisition root in the device's
+    terms (for an iOS backup ``HomeDomain/Library/SMS/sms.db``); ``stored_as`` is where its bytes
+    sit under the root (``3d/3d0d7e5f...``), or None for an entry with no content of its own."""
+
+    path: str
+    type: str
+    size: int | None
+    sha256: str | None
+    stored_as: str | None
+    metadata: Mapping[str, JSON] = field(default_factory=dict)
+
+    def leaf(self) -> bytes:
+        """The Merkle leaf of this entry: path, type, size and SHA-256, NUL-separated."""
+        size = "" if self.size is None else str(self.size)
+        return "\x00".join((self.path, self.type, size, self.sha256 or "")).encode("utf-8")
+
+    def as_json(self) -> dict[str, JSON]:
+        return {
+            "path": self.path,
+            "type": self.type,
+            "stored_as": self.stored_as,
+            "size": self.size,
+            "sha256": self.sha256,
+            "metadata": dict(self.metadata),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """What the acquisition says about the device it came from."""
+
+    name: str | None = None
+    model: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    os_build: str | None = None
+    serial: str | None = None
+    identifiers: Mapping[str, str] = field(default_factory=dict)
+    acquired: datetime | None = None
+    encrypted: bool | None = None
+
+    def as_json(self) -> dict[str, JSON]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "os_name": self.os_name,
+            "os_version": self.os_version,
+            "os_build": self.os_build,
+            "serial": self.serial,
+            "identifiers": dict(self.identifiers),
+            "acquired": format_time(self.acquired),
+            "encrypted": self.encrypted,
+        }
+
+
+class FileManifest:
+    """Every entry of an acquisition with its SHA-256, spooled to a temporary SQLite database."""
+
+    _BATCH = 4096
+
+    def __init__(self) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="vestige-manifest-"))
+        self._db = sqlite3.connect(str(self._folder / "manifest.sqlite"), check_same_thread=False)
+        self._db.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+            "CREATE TABLE entries (path TEXT PRIMARY KEY, type TEXT NOT NULL, size INTEGER,"
+            " sha256 TEXT, stored_as TEXT, metadata BLOB NOT NULL) WITHOUT ROWID;"
+        )
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.total_bytes = 0
+        self.merkle_root = ""
+
+    def build(self, entries: Iterable[EvidenceFile]) -> None:
+        batch: list[tuple[str, str, int | None, str | None, str | None, bytes]] = []
+        insert = "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)"
+        for entry in entries:
+            batch.append(
+                (
+                    entry.path,
+                    entry.type,
+                    entry.size,
+                    entry.sha256,
+                    entry.stored_as,
+                    orjson.dumps(entry.metadata),
+                )
+            )
+            if len(batch) >= self._BATCH:
+                self._db.executemany(insert, batch)
+                batch.clear()
+        self._db.executemany(insert, batch)
+        self._db.commit()
+        root = MerkleRoot()
+        total = 0
+        for entry in self:
+            root.add_leaf(entry.leaf())
+            if entry.type == "file" and entry.size is not None:
+                total += entry.size
+        self.count, self.total_bytes, self.merkle_root = root.size, total, root.hexdigest()
+
+    def __iter__(self) -> Iterator[EvidenceFile]:
+        for row in self._db.execute("SELECT * FROM entries ORDER BY path"):
+            yield _entry(row)
+
+    def get(self, path: str) -> EvidenceFile | None:
+        row = self._db.execute("SELECT * FROM entries WHERE path = ?", (path,)).fetchone()
+        return None if row is None else _entry(row)
+
+    def glob(self, pattern: str) -> list[EvidenceFile]:
+        """Entries whose path matches a shell-style pattern (``*`` may span ``/``)."""
+        if not any(c in pattern for c in "*?["):
+            entry = self.get(pattern)
+            return [] if entry is None else [entry]
+        regex = re.compile(fnmatch.translate(pattern))
+        prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+        rows = self._db.execute(
+            "SELECT * FROM entries WHERE path >= ? AND path < ? ORDER BY path",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [_entry(row) for row in rows if regex.fullmatch(row[0])]
+
+    def close(self) -> None:
+        self._db.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def _entry(row: tuple[str, str, int | None, str | None, str | None, bytes]) -> EvidenceFile:
+    return EvidenceFile(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
+
+
+class Acquisition(abc.ABC):
+    """An acquisition read in place. Subclasses list entries; this class hashes and serves them."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._manifest: FileManifest | None = None
+
+    def __enter__(self) -> Acquisition:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @abc.abstractmethod
+    def _entries(self) -> Iterator[tuple[EvidenceFile, Path | None]]:
+        """Each entry without its hash, with the file to hash (None for directories and the like)."""
+
+    @abc.abstractmethod
+    def info(self) -> DeviceInfo:
+        """Device model, OS version and identifiers as the acquisition records them."""
+
+    def expected_entries(self) -> int | None:
+        """How many entries ``_entries`` will yield, when cheap to know (for progress bars)."""
+        return None
+
+    def manifest(self, progress: Progress | None = None) -> FileManifest:
+        """The hashed file manifest, built on first use (every file is read exactly once)."""
+        if self._manifest is None:
+            manifest = FileManifest()
+            manifest.build(self._hashed(manifest, progress))
+            self._manifest = manifest
+        return self._manifest
+
+    def _hashed(self, manifest: FileManifest, progress: Progress | None) -> Iterator[EvidenceFile]:
+        for entry, outcome in hash_in_order(self._entries()):
+            if isinstance(outcome, OSError):
+                reason = f"{entry.path}: cannot be read ({outcome.strerror or outcome})"
+                manifest.problems.append(Problem("acquisition", entry.path, reason))
+            elif outcome is not None:
+                size, digest = outcome
+                entry = EvidenceFile(entry.path, entry.type, size, digest, entry.stored_as, entry.metadata)
+            if progress is not None:
+                progress(1)
+            yield entry
+
+    def files(self) -> Iterator[EvidenceFile]:
+        return iter(self.manifest())
+
+    def file(self, path: str) -> EvidenceFile:
+        entry = self.manifest().get(path)
+        if entry is None:
+            raise MissingFileError(f"{path}: not in the acquisition")
+        return entry
+
+    def glob(self, pattern: str) -> list[EvidenceFile]:
+        return self.manifest().glob(pattern)
+
+    def location(self, path: str) -> Path:
+        """Where the bytes of ``path`` sit on disk (for reading only)."""
+        entry = self.file(path)
+        if entry.stored_as is None or entry.sha256 is None:
+            raise MissingFileError(f"{path}: listed in the acquisition but its content is not there")
+        return self.root / entry.stored_as
+
+    def open(self, path: str) -> IO[bytes]:
+        return self.location(path).open("rb")
+
+    def read_bytes(self, path: str, limit: int = 256 << 20) -> bytes:
+        """The whole content of a small file; refuses files above ``limit`` bytes."""
+        entry = self.file(path)
+        if entry.size is not None and entry.size > limit:
+            raise UnexpectedFormatError(f"{path}: {entry.size} bytes is larger than expected for this file")
+        return self.location(path).read_bytes()
+
+    def plist(self, path: str) -> dict[str, object]:
+        return load_plist_dict(self.read_bytes(path), path)
+
+    @contextmanager
+    def sqlite(self, path: str) -> Iterator[sqlite3.Connection]:
+        """A read-only connection that never writes inside the acquisition (principle 1)."""
+        sidecars: dict[str, Path] = {}
+        for suffix in safe_sqlite.SIDECARS:
+            entry = self.manifest().get(path + suffix)
+            if entry is not None and entry.stored_as is not None and entry.sha256 is not None:
+                sidecars[suffix] = self.root / entry.stored_as
+        with safe_sqlite.open_database(self.location(path), path, sidecars) as connection:
+            yield connection
+
+    def close(self) -> None:
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+
+
+IOS_BACKUP = "ios-backup"
+
+
+def detect_kind(path: Path) -> tuple[str, Path]:
+    """The kind of acquisition at ``path`` and its root; refuses clearly what vestige cannot read."""
+    if not path.exists():
+        raise NotAnAcquisitionError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if _is_ios_backup(path):
+            _refuse_encrypted_backup(path)
+            return IOS_BACKUP, path
+        backups = [child for child in sorted(path.iterdir()) if child.is_dir() and _is_ios_backup(child)]
+        if len(backups) == 1:
+            _refuse_encrypted_backup(backups[0])
+            return IOS_BACKUP, backups[0]
+        if len(backups) > 1:
+            names = ", ".join(child.name for child in backups)
+            raise NotAnAcquisitionError(f"{path}: holds several iOS backups ({names}); give the path of one")
+    raise NotAnAcquisitionError(
+        f"{path}: not an acquisition vestige can read (an iOS backup folder holds Manifest.db and Info.plist)"
+    )
+
+
+def _is_ios_backup(folder: Path) -> bool:
+    return (folder / "Manifest.db").is_file() and (folder / "Info.plist").is_file()
+
+
+def _refuse_encrypted_backup(folder: Path) -> None:
+    """A backup whose Manifest.db is SQLite is readable (a decrypted copy keeps ``IsEncrypted``)."""
+    if safe_sqlite.is_sqlite(folder / "Manifest.db"):
+        return
+    encrypted = False
+    manifest_plist = folder / "Manifest.plist"
+    if manifest_plist.is_file():
+        try:
+            encrypted = bool(load_plist_dict(manifest_plist.read_bytes(), "Manifest.plist").get("IsEncrypted"))
+        except UnexpectedFormatError:
+            encrypted = False
+    if encrypted:
+        raise EncryptedBackupError(
+            f"{folder}: this iOS backup is encrypted; decrypt it first (vestige reads the decrypted copy)"
+        )
+    raise NotAnAcquisitionError(f"{folder}: Manifest.db is not a SQLite database, so the backup cannot be read")

@@ -1,0 +1,1 @@
+"""iOS acquisitions and their artifacts."""

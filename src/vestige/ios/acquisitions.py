@@ -1,0 +1,215 @@
+"""Readers for iOS acquisitions: the unencrypted (or decrypted) iTunes/Finder/idevicebackup2 backup.
+
+A backup folder holds ``Info.plist`` (written by the host), ``Manifest.plist`` and ``Status.plist``
+(written by the device; older tools and anonymised samples omit them), ``Manifest.db`` and one file
+per backed-up regular file at ``<fileID[:2]>/<fileID>`` where ``fileID = sha1(domain + "-" +
+relativePath)``. ``Manifest.db`` (iOS 10 and later) has ``Files(fileID TEXT PRIMARY KEY, domain TEXT,
+relativePath TEXT, flags INTEGER, file BLOB)``; ``flags & 7`` is 1 for a file, 2 a directory, 4 a
+symlink (MobileBackup ``+[MBDatabaseIndex flagsForMode:]``); ``file`` is an NSKeyedArchiver ``MBFile``
+holding Unix times, mode, owner, inode, size and protection class. Sources: libimobiledevice
+``tools/idevicebackup2.c``; the research notes in ``../shared/reference/mvt.md`` section 2.1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile
+from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
+from vestige.evidence.sqlite import SIDECARS, open_database, require_tables
+from vestige.ios.timestamps import from_unix, plist_date
+from vestige.model import JSON, format_time
+
+FILE_TYPES = {1: "file", 2: "directory", 4: "symlink"}
+
+# Where a backup domain sits on the device, for the domains whose root is fixed (not an app container).
+DOMAIN_ROOTS = {
+    "HomeDomain": "/private/var/mobile",
+    "CameraRollDomain": "/private/var/mobile",
+    "MediaDomain": "/private/var/mobile",
+    "RootDomain": "/private/var/root",
+    "WirelessDomain": "/private/var/wireless",
+    "KeychainDomain": "/private/var/Keychains",
+    "SystemPreferencesDomain": "/private/var/preferences",
+    "ManagedPreferencesDomain": "/private/var/Managed Preferences",
+    "DatabaseDomain": "/private/var/db",
+}
+
+TOP_LEVEL_FILES = ("Info.plist", "Manifest.plist", "Status.plist", "Manifest.db")
+
+
+def file_id(domain: str, relative_path: str) -> str:
+    """The name of a backed-up file: ``sha1(domain + "-" + relativePath)``."""
+    return hashlib.sha1(f"{domain}-{relative_path}".encode()).hexdigest()
+
+
+def device_path(domain: str, relative_path: str) -> str | None:
+    """The absolute path of a backed-up file on the phone, when its domain has a fixed root."""
+    root = DOMAIN_ROOTS.get(domain)
+    if root is None:
+        return None
+    return f"{root}/{relative_path}" if relative_path else root
+
+
+def backup_path(domain: str, relative_path: str) -> str:
+    """The path vestige gives a backup entry: ``domain/relativePath`` (``HomeDomain/Library/SMS/sms.db``)."""
+    return f"{domain}/{relative_path}" if relative_path else domain
+
+
+class IosBackup(Acquisition):
+    """An unencrypted iOS backup folder, read in place."""
+
+    kind = IOS_BACKUP
+
+    def expected_entries(self) -> int | None:
+        with self._manifest_db() as db:
+            (count,) = db.execute("SELECT count(*) FROM Files").fetchone()
+        return int(count) + len(TOP_LEVEL_FILES)
+
+    def _manifest_db(self) -> AbstractContextManager[sqlite3.Connection]:
+        sidecars = {s: self.root / f"Manifest.db{s}" for s in SIDECARS if (self.root / f"Manifest.db{s}").is_file()}
+        return open_database(self.root / "Manifest.db", "Manifest.db", sidecars)
+
+    def _entries(self) -> Iterator[tuple[EvidenceFile, Path | None]]:
+        for child in sorted(self.root.iterdir()):
+            if child.is_file() and not child.is_symlink():
+                yield EvidenceFile(child.name, "file", None, None, child.name), child
+        listed: set[str] = set()
+        with self._manifest_db() as db:
+            require_tables(db, "Manifest.db", "Files")
+            rows = db.execute(
+                "SELECT fileID, domain, relativePath, flags, file FROM Files ORDER BY domain, relativePath"
+            )
+            for file_id_, domain, relative_path, flags, blob in rows:
+                entry, location = self._entry(str(file_id_), domain, relative_path, flags, blob)
+                if location is not None:
+                    listed.add(entry.stored_as or "")
+                yield entry, location
+        yield from self._unlisted(listed)
+
+    def _entry(
+        self, name: str, domain: str | None, relative_path: str | None, flags: int | None, blob: bytes | None
+    ) -> tuple[EvidenceFile, Path | None]:
+        domain = domain or ""
+        relative_path = relative_path or ""
+        kind = FILE_TYPES.get((flags or 0) & 7, "other")
+        metadata: dict[str, JSON] = {
+            "file_id": name,
+            "domain": domain,
+            "relative_path": relative_path,
+            "flags": flags,
+        }
+        if isinstance(blob, bytes):
+            metadata.update(_mbfile_metadata(blob))
+        path = backup_path(domain, relative_path) if domain else f"[no domain]/{name}"
+        stored_as = f"{name[:2]}/{name}"
+        location = self.root / stored_as
+        if kind == "file" and location.is_file():
+            return EvidenceFile(path, kind, None, None, stored_as, metadata), location
+        if kind == "file":
+            metadata["absent"] = True
+        return EvidenceFile(path, kind, None, None, None, metadata), None
+
+    def _unlisted(self, listed: set[str]) -> Iterator[tuple[EvidenceFile, Path | None]]:
+        """Files inside the backup's folders that Manifest.db does not list (kept, hashed and flagged)."""
+        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink()):
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames.sort()
+                for filename in sorted(filenames):
+                    location = Path(dirpath) / filename
+                    stored_as = location.relative_to(self.root).as_posix()
+                    if stored_as not in listed and location.is_file() and not location.is_symlink():
+                        yield (
+                            EvidenceFile(stored_as, "file", None, None, stored_as, {"unlisted": True}),
+                            location,
+                        )
+
+    def info(self) -> DeviceInfo:
+        info = self._top_plist("Info.plist")
+        manifest = self._top_plist("Manifest.plist")
+        status = self._top_plist("Status.plist")
+        lockdown = manifest.get("Lockdown") if isinstance(manifest.get("Lockdown"), dict) else {}
+        assert isinstance(lockdown, dict)
+
+        def text(*values: object) -> str | None:
+            for value in values:
+                if isinstance(value, str) and value:
+                    return value
+            return None
+
+        identifiers = {
+            key: value
+            for key, value in {
+                "udid": text(
+                    info.get("Unique Identifier"),
+                    info.get("Target Identifier"),
+                    lockdown.get("UniqueDeviceID"),
+                ),
+                "imei": text(info.get("IMEI")),
+                "meid": text(info.get("MEID")),
+                "iccid": text(info.get("ICCID")),
+                "phone_number": text(info.get("Phone Number")),
+                "backup_uuid": text(status.get("UUID")),
+            }.items()
+            if value is not None
+        }
+        return DeviceInfo(
+            name=text(info.get("Device Name"), info.get("Display Name"), lockdown.get("DeviceName")),
+            model=text(info.get("Product Type"), lockdown.get("ProductType")),
+            os_name="iOS",
+            os_version=text(info.get("Product Version"), lockdown.get("ProductVersion")),
+            os_build=text(info.get("Build Version"), lockdown.get("BuildVersion")),
+            serial=text(info.get("Serial Number"), lockdown.get("SerialNumber")),
+            identifiers=identifiers,
+            acquired=plist_date(info.get("Last Backup Date"))
+            or plist_date(status.get("Date"))
+            or plist_date(manifest.get("Date")),
+            encrypted=bool(manifest["IsEncrypted"]) if "IsEncrypted" in manifest else None,
+        )
+
+    def _top_plist(self, name: str) -> dict[str, Any]:
+        location = self.root / name
+        if not location.is_file():
+            return {}
+        return load_plist_dict(location.read_bytes(), name)
+
+
+_MBFILE_FIELDS = (
+    ("Mode", "mode"),
+    ("UserID", "uid"),
+    ("GroupID", "gid"),
+    ("InodeNumber", "inode"),
+    ("Size", "size"),
+    ("ProtectionClass", "protection_class"),
+    ("Flags", "bsd_flags"),
+    ("Target", "target"),
+)
+_MBFILE_TIMES = (("LastModified", "modified"), ("LastStatusChange", "status_changed"), ("Birth", "birth"))
+
+
+def _mbfile_metadata(blob: bytes) -> dict[str, JSON]:
+    """Mode, owner, size and MACB times of a Manifest.db ``file`` blob (an archived ``MBFile``)."""
+    try:
+        fields = keyed_archive_fields(blob)
+    except ValueError as error:
+        return {"metadata_error": str(error)}
+    metadata: dict[str, JSON] = {}
+    for key, name in _MBFILE_FIELDS:
+        if key in fields:
+            metadata[name] = fields[key]
+    if isinstance(metadata.get("mode"), int):
+        metadata["mode"] = oct(int(fields["Mode"]))
+    for key, name in _MBFILE_TIMES:
+        value = fields.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            metadata[name] = format_time(from_unix(value))
+    return metadata
+
+
+__all__ = ["IosBackup", "backup_path", "device_path", "file_id"]

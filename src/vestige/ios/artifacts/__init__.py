@@ -1,0 +1,26 @@
+"""The iOS artifacts vestige reads, listed explicitly in the order the engine runs them."""
+
+from __future__ import annotations
+
+from vestige.evidence.artifact import Artifact
+from vestige.ios.artifacts import (
+    backup_info,
+    datausage,
+    idstatuscache,
+    manifest,
+    osanalytics_addaily,
+    safari_history,
+    sms,
+    webkit_observations,
+)
+
+ARTIFACTS: tuple[Artifact, ...] = (
+    backup_info,
+    manifest,
+    safari_history,
+    datausage,
+    osanalytics_addaily,
+    sms,
+    idstatuscache,
+    webkit_observations,
+)

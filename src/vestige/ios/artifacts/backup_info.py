@@ -1,0 +1,133 @@
+"""The three plists at the top of an iOS backup: ``Info.plist``, ``Manifest.plist``, ``Status.plist``.
+
+``Info.plist`` is written by the host (iTunes, Finder, idevicebackup2): device name, product type and
+version, build, serial number, IMEI, phone number, last backup date, installed applications.
+``Manifest.plist`` (device, class MBProperties) holds ``IsEncrypted``, ``WasPasscodeSet``, ``Date``
+and the ``Lockdown`` values; ``Status.plist`` (device, class MBStatus) holds ``SnapshotState``
+(``finished`` once the backup completed). Key lists: libimobiledevice ``tools/idevicebackup2.c`` and
+docs/ios-formats.md section 1. Installed application identifiers are checked against ``app:id``
+indicators. An iOS older than the newest release of its line is an info finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
+from vestige.evidence.artifact import MatchPolicy
+from vestige.evidence.plist import plain
+from vestige.ios.timestamps import plist_date
+from vestige.ios.versions import release_table
+from vestige.model import JSON, Evidence, Finding, Locator, Observable, ObservableKind, Record, Severity
+
+NAME = "ios.backup_info"
+KINDS = (IOS_BACKUP,)
+PATHS = ("Info.plist", "Manifest.plist", "Status.plist")
+DESCRIPTION = "Device and backup facts from Info.plist, Manifest.plist and Status.plist"
+MATCHES = MatchPolicy(
+    Severity.HIGH,
+    "An installed application",
+    ("An application identifier can be reused by an unrelated app; check the app's name and developer.",),
+)
+
+INFO_KEYS = (
+    "Device Name",
+    "Product Type",
+    "Product Name",
+    "Product Version",
+    "Build Version",
+    "Serial Number",
+    "Unique Identifier",
+    "IMEI",
+    "MEID",
+    "ICCID",
+    "Phone Number",
+    "Last Backup Date",
+    "iTunes Version",
+)
+MANIFEST_KEYS = ("Version", "Date", "IsEncrypted", "WasPasscodeSet", "Lockdown")
+STATUS_KEYS = ("Version", "UUID", "Date", "BackupState", "SnapshotState", "IsFullBackup")
+
+
+def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
+    entry = acquisition.file(path)
+    content = acquisition.plist(path)
+    keys = {"Info.plist": INFO_KEYS, "Manifest.plist": MANIFEST_KEYS, "Status.plist": STATUS_KEYS}[path]
+    fields: dict[str, JSON] = {key: plain(content[key]) for key in keys if key in content}
+    observables: tuple[Observable, ...] = ()
+    if path == "Info.plist":
+        listed = content.get("Installed Applications")
+        apps = sorted(a for a in listed if isinstance(a, str)) if isinstance(listed, list) else []
+        fields["Installed Applications"] = list[JSON](apps)
+        observables = tuple(Observable(ObservableKind.APP_ID, a.lower()) for a in sorted(set(apps)))
+    yield Record(
+        artifact=NAME,
+        locator=Locator(path, entry.sha256),
+        time=plist_date(content.get("Last Backup Date") if path == "Info.plist" else content.get("Date")),
+        summary=_summary(path, content),
+        fields=fields,
+        observables=observables,
+        time_kind="backup date",
+    )
+
+
+def _summary(path: str, content: dict[str, Any]) -> str:
+    if path == "Info.plist":
+        return (
+            f"Backup of {content.get('Device Name', 'an unnamed device')} ({content.get('Product Type', '?')}, "
+            f"iOS {content.get('Product Version', '?')} build {content.get('Build Version', '?')})"
+        )
+    if path == "Manifest.plist":
+        return f"Backup manifest: encrypted {bool(content.get('IsEncrypted'))}, version {content.get('Version', '?')}"
+    return f"Backup status: snapshot {content.get('SnapshotState', '?')}, state {content.get('BackupState', '?')}"
+
+
+def detect(records: Iterable[Record]) -> Iterator[Finding]:
+    for record in records:
+        if record.locator.path == "Info.plist":
+            yield from _outdated(record)
+        elif record.locator.path == "Status.plist":
+            yield from _unfinished(record)
+
+
+def _outdated(record: Record) -> Iterator[Finding]:
+    version = record.fields.get("Product Version")
+    if not isinstance(version, str):
+        return
+    reason = release_table().outdated_reason(version)
+    if reason is None:
+        return
+    yield Finding(
+        rule="ios.backup_info.outdated_ios",
+        severity=Severity.INFO,
+        title=f"The device ran iOS {version} when it was backed up, an outdated release",
+        explanation=(
+            f"Info.plist records iOS {version} (build {record.fields.get('Build Version', '?')}). {reason}. "
+            "Outdated releases lack fixes for vulnerabilities that spyware has exploited."
+        ),
+        caveats=(
+            "The version is the one at backup time; the phone may have been updated since.",
+            "An outdated version is a risk factor, not evidence of compromise.",
+        ),
+        evidence=(Evidence(Locator("Info.plist", record.locator.sha256, key="Product Version"), version),),
+        time=record.time,
+    )
+
+
+def _unfinished(record: Record) -> Iterator[Finding]:
+    state = record.fields.get("SnapshotState")
+    if state in (None, "finished"):
+        return
+    yield Finding(
+        rule="ios.backup_info.unfinished_backup",
+        severity=Severity.LOW,
+        title=f"The backup did not finish (SnapshotState is '{state}')",
+        explanation=(
+            f"Status.plist records SnapshotState '{state}' instead of 'finished', so the backup may be missing "
+            "files and databases; an absence of traces in this backup proves less than usual."
+        ),
+        caveats=("Some tools write Status.plist before the transfer completes and never update it.",),
+        evidence=(Evidence(Locator("Status.plist", record.locator.sha256, key="SnapshotState"), str(state)),),
+        time=record.time,
+    )

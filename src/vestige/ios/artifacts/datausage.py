@@ -1,0 +1,259 @@
+"""Per-process network usage, ``DataUsage.sqlite`` (WirelessDomain) and ``netusage.sqlite``.
+
+Core Data stores (docs/ios-formats.md section 3): ``ZPROCESS(Z_PK, ZFIRSTTIMESTAMP, ZTIMESTAMP,
+ZBUNDLENAME, ZPROCNAME)`` and ``ZLIVEUSAGE(Z_PK, ZHASPROCESS -> ZPROCESS.Z_PK, ZTIMESTAMP, ZWIFIIN,
+ZWIFIOUT, ZWWANIN, ZWWANOUT, ...)``; times are Mac absolute seconds; ``ZPROCNAME`` is often
+``process/bundle.id`` and truncated to 16 characters; ``Z_PRIMARYKEY.Z_MAX`` is the highest ``Z_PK``
+handed out. Process names are checked against ``process:name`` indicators (critical).
+
+Detectors (Amnesty methodology as implemented by MVT, and Kaspersky's triangle_check):
+- a ``ZLIVEUSAGE`` row whose process row is missing: the process was removed while its usage stayed
+  (high, "manipulated");
+- gaps in ``ZPROCESS.Z_PK``, including rows above the last one up to ``Z_MAX``: deleted process rows
+  (low);
+- ``BackupAgent`` using the network: a deprecated binary that Operation Triangulation ran (high).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+
+from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
+from vestige.evidence.artifact import MatchPolicy, excerpt
+from vestige.evidence.sqlite import require_tables, table_columns
+from vestige.indicators.observables import app_id_observable, process_observable
+from vestige.ios.timestamps import from_mac_absolute
+from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity
+
+NAME = "ios.datausage"
+KINDS = (IOS_BACKUP, "ios-filesystem")
+PATHS = (
+    "WirelessDomain/Library/Databases/DataUsage.sqlite",
+    "WirelessDomain/Library/Databases/DataUsage-watch.sqlite",
+    "private/var/wireless/Library/Databases/DataUsage.sqlite",
+    "private/var/networkd/netusage.sqlite",
+    "private/var/networkd/db/netusage.sqlite",
+)
+DESCRIPTION = "Processes that used the network, and their usage rows, from DataUsage.sqlite / netusage.sqlite"
+MATCHES = MatchPolicy(
+    Severity.CRITICAL,
+    "A process that used the network (DataUsage)",
+    (
+        "Process names are short and can be reused by legitimate software, though the names on spyware lists "
+        "were chosen to imitate system daemons and are rare on clean phones.",
+    ),
+)
+TRIANGULATION_PROCESSES = frozenset({"BackupAgent"})
+CITED_EXAMPLES = 10
+USAGE_COLUMNS = ("ZWIFIIN", "ZWIFIOUT", "ZWWANIN", "ZWWANOUT")
+
+
+def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
+    sha256 = acquisition.file(path).sha256
+    with acquisition.sqlite(path) as db:
+        require_tables(db, path, "ZPROCESS", "ZLIVEUSAGE")
+        yield from _processes(db, path, sha256)
+        yield from _live_usage(db, path, sha256)
+        yield from _primary_key_max(db, path, sha256)
+
+
+def _processes(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
+    rows = db.execute("SELECT Z_PK, ZPROCNAME, ZBUNDLENAME, ZFIRSTTIMESTAMP, ZTIMESTAMP FROM ZPROCESS ORDER BY Z_PK")
+    for pk, name, bundle, first, last in rows:
+        fields: dict[str, JSON] = {
+            "kind": "process",
+            "pk": pk,
+            "process": name,
+            "bundle": bundle,
+            "first_timestamp": first,
+            "timestamp": last,
+        }
+        yield Record(
+            artifact=NAME,
+            locator=Locator(path, sha256, table="ZPROCESS", row=pk),
+            time=from_mac_absolute(first),
+            summary=f"Process {name!r}" + (f" (bundle {bundle})" if bundle else "") + " first used the network",
+            fields=fields,
+            observables=_process_observables(name, bundle),
+            time_kind="first network use",
+        )
+
+
+def _process_observables(name: object, bundle: object) -> tuple[Observable, ...]:
+    """The process name (``proc/bundle.id`` rows name the process before the slash) and bundle id."""
+    found: list[Observable | None] = []
+    if isinstance(name, str) and name:
+        process, _, suffix = name.partition("/")
+        found.append(process_observable(process))
+        if suffix:
+            found.append(app_id_observable(suffix))
+    if isinstance(bundle, str) and bundle:
+        found.append(app_id_observable(bundle))
+    return tuple(dict.fromkeys(o for o in found if o is not None))
+
+
+def _live_usage(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
+    present = table_columns(db, "ZLIVEUSAGE")
+    usage = ", ".join(f"u.{c}" if c in present else f"NULL AS {c}" for c in USAGE_COLUMNS)
+    rows = db.execute(
+        f"SELECT u.Z_PK, u.ZHASPROCESS, u.ZTIMESTAMP, {usage}, p.Z_PK, p.ZPROCNAME "
+        "FROM ZLIVEUSAGE u LEFT JOIN ZPROCESS p ON p.Z_PK = u.ZHASPROCESS ORDER BY u.Z_PK"
+    )
+    for pk, process_pk, timestamp, wifi_in, wifi_out, wwan_in, wwan_out, found_pk, name in rows:
+        fields: dict[str, JSON] = {
+            "kind": "live_usage",
+            "pk": pk,
+            "process_pk": process_pk,
+            "process_present": found_pk is not None,
+            "process": name,
+            "timestamp": timestamp,
+            "wifi_in": wifi_in,
+            "wifi_out": wifi_out,
+            "wwan_in": wwan_in,
+            "wwan_out": wwan_out,
+        }
+        who = repr(name) if found_pk is not None else f"missing process row {process_pk}"
+        yield Record(
+            artifact=NAME,
+            locator=Locator(path, sha256, table="ZLIVEUSAGE", row=pk),
+            time=from_mac_absolute(timestamp),
+            summary=f"Network usage by {who}: Wi-Fi in {wifi_in} out {wifi_out}, cellular in {wwan_in} out {wwan_out}",
+            fields=fields,
+            time_kind="usage recorded",
+        )
+
+
+def _primary_key_max(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
+    """The highest ZPROCESS key Core Data handed out, so deleted rows at the end can be seen too."""
+    if "Z_MAX" not in table_columns(db, "Z_PRIMARYKEY"):
+        return
+    for ent, z_max in db.execute("SELECT Z_ENT, Z_MAX FROM Z_PRIMARYKEY WHERE Z_NAME = 'Process'"):
+        yield Record(
+            artifact=NAME,
+            locator=Locator(path, sha256, table="Z_PRIMARYKEY", row=ent),
+            time=None,
+            summary=f"Core Data has handed out ZPROCESS keys up to {z_max}",
+            fields={"kind": "primary_key", "entity": "Process", "z_max": z_max},
+        )
+
+
+def detect(records: Iterable[Record]) -> Iterator[Finding]:
+    files: dict[str, _Store] = {}
+    for record in records:
+        store = files.setdefault(record.locator.path, _Store())
+        store.observe(record)
+    for path in sorted(files):
+        yield from files[path].findings()
+
+
+class _Store:
+    """What the detectors keep of one store: process keys, orphaned usage rows, BackupAgent rows."""
+
+    def __init__(self) -> None:
+        self.process_keys: list[int] = []
+        self.process_sha256: str | None = None
+        self.path = ""
+        self.z_max: int | None = None
+        self.orphans: list[Record] = []
+        self.orphan_count = 0
+        self.triangulation: list[Record] = []
+
+    def observe(self, record: Record) -> None:
+        fields = record.fields
+        kind = fields.get("kind")
+        self.path, self.process_sha256 = record.locator.path, record.locator.sha256
+        if kind == "process":
+            pk = fields.get("pk")
+            if isinstance(pk, int):
+                self.process_keys.append(pk)
+            if fields.get("process") in TRIANGULATION_PROCESSES:
+                self.triangulation.append(record)
+        elif kind == "live_usage":
+            if not fields.get("process_present") and fields.get("process_pk") is not None:
+                self.orphan_count += 1
+                if len(self.orphans) < CITED_EXAMPLES:
+                    self.orphans.append(record)
+            if fields.get("process") in TRIANGULATION_PROCESSES:
+                self.triangulation.append(record)
+        elif kind == "primary_key" and isinstance(fields.get("z_max"), int):
+            z_max = fields["z_max"]
+            assert isinstance(z_max, int)
+            self.z_max = z_max
+
+    def findings(self) -> Iterator[Finding]:
+        if self.orphan_count:
+            yield self._manipulated()
+        yield from self._gaps()
+        if self.triangulation:
+            yield self._backup_agent()
+
+    def _manipulated(self) -> Finding:
+        keys = sorted({r.fields.get("process_pk") for r in self.orphans}, key=str)
+        return Finding(
+            rule="ios.datausage.manipulated_process_entry",
+            severity=Severity.HIGH,
+            title=f"{self.orphan_count} network-usage rows point to process rows that no longer exist",
+            explanation=(
+                f"{self.path} has {self.orphan_count} ZLIVEUSAGE rows whose ZHASPROCESS refers to a ZPROCESS row "
+                f"that is missing (process keys {', '.join(str(k) for k in keys)}; the first rows are cited). "
+                "Removing a process row while its usage rows stay is how Pegasus was seen to hide its processes."
+            ),
+            caveats=(
+                "iOS may prune process rows during database maintenance; compare with the gaps finding and the "
+                "dates of the orphaned rows.",
+            ),
+            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in self.orphans),
+            time=min((r.time for r in self.orphans if r.time), default=None),
+        )
+
+    def _gaps(self) -> Iterator[Finding]:
+        keys = sorted(set(self.process_keys))
+        if not keys:
+            return
+        upper = max(keys[-1], self.z_max or 0)
+        present = set(keys)
+        missing = [k for k in range(keys[0], upper + 1) if k not in present]
+        if not missing:
+            return
+        ranges = _ranges(missing)
+        shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:20])
+        yield Finding(
+            rule="ios.datausage.missing_process_rows",
+            severity=Severity.LOW,
+            title=f"{len(missing)} process rows are missing from the ZPROCESS key sequence",
+            explanation=(
+                f"{self.path}: ZPROCESS keys run from {keys[0]} to {upper} (Core Data's Z_MAX is {self.z_max}) but "
+                f"{len(missing)} are absent ({shown}{', ...' if len(ranges) > 20 else ''}): those rows were deleted."
+            ),
+            caveats=("iOS deletes process rows of uninstalled apps and during maintenance; gaps are common.",),
+            evidence=(Evidence(Locator(self.path, self.process_sha256, table="ZPROCESS"), f"missing Z_PK {shown}"),),
+        )
+
+    def _backup_agent(self) -> Finding:
+        return Finding(
+            rule="ios.datausage.backupagent_network_use",
+            severity=Severity.HIGH,
+            title="The BackupAgent process used the network",
+            explanation=(
+                f"{self.path} records network use by a process named BackupAgent. Kaspersky reported that "
+                "Operation Triangulation's implant used this name, a deprecated binary that should not appear in "
+                "network usage during normal use of a phone; its triangle_check tool treats it as a detection."
+            ),
+            caveats=(
+                "BackupAgent2, a different and legitimate process, is not matched; check the exact name.",
+                "Very old devices may carry a legitimate BackupAgent entry from their own backups.",
+            ),
+            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in self.triangulation[:CITED_EXAMPLES]),
+            time=min((r.time for r in self.triangulation if r.time), default=None),
+        )
+
+
+def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for n in numbers:
+        if ranges and ranges[-1][1] == n - 1:
+            ranges[-1] = (ranges[-1][0], n)
+        else:
+            ranges.append((n, n))
+    return ranges

@@ -1,0 +1,75 @@
+"""iMessage and FaceTime identity lookups, ``com.apple.identityservices.idstatuscache.plist``.
+
+Top-level keys are services (``com.apple.madrid`` for iMessage, ``com.apple.ess`` for FaceTime);
+each maps handles (``mailto:...``, ``tel:...``) to ``{LookupDate (Mac absolute seconds), IDStatus}``
+(docs/ios-formats.md section 6). Present in backups up to iOS 14.7. ``mailto:`` handles are checked
+against ``email-addr`` indicators (Pegasus zero-click attempts looked up attacker iCloud accounts);
+a handle containing ``\\x00\\x00`` is the lookup artefact Amnesty reported with Pegasus (high).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
+from vestige.evidence.artifact import MatchPolicy, excerpt
+from vestige.indicators.observables import email_observable
+from vestige.ios.timestamps import from_mac_absolute, plist_date
+from vestige.model import Evidence, Finding, Locator, Record, Severity
+
+NAME = "ios.idstatuscache"
+KINDS = (IOS_BACKUP,)
+PATHS = (
+    "HomeDomain/Library/Preferences/com.apple.identityservices.idstatuscache.plist",
+    "HomeDomain/Library/IdentityServices/idstatuscache.plist",
+)
+DESCRIPTION = "iMessage/FaceTime handle lookups from the identity services status cache"
+MATCHES = MatchPolicy(
+    Severity.HIGH,
+    "An iMessage/FaceTime lookup",
+    ("A lookup happens when the phone is sent a message or call from that account, or when the user types it.",),
+)
+
+
+def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
+    sha256 = acquisition.file(path).sha256
+    cache = acquisition.plist(path)
+    for service in sorted(cache, key=str):
+        handles = cache[service]
+        if not isinstance(handles, dict):
+            continue
+        for handle in sorted(handles, key=str):
+            entry = handles[handle]
+            if not isinstance(entry, dict):
+                continue
+            lookup = entry.get("LookupDate")
+            when = plist_date(lookup) or (from_mac_absolute(lookup) if isinstance(lookup, int | float) else None)
+            user = str(handle)
+            email = email_observable(user.removeprefix("mailto:")) if user.startswith("mailto:") else None
+            yield Record(
+                artifact=NAME,
+                locator=Locator(path, sha256, key=f"{service}/{user}"),
+                time=when,
+                summary=f"{service} looked up {user!r} (status {entry.get('IDStatus')})",
+                fields={"service": str(service), "handle": user, "id_status": entry.get("IDStatus")},
+                observables=() if email is None else (email,),
+                time_kind="lookup date",
+            )
+
+
+def detect(records: Iterable[Record]) -> Iterator[Finding]:
+    for record in records:
+        handle = record.fields.get("handle")
+        if isinstance(handle, str) and "\x00\x00" in handle:
+            yield Finding(
+                rule="ios.idstatuscache.null_bytes_lookup",
+                severity=Severity.HIGH,
+                title="An iMessage/FaceTime lookup of a handle containing two NUL bytes",
+                explanation=(
+                    f"{record.locator.path} records a lookup of {handle!r}. Amnesty's Pegasus methodology reports "
+                    "handles containing '\\x00\\x00' in this cache as a trace of exploitation attempts."
+                ),
+                caveats=("Corrupted plist data could in principle produce the same bytes.",),
+                evidence=(Evidence(record.locator, excerpt(repr(handle))),),
+                time=record.time,
+            )

@@ -1,0 +1,134 @@
+"""Every entry of an iOS backup's ``Manifest.db`` (``Files`` table), with the hash vestige computed.
+
+Each listed file, directory and symlink becomes a record timed by its ``LastModified`` (from the
+``MBFile`` blob). Its device path is checked against ``file:path`` and ``file:name`` indicators (the
+absolute path where the domain's root is fixed, and ``/`` + relativePath as the domain sees it),
+its SHA-256 against file-hash indicators, and host names inside path components (WebKit names
+website-data folders ``https_<host>_<port>``) against domain indicators. Files listed but absent,
+and files present but not listed, are reported. Format: docs/ios-formats.md section 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, EvidenceFile
+from vestige.evidence.artifact import MatchPolicy, excerpt
+from vestige.indicators.observables import embedded_host_observable, path_observables
+from vestige.ios.acquisitions import TOP_LEVEL_FILES, device_path
+from vestige.model import JSON, Evidence, Finding, Locator, Observable, ObservableKind, Record, Severity
+
+NAME = "ios.manifest"
+KINDS = (IOS_BACKUP,)
+PATHS = ("Manifest.db",)
+DESCRIPTION = "Files, directories and symlinks listed in Manifest.db, with their SHA-256 and MACB times"
+MATCHES = MatchPolicy(
+    Severity.HIGH,
+    "A file listed in the backup",
+    ("The backup lists files by path; a path match says such a file existed, not that it ran.",),
+)
+CITED_EXAMPLES = 10
+
+
+def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
+    manifest_sha256 = acquisition.file(path).sha256
+    for entry in acquisition.files():
+        if entry.path in TOP_LEVEL_FILES:
+            continue
+        yield _record(entry, manifest_sha256)
+
+
+def _record(entry: EvidenceFile, manifest_sha256: str | None) -> Record:
+    meta = entry.metadata
+    if meta.get("unlisted"):
+        return Record(
+            artifact=NAME,
+            locator=Locator(entry.path, entry.sha256),
+            time=None,
+            summary=f"{entry.path}: a file in the backup folder that Manifest.db does not list",
+            fields={"path": entry.path, "size": entry.size, "sha256": entry.sha256, "unlisted": True},
+            observables=_hash_observables(entry),
+        )
+    domain = str(meta.get("domain", ""))
+    relative_path = str(meta.get("relative_path", ""))
+    fields: dict[str, JSON] = dict(meta)
+    fields.update(path=entry.path, type=entry.type, sha256=entry.sha256, stored_as=entry.stored_as)
+    modified = meta.get("modified")
+    return Record(
+        artifact=NAME,
+        locator=Locator("Manifest.db", manifest_sha256, table="Files", key=str(meta.get("file_id"))),
+        time=datetime.fromisoformat(modified.replace("Z", "+00:00")) if isinstance(modified, str) else None,
+        summary=f"{entry.path} ({entry.type}{_size(entry)}) listed in Manifest.db",
+        fields=fields,
+        observables=_observables(domain, relative_path) + _hash_observables(entry),
+        time_kind="last modified",
+    )
+
+
+def _size(entry: EvidenceFile) -> str:
+    return "" if entry.size is None else f", {entry.size} bytes"
+
+
+def _observables(domain: str, relative_path: str) -> tuple[Observable, ...]:
+    if not relative_path:
+        return ()
+    found: list[Observable] = []
+    absolute = device_path(domain, relative_path)
+    if absolute is not None:
+        found.extend(path_observables(absolute))
+    found.extend(path_observables("/" + relative_path))
+    for component in relative_path.split("/"):
+        if "_" in component and "." in component:
+            for part in component.lower().split("_"):
+                host = embedded_host_observable(part)
+                if host is not None:
+                    found.append(host)
+    return tuple(dict.fromkeys(found))
+
+
+def _hash_observables(entry: EvidenceFile) -> tuple[Observable, ...]:
+    return () if entry.sha256 is None else (Observable(ObservableKind.SHA256, entry.sha256),)
+
+
+def detect(records: Iterable[Record]) -> Iterator[Finding]:
+    absent: list[Record] = []
+    unlisted: list[Record] = []
+    absent_count = unlisted_count = 0
+    for record in records:
+        if record.fields.get("absent"):
+            absent_count += 1
+            if len(absent) < CITED_EXAMPLES:
+                absent.append(record)
+        elif record.fields.get("unlisted"):
+            unlisted_count += 1
+            if len(unlisted) < CITED_EXAMPLES:
+                unlisted.append(record)
+    if absent_count:
+        yield Finding(
+            rule="ios.manifest.listed_files_absent",
+            severity=Severity.INFO,
+            title=f"{absent_count} files listed in Manifest.db are absent from the backup folder",
+            explanation=(
+                f"Manifest.db lists {absent_count} regular files whose content is not in the backup folder "
+                f"(the first {len(absent)} are cited). Artifacts stored in them could not be examined."
+            ),
+            caveats=(
+                "Samples shared for research often drop files to save space or protect privacy.",
+                "An interrupted transfer leaves files out; see Status.plist SnapshotState.",
+            ),
+            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in absent),
+        )
+    if unlisted_count:
+        yield Finding(
+            rule="ios.manifest.unlisted_files",
+            severity=Severity.LOW,
+            title=f"{unlisted_count} files in the backup folder are not listed in Manifest.db",
+            explanation=(
+                f"The backup folder holds {unlisted_count} files that Manifest.db does not list (the first "
+                f"{len(unlisted)} are cited). They were hashed into the acquisition manifest, but nothing says "
+                "which device file they were."
+            ),
+            caveats=("Decryption and copying tools sometimes leave extra files; this is not a sign of compromise.",),
+            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in unlisted),
+        )

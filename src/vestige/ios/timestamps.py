@@ -1,0 +1,60 @@
+"""Time bases used by iOS databases and plists, converted to aware UTC datetimes.
+
+- Mac absolute time (Core Data, Safari ``visit_time``, DataUsage ``ZTIMESTAMP``): seconds since
+  2001-01-01 00:00:00 UTC, often a double with sub-millisecond precision.
+- ``sms.db`` ``message.date`` since iOS 11: nanoseconds since 2001-01-01 UTC (earlier: seconds).
+- Unix time (Manifest.db ``MBFile`` times): seconds since 1970-01-01 UTC.
+
+Values outside the range a phone can produce (before 2000 or after 2100) give None rather than a
+misleading date.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+MAC_EPOCH = datetime(2001, 1, 1, tzinfo=timezone.utc)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+_NANOSECONDS_THRESHOLD = 10**11
+
+
+def _plausible(moment: datetime) -> datetime | None:
+    return moment if _EARLIEST <= moment < _LATEST else None
+
+
+def from_mac_absolute(seconds: float | int | None) -> datetime | None:
+    """Mac absolute time in seconds (a float keeps microseconds)."""
+    if seconds is None or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        return _plausible(MAC_EPOCH + timedelta(seconds=seconds))
+    except OverflowError:
+        return None
+
+
+def from_mac_absolute_auto(value: int | float | None) -> datetime | None:
+    """``sms.db`` dates: nanoseconds since 2001 on iOS 11 and later, seconds before."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float) or value == 0:
+        return None
+    if abs(value) > _NANOSECONDS_THRESHOLD:
+        whole, nanos = divmod(int(value), 1_000_000_000)
+        return from_mac_absolute(whole + nanos / 1e9)
+    return from_mac_absolute(value)
+
+
+def from_unix(seconds: float | int | None) -> datetime | None:
+    if seconds is None or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        return _plausible(UNIX_EPOCH + timedelta(seconds=seconds))
+    except OverflowError:
+        return None
+
+
+def plist_date(value: object) -> datetime | None:
+    """A plist ``date`` (plistlib gives a naive datetime that is in UTC); None for anything else."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None

@@ -1,0 +1,1 @@
+"""Renderers of a result: findings.json, manifest.jsonl, records, timeline.jsonl, run.json."""

@@ -1,0 +1,89 @@
+"""Plist loading and the NSKeyedArchiver root reader used for Manifest.db ``MBFile`` blobs."""
+
+from __future__ import annotations
+
+import plistlib
+
+import pytest
+
+from vestige.evidence.errors import UnexpectedFormatError
+from vestige.evidence.plist import keyed_archive_fields, load_plist, load_plist_dict, plain
+
+
+def archive(fields: dict[str, object], strings: list[str]) -> bytes:
+    """An MBFile archive as NSKeyedArchiver lays it out: $null, the root, then referenced objects."""
+    objects: list[object] = ["$null", {"$class": plistlib.UID(2 + len(strings)), **fields}, *strings]
+    objects.append({"$classname": "MBFile", "$classes": ["MBFile", "NSObject"]})
+    return plistlib.dumps(
+        {
+            "$version": 100000,
+            "$archiver": "NSKeyedArchiver",
+            "$top": {"root": plistlib.UID(1)},
+            "$objects": objects,
+        },
+        fmt=plistlib.FMT_BINARY,
+    )
+
+
+def test_reads_scalars_and_referenced_strings_of_an_mbfile() -> None:
+    blob = archive(
+        {
+            "RelativePath": plistlib.UID(2),
+            "Target": plistlib.UID(3),
+            "Mode": 0o120755,
+            "Size": 5_000_000_000,
+            "LastModified": 1_715_680_000,
+            "ProtectionClass": 3,
+        },
+        ["Library/Caches/link", "../Média/cible"],
+    )
+    assert keyed_archive_fields(blob) == {
+        "RelativePath": "Library/Caches/link",
+        "Target": "../Média/cible",
+        "Mode": 0o120755,
+        "Size": 5_000_000_000,
+        "LastModified": 1_715_680_000,
+        "ProtectionClass": 3,
+    }
+
+
+def test_references_to_data_or_null_are_left_out() -> None:
+    blob = archive({"RelativePath": plistlib.UID(2), "EncryptionKey": plistlib.UID(0), "Mode": 1}, ["a"])
+    assert keyed_archive_fields(blob) == {"RelativePath": "a", "Mode": 1}
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"",
+        b"bplist00",
+        b"not a plist at all, just some bytes here.......",
+        plistlib.dumps({"a": 1}, fmt=plistlib.FMT_BINARY),
+    ],
+)
+def test_malformed_archives_raise_value_error(blob: bytes) -> None:
+    with pytest.raises(ValueError):
+        keyed_archive_fields(blob)
+
+
+def test_a_truncated_archive_raises_value_error() -> None:
+    blob = archive({"RelativePath": plistlib.UID(2), "Mode": 1}, ["a"])
+    with pytest.raises(ValueError):
+        keyed_archive_fields(blob[:20] + blob[-32:])
+
+
+def test_load_plist_names_the_file_when_it_is_not_a_plist() -> None:
+    with pytest.raises(UnexpectedFormatError, match=r"^HomeDomain/x\.plist: not a valid property list"):
+        load_plist(b"<plist><dict><key>a</key>", "HomeDomain/x.plist")
+
+
+def test_load_plist_dict_refuses_a_top_level_array() -> None:
+    with pytest.raises(UnexpectedFormatError, match="expected a dictionary at the top, found list"):
+        load_plist_dict(plistlib.dumps([1, 2]), "Info.plist")
+
+
+def test_plain_makes_plist_values_json_able() -> None:
+    import datetime
+
+    value = {"d": datetime.datetime(2024, 5, 14, 9, 0), "b": b"\x00\xff", "u": plistlib.UID(7), "l": [1, "x"]}
+    assert plain(value) == {"d": "2024-05-14T09:00:00", "b": "00ff", "u": 7, "l": [1, "x"]}
