@@ -1,0 +1,86 @@
+"""Test-only builders: small iOS backups with the real schemas, and a way to analyse them.
+
+The backups themselves are written by ``vestige.ios.sample.backup.BackupBuilder`` (shared with
+``vestige demo`` and the benchmarks); this module adds what only tests need: running the engine on
+a backup and collecting its records, and hashing a whole folder to prove nothing was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vestige.analysis import Result, analyse, open_acquisition
+from vestige.indicators import IndicatorIndex, IndicatorSet, read_indicator_data
+from vestige.indicators.sets import SetOrigin
+from vestige.ios.sample.backup import BackupBuilder
+from vestige.model import Finding, Record
+
+T0 = datetime(2024, 5, 14, 9, 0, tzinfo=timezone.utc)
+
+
+@dataclass
+class Collected:
+    """A ``RecordSink`` that keeps every record (fine for the small backups of tests)."""
+
+    records: list[Record] = field(default_factory=list)
+
+    def record(self, record: Record) -> None:
+        self.records.append(record)
+
+
+@dataclass
+class Checked:
+    result: Result
+    records: list[Record]
+
+    def findings(self, rule: str) -> list[Finding]:
+        return [f for f in self.result.findings if f.rule == rule]
+
+    def rules(self) -> list[str]:
+        return [f.rule for f in self.result.findings]
+
+    def artifact_records(self, artifact: str) -> list[Record]:
+        return [r for r in self.records if r.artifact == artifact]
+
+
+def check(root: Path, sets: Sequence[IndicatorSet] = ()) -> Checked:
+    """Analyse the backup at ``root`` with ``sets`` and keep every record."""
+    sink = Collected()
+    with open_acquisition(root) as acquisition:
+        result = analyse(acquisition, IndicatorIndex(sets), sets, sink=sink)
+    return Checked(result, sink.records)
+
+
+def plain_set(name: str, kind: str, values: Sequence[str]) -> IndicatorSet:
+    """An indicator set from a plain list (``kind`` as a file name would give it: ``domains``...)."""
+    data = "\n".join(values).encode()
+    origin = SetOrigin(
+        name=name, source="test", licence="CC0-1.0", path=f"{kind}.txt", sha256=hashlib.sha256(data).hexdigest()
+    )
+    return read_indicator_data(data, origin)
+
+
+def backup_with(
+    root: Path,
+    databases: Sequence[tuple[str, str, str, Callable[[sqlite3.Connection], None]]] = (),
+    **options: object,
+) -> Path:
+    """A backup holding the given ``(domain, relative path, schema, fill)`` databases."""
+    builder = BackupBuilder(root, **options)  # type: ignore[arg-type]
+    for domain, relative_path, schema, fill in databases:
+        builder.add_database(domain, relative_path, schema, fill)
+    return builder.finish()
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``root`` by relative path: equal before and after means untouched."""
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }

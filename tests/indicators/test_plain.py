@@ -111,7 +111,10 @@ def test_explicit_type_overrides_the_name() -> None:
 def test_unknown_name_without_type_is_refused() -> None:
     with pytest.raises(IndicatorFormatError) as raised:
         read(b"x\n", "lists/notes.txt")
-    assert str(raised.value) == "lists/notes.txt: the file name does not say what the values are; give a type"
+    assert str(raised.value) == (
+        "lists/notes.txt: the file name does not say what the values are (name it domains.txt, processes.txt, ... "
+        "or give its type)"
+    )
 
 
 def test_unknown_type_is_refused() -> None:

@@ -21,6 +21,7 @@ from vestige.indicators import (
     bundled_sets,
     load_indicator_set,
 )
+from vestige.indicators.plain import TYPES_BY_STEM
 from vestige.model import JSON, Severity
 from vestige.report.folder import OutputFolder, run_metadata
 
@@ -48,17 +49,42 @@ def exit_code(result: Result, fail_on: Severity | None) -> int:
     return EXIT_COMPLETE if result.complete else EXIT_INCOMPLETE
 
 
-def indicator_sets(ioc_files: tuple[Path, ...], bundled: bool) -> list[IndicatorSet]:
-    """The bundled sets (unless left out) followed by the user's files, in the order given."""
+def indicator_sets(
+    ioc_files: tuple[Path, ...], bundled: bool, ioc_lists: tuple[tuple[str, Path], ...] = ()
+) -> list[IndicatorSet]:
+    """The bundled sets (unless left out), then the user's files and typed lists, in the order given.
+
+    A user's set is named by its file name, not its location, so findings.json does not depend on
+    where the file sits.
+    """
     sets = list(bundled_sets()) if bundled else []
-    for path in ioc_files:
+    wanted: list[tuple[Path, str | None]] = [(path, None) for path in ioc_files]
+    wanted.extend((path, TYPES_BY_STEM[kind]) for kind, path in ioc_lists)
+    for path, kind in wanted:
         try:
-            sets.append(load_indicator_set(path))
+            sets.append(load_indicator_set(path, name=path.name, source=f"file {path.name}", indicator_type=kind))
         except IndicatorFormatError as error:
             raise UnreadableInputError(str(error)) from None
-        except OSError as error:
-            raise UnreadableInputError(f"{path}: cannot read the indicator file ({error.strerror or error})") from None
     return sets
+
+
+IOC_FILES = click.option(
+    "--iocs",
+    "ioc_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Add an indicator set: STIX 2.x bundle, stalkerware ioc.yaml / network.csv, or a plain list named "
+    "domains.txt, processes.txt, emails.txt, ... (repeatable).",
+)
+IOC_LISTS = click.option(
+    "--ioc-list",
+    "ioc_lists",
+    multiple=True,
+    type=(click.Choice(sorted(TYPES_BY_STEM)), click.Path(path_type=Path)),
+    metavar="TYPE FILE",
+    help="Add a plain list whose file name does not say its type, e.g. --ioc-list domains suspects.txt.",
+)
+NO_BUNDLED = click.option("--no-bundled-iocs", is_flag=True, help="Leave out the indicator sets bundled with vestige.")
 
 
 def run_check(
@@ -124,14 +150,9 @@ def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder (new or empty).")
-@click.option(
-    "--iocs",
-    "ioc_files",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="An indicator set to add: STIX 2.x bundle or plain list (repeatable).",
-)
-@click.option("--no-bundled-iocs", is_flag=True, help="Leave out the indicator sets bundled with vestige.")
+@IOC_FILES
+@IOC_LISTS
+@NO_BUNDLED
 @click.option(
     "--fail-on",
     type=click.Choice([s.label for s in Severity]),
@@ -142,25 +163,31 @@ def check(
     path: Path,
     output: Path | None,
     ioc_files: tuple[Path, ...],
+    ioc_lists: tuple[tuple[str, Path], ...],
     no_bundled_iocs: bool,
     fail_on: str | None,
     quiet: bool,
 ) -> None:
     """Check the acquisition at PATH (an iOS backup folder) against indicators and detectors."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
-        sets = indicator_sets(ioc_files, bundled=not no_bundled_iocs)
+        sets = indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
         outcome = run_check(
             path,
             output,
             sets,
             console,
-            {"iocs": [str(p) for p in ioc_files], "bundled_iocs": not no_bundled_iocs, "fail_on": fail_on},
+            {
+                "iocs": [str(p) for p in ioc_files],
+                "ioc_lists": [f"{kind}={p}" for kind, p in ioc_lists],
+                "bundled_iocs": not no_bundled_iocs,
+                "fail_on": fail_on,
+            },
         )
     except UnreadableInputError as problem:
         console.print(f"[bold red]vestige:[/] {escape(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
-    out = Console()
+    out = Console(soft_wrap=True)
     if quiet:
         out.print(str(outcome.folder))
     else:

@@ -25,7 +25,7 @@ from vestige.ios.sample.demo import build_demo_backup
 )
 def demo(output: Path | None, keep_sample: Path | None) -> None:
     """Build a sample iOS backup with planted traces of a Pegasus attack, then check it."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     scratch = Path(tempfile.mkdtemp(prefix="vestige-demo-"))
     try:
         if keep_sample is not None and keep_sample.exists():
@@ -38,8 +38,8 @@ def demo(output: Path | None, keep_sample: Path | None) -> None:
         sys.exit(EXIT_UNREADABLE)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    render_summary(Console(), outcome.result, outcome.folder)
-    Console().print(
+    render_summary(Console(soft_wrap=True), outcome.result, outcome.folder)
+    Console(soft_wrap=True).print(
         f"The demo is done. Open [bold]{escape(str(outcome.folder / 'findings.json'))}[/] for the findings, "
         "or run `vestige check` on a backup of your own."
     )

@@ -60,7 +60,10 @@ def read_plain_list(data: bytes, origin: SetOrigin, indicator_type: str | None =
     """
     resolved = indicator_type or plain_list_type(origin.path)
     if resolved is None:
-        raise IndicatorFormatError(origin.path, "the file name does not say what the values are; give a type")
+        raise IndicatorFormatError(
+            origin.path,
+            "the file name does not say what the values are (name it domains.txt, processes.txt, ... or give its type)",
+        )
     if resolved not in types.KINDS and resolved not in (types.FILE_HASH, types.APP_CERT):
         raise IndicatorFormatError(origin.path, f"unsupported indicator type {resolved!r}")
     try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile
+from vestige.evidence.errors import UnexpectedFormatError
 from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
 from vestige.evidence.sqlite import SIDECARS, open_database, require_tables
 from vestige.ios.timestamps import from_unix, plist_date
@@ -132,8 +133,8 @@ class IosBackup(Acquisition):
 
     def info(self) -> DeviceInfo:
         info = self._top_plist("Info.plist")
-        manifest = self._top_plist("Manifest.plist")
-        status = self._top_plist("Status.plist")
+        manifest = self._optional_plist("Manifest.plist")
+        status = self._optional_plist("Status.plist")
         lockdown = manifest.get("Lockdown") if isinstance(manifest.get("Lockdown"), dict) else {}
         assert isinstance(lockdown, dict)
 
@@ -172,6 +173,13 @@ class IosBackup(Acquisition):
             or plist_date(manifest.get("Date")),
             encrypted=bool(manifest["IsEncrypted"]) if "IsEncrypted" in manifest else None,
         )
+
+    def _optional_plist(self, name: str) -> dict[str, Any]:
+        """Manifest.plist and Status.plist only complete Info.plist; the artifact reports them if broken."""
+        try:
+            return self._top_plist(name)
+        except UnexpectedFormatError:
+            return {}
 
     def _top_plist(self, name: str) -> dict[str, Any]:
         location = self.root / name

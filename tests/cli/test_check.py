@@ -1,0 +1,176 @@
+"""``vestige check``: output files, canonical and deterministic findings.json, exit codes, messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import rfc8785
+from click.testing import CliRunner
+
+from tests.builders import backup_with, tree_digest
+from vestige.cli import main
+from vestige.ios.sample.demo import build_demo_backup
+
+
+@pytest.fixture(scope="module")
+def demo_backup(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_demo_backup(tmp_path_factory.mktemp("demo") / "backup")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_check_writes_every_output_file(demo_backup: Path, tmp_path: Path) -> None:
+    code, output = run("check", str(demo_backup), "-o", str(tmp_path / "out"))
+    assert code == 0, output
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "findings.json",
+        "manifest.jsonl",
+        "records",
+        "run.json",
+        "timeline.jsonl",
+    ]
+    assert sorted(p.name for p in (out / "records").iterdir()) == [
+        "ios.backup_info.jsonl",
+        "ios.datausage.jsonl",
+        "ios.idstatuscache.jsonl",
+        "ios.manifest.jsonl",
+        "ios.osanalytics_addaily.jsonl",
+        "ios.safari_history.jsonl",
+        "ios.sms.jsonl",
+        "ios.webkit_observations.jsonl",
+    ]
+    assert "critical │     1" in output
+    assert "CRITICAL A process that used the network (DataUsage) involves the process name bh" in output
+
+
+def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tmp_path: Path) -> None:
+    run("check", str(demo_backup), "-o", str(tmp_path / "out"))
+    raw = (tmp_path / "out" / "findings.json").read_bytes()
+    document = json.loads(raw)
+    assert rfc8785.dumps(document) == raw
+    assert document["schema"] == "vestige.findings/1"
+    assert document["acquisition"]["kind"] == "ios-backup"
+    assert document["acquisition"]["files"] == 39
+    assert document["summary"] == {
+        "complete": True,
+        "findings": {"critical": 1, "high": 5, "info": 1, "low": 0, "medium": 1},
+        "problems": 0,
+    }
+    first = document["findings"][0]
+    assert first["evidence"][0]["locator"] == {
+        "path": "WirelessDomain/Library/Databases/DataUsage.sqlite",
+        "row": 11,
+        "sha256": first["evidence"][0]["locator"]["sha256"],
+        "table": "ZPROCESS",
+    }
+    assert first["indicators"][0]["set_sha256"] == "df1bcaa78abc7b85781b1ebc2daa3cc225371e2024d9ef96e84f80f927256586"
+    names = [s["name"] for s in document["indicator_sets"]]
+    assert "amnesty/2021-07-18_nso/pegasus.stix2" in names
+    assert str(demo_backup) not in raw.decode()
+
+
+def test_findings_json_is_byte_identical_across_runs(demo_backup: Path, tmp_path: Path) -> None:
+    run("check", str(demo_backup), "-o", str(tmp_path / "a"))
+    run("check", str(demo_backup), "-o", str(tmp_path / "b"))
+    assert (tmp_path / "a" / "findings.json").read_bytes() == (tmp_path / "b" / "findings.json").read_bytes()
+    assert (tmp_path / "a" / "timeline.jsonl").read_bytes() == (tmp_path / "b" / "timeline.jsonl").read_bytes()
+    run_a = json.loads((tmp_path / "a" / "run.json").read_bytes())
+    assert set(run_a) >= {"started", "finished", "duration_seconds", "host", "python", "options", "findings_sha256"}
+
+
+def test_manifest_and_timeline_files(demo_backup: Path, tmp_path: Path) -> None:
+    run("check", str(demo_backup), "-o", str(tmp_path / "out"))
+    lines = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 39
+    sms = next(json.loads(line) for line in lines if json.loads(line)["path"] == "HomeDomain/Library/SMS/sms.db")
+    assert sms["stored_as"] == "3d/3d0d7e5fb2ce288813306e4d4636395e047a3d28"
+    assert set(sms["metadata"]) >= {"mode", "modified", "birth", "file_id", "domain", "relative_path"}
+    events = [json.loads(line) for line in (tmp_path / "out" / "timeline.jsonl").read_text().splitlines()]
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
+    assert all({"message", "datetime", "timestamp_desc"} <= set(e) for e in events)
+    assert sum(1 for e in events if e["data_type"] == "vestige.finding") == 8
+
+
+def test_fail_on_makes_a_finding_at_that_severity_exit_1(demo_backup: Path, tmp_path: Path) -> None:
+    assert run("check", str(demo_backup), "-o", str(tmp_path / "a"), "--fail-on", "critical")[0] == 1
+    clean = backup_with(tmp_path / "clean")
+    assert run("check", str(clean), "-o", str(tmp_path / "b"), "--fail-on", "medium")[0] == 0
+
+
+def test_an_unreadable_artifact_makes_the_run_exit_3(demo_backup: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_backup, copy)
+    (copy / "3d" / "3d0d7e5fb2ce288813306e4d4636395e047a3d28").write_bytes(b"garbage")
+    code, output = run("check", str(copy), "-o", str(tmp_path / "out"))
+    assert code == 3
+    assert "1 problem(s): the run is incomplete" in output
+    document = json.loads((tmp_path / "out" / "findings.json").read_bytes())
+    assert document["problems"] == [
+        {
+            "artifact": "ios.sms",
+            "path": "HomeDomain/Library/SMS/sms.db",
+            "reason": "HomeDomain/Library/SMS/sms.db: not a SQLite database (the header is wrong)",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "no such file or folder"),
+        ("not-backup", "not an acquisition vestige can read"),
+        ("encrypted", "this iOS backup is encrypted; decrypt it first"),
+    ],
+)
+def test_unreadable_input_is_one_sentence_and_exit_2(tmp_path: Path, setup: str, message: str) -> None:
+    target = tmp_path / setup
+    if setup == "not-backup":
+        target.mkdir()
+    elif setup == "encrypted":
+        backup_with(target, encrypted=True)
+        (target / "Manifest.db").write_bytes(b"\x8a" * 4096)
+    code, output = run("check", str(target), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert message in output
+    assert "Traceback" not in output
+
+
+def test_a_non_empty_output_folder_is_refused(demo_backup: Path, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    code, output = run("check", str(demo_backup), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert "the output folder exists and is not empty" in output
+    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+
+
+def test_an_unreadable_indicator_file_is_refused(demo_backup: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.stix2"
+    bad.write_text("{not json")
+    code, output = run("check", str(demo_backup), "--iocs", str(bad), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert "bad.stix2" in output
+
+
+def test_default_output_folder_is_named_by_the_merkle_root_and_never_overwritten(
+    demo_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run("check", str(demo_backup), "-q")[0] == 0
+    assert run("check", str(demo_backup), "-q")[0] == 0
+    root = json.loads(next(tmp_path.glob("vestige-*/findings.json")).read_bytes())["acquisition"]["merkle_root"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"vestige-{root[:12]}", f"vestige-{root[:12]}-2"]
+
+
+def test_check_never_writes_inside_the_acquisition(demo_backup: Path, tmp_path: Path) -> None:
+    before = tree_digest(demo_backup)
+    run("check", str(demo_backup), "-o", str(tmp_path / "out"))
+    run("iocs", "list")
+    assert tree_digest(demo_backup) == before

@@ -1,0 +1,143 @@
+"""Kind detection, the hashed file manifest and safe access through the Acquisition contract."""
+
+from __future__ import annotations
+
+import hashlib
+import plistlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.builders import backup_with
+from vestige.evidence.acquisition import IOS_BACKUP, EvidenceFile, FileManifest, detect_kind
+from vestige.evidence.errors import EncryptedBackupError, MissingFileError, NotAnAcquisitionError, UnexpectedFormatError
+from vestige.evidence.merkle import MerkleRoot
+from vestige.ios.acquisitions import IosBackup
+from vestige.ios.sample.backup import BackupBuilder
+
+
+def test_a_missing_path_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(NotAnAcquisitionError, match=r"nowhere: no such file or folder$"):
+        detect_kind(tmp_path / "nowhere")
+
+
+def test_a_folder_that_is_not_a_backup_is_refused_with_what_a_backup_holds(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(NotAnAcquisitionError, match=r"an iOS backup folder holds Manifest\.db and Info\.plist"):
+        detect_kind(tmp_path / "photos")
+
+
+def test_a_folder_with_one_backup_inside_is_accepted(tmp_path: Path) -> None:
+    inner = backup_with(tmp_path / "MobileSync" / "Backup" / "00008110-001A2B3C4D5E801E")
+    assert detect_kind(tmp_path / "MobileSync" / "Backup") == (IOS_BACKUP, inner)
+
+
+def test_a_folder_with_two_backups_asks_for_one(tmp_path: Path) -> None:
+    backup_with(tmp_path / "all" / "a")
+    backup_with(tmp_path / "all" / "b")
+    with pytest.raises(NotAnAcquisitionError, match=r"holds several iOS backups \(a, b\); give the path of one"):
+        detect_kind(tmp_path / "all")
+
+
+def test_an_encrypted_backup_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    root = backup_with(tmp_path / "enc", encrypted=True)
+    (root / "Manifest.db").write_bytes(bytes(range(256)) * 16)
+    with pytest.raises(EncryptedBackupError, match=r"this iOS backup is encrypted; decrypt it first"):
+        detect_kind(root)
+
+
+def test_a_decrypted_copy_that_keeps_is_encrypted_is_read(tmp_path: Path) -> None:
+    root = backup_with(tmp_path / "dec", encrypted=True)
+    assert detect_kind(root) == (IOS_BACKUP, root)
+
+
+def test_manifest_hashes_every_file_and_roots_them_in_path_order(tmp_path: Path) -> None:
+    builder = BackupBuilder(tmp_path / "b")
+    builder.add_file("HomeDomain", "Library/a.txt", b"alpha")
+    root = builder.finish()
+    with IosBackup(root) as backup:
+        entries = list(backup.files())
+        manifest = backup.manifest()
+        assert [e.path for e in entries] == sorted(e.path for e in entries)
+        expected = MerkleRoot()
+        for entry in entries:
+            expected.add_leaf(entry.leaf())
+        assert manifest.merkle_root == expected.hexdigest()
+        assert manifest.count == len(entries) == 7
+        a = backup.file("HomeDomain/Library/a.txt")
+        assert (a.type, a.size, a.sha256) == ("file", 5, hashlib.sha256(b"alpha").hexdigest())
+        assert a.leaf() == b"HomeDomain/Library/a.txt\x00file\x005\x00" + hashlib.sha256(b"alpha").hexdigest().encode()
+        assert manifest.total_bytes == sum(e.size or 0 for e in entries if e.type == "file")
+        assert backup.read_bytes("HomeDomain/Library/a.txt") == b"alpha"
+        with pytest.raises(MissingFileError, match=r"^HomeDomain/Library/none: not in the acquisition$"):
+            backup.file("HomeDomain/Library/none")
+
+
+def test_glob_matches_across_slashes_and_literals_exactly(tmp_path: Path) -> None:
+    builder = BackupBuilder(tmp_path / "b")
+    for domain in ("AppDomain-a", "AppDomain-b"):
+        builder.add_file(domain, "Library/WebKit/WebsiteData/ResourceLoadStatistics/observations.db", b"x")
+    root = builder.finish()
+    with IosBackup(root) as backup:
+        found = backup.glob("*/Library/WebKit/WebsiteData/ResourceLoadStatistics/observations.db")
+        assert [e.path.split("/")[0] for e in found] == ["AppDomain-a", "AppDomain-b"]
+        assert [e.path for e in backup.glob("Info.plist")] == ["Info.plist"]
+        assert backup.glob("Nothing.plist") == []
+
+
+def test_sqlite_uses_the_backup_sidecars_of_a_device_path(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    live = sqlite3.connect(str(scratch / "sms.db"))
+    live.execute("PRAGMA journal_mode = WAL")
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    live.execute("CREATE TABLE message (ROWID INTEGER PRIMARY KEY, text TEXT)")
+    live.execute("INSERT INTO message VALUES (1, 'only in the WAL')")
+    live.commit()
+    builder = BackupBuilder(tmp_path / "b")
+    for suffix in ("", "-wal", "-shm"):
+        builder.add_file("HomeDomain", f"Library/SMS/sms.db{suffix}", (scratch / f"sms.db{suffix}").read_bytes())
+    live.close()
+    root = builder.finish()
+    with IosBackup(root) as backup, backup.sqlite("HomeDomain/Library/SMS/sms.db") as db:
+        assert db.execute("SELECT text FROM message").fetchall() == [("only in the WAL",)]
+
+
+def test_device_info_comes_from_the_three_plists(tmp_path: Path) -> None:
+    root = backup_with(tmp_path / "b")
+    with IosBackup(root) as backup:
+        info = backup.info().as_json()
+    assert info == {
+        "name": "Reporter's iPhone",
+        "model": "iPhone14,2",
+        "os_name": "iOS",
+        "os_version": "17.5.1",
+        "os_build": "21F90",
+        "serial": "F17XK0A1Q6L8",
+        "identifiers": {
+            "udid": "00008110-001A2B3C4D5E801E",
+            "imei": "356789104523871",
+            "iccid": "8921201234567890123",
+            "phone_number": "+212 6 12 34 56 78",
+            "backup_uuid": info["identifiers"]["backup_uuid"],  # type: ignore[index]
+        },
+        "acquired": "2024-05-20T18:30:00.000000Z",
+        "encrypted": False,
+    }
+
+
+def test_a_broken_info_plist_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    root = backup_with(tmp_path / "b")
+    (root / "Info.plist").write_bytes(plistlib.dumps([1]))
+    with IosBackup(root) as backup, pytest.raises(UnexpectedFormatError, match=r"^Info\.plist: expected a dictionary"):
+        backup.info()
+
+
+def test_file_manifest_spool_is_removed_on_close() -> None:
+    manifest = FileManifest()
+    manifest.build([EvidenceFile("b", "file", 1, "00", "b"), EvidenceFile("a", "directory", None, None, None)])
+    assert [e.path for e in manifest] == ["a", "b"]
+    folder = manifest._folder
+    manifest.close()
+    assert not folder.exists()

@@ -1,0 +1,71 @@
+"""Manifest.db entries: device paths, hashes and host names against indicators; absent and unlisted files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from tests.builders import check, plain_set
+from vestige.ios.acquisitions import file_id
+from vestige.ios.sample.backup import BackupBuilder
+from vestige.model import Severity
+
+
+def build(root: Path) -> Path:
+    builder = BackupBuilder(root)
+    builder.add_file("RootDomain", "Library/Preferences/roleaccountd.plist", b"<plist/>")
+    builder.add_file(
+        "HomeDomain", "Library/WebKit/WebsiteData/LocalStorage/https_evil.example-bad.com_0.localstorage", b"x"
+    )
+    builder.add_file("HomeDomain", "Library/Preferences/com.apple.Preferences.plist", b"benign")
+    builder.add_listing("HomeDomain", "Library/Caches/gone.db", 1, size=4096)
+    return builder.finish()
+
+
+def test_every_listed_entry_is_a_record_citing_its_manifest_row(tmp_path: Path) -> None:
+    result = check(build(tmp_path / "b"))
+    records = result.artifact_records("ios.manifest")
+    by_path = {r.fields["path"]: r for r in records}
+    plist = by_path["RootDomain/Library/Preferences/roleaccountd.plist"]
+    expected_id = file_id("RootDomain", "Library/Preferences/roleaccountd.plist")
+    assert (plist.locator.path, plist.locator.table, plist.locator.key) == ("Manifest.db", "Files", expected_id)
+    assert plist.fields["sha256"] == hashlib.sha256(b"<plist/>").hexdigest()
+    assert plist.fields["stored_as"] == f"{expected_id[:2]}/{expected_id}"
+    assert plist.fields["mode"] == "0o100644"
+    assert [(o.kind.value, o.value) for o in plist.observables] == [
+        ("file-path", "/private/var/root/Library/Preferences/roleaccountd.plist"),
+        ("file-name", "roleaccountd.plist"),
+        ("file-path", "/Library/Preferences/roleaccountd.plist"),
+        ("sha256", hashlib.sha256(b"<plist/>").hexdigest()),
+    ]
+    assert by_path["HomeDomain/Library"].fields["type"] == "directory"
+
+
+def test_file_names_paths_hashes_and_hosts_in_folder_names_are_matched(tmp_path: Path) -> None:
+    sets = [
+        plain_set("pegasus-files", "files", ["roleaccountd.plist"]),
+        plain_set("webkit-hosts", "domains", ["example-bad.com"]),
+        plain_set("hashes", "sha256", [hashlib.sha256(b"benign").hexdigest()]),
+    ]
+    result = check(build(tmp_path / "b"), sets)
+    matches = result.findings("ios.manifest.indicator_match")
+    assert sorted((f.indicators[0].set_name, f.indicators[0].value, f.severity) for f in matches) == [
+        ("hashes", hashlib.sha256(b"benign").hexdigest(), Severity.HIGH),
+        ("pegasus-files", "roleaccountd.plist", Severity.HIGH),
+        ("webkit-hosts", "example-bad.com", Severity.HIGH),
+    ]
+
+
+def test_absent_and_unlisted_files_are_reported_once_each(tmp_path: Path) -> None:
+    root = build(tmp_path / "b")
+    (root / "ff").mkdir()
+    (root / "ff" / "ffffffffffffffffffffffffffffffffffffffff").write_bytes(b"stray")
+    result = check(root)
+    [absent] = result.findings("ios.manifest.listed_files_absent")
+    assert absent.severity is Severity.INFO
+    assert absent.title == "1 files listed in Manifest.db are absent from the backup folder"
+    assert absent.evidence[0].locator.key == file_id("HomeDomain", "Library/Caches/gone.db")
+    [unlisted] = result.findings("ios.manifest.unlisted_files")
+    assert unlisted.severity is Severity.LOW
+    assert unlisted.evidence[0].locator.path == "ff/ffffffffffffffffffffffffffffffffffffffff"
+    assert unlisted.evidence[0].locator.sha256 == hashlib.sha256(b"stray").hexdigest()

@@ -1,0 +1,96 @@
+"""The engine on the demo backup: findings, order, de-duplication, problems, compound patterns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.builders import check
+from vestige.analysis import finding_order
+from vestige.indicators import bundled_sets, read_indicator_data
+from vestige.indicators.sets import SetOrigin
+from vestige.ios.sample.demo import build_demo_backup
+from vestige.model import Severity
+
+
+@pytest.fixture(scope="module")
+def demo_backup(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_demo_backup(tmp_path_factory.mktemp("demo") / "backup")
+
+
+def test_the_demo_traces_are_found_with_the_bundled_sets(demo_backup: Path) -> None:
+    result = check(demo_backup, bundled_sets()).result
+    summary = [(f.severity.label, f.rule) for f in result.findings]
+    assert summary == [
+        ("critical", "ios.datausage.indicator_match"),
+        ("high", "ios.sms.indicator_match"),
+        ("high", "ios.webkit_observations.indicator_match"),
+        ("high", "ios.safari_history.injected_redirect"),
+        ("high", "ios.safari_history.indicator_match"),
+        ("high", "ios.safari_history.indicator_match"),
+        ("medium", "ios.safari_history.deleted_history"),
+        ("info", "ios.backup_info.outdated_ios"),
+    ]
+    assert result.complete
+    assert result.file_count == 39
+    process = result.findings[0]
+    assert [(m.value, m.type, m.collection, m.set_name) for m in process.indicators] == [
+        ("bh", "process:name", "Pegasus", "amnesty/2021-07-18_nso/pegasus.stix2")
+    ]
+    assert process.indicators[0].set_sha256 == "df1bcaa78abc7b85781b1ebc2daa3cc225371e2024d9ef96e84f80f927256586"
+
+
+def test_findings_are_sorted_by_severity_then_time(demo_backup: Path) -> None:
+    findings = check(demo_backup, bundled_sets()).result.findings
+    assert findings == sorted(findings, key=finding_order)
+    assert len({f.id for f in findings}) == len(findings)
+
+
+def test_an_indicator_shared_by_two_sets_credits_both(demo_backup: Path) -> None:
+    result = check(demo_backup, bundled_sets()).result
+    webkit = next(f for f in result.findings if f.rule == "ios.webkit_observations.indicator_match")
+    assert sorted(m.set_name for m in webkit.indicators) == [
+        "amnesty/2019-10-10_nso_morocco/domains.txt",
+        "amnesty/2021-07-18_nso/pegasus.stix2",
+    ]
+
+
+def test_a_pattern_whose_brackets_hold_on_different_records_is_one_finding(demo_backup: Path) -> None:
+    bundle = {
+        "type": "bundle",
+        "id": "bundle--00000000-0000-4000-8000-000000000000",
+        "objects": [
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": "indicator--00000000-0000-4000-8000-000000000001",
+                "pattern": "[process:name = 'bh'] AND [domain-name:value = 'free247downloads.com']",
+                "pattern_type": "stix",
+            }
+        ],
+    }
+    data = json.dumps(bundle).encode()
+    origin = SetOrigin("compound", "test", "CC0-1.0", "compound.json", hashlib.sha256(data).hexdigest())
+    result = check(demo_backup, [read_indicator_data(data, origin)]).result
+    [finding] = [f for f in result.findings if f.rule == "indicator.pattern_match"]
+    assert finding.severity is Severity.HIGH
+    assert [e.locator.table for e in finding.evidence] == ["ZPROCESS", "history_visits"]
+    assert finding.indicators[0].type == "stix-pattern"
+
+
+def test_a_corrupt_database_is_a_problem_and_the_rest_is_still_read(demo_backup: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(demo_backup, copy)
+    sms = copy / "3d" / "3d0d7e5fb2ce288813306e4d4636395e047a3d28"
+    sms.write_bytes(sms.read_bytes()[:200])
+    result = check(copy, bundled_sets()).result
+    assert [(p.artifact, p.path) for p in result.problems] == [("ios.sms", "HomeDomain/Library/SMS/sms.db")]
+    assert result.problems[0].reason.startswith("HomeDomain/Library/SMS/sms.db: unreadable SQLite database")
+    assert not result.complete
+    assert "ios.safari_history.injected_redirect" in [f.rule for f in result.findings]
+    assert "ios.sms.indicator_match" not in [f.rule for f in result.findings]
