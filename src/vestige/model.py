@@ -94,7 +94,9 @@ def format_time(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with microseconds and a ``Z``: the one time format of every output."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not timezone.utc:
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

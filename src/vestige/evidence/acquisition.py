@@ -40,6 +40,11 @@ from vestige.model import JSON, Problem, format_time
 Progress = Callable[[int], None]
 
 
+def leaf(path: str, kind: str, size: int | None, sha256: str | None) -> bytes:
+    """The Merkle leaf of an entry: path, type, size and SHA-256, NUL-separated."""
+    return f"{path}\x00{kind}\x00{'' if size is None else size}\x00{sha256 or ''}".encode()
+
+
 @dataclass(frozen=True, slots=True)
 class EvidenceFile:
     """One entry of an acquisition. ``path`` is relative to the acquisition root in the device's
@@ -55,8 +60,7 @@ class EvidenceFile:
 
     def leaf(self) -> bytes:
         """The Merkle leaf of this entry: path, type, size and SHA-256, NUL-separated."""
-        size = "" if self.size is None else str(self.size)
-        return "\x00".join((self.path, self.type, size, self.sha256 or "")).encode("utf-8")
+        return leaf(self.path, self.type, self.size, self.sha256)
 
     def as_json(self) -> dict[str, JSON]:
         return {
@@ -101,14 +105,16 @@ class FileManifest:
     """Every entry of an acquisition with its SHA-256, spooled to a temporary SQLite database."""
 
     _BATCH = 4096
+    _COLUMNS = "path, type, size, sha256, stored_as, metadata"
 
     def __init__(self) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="vestige-manifest-"))
-        self._db = sqlite3.connect(str(self._folder / "manifest.sqlite"), check_same_thread=False)
+        self.path = self._folder / "manifest.sqlite"
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
         self._db.executescript(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
-            "CREATE TABLE entries (path TEXT PRIMARY KEY, type TEXT NOT NULL, size INTEGER,"
-            " sha256 TEXT, stored_as TEXT, metadata BLOB NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE entries (path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER, sha256 TEXT,"
+            " stored_as TEXT, metadata BLOB NOT NULL);"
         )
         self.problems: list[Problem] = []
         self.count = 0
@@ -116,38 +122,52 @@ class FileManifest:
         self.merkle_root = ""
 
     def build(self, entries: Iterable[EvidenceFile]) -> None:
+        """Spools the entries, indexes them by path, then computes the Merkle root in path order."""
         batch: list[tuple[str, str, int | None, str | None, str | None, bytes]] = []
-        insert = "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?)"
+        insert = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)"
+        dumps = orjson.dumps
         for entry in entries:
-            batch.append(
-                (
-                    entry.path,
-                    entry.type,
-                    entry.size,
-                    entry.sha256,
-                    entry.stored_as,
-                    orjson.dumps(entry.metadata),
-                )
-            )
+            batch.append((entry.path, entry.type, entry.size, entry.sha256, entry.stored_as, dumps(entry.metadata)))
             if len(batch) >= self._BATCH:
                 self._db.executemany(insert, batch)
                 batch.clear()
         self._db.executemany(insert, batch)
+        self._db.execute("CREATE INDEX entries_by_path ON entries (path)")
         self._db.commit()
         root = MerkleRoot()
         total = 0
-        for entry in self:
-            root.add_leaf(entry.leaf())
-            if entry.type == "file" and entry.size is not None:
-                total += entry.size
+        for path, kind, size, sha256 in self._db.execute(
+            "SELECT path, type, size, sha256 FROM entries ORDER BY path, rowid"
+        ):
+            root.add_leaf(leaf(path, kind, size, sha256))
+            if kind == "file" and size is not None:
+                total += size
         self.count, self.total_bytes, self.merkle_root = root.size, total, root.hexdigest()
 
     def __iter__(self) -> Iterator[EvidenceFile]:
-        for row in self._db.execute("SELECT * FROM entries ORDER BY path"):
+        for row in self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid"):
             yield _entry(row)
 
+    def json_lines(self) -> Iterator[bytes]:
+        """Each entry as a JSON object (``EvidenceFile.as_json``), without decoding the metadata."""
+        for path, kind, size, sha256, stored_as, metadata in self._db.execute(
+            f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid"
+        ):
+            yield orjson.dumps(
+                {
+                    "path": path,
+                    "type": kind,
+                    "stored_as": stored_as,
+                    "size": size,
+                    "sha256": sha256,
+                    "metadata": orjson.Fragment(metadata),
+                }
+            )
+
     def get(self, path: str) -> EvidenceFile | None:
-        row = self._db.execute("SELECT * FROM entries WHERE path = ?", (path,)).fetchone()
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM entries WHERE path = ? ORDER BY rowid LIMIT 1", (path,)
+        ).fetchone()
         return None if row is None else _entry(row)
 
     def glob(self, pattern: str) -> list[EvidenceFile]:
@@ -158,7 +178,7 @@ class FileManifest:
         regex = re.compile(fnmatch.translate(pattern))
         prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
         rows = self._db.execute(
-            "SELECT * FROM entries WHERE path >= ? AND path < ? ORDER BY path",
+            f"SELECT {self._COLUMNS} FROM entries WHERE path >= ? AND path < ? ORDER BY path, rowid",
             (prefix, prefix + "\U0010ffff"),
         )
         return [_entry(row) for row in rows if regex.fullmatch(row[0])]

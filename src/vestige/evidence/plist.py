@@ -20,7 +20,6 @@ from vestige.evidence.errors import UnexpectedFormatError
 
 _TRAILER = struct.Struct(">6xBBQQQ")
 _FROM = int.from_bytes
-_OFFSET_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
 def load_plist(data: bytes, name: str) -> Any:
@@ -50,109 +49,108 @@ def keyed_archive_fields(blob: bytes) -> dict[str, Scalar]:
     (data, dictionaries, ``$null``) are left out. Raises ``ValueError`` on a malformed archive.
     """
     try:
-        return _ArchiveReader(blob).root_fields()
-    except (IndexError, struct.error, UnicodeDecodeError, KeyError) as error:
+        return _root_fields(blob)
+    except (IndexError, KeyError, struct.error, UnicodeDecodeError) as error:
         raise ValueError(f"malformed keyed archive ({error})") from None
 
 
-_REF_FORMATS = {1: "B", 2: "H", 4: "I"}
+_OFFSET_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+# Keys of keyed archives repeat in every row of a manifest: their raw bytes map to the decoded key.
+_KEY_CACHE: dict[bytes, str] = {}
 
 
-class _ArchiveReader:
-    """Reads just enough of a binary plist to return the root object of a keyed archive."""
+def _root_fields(blob: bytes) -> dict[str, Scalar]:
+    """One flat pass over the trailer, the offset table and three dictionaries: speed matters here."""
+    if blob[:8] != b"bplist00" or len(blob) < 40:
+        raise ValueError("not a binary property list")
+    offset_size, ref_size, count, top, table = _TRAILER.unpack_from(blob, len(blob) - 32)
+    offsets = struct.unpack_from(f">{count}{_OFFSET_FORMATS[offset_size]}", blob, table)
+    ref_format = _OFFSET_FORMATS[ref_size]
 
-    __slots__ = ("blob", "offsets", "ref_fmt", "ref_size")
-
-    def __init__(self, blob: bytes) -> None:
-        if not blob.startswith(b"bplist00") or len(blob) < 40:
-            raise ValueError("not a binary property list")
-        offset_size, self.ref_size, count, _, table = _TRAILER.unpack_from(blob, len(blob) - 32)
-        self.blob = blob
-        self.ref_fmt = _REF_FORMATS[self.ref_size]
-        self.offsets: tuple[int, ...] = struct.unpack_from(f">{count}{_OFFSET_FORMATS[offset_size]}", blob, table)
-
-    def root_fields(self) -> dict[str, Scalar]:
-        blob = self.blob
-        top = _TRAILER.unpack_from(blob, len(blob) - 32)[3]
-        archive = self._dict_refs(top)
-        objects_start, objects_count = self._length(self.offsets[archive["$objects"]])
-        objects = struct.unpack_from(f">{objects_count}{self.ref_fmt}", blob, objects_start)
-        root_uid = self._uid(self._dict_refs(archive["$top"])["root"])
-        fields: dict[str, Scalar] = {}
-        for key, value in self._dict_refs(objects[root_uid]).items():
-            scalar = self._scalar(value, objects)
-            if scalar is not None and key[0] != "$":
-                fields[key] = scalar
-        return fields
-
-    def _length(self, offset: int) -> tuple[int, int]:
-        """Start of the payload and the element count of a variable-length object."""
-        blob = self.blob
-        count = blob[offset] & 0x0F
-        if count != 0x0F:
-            return offset + 1, count
-        width = 1 << (blob[offset + 1] & 0x0F)
-        return offset + 2 + width, _FROM(blob[offset + 2 : offset + 2 + width], "big")
-
-    def _dict_refs(self, index: int) -> dict[str, int]:
-        offset = self.offsets[index]
-        if self.blob[offset] >> 4 != 0xD:
-            raise ValueError("expected a dictionary")
-        start, count = self._length(offset)
-        refs = struct.unpack_from(f">{2 * count}{self.ref_fmt}", self.blob, start)
-        string = self._string
-        return {string(refs[i]): refs[count + i] for i in range(count)}
-
-    def _string(self, index: int) -> str:
-        offset = self.offsets[index]
-        marker = self.blob[offset]
-        if marker >> 4 == 0x5 and marker & 0x0F != 0x0F:
-            cached = _ASCII_CACHE.get(self.blob[offset : offset + 1 + (marker & 0x0F)])
-            if cached is not None:
-                return cached
-        start, count = self._length(offset)
-        if marker >> 4 == 0x5:
-            text = self.blob[start : start + count].decode("ascii")
-            if count < 32 and len(_ASCII_CACHE) < 4096:
-                _ASCII_CACHE[self.blob[offset : start + count]] = text
-            return text
-        if marker >> 4 == 0x6:
-            return self.blob[start : start + 2 * count].decode("utf-16-be")
-        raise ValueError("expected a string")
-
-    def _uid(self, index: int) -> int:
-        offset = self.offsets[index]
-        marker = self.blob[offset]
-        if marker >> 4 != 0x8:
-            raise ValueError("expected a UID")
-        return _FROM(self.blob[offset + 1 : offset + 2 + (marker & 0x0F)], "big")
-
-    def _scalar(self, index: int, objects: tuple[int, ...]) -> Scalar | None:
-        blob = self.blob
-        offset = self.offsets[index]
+    def key(index: int) -> str:
+        offset = offsets[index]
         marker = blob[offset]
-        kind, low = marker >> 4, marker & 0x0F
+        if 0x50 <= marker < 0x5F:
+            raw = blob[offset : offset + 1 + (marker & 0x0F)]
+        elif marker == 0x5F and blob[offset + 1] == 0x10:
+            raw = blob[offset : offset + 3 + blob[offset + 2]]
+        else:
+            return _string_at(blob, offset)
+        known = _KEY_CACHE.get(raw)
+        if known is None:
+            known = _string_at(blob, offset)
+            if len(_KEY_CACHE) < 4096:
+                _KEY_CACHE[raw] = known
+        return known
+
+    def refs(index: int, pairs: int) -> tuple[int, ...]:
+        offset = offsets[index]
+        start, length = _extent(blob, offset)
+        return struct.unpack_from(f">{pairs * length}{ref_format}", blob, start)
+
+    def dictionary(index: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        if blob[offsets[index]] >> 4 != 0xD:
+            raise ValueError("expected a dictionary")
+        both = refs(index, 2)
+        half = len(both) // 2
+        return both[:half], both[half:]
+
+    top_keys, top_values = dictionary(top)
+    archive = {key(k): v for k, v in zip(top_keys, top_values, strict=True)}
+    objects = refs(archive["$objects"], 1)
+    top_dict_keys, top_dict_values = dictionary(archive["$top"])
+    root = dict(zip(map(key, top_dict_keys), top_dict_values, strict=True))["root"]
+    marker = blob[offsets[root]]
+    if marker >> 4 != 0x8:
+        raise ValueError("expected a UID")
+    uid = _FROM(blob[offsets[root] + 1 : offsets[root] + 2 + (marker & 0x0F)], "big")
+    fields: dict[str, Scalar] = {}
+    for k, v in zip(*dictionary(objects[uid]), strict=True):
+        offset = offsets[v]
+        marker = blob[offset]
+        kind = marker >> 4
+        value: Scalar
         if kind == 0x1:
-            width = 1 << low
-            return _FROM(blob[offset + 1 : offset + 1 + width], "big", signed=width >= 8)
-        if kind == 0x8:
-            target = objects[_FROM(blob[offset + 1 : offset + 2 + low], "big")]
-            if blob[self.offsets[target]] >> 4 in (0x5, 0x6):
-                text = self._string(target)
-                return None if text == "$null" else text
-            return None
-        if kind == 0x2:
-            value: float = struct.unpack_from(">d" if low == 3 else ">f", blob, offset + 1)[0]
-            return value
-        if kind == 0x0 and low in (8, 9):
-            return low == 9
-        if kind in (0x5, 0x6):
-            return self._string(index)
-        return None
+            width = 1 << (marker & 0x0F)
+            value = _FROM(blob[offset + 1 : offset + 1 + width], "big", signed=width >= 8)
+        elif kind == 0x8:
+            target = offsets[objects[_FROM(blob[offset + 1 : offset + 2 + (marker & 0x0F)], "big")]]
+            if blob[target] >> 4 not in (0x5, 0x6):
+                continue
+            value = _string_at(blob, target)
+            if value == "$null":
+                continue
+        elif kind == 0x2:
+            value = struct.unpack_from(">d" if marker & 0x0F == 3 else ">f", blob, offset + 1)[0]
+        elif marker in (0x08, 0x09):
+            value = marker == 0x09
+        elif kind in (0x5, 0x6):
+            value = _string_at(blob, offset)
+        else:
+            continue
+        name = key(k)
+        if name[0] != "$":
+            fields[name] = value
+    return fields
 
 
-# Keys of keyed archives repeat in every row of a manifest; decoding them once is measurably cheaper.
-_ASCII_CACHE: dict[bytes, str] = {}
+def _extent(blob: bytes, offset: int) -> tuple[int, int]:
+    """Start of the payload and the element count of a variable-length object."""
+    count = blob[offset] & 0x0F
+    if count != 0x0F:
+        return offset + 1, count
+    width = 1 << (blob[offset + 1] & 0x0F)
+    return offset + 2 + width, _FROM(blob[offset + 2 : offset + 2 + width], "big")
+
+
+def _string_at(blob: bytes, offset: int) -> str:
+    start, count = _extent(blob, offset)
+    kind = blob[offset] >> 4
+    if kind == 0x5:
+        return blob[start : start + count].decode("ascii")
+    if kind == 0x6:
+        return blob[start : start + 2 * count].decode("utf-16-be")
+    raise ValueError("expected a string")
 
 
 def plain(value: Any) -> Any:

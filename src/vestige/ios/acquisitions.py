@@ -24,7 +24,7 @@ from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, Ev
 from vestige.evidence.errors import UnexpectedFormatError
 from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
 from vestige.evidence.sqlite import SIDECARS, open_database, require_tables
-from vestige.ios.timestamps import from_unix, plist_date
+from vestige.ios.timestamps import from_unix, plist_date, unix_time_text
 from vestige.model import JSON, format_time
 
 FILE_TYPES = {1: "file", 2: "directory", 4: "symlink"}
@@ -74,62 +74,48 @@ class IosBackup(Acquisition):
         return int(count) + len(TOP_LEVEL_FILES)
 
     def _manifest_db(self) -> AbstractContextManager[sqlite3.Connection]:
-        sidecars = {s: self.root / f"Manifest.db{s}" for s in SIDECARS if (self.root / f"Manifest.db{s}").is_file()}
-        return open_database(self.root / "Manifest.db", "Manifest.db", sidecars)
+        location = self.root / "Manifest.db"
+        return open_database(location, "Manifest.db", _sidecars(location))
 
-    def _entries(self) -> Iterator[tuple[EvidenceFile, Path | None]]:
-        for child in sorted(self.root.iterdir()):
-            if child.is_file() and not child.is_symlink():
-                yield EvidenceFile(child.name, "file", None, None, child.name), child
-        listed: set[str] = set()
+    def _entries(self) -> Iterator[tuple[EvidenceFile, str | None]]:
+        root = str(self.root)
+        stored = self._stored_files()
+        for name in sorted(n for n in stored if "/" not in n):
+            stored.discard(name)
+            yield EvidenceFile(name, "file", None, None, name), f"{root}/{name}"
+        for entry in self._listed():
+            if entry.type == "file":
+                file_id_ = str(entry.metadata["file_id"])
+                stored_as = f"{file_id_[:2]}/{file_id_}"
+                if stored_as in stored:
+                    stored.discard(stored_as)
+                    yield EvidenceFile(entry.path, "file", None, None, stored_as, entry.metadata), f"{root}/{stored_as}"
+                    continue
+                entry.metadata["absent"] = True
+            yield entry, None
+        for stored_as in sorted(stored):
+            yield EvidenceFile(stored_as, "file", None, None, stored_as, {"unlisted": True}), f"{root}/{stored_as}"
+
+    def _listed(self) -> Iterator[EvidenceFile]:
+        """The entries of Manifest.db, in rowid order."""
         with self._manifest_db() as db:
             require_tables(db, "Manifest.db", "Files")
-            rows = db.execute(
-                "SELECT fileID, domain, relativePath, flags, file FROM Files ORDER BY domain, relativePath"
-            )
-            for file_id_, domain, relative_path, flags, blob in rows:
-                entry, location = self._entry(str(file_id_), domain, relative_path, flags, blob)
-                if location is not None:
-                    listed.add(entry.stored_as or "")
-                yield entry, location
-        yield from self._unlisted(listed)
+            for row in db.execute("SELECT fileID, domain, relativePath, flags, file FROM Files"):
+                yield _entry(*row)
 
-    def _entry(
-        self, name: str, domain: str | None, relative_path: str | None, flags: int | None, blob: bytes | None
-    ) -> tuple[EvidenceFile, Path | None]:
-        domain = domain or ""
-        relative_path = relative_path or ""
-        kind = FILE_TYPES.get((flags or 0) & 7, "other")
-        metadata: dict[str, JSON] = {
-            "file_id": name,
-            "domain": domain,
-            "relative_path": relative_path,
-            "flags": flags,
-        }
-        if isinstance(blob, bytes):
-            metadata.update(_mbfile_metadata(blob))
-        path = backup_path(domain, relative_path) if domain else f"[no domain]/{name}"
-        stored_as = f"{name[:2]}/{name}"
-        location = self.root / stored_as
-        if kind == "file" and location.is_file():
-            return EvidenceFile(path, kind, None, None, stored_as, metadata), location
-        if kind == "file":
-            metadata["absent"] = True
-        return EvidenceFile(path, kind, None, None, None, metadata), None
-
-    def _unlisted(self, listed: set[str]) -> Iterator[tuple[EvidenceFile, Path | None]]:
-        """Files inside the backup's folders that Manifest.db does not list (kept, hashed and flagged)."""
-        for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink()):
-            for dirpath, dirnames, filenames in os.walk(folder):
-                dirnames.sort()
-                for filename in sorted(filenames):
-                    location = Path(dirpath) / filename
-                    stored_as = location.relative_to(self.root).as_posix()
-                    if stored_as not in listed and location.is_file() and not location.is_symlink():
-                        yield (
-                            EvidenceFile(stored_as, "file", None, None, stored_as, {"unlisted": True}),
-                            location,
-                        )
+    def _stored_files(self) -> set[str]:
+        """Every regular file under the backup folder (symlinks are never followed), relative to it."""
+        found: set[str] = set()
+        pending = [("", str(self.root))]
+        while pending:
+            prefix, folder = pending.pop()
+            with os.scandir(folder) as entries:
+                for item in entries:
+                    if item.is_dir(follow_symlinks=False):
+                        pending.append((f"{prefix}{item.name}/", item.path))
+                    elif item.is_file(follow_symlinks=False):
+                        found.add(prefix + item.name)
+        return found
 
     def info(self) -> DeviceInfo:
         info = self._top_plist("Info.plist")
@@ -188,6 +174,30 @@ class IosBackup(Acquisition):
         return load_plist_dict(location.read_bytes(), name)
 
 
+def _sidecars(database: Path) -> dict[str, Path]:
+    return {
+        s: database.with_name(database.name + s) for s in SIDECARS if database.with_name(database.name + s).is_file()
+    }
+
+
+def _entry(name: object, domain: object, relative_path: object, flags: object, blob: object) -> EvidenceFile:
+    """A Manifest.db ``Files`` row as an entry without content (the caller attaches its file)."""
+    domain = domain if isinstance(domain, str) else ""
+    relative_path = relative_path if isinstance(relative_path, str) else ""
+    flags = flags if isinstance(flags, int) else None
+    file_id_ = str(name)
+    metadata: dict[str, JSON] = {
+        "file_id": file_id_,
+        "domain": domain,
+        "relative_path": relative_path,
+        "flags": flags,
+    }
+    if isinstance(blob, bytes):
+        metadata.update(_mbfile_metadata(blob))
+    path = backup_path(domain, relative_path) if domain else f"[no domain]/{file_id_}"
+    return EvidenceFile(path, FILE_TYPES.get((flags or 0) & 7, "other"), None, None, None, metadata)
+
+
 _MBFILE_FIELDS = (
     ("Mode", "mode"),
     ("UserID", "uid"),
@@ -215,7 +225,9 @@ def _mbfile_metadata(blob: bytes) -> dict[str, JSON]:
         metadata["mode"] = oct(int(fields["Mode"]))
     for key, name in _MBFILE_TIMES:
         value = fields.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool):
+            metadata[name] = unix_time_text(value)
+        elif isinstance(value, float):
             metadata[name] = format_time(from_unix(value))
     return metadata
 

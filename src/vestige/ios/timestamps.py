@@ -44,13 +44,16 @@ def from_mac_absolute_auto(value: int | float | None) -> datetime | None:
     return from_mac_absolute(value)
 
 
+_UNIX_EARLIEST = _EARLIEST.timestamp()
+_UNIX_LATEST = _LATEST.timestamp()
+
+
 def from_unix(seconds: float | int | None) -> datetime | None:
     if seconds is None or isinstance(seconds, bool) or not isinstance(seconds, int | float):
         return None
-    try:
-        return _plausible(UNIX_EPOCH + timedelta(seconds=seconds))
-    except OverflowError:
+    if not _UNIX_EARLIEST <= seconds < _UNIX_LATEST:
         return None
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
 
 
 def plist_date(value: object) -> datetime | None:
@@ -58,3 +61,22 @@ def plist_date(value: object) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     return None
+
+
+_DAYS: dict[int, str] = {}
+
+
+def unix_time_text(seconds: int) -> str | None:
+    """Whole Unix seconds as the ISO 8601 text of ``model.format_time``, fast (Manifest.db has one per
+    time per file); None when implausible like ``from_unix``."""
+    if not _UNIX_EARLIEST <= seconds < _UNIX_LATEST:
+        return None
+    day, rest = divmod(seconds, 86_400)
+    date = _DAYS.get(day)
+    if date is None:
+        date = datetime.fromtimestamp(day * 86_400, tz=timezone.utc).date().isoformat()
+        if len(_DAYS) < 65_536:
+            _DAYS[day] = date
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    return f"{date}T{hours:02d}:{minutes:02d}:{secs:02d}.000000Z"

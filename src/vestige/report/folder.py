@@ -37,7 +37,7 @@ class OutputFolder:
         if stream is None:
             stream = (self.path / "records" / f"{record.artifact}.jsonl").open("wb")
             self._records[record.artifact] = stream
-        stream.write(orjson.dumps(record.as_json()) + b"\n")
+        stream.write(orjson.dumps(record, option=orjson.OPT_UTC_Z) + b"\n")
         self._timeline.add(record_event(record))
 
     def finish(self, result: Result, acquisition: Acquisition, run: dict[str, JSON]) -> str:
@@ -46,8 +46,8 @@ class OutputFolder:
             stream.close()
         self._records.clear()
         with (self.path / "manifest.jsonl").open("wb") as stream:
-            for entry in acquisition.files():
-                stream.write(orjson.dumps(entry.as_json()) + b"\n")
+            for line in acquisition.manifest().json_lines():
+                stream.write(line + b"\n")
         for finding in result.findings:
             self._timeline.add(finding_event(finding))
         events = self._timeline.write(self.path / "timeline.jsonl")

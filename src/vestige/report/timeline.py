@@ -18,9 +18,10 @@ from typing import IO
 
 import orjson
 
-from vestige.model import JSON, Finding, Record, format_time
+from vestige.model import Finding, Record, format_time
 
 CHUNK = 50_000
+_DUMP_OPTIONS = orjson.OPT_SORT_KEYS
 RESERVED = frozenset({"message", "datetime", "timestamp", "timestamp_desc", "data_type", "tag"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -30,24 +31,22 @@ def microseconds(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def record_event(record: Record) -> dict[str, JSON] | None:
+def record_event(record: Record) -> dict[str, object] | None:
+    """The Timesketch event of a record: its fields, then the event attributes (which win)."""
     if record.time is None:
         return None
-    event: dict[str, JSON] = {
-        key: value for key, value in record.fields.items() if key not in RESERVED and value is not None
+    return {
+        **{key: value for key, value in record.fields.items() if key not in RESERVED},
+        "message": record.summary,
+        "datetime": format_time(record.time),
+        "timestamp": microseconds(record.time),
+        "timestamp_desc": record.time_kind,
+        "data_type": record.artifact,
+        "evidence": record.locator.as_json(),
     }
-    event.update(
-        message=record.summary,
-        datetime=format_time(record.time),
-        timestamp=microseconds(record.time),
-        timestamp_desc=record.time_kind,
-        data_type=record.artifact,
-        evidence=record.locator.as_json(),
-    )
-    return event
 
 
-def finding_event(finding: Finding) -> dict[str, JSON] | None:
+def finding_event(finding: Finding) -> dict[str, object] | None:
     if finding.time is None:
         return None
     return {
@@ -71,12 +70,13 @@ class TimelineWriter:
         self._runs: list[Path] = []
         self._sequence = 0
 
-    def add(self, event: dict[str, JSON] | None) -> None:
+    def add(self, event: dict[str, object] | None) -> None:
         if event is None:
             return
         timestamp = event["timestamp"]
         assert isinstance(timestamp, int)
-        self._chunk.append((timestamp, self._sequence, orjson.dumps(event, option=orjson.OPT_SORT_KEYS)))
+        # Concatenating copies the line to its exact size: orjson's own buffer is a few KiB larger.
+        self._chunk.append((timestamp, self._sequence, orjson.dumps(event, option=_DUMP_OPTIONS) + b"\n"))
         self._sequence += 1
         if len(self._chunk) >= CHUNK:
             self._spill()
@@ -86,7 +86,7 @@ class TimelineWriter:
         run = Path(self._scratch.name) / f"run-{len(self._runs):05d}"
         with run.open("wb") as stream:
             for timestamp, sequence, line in self._chunk:
-                stream.write(b"%d %d " % (timestamp, sequence) + line + b"\n")
+                stream.write(b"%d %d " % (timestamp, sequence) + line)
         self._runs.append(run)
         self._chunk = []
 
