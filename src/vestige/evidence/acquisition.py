@@ -208,7 +208,7 @@ class Acquisition(abc.ABC):
         self.close()
 
     @abc.abstractmethod
-    def _entries(self) -> Iterator[tuple[EvidenceFile, Path | None]]:
+    def _entries(self) -> Iterator[tuple[EvidenceFile, str | None]]:
         """Each entry without its hash, with the file to hash (None for directories and the like)."""
 
     @abc.abstractmethod

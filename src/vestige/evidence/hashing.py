@@ -11,12 +11,13 @@ in flight, behind at most ``BACKLOG`` waiting entries.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 CHUNK = 1 << 20
 BACKLOG = 4096
@@ -32,7 +33,7 @@ def sha256_file(path: PathLike) -> tuple[int, str]:
         return _sha256_stream(stream)
 
 
-def _sha256_stream(stream: BinaryIO) -> tuple[int, str]:
+def _sha256_stream(stream: io.RawIOBase) -> tuple[int, str]:
     buffer: bytearray | None = getattr(_buffers, "buffer", None)
     if buffer is None:
         buffer = _buffers.buffer = bytearray(CHUNK)

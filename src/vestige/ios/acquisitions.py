@@ -91,7 +91,7 @@ class IosBackup(Acquisition):
                     stored.discard(stored_as)
                     yield EvidenceFile(entry.path, "file", None, None, stored_as, entry.metadata), f"{root}/{stored_as}"
                     continue
-                entry.metadata["absent"] = True
+                entry = EvidenceFile(entry.path, entry.type, None, None, None, {**entry.metadata, "absent": True})
             yield entry, None
         for stored_as in sorted(stored):
             yield EvidenceFile(stored_as, "file", None, None, stored_as, {"unlisted": True}), f"{root}/{stored_as}"
