@@ -19,6 +19,7 @@ from typing import Protocol
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, detect_kind
 from vestige.evidence.artifact import Artifact, excerpt
 from vestige.evidence.errors import EvidenceError
+from vestige.evidence.workers import map_in_processes
 from vestige.indicators.index import ConjunctionMatch, ConjunctionTracker, IndicatorIndex
 from vestige.indicators.sets import IndicatorSet
 from vestige.ios.acquisitions import IosBackup
@@ -41,9 +42,20 @@ def artifacts_for(kind: str) -> tuple[Artifact, ...]:
 
 
 class RecordSink(Protocol):
-    """Where records go as they stream (the report layer's writers)."""
+    """Where one artifact's records go as they stream (the report layer's writer)."""
 
     def record(self, record: Record) -> None: ...
+
+    def close(self) -> object:
+        """Finishes the artifact; the picklable receipt is handed to ``SinkFactory.absorb``."""
+
+
+class SinkFactory(Protocol):
+    """Gives each artifact its sink, in whichever process the artifact runs."""
+
+    def open(self, artifact: str, rank: int) -> RecordSink: ...
+
+    def absorb(self, receipt: object) -> None: ...
 
 
 class Progress(Protocol):
@@ -85,13 +97,18 @@ def analyse(
     acquisition: Acquisition,
     index: IndicatorIndex,
     indicator_sets: Sequence[IndicatorSet],
-    sink: RecordSink | None = None,
+    sinks: SinkFactory | None = None,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> Result:
-    """Run every applicable artifact on ``acquisition`` and return the findings."""
+    """Run every applicable artifact on ``acquisition`` and return the findings.
+
+    With several workers the manifest's partitions and then the artifacts run in forked processes;
+    the result, the records and the timeline are the same as with one.
+    """
     if progress is not None:
         progress.phase("hashing files", acquisition.expected_entries())
-    manifest = acquisition.manifest(progress.advance if progress is not None else None)
+    manifest = acquisition.manifest(progress.advance if progress is not None else None, workers)
     problems = list(manifest.problems)
     try:
         device = acquisition.info()
@@ -107,26 +124,63 @@ def analyse(
         indicator_sets=tuple(indicator_sets),
         problems=problems,
     )
+    artifacts = artifacts_for(acquisition.kind)
+    if progress is not None:
+        progress.phase("reading artifacts", len(artifacts))
     findings: dict[str, Finding] = {}
     tracker: ConjunctionTracker[Record] = ConjunctionTracker(index)
-    for artifact in artifacts_for(acquisition.kind):
-        paths = _selected_paths(acquisition, artifact)
+    context = _Context(acquisition, index, artifacts, sinks)
+    for outcome in map_in_processes(_run_artifact, context, range(len(artifacts)), workers):
+        for finding in outcome.findings:
+            findings.setdefault(finding.id, finding)
+        for record in outcome.pattern_records:
+            tracker.observe(record, record.observables)
+        result.problems.extend(outcome.problems)
+        result.artifacts.append(outcome.summary)
+        if sinks is not None:
+            sinks.absorb(outcome.receipt)
         if progress is not None:
-            progress.phase(artifact.NAME, None)
-        run = _ArtifactRun(artifact, acquisition, index, tracker, sink, progress, result.problems)
-        detected = artifact.detect(run.records(paths))
-        for finding in detected:
-            findings.setdefault(finding.id, finding)
-        for _ in run.remaining():
-            pass
-        for finding in run.matches:
-            findings.setdefault(finding.id, finding)
-        result.artifacts.append(ArtifactSummary(artifact.NAME, artifact.DESCRIPTION, paths, run.count))
+            progress.advance(1)
     for completed in tracker.completed():
         finding = pattern_finding(completed)
         findings.setdefault(finding.id, finding)
     result.findings = sorted(findings.values(), key=finding_order)
     return result
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every artifact task shares (inherited by forked workers, never pickled)."""
+
+    acquisition: Acquisition
+    index: IndicatorIndex
+    artifacts: tuple[Artifact, ...]
+    sinks: SinkFactory | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What an artifact task sends back: small, picklable."""
+
+    summary: ArtifactSummary
+    findings: list[Finding]
+    problems: list[Problem]
+    pattern_records: list[Record]
+    receipt: object
+
+
+def _run_artifact(context: _Context, position: int) -> _Outcome:
+    """Runs one artifact on every file it selects; in a worker process or in this one."""
+    artifact = context.artifacts[position]
+    sink = context.sinks.open(artifact.NAME, position) if context.sinks is not None else None
+    paths = _selected_paths(context.acquisition, artifact)
+    run = _ArtifactRun(artifact, context.acquisition, context.index, sink)
+    findings = list(artifact.detect(run.records(paths)))
+    for _ in run.remaining():
+        pass
+    receipt = sink.close() if sink is not None else None
+    summary = ArtifactSummary(artifact.NAME, artifact.DESCRIPTION, paths, run.count)
+    return _Outcome(summary, findings + run.matches, run.problems, run.pattern_records, receipt)
 
 
 def finding_order(finding: Finding) -> tuple[int, str, str, str]:
@@ -148,18 +202,12 @@ class _ArtifactRun:
     """Streams one artifact's records through the sink and the index on the way to its detector."""
 
     def __init__(
-        self,
-        artifact: Artifact,
-        acquisition: Acquisition,
-        index: IndicatorIndex,
-        tracker: ConjunctionTracker[Record],
-        sink: RecordSink | None,
-        progress: Progress | None,
-        problems: list[Problem],
+        self, artifact: Artifact, acquisition: Acquisition, index: IndicatorIndex, sink: RecordSink | None
     ) -> None:
-        self.artifact, self.acquisition, self.index, self.tracker = artifact, acquisition, index, tracker
-        self.sink, self.progress, self.problems = sink, progress, problems
+        self.artifact, self.acquisition, self.index, self.sink = artifact, acquisition, index, sink
         self.matches: list[Finding] = []
+        self.problems: list[Problem] = []
+        self.pattern_records: list[Record] = []
         self.count = 0
         self._stream: Iterator[Record] | None = None
 
@@ -190,9 +238,8 @@ class _ArtifactRun:
                 by_observable.setdefault(observable, []).append(match)
             for observable, matches in by_observable.items():
                 self.matches.append(self.artifact.MATCHES.finding(record, observable, tuple(matches)))
-            self.tracker.observe(record, record.observables)
-        if self.progress is not None and self.count % 1024 == 0:
-            self.progress.advance(1024)
+            if self.index.spans_records(record.observables):
+                self.pattern_records.append(record)
 
 
 def pattern_finding(completed: ConjunctionMatch[Record]) -> Finding:

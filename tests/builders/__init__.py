@@ -25,12 +25,21 @@ T0 = datetime(2024, 5, 14, 9, 0, tzinfo=timezone.utc)
 
 @dataclass
 class Collected:
-    """A ``RecordSink`` that keeps every record (fine for the small backups of tests)."""
+    """A sink factory that keeps every record in memory (the engine runs in-process for tests)."""
 
     records: list[Record] = field(default_factory=list)
 
+    def open(self, artifact: str, rank: int) -> Collected:
+        return self
+
     def record(self, record: Record) -> None:
         self.records.append(record)
+
+    def close(self) -> object:
+        return None
+
+    def absorb(self, receipt: object) -> None:
+        pass
 
 
 @dataclass
@@ -52,7 +61,7 @@ def check(root: Path, sets: Sequence[IndicatorSet] = ()) -> Checked:
     """Analyse the backup at ``root`` with ``sets`` and keep every record."""
     sink = Collected()
     with open_acquisition(root) as acquisition:
-        result = analyse(acquisition, IndicatorIndex(sets), sets, sink=sink)
+        result = analyse(acquisition, IndicatorIndex(sets), sets, sinks=sink)
     return Checked(result, sink.records)
 
 

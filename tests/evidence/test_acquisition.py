@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders import backup_with
-from vestige.evidence.acquisition import IOS_BACKUP, EvidenceFile, FileManifest, detect_kind
+from vestige.evidence.acquisition import IOS_BACKUP, FileManifest, detect_kind
 from vestige.evidence.errors import EncryptedBackupError, MissingFileError, NotAnAcquisitionError, UnexpectedFormatError
 from vestige.evidence.merkle import MerkleRoot
 from vestige.ios.acquisitions import IosBackup
@@ -136,7 +136,7 @@ def test_a_broken_info_plist_is_an_error_naming_the_file(tmp_path: Path) -> None
 
 def test_file_manifest_spool_is_removed_on_close() -> None:
     manifest = FileManifest()
-    manifest.build([EvidenceFile("b", "file", 1, "00", "b"), EvidenceFile("a", "directory", None, None, None)])
+    manifest.build([("b", "file", 1, "00", "b", b"{}"), ("a", "directory", None, None, None, b"{}")])
     assert [e.path for e in manifest] == ["a", "b"]
     folder = manifest._folder
     manifest.close()

@@ -11,7 +11,7 @@ import pytest
 
 from vestige.model import Locator, Record
 from vestige.report import timeline
-from vestige.report.timeline import TimelineWriter, microseconds, record_event
+from vestige.report.timeline import TimelineRuns, merge_runs, microseconds, record_event
 
 
 def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,14 +19,15 @@ def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, m
     start = datetime(2024, 5, 14, tzinfo=timezone.utc)
     offsets = list(range(100))
     random.Random(4).shuffle(offsets)
-    writer = TimelineWriter()
+    first, second = TimelineRuns(tmp_path, 0), TimelineRuns(tmp_path, 1)
     for offset in offsets:
         record = Record("t", Locator("p", None, row=offset), start + timedelta(seconds=offset), f"event {offset}")
-        writer.add(record_event(record))
-    writer.add(record_event(Record("t", Locator("p", None), None, "undated")))
-    assert writer.write(tmp_path / "timeline.jsonl") == 100
+        (first if offset % 2 else second).add(record_event(record))
+    second.add(record_event(Record("t", Locator("p", None), start + timedelta(seconds=99), "same time, later rank")))
+    first.add(record_event(Record("t", Locator("p", None), None, "undated")))
+    assert merge_runs(first.spill() + second.spill(), tmp_path / "timeline.jsonl") == 101
     events = [json.loads(line) for line in (tmp_path / "timeline.jsonl").read_text().splitlines()]
-    assert [e["message"] for e in events] == [f"event {n}" for n in range(100)]
+    assert [e["message"] for e in events] == [f"event {n}" for n in range(100)] + ["same time, later rank"]
     assert events[0] == {
         "message": "event 0",
         "datetime": "2024-05-14T00:00:00.000000Z",

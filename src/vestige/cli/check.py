@@ -14,6 +14,7 @@ from rich.markup import escape
 from vestige.analysis import Result, analyse, open_acquisition
 from vestige.cli.console import ProgressBar, render_summary
 from vestige.evidence.errors import EvidenceError
+from vestige.evidence.workers import default_workers
 from vestige.indicators import (
     IndicatorFormatError,
     IndicatorIndex,
@@ -84,6 +85,14 @@ IOC_LISTS = click.option(
     metavar="TYPE FILE",
     help="Add a plain list whose file name does not say its type, e.g. --ioc-list domains suspects.txt.",
 )
+JOBS = click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_workers,
+    show_default="one per CPU",
+    help="Worker processes; the results are the same for any number.",
+)
 NO_BUNDLED = click.option("--no-bundled-iocs", is_flag=True, help="Leave out the indicator sets bundled with vestige.")
 
 
@@ -93,6 +102,7 @@ def run_check(
     sets: list[IndicatorSet],
     console: Console,
     options: dict[str, object],
+    workers: int = 1,
 ) -> CheckOutcome:
     started = datetime.now(timezone.utc)
     try:
@@ -104,7 +114,7 @@ def run_check(
         staging = _staging_folder(output)
         folder = OutputFolder(staging)
         with ProgressBar(console) as progress:
-            result = analyse(acquisition, index, sets, sink=folder, progress=progress)
+            result = analyse(acquisition, index, sets, sinks=folder, progress=progress, workers=workers)
         options = {
             **options,
             "input": str(path.resolve()),
@@ -159,6 +169,7 @@ def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:
     help="Exit 1 when a finding reaches this severity (for scripts).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the location of the results.")
+@JOBS
 def check(
     path: Path,
     output: Path | None,
@@ -167,6 +178,7 @@ def check(
     no_bundled_iocs: bool,
     fail_on: str | None,
     quiet: bool,
+    jobs: int,
 ) -> None:
     """Check the acquisition at PATH (an iOS backup folder) against indicators and detectors."""
     console = Console(stderr=True, soft_wrap=True)
@@ -182,7 +194,9 @@ def check(
                 "ioc_lists": [f"{kind}={p}" for kind, p in ioc_lists],
                 "bundled_iocs": not no_bundled_iocs,
                 "fail_on": fail_on,
+                "jobs": jobs,
             },
+            workers=jobs,
         )
     except UnreadableInputError as problem:
         console.print(f"[bold red]vestige:[/] {escape(str(problem))}")

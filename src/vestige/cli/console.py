@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -32,7 +33,11 @@ SHOWN_FROM = Severity.MEDIUM
 
 
 class ProgressBar:
-    """The engine's ``Progress`` drawn with rich; silent when stderr is not a terminal."""
+    """The engine's ``Progress`` drawn with rich; silent when stderr is not a terminal.
+
+    It redraws when the engine reports progress rather than from a thread of its own, so that the
+    engine may fork worker processes without a drawing thread running.
+    """
 
     def __init__(self, console: Console) -> None:
         self._progress: Progress | None = None
@@ -45,8 +50,10 @@ class ProgressBar:
                 TimeElapsedColumn(),
                 console=console,
                 transient=True,
+                auto_refresh=False,
             )
         self._task: TaskID | None = None
+        self._drawn = 0.0
 
     def __enter__(self) -> ProgressBar:
         if self._progress is not None:
@@ -65,10 +72,15 @@ class ProgressBar:
         if self._task is not None:
             self._progress.update(self._task, visible=False)
         self._task = self._progress.add_task(name, total=total)
+        self._progress.refresh()
 
     def advance(self, count: int = 1) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, count)
+            now = time.monotonic()
+            if now - self._drawn > 0.1:
+                self._drawn = now
+                self._progress.refresh()
 
 
 def render_summary(console: Console, result: Result, folder: Path) -> None:

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from vestige.cli.check import EXIT_UNREADABLE, UnreadableInputError, indicator_sets, run_check
+from vestige.cli.check import EXIT_UNREADABLE, JOBS, UnreadableInputError, indicator_sets, run_check
 from vestige.cli.console import render_summary
 from vestige.ios.sample.demo import build_demo_backup
 
@@ -23,7 +23,8 @@ from vestige.ios.sample.demo import build_demo_backup
     type=click.Path(path_type=Path),
     help="Write the sample backup to this new folder and keep it (default: a temporary folder).",
 )
-def demo(output: Path | None, keep_sample: Path | None) -> None:
+@JOBS
+def demo(output: Path | None, keep_sample: Path | None, jobs: int) -> None:
     """Build a sample iOS backup with planted traces of a Pegasus attack, then check it."""
     console = Console(stderr=True, soft_wrap=True)
     scratch = Path(tempfile.mkdtemp(prefix="vestige-demo-"))
@@ -32,7 +33,9 @@ def demo(output: Path | None, keep_sample: Path | None) -> None:
             raise UnreadableInputError(f"{keep_sample}: already exists; --keep-sample needs a new folder")
         sample = build_demo_backup(keep_sample if keep_sample is not None else scratch / "sample-backup")
         console.print(f"Built a sample iOS backup with planted traces at [bold]{escape(str(sample))}[/]")
-        outcome = run_check(sample, output, indicator_sets((), bundled=True), console, {"demo": True})
+        outcome = run_check(
+            sample, output, indicator_sets((), bundled=True), console, {"demo": True, "jobs": jobs}, jobs
+        )
     except UnreadableInputError as problem:
         console.print(f"[bold red]vestige:[/] {escape(str(problem))}")
         sys.exit(EXIT_UNREADABLE)

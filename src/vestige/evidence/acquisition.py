@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import abc
 import fnmatch
+import os
 import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ from vestige.evidence.errors import (
 from vestige.evidence.hashing import hash_in_order
 from vestige.evidence.merkle import MerkleRoot
 from vestige.evidence.plist import load_plist_dict
+from vestige.evidence.workers import map_in_processes
 from vestige.model import JSON, Problem, format_time
 
 Progress = Callable[[int], None]
@@ -101,6 +103,10 @@ class DeviceInfo:
         }
 
 
+SpoolRow = tuple[str, str, int | None, str | None, str | None, bytes]
+"""An entry as the spool stores it: path, type, size, SHA-256, stored_as, metadata as JSON."""
+
+
 class FileManifest:
     """Every entry of an acquisition with its SHA-256, spooled to a temporary SQLite database."""
 
@@ -110,8 +116,9 @@ class FileManifest:
     def __init__(self) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="vestige-manifest-"))
         self.path = self._folder / "manifest.sqlite"
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-        self._db.executescript(
+        self._owner = self._creator = os.getpid()
+        self._connection = sqlite3.connect(str(self.path), check_same_thread=False)
+        self._connection.executescript(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
             "CREATE TABLE entries (path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER, sha256 TEXT,"
             " stored_as TEXT, metadata BLOB NOT NULL);"
@@ -121,13 +128,12 @@ class FileManifest:
         self.total_bytes = 0
         self.merkle_root = ""
 
-    def build(self, entries: Iterable[EvidenceFile]) -> None:
-        """Spools the entries, indexes them by path, then computes the Merkle root in path order."""
-        batch: list[tuple[str, str, int | None, str | None, str | None, bytes]] = []
+    def build(self, rows: Iterable[SpoolRow]) -> None:
+        """Spools the rows, indexes them by path, then computes the Merkle root in path order."""
+        batch: list[SpoolRow] = []
         insert = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)"
-        dumps = orjson.dumps
-        for entry in entries:
-            batch.append((entry.path, entry.type, entry.size, entry.sha256, entry.stored_as, dumps(entry.metadata)))
+        for row in rows:
+            batch.append(row)
             if len(batch) >= self._BATCH:
                 self._db.executemany(insert, batch)
                 batch.clear()
@@ -143,6 +149,14 @@ class FileManifest:
             if kind == "file" and size is not None:
                 total += size
         self.count, self.total_bytes, self.merkle_root = root.size, total, root.hexdigest()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """This process's connection: a forked worker opens its own rather than share the parent's."""
+        if os.getpid() != self._owner:
+            self._owner = os.getpid()
+            self._connection = sqlite3.connect(str(self.path), check_same_thread=False)
+        return self._connection
 
     def __iter__(self) -> Iterator[EvidenceFile]:
         for row in self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid"):
@@ -184,8 +198,10 @@ class FileManifest:
         return [_entry(row) for row in rows if regex.fullmatch(row[0])]
 
     def close(self) -> None:
+        """Closes the spool; only the process that made it removes its folder."""
         self._db.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        if os.getpid() == self._creator:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def _entry(row: tuple[str, str, int | None, str | None, str | None, bytes]) -> EvidenceFile:
@@ -207,9 +223,18 @@ class Acquisition(abc.ABC):
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def _partitions(self) -> Sequence[Hashable]:
+        """Picklable descriptions of slices of the entries, hashed by separate workers when many."""
+        return (None,)
+
     @abc.abstractmethod
-    def _entries(self) -> Iterator[tuple[EvidenceFile, str | None]]:
-        """Each entry without its hash, with the file to hash (None for directories and the like)."""
+    def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, str | None]]:
+        """The entries of one partition without their hashes, each with the file to hash (None for
+        directories and the like)."""
+
+    def _leftovers(self, stored: set[str]) -> Iterator[tuple[EvidenceFile, str | None]]:
+        """Entries that no partition listed, given the ``stored_as`` of every entry they listed."""
+        return iter(())
 
     @abc.abstractmethod
     def info(self) -> DeviceInfo:
@@ -219,25 +244,31 @@ class Acquisition(abc.ABC):
         """How many entries ``_entries`` will yield, when cheap to know (for progress bars)."""
         return None
 
-    def manifest(self, progress: Progress | None = None) -> FileManifest:
-        """The hashed file manifest, built on first use (every file is read exactly once)."""
+    def manifest(self, progress: Progress | None = None, workers: int = 1) -> FileManifest:
+        """The hashed file manifest, built on first use (every file is read exactly once).
+
+        With several workers, partitions are listed and hashed in forked processes; the manifest is
+        the same whatever the number of workers.
+        """
         if self._manifest is None:
             manifest = FileManifest()
-            manifest.build(self._hashed(manifest, progress))
+            manifest.build(self._hashed_rows(manifest, progress, workers))
             self._manifest = manifest
         return self._manifest
 
-    def _hashed(self, manifest: FileManifest, progress: Progress | None) -> Iterator[EvidenceFile]:
-        for entry, outcome in hash_in_order(self._entries()):
-            if isinstance(outcome, OSError):
-                reason = f"{entry.path}: cannot be read ({outcome.strerror or outcome})"
-                manifest.problems.append(Problem("acquisition", entry.path, reason))
-            elif outcome is not None:
-                size, digest = outcome
-                entry = EvidenceFile(entry.path, entry.type, size, digest, entry.stored_as, entry.metadata)
+    def _hashed_rows(self, manifest: FileManifest, progress: Progress | None, workers: int) -> Iterator[SpoolRow]:
+        stored: set[str] = set()
+        for rows, problems in map_in_processes(_hash_partition, self, self._partitions(), workers):
+            manifest.problems.extend(problems)
+            for row in rows:
+                if row[4] is not None:
+                    stored.add(row[4])
+                yield row
             if progress is not None:
-                progress(1)
-            yield entry
+                progress(len(rows))
+        rows, problems = _hashed(self._leftovers(stored))
+        manifest.problems.extend(problems)
+        yield from rows
 
     def files(self) -> Iterator[EvidenceFile]:
         return iter(self.manifest())
@@ -286,6 +317,28 @@ class Acquisition(abc.ABC):
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
+
+
+def _hash_partition(acquisition: Acquisition, partition: Hashable) -> tuple[list[SpoolRow], list[Problem]]:
+    """Worker: list and hash one partition, as rows ready for the spool."""
+    return _hashed(acquisition._entries(partition))
+
+
+def _hashed(entries: Iterable[tuple[EvidenceFile, str | None]]) -> tuple[list[SpoolRow], list[Problem]]:
+    rows: list[SpoolRow] = []
+    problems: list[Problem] = []
+    dumps = orjson.dumps
+    for entry, outcome in hash_in_order(entries):
+        size, digest = entry.size, entry.sha256
+        if isinstance(outcome, OSError):
+            reason = f"{entry.path}: cannot be read ({outcome.strerror or outcome})"
+            problems.append(Problem("acquisition", entry.path, reason))
+        elif outcome is not None:
+            size, digest = outcome
+        # A copy to the exact size: orjson's own buffer is a few KiB larger than the text it holds.
+        metadata = bytes(memoryview(dumps(entry.metadata)))
+        rows.append((entry.path, entry.type, size, digest, entry.stored_as, metadata))
+    return rows, problems
 
 
 IOS_BACKUP = "ios-backup"

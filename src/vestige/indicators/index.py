@@ -290,6 +290,13 @@ class IndicatorIndex:
                     pairs.extend((seen, match) for seen in witnesses for match in conjunction.matches)
         return pairs
 
+    def spans_records(self, observables: Sequence[Observable]) -> bool:
+        """True when a bracket of a multi-bracket pattern holds on these observables: the record must
+        reach a ``ConjunctionTracker`` (which may run in another process than the one that read it)."""
+        if not self._has_cross_group:
+            return False
+        return any(len(self._conjunctions[number].group_sizes) > 1 for number, _ in self._satisfied_groups(observables))
+
     def _satisfied_groups(self, observables: Sequence[Observable]) -> dict[tuple[int, int], tuple[Observable, ...]]:
         """The (conjunction, group) pairs whose terms all hold on these observables, with the witnesses."""
         held: dict[tuple[int, int], dict[int, Observable]] = {}

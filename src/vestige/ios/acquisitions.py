@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -50,23 +50,22 @@ def file_id(domain: str, relative_path: str) -> str:
     return hashlib.sha1(f"{domain}-{relative_path}".encode()).hexdigest()
 
 
-def device_path(domain: str, relative_path: str) -> str | None:
-    """The absolute path of a backed-up file on the phone, when its domain has a fixed root."""
-    root = DOMAIN_ROOTS.get(domain)
-    if root is None:
-        return None
-    return f"{root}/{relative_path}" if relative_path else root
-
-
 def backup_path(domain: str, relative_path: str) -> str:
     """The path vestige gives a backup entry: ``domain/relativePath`` (``HomeDomain/Library/SMS/sms.db``)."""
     return f"{domain}/{relative_path}" if relative_path else domain
+
+
+ROWS_PER_PARTITION = 25_000
 
 
 class IosBackup(Acquisition):
     """An unencrypted iOS backup folder, read in place."""
 
     kind = IOS_BACKUP
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self._stored: set[str] = set()
 
     def expected_entries(self) -> int | None:
         with self._manifest_db() as db:
@@ -77,31 +76,45 @@ class IosBackup(Acquisition):
         location = self.root / "Manifest.db"
         return open_database(location, "Manifest.db", _sidecars(location))
 
-    def _entries(self) -> Iterator[tuple[EvidenceFile, str | None]]:
-        root = str(self.root)
-        stored = self._stored_files()
-        for name in sorted(n for n in stored if "/" not in n):
-            stored.discard(name)
-            yield EvidenceFile(name, "file", None, None, name), f"{root}/{name}"
-        for entry in self._listed():
-            if entry.type == "file":
-                file_id_ = str(entry.metadata["file_id"])
-                stored_as = f"{file_id_[:2]}/{file_id_}"
-                if stored_as in stored:
-                    stored.discard(stored_as)
-                    yield EvidenceFile(entry.path, "file", None, None, stored_as, entry.metadata), f"{root}/{stored_as}"
-                    continue
-                entry = EvidenceFile(entry.path, entry.type, None, None, None, {**entry.metadata, "absent": True})
-            yield entry, None
-        for stored_as in sorted(stored):
-            yield EvidenceFile(stored_as, "file", None, None, stored_as, {"unlisted": True}), f"{root}/{stored_as}"
-
-    def _listed(self) -> Iterator[EvidenceFile]:
-        """The entries of Manifest.db, in rowid order."""
+    def _partitions(self) -> Sequence[Hashable]:
+        """The top-level files, then slices of Manifest.db's rows by rowid."""
+        self._stored = self._stored_files()
         with self._manifest_db() as db:
             require_tables(db, "Manifest.db", "Files")
-            for row in db.execute("SELECT fileID, domain, relativePath, flags, file FROM Files"):
-                yield _entry(*row)
+            low, high = db.execute("SELECT min(rowid), max(rowid) FROM Files").fetchone()
+        if low is None:
+            return ("top",)
+        slices = range(low, high + 1, ROWS_PER_PARTITION)
+        return ("top", *((start, min(high, start + ROWS_PER_PARTITION - 1)) for start in slices))
+
+    def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, str | None]]:
+        root = str(self.root)
+        if partition == "top":
+            for name in sorted(n for n in self._stored if "/" not in n):
+                yield EvidenceFile(name, "file", None, None, name), f"{root}/{name}"
+            return
+        assert isinstance(partition, tuple)
+        with self._manifest_db() as db:
+            query = (
+                "SELECT fileID, domain, relativePath, flags, file FROM Files WHERE rowid BETWEEN ? AND ? ORDER BY rowid"
+            )
+            for row in db.execute(query, partition):
+                entry = _entry(*row)
+                if entry.type == "file":
+                    file_id_ = str(entry.metadata["file_id"])
+                    stored_as = f"{file_id_[:2]}/{file_id_}"
+                    if stored_as in self._stored:
+                        present = EvidenceFile(entry.path, "file", None, None, stored_as, entry.metadata)
+                        yield present, f"{root}/{stored_as}"
+                        continue
+                    entry = EvidenceFile(entry.path, entry.type, None, None, None, {**entry.metadata, "absent": True})
+                yield entry, None
+
+    def _leftovers(self, stored: set[str]) -> Iterator[tuple[EvidenceFile, str | None]]:
+        """Files inside the backup folder that Manifest.db does not list: hashed and flagged."""
+        root = str(self.root)
+        for stored_as in sorted(self._stored - stored):
+            yield EvidenceFile(stored_as, "file", None, None, stored_as, {"unlisted": True}), f"{root}/{stored_as}"
 
     def _stored_files(self) -> set[str]:
         """Every regular file under the backup folder (symlinks are never followed), relative to it."""
@@ -232,4 +245,4 @@ def _mbfile_metadata(blob: bytes) -> dict[str, JSON]:
     return metadata
 
 
-__all__ = ["IosBackup", "backup_path", "device_path", "file_id"]
+__all__ = ["IosBackup", "backup_path", "file_id"]

@@ -8,7 +8,9 @@ Layout: ``findings.json`` (canonical), ``manifest.jsonl`` (one line per acquisit
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -20,41 +22,65 @@ from vestige.analysis import Result
 from vestige.evidence.acquisition import Acquisition
 from vestige.model import JSON, Record, format_time
 from vestige.report.findings import write_findings
-from vestige.report.timeline import TimelineWriter, finding_event, record_event
+from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_event
 
 
 class OutputFolder:
-    """Receives records during the analysis (a ``RecordSink``), then writes the remaining files."""
+    """Where a check writes. ``open`` gives each artifact its own writer (in whichever process runs it);
+    ``finish`` writes the files that need the whole result."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         (path / "records").mkdir(parents=True, exist_ok=True)
-        self._records: dict[str, IO[bytes]] = {}
-        self._timeline = TimelineWriter()
+        self._scratch = Path(tempfile.mkdtemp(prefix="vestige-timeline-"))
+        self._runs: list[str] = []
 
-    def record(self, record: Record) -> None:
-        stream = self._records.get(record.artifact)
-        if stream is None:
-            stream = (self.path / "records" / f"{record.artifact}.jsonl").open("wb")
-            self._records[record.artifact] = stream
-        stream.write(orjson.dumps(record, option=orjson.OPT_UTC_Z) + b"\n")
-        self._timeline.add(record_event(record))
+    def open(self, artifact: str, rank: int) -> ArtifactWriter:
+        return ArtifactWriter(self.path / "records" / f"{artifact}.jsonl", TimelineRuns(self._scratch, rank))
+
+    def absorb(self, receipt: object) -> None:
+        """Takes the timeline runs that an artifact's writer reported when it closed."""
+        assert isinstance(receipt, list)
+        self._runs.extend(str(run) for run in receipt)
 
     def finish(self, result: Result, acquisition: Acquisition, run: dict[str, JSON]) -> str:
         """Writes findings.json, manifest.jsonl, timeline.jsonl and run.json; returns the findings digest."""
-        for stream in self._records.values():
-            stream.close()
-        self._records.clear()
         with (self.path / "manifest.jsonl").open("wb") as stream:
             for line in acquisition.manifest().json_lines():
                 stream.write(line + b"\n")
+        findings = TimelineRuns(self._scratch, FINDINGS_RANK)
         for finding in result.findings:
-            self._timeline.add(finding_event(finding))
-        events = self._timeline.write(self.path / "timeline.jsonl")
+            findings.add(finding_event(finding))
+        events = merge_runs(self._runs + findings.spill(), self.path / "timeline.jsonl")
+        shutil.rmtree(self._scratch, ignore_errors=True)
         digest = write_findings(result, self.path / "findings.json")
         run = {**run, "timeline_events": events, "findings_sha256": digest}
         (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         return digest
+
+
+FINDINGS_RANK = 1 << 20
+
+
+class ArtifactWriter:
+    """Writes one artifact's records to ``records/<artifact>.jsonl`` and its timeline runs."""
+
+    def __init__(self, path: Path, timeline: TimelineRuns) -> None:
+        self._stream: IO[bytes] | None = None
+        self._path = path
+        self._timeline = timeline
+
+    def record(self, record: Record) -> None:
+        if self._stream is None:
+            self._stream = self._path.open("wb")
+        self._stream.write(orjson.dumps(record, option=orjson.OPT_UTC_Z) + b"\n")
+        self._timeline.add(record_event(record))
+
+    def close(self) -> list[str]:
+        """Closes the records file; the receipt is the list of timeline runs for ``absorb``."""
+        if self._stream is not None:
+            self._stream.close()
+        return self._timeline.spill()
 
 
 def run_metadata(started: datetime, options: dict[str, JSON]) -> dict[str, JSON]:

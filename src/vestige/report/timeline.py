@@ -3,24 +3,26 @@
 Each line has the three fields Timesketch requires (``message``, ``datetime`` in ISO 8601,
 ``timestamp_desc``) plus ``timestamp`` (microseconds since the Unix epoch), ``data_type`` (the
 artifact), the evidence locator and the record's fields. Findings with a time are events too, tagged
-with their severity. Events are sorted in chunks spilled to temporary files and merged, so an
-acquisition of millions of records never sits in memory.
+with their severity. Each artifact's events are sorted in chunks spilled to temporary files, and the
+runs of all artifacts are merged at the end, so millions of records never sit in memory.
 """
 
 from __future__ import annotations
 
 import heapq
-import tempfile
-from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO
 
 import orjson
 
 from vestige.model import Finding, Record, format_time
 
 CHUNK = 50_000
+# Each line of a run starts with a fixed-width key (timestamp, rank, sequence) so that plain byte
+# comparison orders the lines; timestamps are shifted to be positive.
+_SHIFT = 1 << 62
+_KEY_WIDTH = 20 + 1 + 7 + 1 + 12 + 1
 _DUMP_OPTIONS = orjson.OPT_SORT_KEYS
 RESERVED = frozenset({"message", "datetime", "timestamp", "timestamp_desc", "data_type", "tag"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -61,13 +63,17 @@ def finding_event(finding: Finding) -> dict[str, object] | None:
     }
 
 
-class TimelineWriter:
-    """Collects events, spills sorted chunks to a private temporary folder, merges on ``write``."""
+class TimelineRuns:
+    """The events of one artifact: sorted chunks spilled to ``folder`` as runs to merge later.
 
-    def __init__(self) -> None:
-        self._scratch = tempfile.TemporaryDirectory(prefix="vestige-timeline-")
+    Events are ordered by (timestamp, rank, sequence): ``rank`` is the artifact's position, so the
+    merged timeline is the same whether the artifacts ran in one process or several.
+    """
+
+    def __init__(self, folder: Path, rank: int) -> None:
+        self.folder, self.rank = folder, rank
+        self.runs: list[str] = []
         self._chunk: list[tuple[int, int, bytes]] = []
-        self._runs: list[Path] = []
         self._sequence = 0
 
     def add(self, event: dict[str, object] | None) -> None:
@@ -79,35 +85,27 @@ class TimelineWriter:
         self._chunk.append((timestamp, self._sequence, orjson.dumps(event, option=_DUMP_OPTIONS) + b"\n"))
         self._sequence += 1
         if len(self._chunk) >= CHUNK:
-            self._spill()
+            self.spill()
 
-    def _spill(self) -> None:
-        self._chunk.sort()
-        run = Path(self._scratch.name) / f"run-{len(self._runs):05d}"
-        with run.open("wb") as stream:
-            for timestamp, sequence, line in self._chunk:
-                stream.write(b"%d %d " % (timestamp, sequence) + line)
-        self._runs.append(run)
-        self._chunk = []
-
-    def write(self, path: Path) -> int:
-        """Writes the merged, sorted timeline; returns the number of events."""
-        self._spill()
-        streams = [run.open("rb") for run in self._runs]
-        count = 0
-        try:
-            with path.open("wb") as out:
-                for _, _, line in heapq.merge(*(_read_run(s) for s in streams)):
-                    out.write(line)
-                    count += 1
-        finally:
-            for stream in streams:
-                stream.close()
-            self._scratch.cleanup()
-        return count
+    def spill(self) -> list[str]:
+        """Writes the pending events as a sorted run; returns every run written so far."""
+        if self._chunk:
+            self._chunk.sort()
+            run = self.folder / f"run-{self.rank:05d}-{len(self.runs):05d}"
+            with run.open("wb") as stream:
+                for timestamp, sequence, line in self._chunk:
+                    stream.write(b"%020d %07d %012d " % (timestamp + _SHIFT, self.rank, sequence) + line)
+            self.runs.append(str(run))
+            self._chunk = []
+        return self.runs
 
 
-def _read_run(stream: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
-    for line in stream:
-        timestamp, sequence, event = line.split(b" ", 2)
-        yield int(timestamp), int(sequence), event
+def merge_runs(runs: list[str], path: Path) -> int:
+    """Merges sorted runs into the timeline file; returns the number of events."""
+    count = 0
+    with ExitStack() as stack, path.open("wb") as out:
+        streams = [stack.enter_context(Path(run).open("rb")) for run in runs]
+        for line in heapq.merge(*streams):
+            out.write(line[_KEY_WIDTH:])
+            count += 1
+    return count

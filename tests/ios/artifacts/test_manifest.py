@@ -33,9 +33,9 @@ def test_every_listed_entry_is_a_record_citing_its_manifest_row(tmp_path: Path) 
     assert plist.fields["stored_as"] == f"{expected_id[:2]}/{expected_id}"
     assert plist.fields["mode"] == "0o100644"
     assert [(o.kind.value, o.value) for o in plist.observables] == [
+        ("file-path", "/Library/Preferences/roleaccountd.plist"),
         ("file-path", "/private/var/root/Library/Preferences/roleaccountd.plist"),
         ("file-name", "roleaccountd.plist"),
-        ("file-path", "/Library/Preferences/roleaccountd.plist"),
         ("sha256", hashlib.sha256(b"<plist/>").hexdigest()),
     ]
     assert by_path["HomeDomain/Library"].fields["type"] == "directory"

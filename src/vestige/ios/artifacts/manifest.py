@@ -15,8 +15,8 @@ from datetime import datetime
 
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, EvidenceFile
 from vestige.evidence.artifact import MatchPolicy, excerpt
-from vestige.indicators.observables import embedded_host_observable, path_observables
-from vestige.ios.acquisitions import TOP_LEVEL_FILES, device_path
+from vestige.indicators.observables import embedded_host_observable, normalise_path
+from vestige.ios.acquisitions import DOMAIN_ROOTS, TOP_LEVEL_FILES
 from vestige.model import JSON, Evidence, Finding, Locator, Observable, ObservableKind, Record, Severity
 
 NAME = "ios.manifest"
@@ -71,20 +71,26 @@ def _size(entry: EvidenceFile) -> str:
 
 
 def _observables(domain: str, relative_path: str) -> tuple[Observable, ...]:
-    if not relative_path:
+    """The absolute device path (where the domain's root is fixed), ``/`` + relativePath, the file name,
+    and host names found in ``_``-separated path components."""
+    relative = normalise_path("/" + relative_path) if relative_path else None
+    if relative is None or relative == "/":
         return ()
-    found: list[Observable] = []
-    absolute = device_path(domain, relative_path)
-    if absolute is not None:
-        found.extend(path_observables(absolute))
-    found.extend(path_observables("/" + relative_path))
-    for component in relative_path.split("/"):
-        if "_" in component and "." in component:
-            for part in component.lower().split("_"):
-                host = embedded_host_observable(part)
-                if host is not None:
-                    found.append(host)
-    return tuple(dict.fromkeys(found))
+    found = [Observable(ObservableKind.FILE_PATH, relative)]
+    root = DOMAIN_ROOTS.get(domain)
+    if root is not None:
+        found.append(Observable(ObservableKind.FILE_PATH, root + relative))
+    found.append(Observable(ObservableKind.FILE_NAME, relative.rpartition("/")[2]))
+    if "_" in relative and "." in relative:
+        hosts: set[Observable] = set()
+        for component in relative.split("/"):
+            if "_" in component and "." in component:
+                for part in component.lower().split("_"):
+                    host = embedded_host_observable(part)
+                    if host is not None and host not in hosts:
+                        hosts.add(host)
+                        found.append(host)
+    return tuple(found)
 
 
 def _hash_observables(entry: EvidenceFile) -> tuple[Observable, ...]:

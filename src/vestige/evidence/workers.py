@@ -1,0 +1,66 @@
+"""Running independent pieces of work on several processes, or in this one.
+
+A check is CPU-bound Python (decoding Manifest.db, parsing records, writing JSON), so threads do not
+help and processes do. Worker processes are forked: they inherit the shared state (the acquisition,
+the compiled indicator index) instead of receiving a pickled copy, and nothing is imported again.
+Where fork is not available or not safe (outside Linux) or one worker is asked for, the same tasks
+run in this process, in the same order, with the same results.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Generic, TypeVar
+
+S = TypeVar("S")
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may use."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+class _Inherited(Generic[S, A, R]):
+    """What forked workers find in their copy of this module: the task and its shared state."""
+
+    def __init__(self, task: Callable[[S, A], R], shared: S) -> None:
+        self.task, self.shared = task, shared
+
+
+_inherited: _Inherited[Any, Any, Any] | None = None
+
+
+def _call(item: Any) -> Any:
+    assert _inherited is not None, "worker started without shared state"
+    return _inherited.task(_inherited.shared, item)
+
+
+def map_in_processes(task: Callable[[S, A], R], shared: S, items: Sequence[A], workers: int) -> Iterator[R]:
+    """``task(shared, item)`` for each item, results in the order of ``items``.
+
+    ``task`` must be a module-level function; ``items`` and results are pickled, ``shared`` is not.
+    """
+    global _inherited
+    if workers <= 1 or len(items) <= 1 or not can_fork():
+        for item in items:
+            yield task(shared, item)
+        return
+    _inherited = _Inherited(task, shared)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
+            yield from pool.map(_call, items)
+    finally:
+        _inherited = None
