@@ -87,3 +87,13 @@ def test_plain_makes_plist_values_json_able() -> None:
 
     value = {"d": datetime.datetime(2024, 5, 14, 9, 0), "b": b"\x00\xff", "u": plistlib.UID(7), "l": [1, "x"]}
     assert plain(value) == {"d": "2024-05-14T09:00:00", "b": "00ff", "u": 7, "l": [1, "x"]}
+
+
+def test_archives_sharing_a_layout_still_give_their_own_values() -> None:
+    first = archive({"RelativePath": plistlib.UID(2), "Mode": 1, "Size": 10}, ["a/b"])
+    second = archive({"RelativePath": plistlib.UID(2), "Mode": 2, "Size": 70000}, ["a/longer/path"])
+    other_keys = archive({"RelativePath": plistlib.UID(2), "Birth": 5}, ["c"])
+    assert keyed_archive_fields(first) == {"RelativePath": "a/b", "Mode": 1, "Size": 10}
+    assert keyed_archive_fields(second) == {"RelativePath": "a/longer/path", "Mode": 2, "Size": 70000}
+    assert keyed_archive_fields(other_keys) == {"RelativePath": "c", "Birth": 5}
+    assert keyed_archive_fields(first) == {"RelativePath": "a/b", "Mode": 1, "Size": 10}

@@ -10,9 +10,11 @@ documented in Apple's CFBinaryPList.c (``bplist00``: objects, an offset table, a
 
 from __future__ import annotations
 
+import itertools
 import plistlib
 import struct
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from xml.parsers.expat import ExpatError
 
@@ -55,58 +57,59 @@ def keyed_archive_fields(blob: bytes) -> dict[str, Scalar]:
 
 
 _OFFSET_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
-# Keys of keyed archives repeat in every row of a manifest: their raw bytes map to the decoded key.
-_KEY_CACHE: dict[bytes, str] = {}
+_LAYOUT_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where the root object's fields are in one archive: names, value references, the UID table."""
+
+    names: tuple[str, ...]
+    values: tuple[int, ...]
+    objects: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownPrefix:
+    """Archives that start with the same bytes, at the same offsets, share one layout.
+
+    ``prefix`` ends after the last object the layout depends on (the top dictionaries, ``$objects``,
+    the root dictionary and its keys), and ``offsets`` are the offsets of those objects: an archive
+    that matches both has these objects byte for byte, where the layout says.
+    """
+
+    prefix: bytes
+    offsets: tuple[int, ...]
+    ref_size: int
+    top: int
+    layout: _Layout
+
+
+# The MBFile archives of one backup share a handful of layouts; parsing each only once is most of the
+# speed of reading a large Manifest.db.
+_KNOWN: list[_KnownPrefix] = []
 
 
 def _root_fields(blob: bytes) -> dict[str, Scalar]:
-    """One flat pass over the trailer, the offset table and three dictionaries: speed matters here."""
     if blob[:8] != b"bplist00" or len(blob) < 40:
         raise ValueError("not a binary property list")
     offset_size, ref_size, count, top, table = _TRAILER.unpack_from(blob, len(blob) - 32)
     offsets = struct.unpack_from(f">{count}{_OFFSET_FORMATS[offset_size]}", blob, table)
-    ref_format = _OFFSET_FORMATS[ref_size]
-
-    def key(index: int) -> str:
-        offset = offsets[index]
-        marker = blob[offset]
-        if 0x50 <= marker < 0x5F:
-            raw = blob[offset : offset + 1 + (marker & 0x0F)]
-        elif marker == 0x5F and blob[offset + 1] == 0x10:
-            raw = blob[offset : offset + 3 + blob[offset + 2]]
-        else:
-            return _string_at(blob, offset)
-        known = _KEY_CACHE.get(raw)
-        if known is None:
-            known = _string_at(blob, offset)
-            if len(_KEY_CACHE) < 4096:
-                _KEY_CACHE[raw] = known
-        return known
-
-    def refs(index: int, pairs: int) -> tuple[int, ...]:
-        offset = offsets[index]
-        start, length = _extent(blob, offset)
-        return struct.unpack_from(f">{pairs * length}{ref_format}", blob, start)
-
-    def dictionary(index: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        if blob[offsets[index]] >> 4 != 0xD:
-            raise ValueError("expected a dictionary")
-        both = refs(index, 2)
-        half = len(both) // 2
-        return both[:half], both[half:]
-
-    top_keys, top_values = dictionary(top)
-    archive = {key(k): v for k, v in zip(top_keys, top_values, strict=True)}
-    objects = refs(archive["$objects"], 1)
-    top_dict_keys, top_dict_values = dictionary(archive["$top"])
-    root = dict(zip(map(key, top_dict_keys), top_dict_values, strict=True))["root"]
-    marker = blob[offsets[root]]
-    if marker >> 4 != 0x8:
-        raise ValueError("expected a UID")
-    uid = _FROM(blob[offsets[root] + 1 : offsets[root] + 2 + (marker & 0x0F)], "big")
+    for known in _KNOWN:
+        if (
+            known.top == top
+            and known.ref_size == ref_size
+            and offsets[: len(known.offsets)] == known.offsets
+            and blob.startswith(known.prefix)
+        ):
+            layout = known.layout
+            break
+    else:
+        layout = _parse_layout(blob, offsets, ref_size, top)
     fields: dict[str, Scalar] = {}
-    for k, v in zip(*dictionary(objects[uid]), strict=True):
-        offset = offsets[v]
+    objects = layout.objects
+    for name, ref in zip(layout.names, layout.values, strict=True):
+        offset = offsets[ref]
         marker = blob[offset]
         kind = marker >> 4
         value: Scalar
@@ -128,10 +131,51 @@ def _root_fields(blob: bytes) -> dict[str, Scalar]:
             value = _string_at(blob, offset)
         else:
             continue
-        name = key(k)
-        if name[0] != "$":
-            fields[name] = value
+        fields[name] = value
     return fields
+
+
+def _parse_layout(blob: bytes, offsets: tuple[int, ...], ref_size: int, top: int) -> _Layout:
+    """Reads the top dictionary, ``$top.root`` and the root dictionary's keys; remembers the layout."""
+    ref_format = _OFFSET_FORMATS[ref_size]
+    structural: list[int] = [top]
+
+    def refs(index: int, per_element: int) -> tuple[int, ...]:
+        start, length = _extent(blob, offsets[index])
+        return struct.unpack_from(f">{per_element * length}{ref_format}", blob, start)
+
+    def dictionary(index: int) -> dict[str, int]:
+        if blob[offsets[index]] >> 4 != 0xD:
+            raise ValueError("expected a dictionary")
+        both = refs(index, 2)
+        half = len(both) // 2
+        structural.extend(both[:half])
+        return {_string_at(blob, offsets[k]): v for k, v in zip(both[:half], both[half:], strict=True)}
+
+    archive = dictionary(top)
+    structural.extend((archive["$objects"], archive["$top"]))
+    objects = refs(archive["$objects"], 1)
+    root = dictionary(archive["$top"])["root"]
+    marker = blob[offsets[root]]
+    if marker >> 4 != 0x8:
+        raise ValueError("expected a UID")
+    root_index = objects[_FROM(blob[offsets[root] + 1 : offsets[root] + 2 + (marker & 0x0F)], "big")]
+    structural.extend((root, root_index))
+    fields = dictionary(root_index)
+    kept = [(name, ref) for name, ref in fields.items() if not name.startswith("$")]
+    layout = _Layout(tuple(n for n, _ in kept), tuple(r for _, r in kept), objects)
+    _remember(blob, offsets, ref_size, top, max(structural), layout)
+    return layout
+
+
+def _remember(blob: bytes, offsets: tuple[int, ...], ref_size: int, top: int, last: int, layout: _Layout) -> None:
+    """Caches the layout when the objects it depends on are the first ones, laid out in order."""
+    if len(_KNOWN) >= _LAYOUT_CACHE_SIZE or last + 1 >= len(offsets):
+        return
+    head = offsets[: last + 2]
+    if any(a >= b for a, b in itertools.pairwise(head)):
+        return
+    _KNOWN.append(_KnownPrefix(blob[: head[-1]], head, ref_size, top, layout))
 
 
 def _extent(blob: bytes, offset: int) -> tuple[int, int]:

@@ -236,12 +236,17 @@ def _mbfile_metadata(blob: bytes) -> dict[str, JSON]:
             metadata[name] = fields[key]
     if isinstance(metadata.get("mode"), int):
         metadata["mode"] = oct(int(fields["Mode"]))
+    texts: dict[object, str | None] = {}
     for key, name in _MBFILE_TIMES:
         value = fields.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            metadata[name] = unix_time_text(value)
-        elif isinstance(value, float):
-            metadata[name] = format_time(from_unix(value))
+        if value not in texts:
+            if isinstance(value, int) and not isinstance(value, bool):
+                texts[value] = unix_time_text(value)
+            elif isinstance(value, float):
+                texts[value] = format_time(from_unix(value))
+            else:
+                continue
+        metadata[name] = texts[value]
     return metadata
 
 

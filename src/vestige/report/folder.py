@@ -45,7 +45,7 @@ class OutputFolder:
 
     def finish(self, result: Result, acquisition: Acquisition, run: dict[str, JSON]) -> str:
         """Writes findings.json, manifest.jsonl, timeline.jsonl and run.json; returns the findings digest."""
-        with (self.path / "manifest.jsonl").open("wb") as stream:
+        with (self.path / "manifest.jsonl").open("wb", buffering=WRITE_BUFFER) as stream:
             for line in acquisition.manifest().json_lines():
                 stream.write(line + b"\n")
         findings = TimelineRuns(self._scratch, FINDINGS_RANK)
@@ -60,6 +60,7 @@ class OutputFolder:
 
 
 FINDINGS_RANK = 1 << 20
+WRITE_BUFFER = 1 << 20
 
 
 class ArtifactWriter:
@@ -72,7 +73,7 @@ class ArtifactWriter:
 
     def record(self, record: Record) -> None:
         if self._stream is None:
-            self._stream = self._path.open("wb")
+            self._stream = self._path.open("wb", buffering=WRITE_BUFFER)
         self._stream.write(orjson.dumps(record, option=orjson.OPT_UTC_Z) + b"\n")
         self._timeline.add(record_event(record))
 

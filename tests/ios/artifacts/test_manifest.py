@@ -30,8 +30,20 @@ def test_every_listed_entry_is_a_record_citing_its_manifest_row(tmp_path: Path) 
     expected_id = file_id("RootDomain", "Library/Preferences/roleaccountd.plist")
     assert (plist.locator.path, plist.locator.table, plist.locator.key) == ("Manifest.db", "Files", expected_id)
     assert plist.fields["sha256"] == hashlib.sha256(b"<plist/>").hexdigest()
-    assert plist.fields["stored_as"] == f"{expected_id[:2]}/{expected_id}"
+    assert plist.fields["file_id"] == expected_id
     assert plist.fields["mode"] == "0o100644"
+    assert sorted(plist.fields) == [
+        "birth",
+        "domain",
+        "file_id",
+        "mode",
+        "modified",
+        "path",
+        "sha256",
+        "size",
+        "status_changed",
+        "type",
+    ]
     assert [(o.kind.value, o.value) for o in plist.observables] == [
         ("file-path", "/Library/Preferences/roleaccountd.plist"),
         ("file-path", "/private/var/root/Library/Preferences/roleaccountd.plist"),

@@ -29,6 +29,8 @@ MATCHES = MatchPolicy(
     ("The backup lists files by path; a path match says such a file existed, not that it ran.",),
 )
 CITED_EXAMPLES = 10
+# What a record keeps of an entry's metadata; manifest.jsonl has all of it (owner, inode, flags, ...).
+RECORD_KEYS = ("file_id", "domain", "size", "mode", "modified", "status_changed", "birth", "absent")
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
@@ -52,8 +54,8 @@ def _record(entry: EvidenceFile, manifest_sha256: str | None) -> Record:
         )
     domain = str(meta.get("domain", ""))
     relative_path = str(meta.get("relative_path", ""))
-    fields: dict[str, JSON] = dict(meta)
-    fields.update(path=entry.path, type=entry.type, sha256=entry.sha256, stored_as=entry.stored_as)
+    fields: dict[str, JSON] = {key: meta[key] for key in RECORD_KEYS if key in meta}
+    fields.update(path=entry.path, type=entry.type, sha256=entry.sha256)
     modified = meta.get("modified")
     return Record(
         artifact=NAME,

@@ -20,6 +20,7 @@ Detectors (``../shared/reference/network-injection.md`` sections 2.1 and 6):
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from collections import defaultdict
@@ -32,7 +33,7 @@ from vestige.evidence.artifact import MatchPolicy, excerpt
 from vestige.evidence.sqlite import require_tables, table_columns
 from vestige.indicators.observables import observables_from_url, registrable_domain
 from vestige.ios.timestamps import from_mac_absolute
-from vestige.model import JSON, Evidence, Finding, Locator, Record, Severity, format_time
+from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity, format_time
 
 NAME = "ios.safari_history"
 KINDS = (IOS_BACKUP,)
@@ -110,9 +111,15 @@ def _visits(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[R
             time=from_mac_absolute(visit_time),
             summary=f"Safari visit to {url or '(missing history item)'}",
             fields=fields,
-            observables=observables_from_url(url) if url else (),
+            observables=_url_observables(url) if url else (),
             time_kind="visit time",
         )
+
+
+@functools.lru_cache(maxsize=8192)
+def _url_observables(url: str) -> tuple[Observable, ...]:
+    """Visits repeat their history item's URL: each distinct URL is normalised once."""
+    return observables_from_url(url)
 
 
 def _tombstones(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
