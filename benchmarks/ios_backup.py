@@ -32,8 +32,10 @@ What it does, all offline:
    ``MVT_NETWORK_ACCESS_ALLOWED=false`` and MVT's data and config folders inside the work folder.
    Both hash every input file (vestige always does; ``-H`` makes MVT do it).
 
-Each run's wall time is measured around the child process, and its peak memory is the child's own
-``ru_maxrss`` read with ``os.wait4``. With two runs the better one is reported, with three or more
+Each run's wall time is measured around the child process, and its peak memory is the largest sum
+of proportional set size (PSS) over the child and its worker processes, sampled every 50 ms (never
+less than the child's own ``ru_maxrss``), so that vestige's forked workers are counted. With two
+runs the better one is reported, with three or more
 the median.
 
 How to read the table: ``MVT/vestige`` for time is how many times longer MVT took (higher is better
@@ -58,6 +60,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -1104,15 +1107,51 @@ def warm(root: Path) -> tuple[int, float]:
     return total, time.perf_counter() - started
 
 
+def tree_pss_kib(root: int) -> int:
+    """Proportional set size of a process and all its descendants, in KiB (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        pending.extend(children.get(pid, []))
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
+
+
 def measure(tool: str, command: list[str], env: dict[str, str], output: Path, log: Path) -> Run:
-    """Runs one command; wall time around it, peak RSS from the child's own rusage."""
+    """Runs one command; wall time around it; peak memory is the largest sum of PSS over the process
+    and its worker processes, sampled every 50 ms (vestige forks workers; MVT runs in one process)."""
+    peak = 0
+    done = threading.Event()
+
+    def sample(pid: int) -> None:
+        nonlocal peak
+        while not done.wait(0.05):
+            peak = max(peak, tree_pss_kib(pid))
+
     started = time.perf_counter()
     with log.open("wb") as sink:
         child = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+        sampler = threading.Thread(target=sample, args=(child.pid,), daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
+        done.set()
+        sampler.join()
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    return Run(tool, wall, usage.ru_maxrss / 1024, child.returncode, output, log)
+    return Run(tool, wall, max(peak, usage.ru_maxrss) / 1024, child.returncode, output, log)
 
 
 def tail(path: Path, lines: int = 25) -> str:
