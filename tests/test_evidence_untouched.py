@@ -1,0 +1,64 @@
+"""ARCHITECTURE.md principle 1: no command writes inside an acquisition, WAL databases included.
+
+The backup here has a WAL-mode Manifest.db with its ``-wal`` and ``-shm`` beside it on disk, and an
+sms.db whose ``-wal`` and ``-shm`` are separate backup entries: the cases where a careless
+``mode=ro`` open creates or changes files. Every command of the CLI runs on it (or next to it) and
+the whole folder is hashed before and after.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.builders import tree_digest
+from vestige.cli import main
+from vestige.ios.sample.backup import BackupBuilder
+from vestige.ios.sample.schemas import SMS_DB
+
+
+def wal_backup(root: Path, scratch: Path) -> Path:
+    live = sqlite3.connect(str(scratch / "sms.db"))
+    live.executescript(SMS_DB)
+    live.execute("PRAGMA journal_mode = WAL")
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    live.execute("INSERT INTO message (ROWID, guid, text, date) VALUES (1, 'g1', 'in the WAL: https://example.org', 1)")
+    live.commit()
+    builder = BackupBuilder(root)
+    for suffix in ("", "-wal", "-shm"):
+        builder.add_file("HomeDomain", f"Library/SMS/sms.db{suffix}", (scratch / f"sms.db{suffix}").read_bytes())
+    live.close()
+    builder.finish()
+    manifest = sqlite3.connect(str(root / "Manifest.db"))
+    manifest.execute("PRAGMA journal_mode = WAL")
+    manifest.execute("PRAGMA wal_autocheckpoint = 0")
+    manifest.execute("INSERT INTO Properties VALUES ('note', x'00')")
+    manifest.commit()
+    keep = {suffix: (root / f"Manifest.db{suffix}").read_bytes() for suffix in ("", "-wal", "-shm")}
+    manifest.close()
+    for suffix, data in keep.items():
+        (root / f"Manifest.db{suffix}").write_bytes(data)
+    return root
+
+
+def test_every_command_leaves_the_acquisition_byte_for_byte(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    backup = wal_backup(tmp_path / "backup", scratch)
+    assert sorted(p.name for p in backup.iterdir() if p.name.startswith("Manifest.db")) == [
+        "Manifest.db",
+        "Manifest.db-shm",
+        "Manifest.db-wal",
+    ]
+    before = tree_digest(backup)
+    runner = CliRunner()
+    checked = runner.invoke(main, ["check", str(backup), "-o", str(tmp_path / "out"), "-j", "1"])
+    assert checked.exit_code == 0, checked.output
+    assert runner.invoke(main, ["check", str(backup), "-o", str(tmp_path / "out2"), "-j", "2"]).exit_code == 0
+    assert runner.invoke(main, ["iocs", "list"]).exit_code == 0
+    assert runner.invoke(main, ["demo", "-o", str(tmp_path / "demo")]).exit_code == 0
+    assert tree_digest(backup) == before
+    records = (tmp_path / "out" / "records" / "ios.sms.jsonl").read_text()
+    assert "in the WAL: https://example.org" in records
