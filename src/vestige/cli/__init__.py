@@ -6,6 +6,7 @@ import click
 
 from vestige import __version__
 from vestige.cli.check import check
+from vestige.cli.custody import case, disclose_command, key, verify
 from vestige.cli.demo import demo
 from vestige.cli.iocs import iocs
 
@@ -19,3 +20,7 @@ def main() -> None:
 main.add_command(check)
 main.add_command(demo)
 main.add_command(iocs)
+main.add_command(key)
+main.add_command(case)
+main.add_command(verify)
+main.add_command(disclose_command)

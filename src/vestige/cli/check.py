@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import gc
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+import orjson
 from rich.console import Console
 from rich.markup import escape
 
 from vestige.analysis import Result, analyse, open_acquisition
 from vestige.cli.console import ProgressBar, render_summary
+from vestige.cli.signing import signing_key
+from vestige.custody.case import CASE_ERRORS, Case
+from vestige.custody.keys import KeyFileError
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.workers import default_workers
 from vestige.indicators import (
@@ -140,6 +145,53 @@ def quiet_collector() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
+def check_into_case(
+    case_dir: Path,
+    item: str,
+    key_file: Path | None,
+    acquisition: Path | None,
+    sets: list[IndicatorSet],
+    console: Console,
+    parameters: dict[str, JSON],
+    workers: int,
+) -> CheckOutcome:
+    """``check --case``: analyse a bundled item and record the analysis, signed, in the bundle."""
+    if key_file is None:
+        raise UnreadableInputError("--case needs the custodian's --key (or VESTIGE_KEY)")
+    bundle = Case(case_dir)
+    signer = signing_key(key_file)
+    state = bundle.require_custodian(signer, "analyze")
+    acquired = state.items.get(item)
+    if acquired is None:
+        raise UnreadableInputError(f"{case_dir}: has no item {item!r} (items: {', '.join(sorted(state.items))})")
+    location = acquisition or case_dir / "data" / "acquisition" / item
+    if acquired["item"]["by_reference"] and acquisition is None:
+        raise UnreadableInputError(f"item {item} is kept by reference: give its location with --acquisition")
+    staging = bundle.analysis_staging()
+    outcome = run_check(location, staging, sets, console, dict(parameters), workers)
+    if acquisition is not None:
+        _same_files(case_dir, item, staging)
+    run = orjson.loads((staging / "run.json").read_bytes())
+    entry = bundle.record_analysis(signer, item, staging, sets, parameters, str(run["started"]), str(run["finished"]))
+    folder = case_dir / "data" / "analysis" / str(entry.record["run"])
+    return CheckOutcome(outcome.result, folder, outcome.findings_sha256)
+
+
+def _same_files(case_dir: Path, item: str, staging: Path) -> None:
+    """An item by reference must be analysed from exactly the files that were acquired."""
+    manifest = (case_dir / "data" / "items" / item / "manifest.jsonl").read_bytes().splitlines()
+    signed = {(entry["path"], entry["sha256"]) for entry in map(orjson.loads, manifest)}
+    lines = (staging / "manifest.jsonl").read_bytes().splitlines()
+    seen = {
+        (entry["stored_as"], entry["sha256"])
+        for entry in map(orjson.loads, lines)
+        if entry["stored_as"] is not None and entry["sha256"] is not None
+    }
+    if signed != seen:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise UnreadableInputError(f"{item}: the files at --acquisition are not the ones acquired into the bundle")
+
+
 def _plain(value: object) -> JSON:
     if value is None or isinstance(value, str | bool | int):
         return value
@@ -175,6 +227,24 @@ def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder (new or empty).")
+@click.option(
+    "--case",
+    "case_dir",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Analyse the item PATH of this case bundle and record the analysis in it (needs --key).",
+)
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    envvar="VESTIGE_KEY",
+    help="With --case: the custodian's key file (or VESTIGE_KEY).",
+)
+@click.option(
+    "--acquisition",
+    type=click.Path(path_type=Path, exists=True),
+    help="With --case: where an item kept by reference is.",
+)
 @IOC_FILES
 @IOC_LISTS
 @NO_BUNDLED
@@ -194,26 +264,40 @@ def check(
     fail_on: str | None,
     quiet: bool,
     jobs: int,
+    case_dir: Path | None,
+    key_file: Path | None,
+    acquisition: Path | None,
 ) -> None:
-    """Check the acquisition at PATH (an iOS backup folder) against indicators and detectors."""
+    """Check the acquisition at PATH (an iOS backup folder) against indicators and detectors.
+
+    With --case, PATH is the id of an item of the bundle: the analysis is written into the bundle
+    with the exact indicator sets it used, a signed attestation and an 'analyze' custody record.
+    """
     console = Console(stderr=True, soft_wrap=True)
     try:
         sets = indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
-        outcome = run_check(
-            path,
-            output,
-            sets,
-            console,
-            {
-                "iocs": [str(p) for p in ioc_files],
-                "ioc_lists": [f"{kind}={p}" for kind, p in ioc_lists],
+        if case_dir is not None:
+            parameters: dict[str, JSON] = {
                 "bundled_iocs": not no_bundled_iocs,
-                "fail_on": fail_on,
-                "jobs": jobs,
-            },
-            workers=jobs,
-        )
-    except UnreadableInputError as problem:
+                "indicator_sets": [s.name for s in sets],
+            }
+            outcome = check_into_case(case_dir, str(path), key_file, acquisition, sets, console, parameters, jobs)
+        else:
+            outcome = run_check(
+                path,
+                output,
+                sets,
+                console,
+                {
+                    "iocs": [str(p) for p in ioc_files],
+                    "ioc_lists": [f"{kind}={p}" for kind, p in ioc_lists],
+                    "bundled_iocs": not no_bundled_iocs,
+                    "fail_on": fail_on,
+                    "jobs": jobs,
+                },
+                workers=jobs,
+            )
+    except (UnreadableInputError, KeyFileError, *CASE_ERRORS) as problem:
         console.print(f"[bold red]vestige:[/] {escape(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     out = Console(soft_wrap=True)

@@ -1,0 +1,371 @@
+"""Commands of the chain of custody: ``key``, ``case``, ``verify`` and ``disclose``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from vestige.analysis import analyse, open_acquisition
+from vestige.cli.signing import passphrase
+from vestige.cli.signing import signing_key as open_key
+from vestige.custody.case import CASE_ERRORS, INDICATORS, Case, CaseError
+from vestige.custody.disclose import DISCLOSURE_BAG, disclose, verify_disclosure
+from vestige.custody.keys import (
+    KeyFileError,
+    PublicKey,
+    SigningKey,
+    generate,
+    load_trust_list,
+    public_key_of,
+    save_key,
+)
+from vestige.custody.verify import Report, ReproductionUnavailableError, verify_case
+from vestige.evidence.errors import EvidenceError
+from vestige.indicators import IndicatorIndex, IndicatorSet, read_indicator_data
+from vestige.indicators.plain import read_plain_list
+from vestige.indicators.sets import IndicatorFormatError, SetOrigin
+from vestige.report.findings import canonical_findings
+
+EXIT_USAGE = 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+KEY_OPTION = click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    envvar="VESTIGE_KEY",
+    required=True,
+    help="The acting custodian's key file (or VESTIGE_KEY); its passphrase from VESTIGE_KEY_PASSPHRASE or a prompt.",
+)
+NOTE_OPTION = click.option("--note", default="", help="A note recorded in the custody log.")
+
+
+def err() -> Console:
+    return Console(stderr=True, soft_wrap=True)
+
+
+def refuse(message: str) -> None:
+    err().print(f"[bold red]vestige:[/] {escape(message)}")
+    sys.exit(EXIT_USAGE)
+
+
+def signing_key(path: Path) -> SigningKey:
+    try:
+        return open_key(path)
+    except KeyFileError as error:
+        refuse(str(error))
+        raise AssertionError from error
+
+
+def open_case(path: Path) -> Case:
+    try:
+        return Case(path)
+    except CaseError as error:
+        refuse(str(error))
+        raise AssertionError from error
+
+
+def guarded(action: Callable[[], object]) -> None:
+    """Runs a case operation, turning refusals into one sentence and exit code 2."""
+    try:
+        action()
+    except (*CASE_ERRORS, KeyFileError, EvidenceError) as error:
+        refuse(str(error))
+
+
+@click.group()
+def key() -> None:
+    """Examiners' Ed25519 keys."""
+
+
+@key.command("new")
+@click.option("--name", required=True, help="The custodian's name or pseudonymous handle.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Key file (default ./<name>.key).")
+def key_new(name: str, output: Path | None) -> None:
+    """Make a key pair; the private key is written 0600, encrypted with a passphrase."""
+    target = output or Path(f"{name}.key")
+
+    def make() -> None:
+        signing = generate(name)
+        save_key(signing, target, passphrase(confirm=True))
+        Console(soft_wrap=True).print(
+            f"{target}\n{signing.public.trust_line()}\nfingerprint {signing.public.fingerprint}"
+        )
+
+    guarded(make)
+
+
+@key.command("export")
+@click.argument("key_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+def key_export(key_file: Path) -> None:
+    """Print the public key of KEY_FILE as a trust-list line."""
+    guarded(lambda: Console(soft_wrap=True).print(public_key_of(key_file).trust_line(), highlight=False))
+
+
+@click.group()
+def case() -> None:
+    """Case bundles: a BagIt bag with a signed, hash-chained custody log."""
+
+
+@case.command("new")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--case-id", required=True)
+@click.option("--examiner", "key_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True)
+@click.option("--organisation", default=None, help="Recorded as Source-Organization in bag-info.txt.")
+def case_new(bundle: Path, case_id: str, key_file: Path, organisation: str | None) -> None:
+    """Create a new case bundle in BUNDLE, in the custody of the examiner."""
+    examiner = signing_key(key_file)
+    guarded(lambda: Case.create(bundle, case_id, examiner, organisation))
+    Console(soft_wrap=True).print(f"Case {case_id} opened in {bundle} by {examiner.public.fingerprint}")
+
+
+@case.command("add")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("acquisition", type=click.Path(path_type=Path))
+@click.option("--item-id", required=True)
+@click.option(
+    "--consent", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="Recorded by digest only."
+)
+@click.option("--by-reference", is_flag=True, help="Keep only the file list and hashes; the evidence stays elsewhere.")
+@NOTE_OPTION
+@KEY_OPTION
+def case_add(
+    bundle: Path, acquisition: Path, item_id: str, consent: Path | None, by_reference: bool, note: str, key_file: Path
+) -> None:
+    """Take ACQUISITION into the bundle as an item and sign an 'acquire' record."""
+    bag, signer = open_case(bundle), signing_key(key_file)
+
+    def add() -> None:
+        entry = bag.add(acquisition, item_id, signer, consent=consent, note=note, by_reference=by_reference)
+        digests = entry.record["digests"]
+        Console(soft_wrap=True).print(
+            f"Item {item_id}: {entry.record['files']} files, {entry.record['size']} bytes, "
+            f"Merkle root {digests['merkle_root']} (record {entry.seq})"
+        )
+
+    guarded(add)
+
+
+@case.command("transfer")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    "receiver",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="The receiver's public key (a trust-list line or a key file).",
+)
+@NOTE_OPTION
+@KEY_OPTION
+def case_transfer(bundle: Path, receiver: Path, note: str, key_file: Path) -> None:
+    """Hand the bundle over: signed now by you, countersigned when the receiver runs 'receive'."""
+    bag, signer = open_case(bundle), signing_key(key_file)
+    guarded(lambda: bag.transfer(signer, public_key_of(receiver), note))
+
+
+@case.command("receive")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@NOTE_OPTION
+@KEY_OPTION
+def case_receive(bundle: Path, note: str, key_file: Path) -> None:
+    """Accept a pending transfer: countersign it and become the custodian."""
+    bag, signer = open_case(bundle), signing_key(key_file)
+    guarded(lambda: bag.receive(signer, note))
+
+
+def _simple(action: str, summary: str) -> click.Command:
+    @click.argument("bundle", type=click.Path(path_type=Path))
+    @NOTE_OPTION
+    @KEY_OPTION
+    def command(bundle: Path, note: str, key_file: Path) -> None:
+        bag, signer = open_case(bundle), signing_key(key_file)
+        guarded(lambda: bag.simple(signer, action, note))
+
+    command.__doc__ = summary
+    return click.command(action)(command)
+
+
+case.add_command(_simple("seal", "Seal the bundle: only notes, exports and hand-overs until unsealed."))
+case.add_command(_simple("unseal", "Unseal the bundle (recorded, with your reason in --note)."))
+
+
+@case.command("note")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("text")
+@KEY_OPTION
+def case_note(bundle: Path, text: str, key_file: Path) -> None:
+    """Record a signed note in the custody log."""
+    bag, signer = open_case(bundle), signing_key(key_file)
+    guarded(lambda: bag.simple(signer, "note", text))
+
+
+@case.command("export")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--case-uco", "target", type=click.Path(path_type=Path), required=True, help="CASE/UCO JSON-LD file to write."
+)
+@KEY_OPTION
+def case_export(bundle: Path, target: Path, key_file: Path) -> None:
+    """Export the custody history as CASE/UCO JSON-LD (also kept as data/export/case.jsonld)."""
+    bag, signer = open_case(bundle), signing_key(key_file)
+
+    def export() -> None:
+        bag.export_case_uco(signer, target)
+        Console(soft_wrap=True).print(str(target))
+
+    guarded(export)
+
+
+@case.command("timestamp")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--tsa", "url", help="The time-stamping authority's URL (the only network use of this command).")
+@click.option(
+    "--tsa-cert",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="PEM file of the TSA's certificate chain, used to check the token.",
+)
+@click.option(
+    "--response",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A token obtained elsewhere for the request this command wrote earlier.",
+)
+@KEY_OPTION
+def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, response: Path | None, key_file: Path) -> None:
+    """Anchor the latest checkpoint with an RFC 3161 timestamp (offline: write the request for later)."""
+    bag, signer = open_case(bundle), signing_key(key_file)
+
+    def anchor() -> None:
+        message = bag.timestamp(signer, url=url, tsa_chain=tsa_cert, response=response)
+        Console(soft_wrap=True).print(message)
+
+    guarded(anchor)
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--trust", "trust_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True)
+@click.option("--reproduce", is_flag=True, help="Run each analysis again and compare the findings.json digest.")
+@click.option(
+    "--acquisition",
+    "references",
+    multiple=True,
+    metavar="ITEM=PATH",
+    help="Where an item kept by reference is, for --reproduce.",
+)
+@click.option("--json", "as_json", is_flag=True, help="A JSON report on standard output.")
+def verify(bundle: Path, trust_file: Path, reproduce: bool, references: tuple[str, ...], as_json: bool) -> None:
+    """Verify a case bundle or a disclosure package, offline, against your trust list."""
+    try:
+        trusted = load_trust_list(trust_file)
+    except KeyFileError as error:
+        refuse(str(error))
+    kind = _bag_type(bundle)
+    if kind == DISCLOSURE_BAG:
+        report = verify_disclosure(bundle, trusted)
+    else:
+        report = verify_case(bundle, trusted, _reanalyse(dict(_pair(r) for r in references)) if reproduce else None)
+    if as_json:
+        sys.stdout.write(
+            orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+        )
+    else:
+        render_report(Console(soft_wrap=True), report, trusted)
+    sys.exit(report.exit_code)
+
+
+def _bag_type(bundle: Path) -> str:
+    info = bundle / "bag-info.txt"
+    if info.is_file():
+        for line in info.read_text("utf-8", errors="replace").splitlines():
+            if line.startswith("Bag-Type:"):
+                return line.partition(":")[2].strip()
+    return ""
+
+
+def _pair(text: str) -> tuple[str, Path]:
+    item, sep, path = text.partition("=")
+    if not sep:
+        refuse(f"--acquisition {text!r}: expected ITEM=PATH")
+    return item, Path(path)
+
+
+def _reanalyse(references: dict[str, Path]) -> Callable[[str, Path], bytes]:
+    def reanalyse(run: str, root: Path) -> bytes:
+        folder = root / f"data/analysis/{run}"
+        sets = pinned_sets(root, folder)
+        record = next(a for a in Case(root).state().analyses if str(a.get("run")) == run)
+        item = str(record["item"]["id"])
+        location = references.get(item)
+        if location is None:
+            if record["item"].get("by_reference"):
+                raise ReproductionUnavailableError(f"item {item} is kept by reference; give --acquisition {item}=PATH")
+            location = root / f"data/acquisition/{item}"
+        with open_acquisition(location) as acquisition:
+            result = analyse(acquisition, IndicatorIndex(sets), sets)
+        return canonical_findings(result)
+
+    return reanalyse
+
+
+def pinned_sets(root: Path, folder: Path) -> list[IndicatorSet]:
+    """The indicator sets an analysis used, loaded from the bundle's copies under their own names."""
+    sets: list[IndicatorSet] = []
+    for entry in orjson.loads((folder / INDICATORS).read_bytes()):
+        data = (root / entry["file"]).read_bytes()
+        origin = SetOrigin(entry["name"], entry["source"], entry["licence"], entry["file_name"], entry["sha256"])
+        try:
+            if "indicator_type" in entry:
+                sets.append(read_plain_list(data, origin, entry["indicator_type"]))
+            else:
+                sets.append(read_indicator_data(data, origin))
+        except IndicatorFormatError as error:
+            raise ReproductionUnavailableError(str(error)) from None
+    return sets
+
+
+def render_report(console: Console, report: Report, trusted: dict[str, PublicKey]) -> None:
+    table = Table(title=f"{report.kind}: {escape(report.bundle)}", show_edge=False)
+    table.add_column("area")
+    table.add_column("result")
+    table.add_column("detail")
+    for check in report.checks:
+        result = "[green]ok[/]" if check.ok else ("[yellow]warning[/]" if check.code == 4 else "[bold red]FAIL[/]")
+        table.add_row(check.area, result, escape(check.message))
+    console.print(table)
+    for fingerprint, seen in sorted(report.keys.items()):
+        state = "trusted" if fingerprint in trusted else "NOT in your trust list"
+        console.print(f"key {fingerprint} {escape(str(seen.get('name', '')))}: {state}")
+    for name, value in sorted(report.facts.items()):
+        console.print(f"{name}: {escape(str(value))}")
+    verdicts = {
+        0: "verified",
+        1: "integrity failure",
+        2: "signature, trust or chain failure",
+        3: "reproduction mismatch",
+        4: "verified with warnings",
+    }
+    console.print(f"[bold]{verdicts[report.exit_code]}[/] (exit {report.exit_code})")
+
+
+@click.command("disclose")
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--finding", "findings", multiple=True, required=True, help="A finding id (or an unambiguous prefix).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@KEY_OPTION
+def disclose_command(bundle: Path, findings: tuple[str, ...], output: Path, key_file: Path) -> None:
+    """Make a package with only FINDINGS and the files they cite, verifiable on its own."""
+    signer = signing_key(key_file)
+
+    def make() -> None:
+        disclose(bundle, list(findings), output, signer)
+        Console(soft_wrap=True).print(str(output))
+
+    guarded(make)

@@ -1,0 +1,401 @@
+"""Case bundles: a BagIt bag holding acquisitions, analyses, the exact indicator sets, attestations,
+and the signed custody log of everything done to them (custody.md section 7.1).
+
+Layout::
+
+    bagit.txt  bag-info.txt  manifest-sha256.txt  tagmanifest-sha256.txt  VERIFY.md
+    data/acquisition/<item>/...          the acquisition as received (absent when by reference)
+    data/items/<item>/manifest.jsonl     every file of the item: path, size, SHA-256
+    data/items/<item>/item.json          kind, counts, salt seed and Merkle root of the item
+    data/analysis/<run>/...              findings.json, timeline.jsonl, records/, manifest.jsonl,
+                                         indicators.json, run.json
+    data/iocs/<sha256>.<ext>             each indicator set file an analysis used
+    data/export/case.jsonld              the CASE/UCO export, when made
+    custody/custody.jsonl                the log; custody/checkpoints/NNNNNN.json its signed tree heads
+    custody/keys/<fingerprint>.pub       public keys of the signers: hints, never trusted on their own
+    custody/timestamps/NNNNNN.tsq|.tsr|.pem   RFC 3161 requests, tokens and TSA chains
+    attestations/analysis-<run>.intoto.jsonl  the signed in-toto Statement of each analysis
+
+Every operation is done by the current custodian with their key: it writes its files, records them
+in the payload manifest, appends one signed record (which commits to the payload manifest), writes a
+checkpoint and rewrites the tag manifest. A hand-over is a ``transfer`` signed by the releasing
+custodian and countersigned by the receiver when they ``receive``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vestige.custody.anchoring import TIMESTAMPS, anchor_fields, checkpoint_digest, latest_checkpoint
+from vestige.custody.attestation import analysis_statement
+from vestige.custody.bag import Bag, BagError
+from vestige.custody.case_uco import case_graph
+from vestige.custody.dsse import IN_TOTO_TYPE, Envelope
+from vestige.custody.items import ItemFile, item_root, new_seed
+from vestige.custody.keys import PublicKey, SigningKey
+from vestige.custody.log import CustodyLog, Entry, canonical
+from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
+from vestige.evidence.acquisition import detect_kind
+from vestige.evidence.errors import EvidenceError
+from vestige.evidence.hashing import sha256_file
+from vestige.indicators import IndicatorSet
+
+CASE_BAG = "vestige-case/1"
+KEYS = "custody/keys"
+ATTESTATIONS = "attestations"
+INDICATORS = "indicators.json"
+EXPORT = "data/export/case.jsonld"
+ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+ALLOWED_WHEN_SEALED = frozenset({"note", "verify", "export", "transfer", "receive", "unseal", "anchor", "report"})
+
+
+class CaseError(Exception):
+    """An operation the bundle's state does not allow; the message says why and what to do."""
+
+
+CASE_ERRORS = (CaseError, TimestampError)
+
+
+def actor(key: PublicKey) -> dict[str, str]:
+    return {"handle": key.name, "key": key.fingerprint}
+
+
+@dataclass
+class CustodyState:
+    """What the log says now: who holds the bundle, whether it is sealed, its items and analyses."""
+
+    case: str = ""
+    custodian: str = ""
+    sealed: bool = False
+    pending: tuple[int, str] | None = None
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    analyses: list[dict[str, Any]] = field(default_factory=list)
+
+
+def replay(records: Iterable[Mapping[str, Any]]) -> CustodyState:
+    """The custody state after the records, applied in order (verify checks their signatures)."""
+    state = CustodyState()
+    for record in records:
+        action = record.get("action")
+        signer = str(record.get("actor", {}).get("key", ""))
+        if action == "open":
+            state.case, state.custodian = str(record.get("case", "")), signer
+        elif action == "transfer":
+            state.pending = (int(record.get("seq", -1)), str(record.get("counterparty", {}).get("key", "")))
+        elif action == "receive":
+            state.custodian, state.pending = signer, None
+        elif action == "seal":
+            state.sealed = True
+        elif action == "unseal":
+            state.sealed = False
+        elif action == "acquire":
+            state.items[str(record.get("item", {}).get("id", ""))] = dict(record)
+        elif action == "analyze":
+            state.analyses.append(dict(record))
+    return state
+
+
+class Case:
+    """A case bundle on disk."""
+
+    def __init__(self, root: Path) -> None:
+        try:
+            self.bag = Bag(root)
+        except BagError as error:
+            raise CaseError(str(error)) from None
+        if self.bag.info().get("Bag-Type") != CASE_BAG:
+            raise CaseError(f"{root}: not a vestige case bundle")
+        self.root = root
+        self.log = CustodyLog(root)
+
+    @property
+    def case_id(self) -> str:
+        return self.bag.info().get("External-Identifier", "")
+
+    def state(self) -> CustodyState:
+        return replay(entry.record for entry in self.log.entries())
+
+    @classmethod
+    def create(cls, root: Path, case_id: str, key: SigningKey, organisation: str | None = None) -> Case:
+        if not ITEM_ID.fullmatch(case_id):
+            raise CaseError(f"{case_id!r}: a case id is letters, digits, '.', '_' and '-'")
+        info = {"Bag-Type": CASE_BAG, "External-Identifier": case_id}
+        if organisation:
+            info["Source-Organization"] = organisation
+        try:
+            Bag.create(root, info)
+        except BagError as error:
+            raise CaseError(str(error)) from None
+        (root / "VERIFY.md").write_text(verify_text(), "utf-8")
+        case = cls(root)
+        case._commit(key, {"action": "open", "purpose": "case bundle opened"}, check_custodian=False)
+        return case
+
+    def _commit(
+        self,
+        key: SigningKey,
+        fields: Mapping[str, Any],
+        *,
+        extra_signers: tuple[SigningKey, ...] = (),
+        check_custodian: bool = True,
+    ) -> Entry:
+        """Saves the payload manifest, appends the signed record, checkpoints, rewrites the tags."""
+        if check_custodian:
+            self.require_custodian(key, str(fields.get("action")))
+        self.bag.save()
+        record = {
+            "case": self.case_id,
+            "actor": actor(key.public),
+            "bag": {"manifest_sha256": self.bag.manifest_sha256(), "payload_files": len(self.bag.payload)},
+            **fields,
+        }
+        entry = self.log.append(record, (key, *extra_signers))
+        self._publish_keys(key, *extra_signers)
+        self.log.checkpoint(key, self.case_id)
+        self.bag.save_tags()
+        return entry
+
+    def _publish_keys(self, *keys: SigningKey) -> None:
+        folder = self.root / KEYS
+        folder.mkdir(parents=True, exist_ok=True)
+        for key in keys:
+            hint = folder / f"{key.public.fingerprint.split(':', 1)[1]}.pub"
+            if not hint.exists():
+                hint.write_text(key.public.trust_line() + "\n", "utf-8")
+
+    def require_custodian(self, key: SigningKey, action: str) -> CustodyState:
+        state = self.state()
+        if state.pending is not None and action != "receive":
+            raise CaseError("a transfer is pending: the receiver must run 'vestige case receive' first")
+        if action != "receive" and key.public.fingerprint != state.custodian:
+            raise CaseError(f"{key.public.fingerprint} is not the current custodian of this bundle")
+        if state.sealed and action not in ALLOWED_WHEN_SEALED:
+            raise CaseError(f"the bundle is sealed; '{action}' needs 'vestige case unseal' first")
+        return state
+
+    def add(
+        self,
+        source: Path,
+        item: str,
+        key: SigningKey,
+        *,
+        consent: Path | None = None,
+        note: str = "",
+        by_reference: bool = False,
+    ) -> Entry:
+        """Takes an acquisition into the bundle (a copy, or only its manifest when by reference)."""
+        state = self.require_custodian(key, "acquire")
+        if not ITEM_ID.fullmatch(item):
+            raise CaseError(f"{item!r}: an item id is letters, digits, '.', '_' and '-'")
+        if item in state.items:
+            raise CaseError(f"item {item} is already in the bundle")
+        try:
+            kind, root = detect_kind(source)
+        except EvidenceError as error:
+            raise CaseError(str(error)) from None
+        files = self._take_files(root, item, by_reference)
+        seed = new_seed()
+        merkle_root = item_root(seed, files)
+        manifest = b"".join(entry.line() for entry in files)
+        manifest_sha256 = self.bag.write(f"data/items/{item}/manifest.jsonl", manifest)
+        description = {
+            "id": item,
+            "kind": kind,
+            "by_reference": by_reference,
+            "files": len(files),
+            "bytes": str(sum(entry.size for entry in files)),
+            "merkle_root": merkle_root,
+            "salt_seed": seed.hex(),
+        }
+        item_sha256 = self.bag.write(
+            f"data/items/{item}/item.json", orjson.dumps(description, option=orjson.OPT_INDENT_2)
+        )
+        fields: dict[str, Any] = {
+            "action": "acquire",
+            "item": {"id": item, "kind": kind, "by_reference": by_reference},
+            "digests": {"merkle_root": merkle_root, "manifest_sha256": manifest_sha256, "item_sha256": item_sha256},
+            "size": description["bytes"],
+            "files": len(files),
+            "note": note,
+        }
+        if consent is not None:
+            fields["authority"] = {"type": "consent", "ref": "sha256:" + sha256_file(consent)[1]}
+        return self._commit(key, fields)
+
+    def _take_files(self, root: Path, item: str, by_reference: bool) -> list[ItemFile]:
+        """Every regular file of the acquisition, copied in (hashed in the same pass) or only hashed."""
+        files: list[ItemFile] = []
+        for relative in _walk(root):
+            if by_reference:
+                size, sha256 = sha256_file(root / relative)
+            else:
+                size, sha256 = self.bag.copy_in(root / relative, f"data/acquisition/{item}/{relative}")
+            files.append(ItemFile(relative, size, sha256))
+        return files
+
+    def analysis_staging(self) -> Path:
+        """A new, unlisted folder inside the bag where an analysis writes before it is recorded."""
+        staging = self.root / "data" / "analysis" / f".partial-{os.getpid()}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        return staging
+
+    def record_analysis(
+        self,
+        key: SigningKey,
+        item: str,
+        staging: Path,
+        indicator_sets: Sequence[IndicatorSet],
+        parameters: Mapping[str, Any],
+        started: str,
+        finished: str,
+    ) -> Entry:
+        """Moves a finished analysis into the bundle with the indicator sets it used, signs its
+        attestation and records an ``analyze`` action."""
+        state = self.require_custodian(key, "analyze")
+        acquired = state.items.get(item)
+        if acquired is None:
+            raise CaseError(f"item {item} is not in the bundle")
+        run = f"{len(state.analyses) + 1:04d}"
+        folder = f"data/analysis/{run}"
+        indicators = [self._keep_indicator_set(s) for s in indicator_sets]
+        (staging / INDICATORS).write_bytes(orjson.dumps(indicators, option=orjson.OPT_INDENT_2))
+        staging.replace(self.root / folder)
+        subjects: dict[str, str] = {}
+        for relative in _walk(self.root / folder):
+            name = f"{folder}/{relative}"
+            size, sha256 = sha256_file(self.root / name)
+            self.bag.add(name, size, sha256)
+            if relative != "run.json":
+                subjects[name] = sha256
+        digests = acquired["digests"]
+        statement = analysis_statement(
+            subjects=subjects,
+            item=item,
+            item_manifest_sha256=str(digests["manifest_sha256"]),
+            item_root=str(digests["merkle_root"]),
+            indicator_files=indicators,
+            parameters={**parameters, "item": item},
+            run=run,
+            started=started,
+            finished=finished,
+            findings_json=(self.root / folder / "findings.json").read_bytes(),
+        )
+        envelope = Envelope(IN_TOTO_TYPE, canonical(statement)).signed(key)
+        attestation = self.root / ATTESTATIONS / f"analysis-{run}.intoto.jsonl"
+        attestation.parent.mkdir(parents=True, exist_ok=True)
+        attestation.write_bytes(envelope.line() + b"\n")
+        fields = {
+            "action": "analyze",
+            "item": {"id": item, "kind": acquired["item"]["kind"], "by_reference": acquired["item"]["by_reference"]},
+            "run": run,
+            "digests": {
+                "merkle_root": digests["merkle_root"],
+                "findings_sha256": subjects[f"{folder}/findings.json"],
+                "attestation_sha256": sha256_file(attestation)[1],
+            },
+            "inputs": [{"name": entry["file"], "sha256": entry["sha256"]} for entry in indicators],
+            "outputs": [{"name": name, "sha256": sha256} for name, sha256 in sorted(subjects.items())],
+        }
+        return self._commit(key, fields)
+
+    def _keep_indicator_set(self, indicator_set: IndicatorSet) -> dict[str, str]:
+        """Copies the set's file into ``data/iocs/<sha256>.<ext>`` (once) and describes it."""
+        source = Path(indicator_set.path)
+        data = source.read_bytes()
+        if hashlib.sha256(data).hexdigest() != indicator_set.sha256:
+            raise CaseError(f"{source}: changed since it was loaded; run the check again")
+        name = f"data/iocs/{indicator_set.sha256}{source.suffix.lower() or '.txt'}"
+        if name not in self.bag.payload:
+            self.bag.write(name, data)
+        description = {
+            "name": indicator_set.name,
+            "source": indicator_set.source,
+            "licence": indicator_set.licence,
+            "sha256": indicator_set.sha256,
+            "format": indicator_set.format,
+            "file": name,
+            "file_name": source.name,
+        }
+        if indicator_set.format == "plain-list" and len(indicator_set.counts) == 1:
+            description["indicator_type"] = next(iter(indicator_set.counts))
+        return description
+
+    def transfer(self, key: SigningKey, to: PublicKey, note: str = "") -> Entry:
+        if to.fingerprint == key.public.fingerprint:
+            raise CaseError("a transfer needs another custodian's key")
+        return self._commit(key, {"action": "transfer", "counterparty": actor(to), "note": note})
+
+    def receive(self, key: SigningKey, note: str = "") -> Entry:
+        state = self.state()
+        if state.pending is None:
+            raise CaseError("no transfer is pending")
+        seq, expected = state.pending
+        if key.public.fingerprint != expected:
+            raise CaseError(f"the pending transfer is to {expected}, not to {key.public.fingerprint}")
+        self.log.countersign(seq, key)
+        return self._commit(key, {"action": "receive", "note": note, "transfer_seq": seq})
+
+    def export_case_uco(self, key: SigningKey, target: Path) -> Entry:
+        """Writes the custody history as CASE/UCO JSON-LD to ``target`` and into the bundle."""
+        graph = case_graph([entry.record for entry in self.log.entries()])
+        data = orjson.dumps(graph, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        sha256 = self.bag.write(EXPORT, data)
+        target.write_bytes(data)
+        return self._commit(
+            key, {"action": "export", "outputs": [{"name": EXPORT, "sha256": sha256}], "note": "CASE/UCO"}
+        )
+
+    def timestamp(self, key: SigningKey, *, url: str | None, tsa_chain: Path | None, response: Path | None) -> str:
+        """Anchors the latest checkpoint (see ``anchoring``); offline, writes the request for later."""
+        self.require_custodian(key, "anchor")
+        checkpoint = latest_checkpoint(self.root)
+        request_path = self.root / TIMESTAMPS / f"{checkpoint.stem}.tsq"
+        if url is None and response is None:
+            request_path.parent.mkdir(parents=True, exist_ok=True)
+            request_path.write_bytes(timestamp_request(checkpoint_digest(checkpoint)))
+            self.bag.save_tags()
+            return f"wrote {request_path}; send it to a TSA, then run this again with --response TOKEN --tsa-cert PEM"
+        if tsa_chain is None:
+            raise CaseError("--tsa-cert is needed to check the token before it is recorded")
+        if url is not None:
+            request_path.parent.mkdir(parents=True, exist_ok=True)
+            request_path.write_bytes(timestamp_request(checkpoint_digest(checkpoint)))
+            token = fetch_timestamp(url, request_path.read_bytes())
+        else:
+            assert response is not None
+            token = response.read_bytes()
+        fields = anchor_fields(self.root, checkpoint, token, tsa_chain.read_bytes())
+        self._commit(key, fields)
+        return f"anchored {fields['checkpoint']}: the log existed before {fields['gen_time']} ({fields['tsa']})"
+
+    def simple(self, key: SigningKey, action: str, note: str = "") -> Entry:
+        """``seal``, ``unseal``, ``note`` and other actions that carry only a note."""
+        return self._commit(key, {"action": action, "note": note})
+
+
+def _walk(root: Path) -> list[str]:
+    """Relative paths of the regular files under ``root``, sorted; symlinks are refused."""
+    found: list[str] = []
+    for folder, folders, names in os.walk(root):
+        folders.sort()
+        for name in names:
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise CaseError(f"{path}: a symbolic link inside the acquisition; copy it without links")
+            found.append(path.relative_to(root).as_posix())
+    return sorted(found)
+
+
+def verify_text() -> str:
+    return resources.files("vestige.custody").joinpath("VERIFY.md").read_text("utf-8")

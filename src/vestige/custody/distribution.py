@@ -1,0 +1,27 @@
+"""The identity of the installed vestige: its version and a digest of every file of the package.
+
+An attestation names the analysis tool by this digest (custody.md section 5: pin the tool by
+content, not by name), so a verifier can tell whether the vestige that re-runs an analysis is the
+one that produced it. Compiled caches (``__pycache__``) are left out: they differ between Python
+versions without changing what the code does.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import vestige
+
+
+@functools.cache
+def package_digest() -> str:
+    """SHA-256 over ``path NUL sha256`` lines of every file of the installed package, in path order."""
+    root = Path(vestige.__file__).resolve().parent
+    lines = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
+            relative = path.relative_to(root).as_posix()
+            lines.append(f"{relative}\x00{hashlib.sha256(path.read_bytes()).hexdigest()}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
