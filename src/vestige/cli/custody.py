@@ -11,7 +11,6 @@ import click
 import orjson
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from vestige.analysis import analyse, open_acquisition
 from vestige.cli.signing import passphrase
@@ -27,7 +26,7 @@ from vestige.custody.keys import (
     public_key_of,
     save_key,
 )
-from vestige.custody.verify import Report, ReproductionUnavailableError, verify_case
+from vestige.custody.verify import WARNING, Report, ReproductionUnavailableError, verify_case
 from vestige.evidence.errors import EvidenceError
 from vestige.indicators import IndicatorIndex, IndicatorSet, read_indicator_data
 from vestige.indicators.plain import read_plain_list
@@ -260,8 +259,15 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
     metavar="ITEM=PATH",
     help="Where an item kept by reference is, for --reproduce.",
 )
+@click.option(
+    "--tsa-roots",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="PEM file of the TSA root certificates you trust, to check timestamp tokens against.",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON report on standard output.")
-def verify(bundle: Path, trust_file: Path, reproduce: bool, references: tuple[str, ...], as_json: bool) -> None:
+def verify(
+    bundle: Path, trust_file: Path, reproduce: bool, references: tuple[str, ...], tsa_roots: Path | None, as_json: bool
+) -> None:
     """Verify a case bundle or a disclosure package, offline, against your trust list."""
     try:
         trusted = load_trust_list(trust_file)
@@ -271,7 +277,8 @@ def verify(bundle: Path, trust_file: Path, reproduce: bool, references: tuple[st
     if kind == DISCLOSURE_BAG:
         report = verify_disclosure(bundle, trusted)
     else:
-        report = verify_case(bundle, trusted, _reanalyse(dict(_pair(r) for r in references)) if reproduce else None)
+        reanalyse = _reanalyse(dict(_pair(r) for r in references)) if reproduce else None
+        report = verify_case(bundle, trusted, reanalyse, tsa_roots.read_bytes() if tsa_roots else None)
     if as_json:
         sys.stdout.write(
             orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
@@ -332,27 +339,29 @@ def pinned_sets(root: Path, folder: Path) -> list[IndicatorSet]:
 
 
 def render_report(console: Console, report: Report, trusted: dict[str, PublicKey]) -> None:
-    table = Table(title=f"{report.kind}: {escape(report.bundle)}", show_edge=False)
-    table.add_column("area")
-    table.add_column("result")
-    table.add_column("detail")
+    """One line per check (greppable, never wrapped into a table), then the keys, facts and verdict."""
+    console.print(f"[bold]{report.kind}[/] {escape(report.bundle)}")
     for check in report.checks:
-        result = "[green]ok[/]" if check.ok else ("[yellow]warning[/]" if check.code == 4 else "[bold red]FAIL[/]")
-        table.add_row(check.area, result, escape(check.message))
-    console.print(table)
+        if check.ok:
+            result = "[green]ok     [/]"
+        else:
+            result = "[yellow]warning[/]" if check.code == WARNING else "[bold red]FAIL   [/]"
+        console.print(f"{result} {check.area:<13} {escape(check.message)}")
     for fingerprint, seen in sorted(report.keys.items()):
         state = "trusted" if fingerprint in trusted else "NOT in your trust list"
         console.print(f"key {fingerprint} {escape(str(seen.get('name', '')))}: {state}")
     for name, value in sorted(report.facts.items()):
         console.print(f"{name}: {escape(str(value))}")
-    verdicts = {
-        0: "verified",
-        1: "integrity failure",
-        2: "signature, trust or chain failure",
-        3: "reproduction mismatch",
-        4: "verified with warnings",
-    }
-    console.print(f"[bold]{verdicts[report.exit_code]}[/] (exit {report.exit_code})")
+    console.print(f"[bold]{VERDICTS[report.exit_code]}[/] (exit {report.exit_code})")
+
+
+VERDICTS = {
+    0: "verified",
+    1: "integrity failure",
+    2: "signature, trust or chain failure",
+    3: "reproduction mismatch",
+    4: "verified with warnings",
+}
 
 
 @click.command("disclose")

@@ -59,8 +59,10 @@ def anchor_fields(root: Path, checkpoint: Path, response: bytes, chain: bytes) -
     }
 
 
-def check_anchor(root: Path, record: Mapping[str, Any]) -> tuple[bool, str]:
-    """Whether an anchor record's token verifies, offline, over the checkpoint it names."""
+def check_anchor(root: Path, record: Mapping[str, Any], roots: bytes | None = None) -> tuple[bool, str]:
+    """Whether an anchor record's token verifies, offline, over the checkpoint it names; with
+    ``roots`` (the verifier's own TSA roots) the TSA must chain to them, otherwise to the chain
+    stored in the bundle."""
     checkpoint = root / str(record.get("checkpoint", ""))
     digests = record.get("digests", {})
     stem = root / TIMESTAMPS / checkpoint.stem
@@ -74,7 +76,7 @@ def check_anchor(root: Path, record: Mapping[str, Any]) -> tuple[bool, str]:
         return False, f"{checkpoint.name}: the token or chain is not the one the anchor record signed"
     try:
         digest = checkpoint_digest(checkpoint)
-        token = verify_timestamp(response, digest, chain)
+        token = verify_timestamp(response, digest, chain, roots_pem=roots)
     except (TimestampError, OSError) as error:
         return False, f"{checkpoint.name}: {error}"
     if digest.hex() != digests.get("checkpoint_sha256"):

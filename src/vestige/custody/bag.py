@@ -53,7 +53,9 @@ def read_manifest(path: Path) -> dict[str, str]:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise BagError(f"{path.name}: cannot be read ({error})") from None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line and number == text.count("\n") + 1:
+            break
         digest, _, name = line.partition(" ")
         name = name.lstrip(" ")
         if len(digest) != 64 or not name or any(c not in "0123456789abcdef" for c in digest):

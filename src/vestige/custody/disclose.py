@@ -21,12 +21,22 @@ import orjson
 
 from vestige.custody.attestation import finding_leaves, finding_proof, statement_findings_root
 from vestige.custody.bag import Bag, BagError, validate
-from vestige.custody.case import ATTESTATIONS, KEYS, Case, CaseError
+from vestige.custody.case import ATTESTATIONS, KEYS, Case, CaseError, CustodyState
 from vestige.custody.dsse import Envelope
 from vestige.custody.items import ItemFile, LeafProof, leaf_proofs
 from vestige.custody.keys import PublicKey, SigningKey
 from vestige.custody.log import CHECKPOINTS, LOG, canonical
-from vestige.custody.verify import CHAIN, INTEGRITY, Report, _checkpoints, _custody, _key_hints, _log
+from vestige.custody.verify import (
+    CHAIN,
+    INTEGRITY,
+    Report,
+    _checkpoints,
+    _custody,
+    _key_hints,
+    _log,
+    _stage,
+    chain_holds,
+)
 from vestige.evidence.merkle import leaf_hash, verify_inclusion
 
 DISCLOSURE_BAG = "vestige-disclosure/1"
@@ -147,14 +157,30 @@ def verify_disclosure(root: Path, trusted: Mapping[str, PublicKey]) -> Report:
         report.fail("integrity", f"{DOCUMENT}: {error}", INTEGRITY)
         return report
     entries = _log(root, report)
-    _key_hints(root, trusted, report)
-    state = _custody(bag, entries, trusted, report, payload_committed=False)
-    _checkpoints(root, entries, trusted, report)
+    _stage(report, "keys", CHAIN, lambda: _key_hints(root, trusted, report))
+    state = CustodyState()
+    _stage(
+        report,
+        "custody",
+        CHAIN,
+        lambda: state.__dict__.update(_custody(bag, entries, trusted, report, payload_committed=False).__dict__),
+    )
+    _stage(report, "checkpoints", CHAIN, lambda: _checkpoints(root, entries, trusted, report))
     analyses = {str(a["run"]): a for a in state.analyses}
-    for disclosed in document.get("findings", []):
-        _check_finding(root, disclosed, analyses, trusted, report)
-    for evidence in document.get("evidence", []):
-        _check_evidence(root, bag, evidence, state.items, document, report)
+
+    def findings() -> None:
+        for disclosed in document.get("findings", []):
+            _check_finding(root, disclosed, analyses, trusted, report)
+
+    def evidence() -> None:
+        for item in document.get("evidence", []):
+            _check_evidence(root, bag, item, state.items, document, report)
+
+    if chain_holds(report):
+        _stage(report, "findings", INTEGRITY, findings)
+        _stage(report, "evidence", INTEGRITY, evidence)
+    else:
+        report.fail("findings", "not checked: the custody log did not verify, so its records prove nothing", CHAIN)
     report.facts.update(
         case=state.case, findings=len(document.get("findings", [])), withheld=document.get("withheld", {})
     )

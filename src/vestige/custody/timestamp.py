@@ -67,8 +67,9 @@ _SIGNING_CERTIFICATE_ATTR = "1.2.840.113549.1.9.16.2.12"  # ESSCertID, SHA-1 (RF
 _SIGNING_CERTIFICATE_V2_ATTR = "1.2.840.113549.1.9.16.2.47"  # ESSCertIDv2 (RFC 5816)
 _SHA1 = "1.3.14.3.2.26"
 
-
-_BAD_CERTIFICATE = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+# What loading and reading a malformed certificate raises; cryptography 45 raises KeyError for a
+# name attribute of an unknown string type.
+_BAD_CERTIFICATE = (ValueError, KeyError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 
 
 class TimestampError(Exception):
@@ -165,8 +166,10 @@ def verify_timestamp(
     certificates of ``tsa_chain_pem`` (the chain a bundle stores) only help to build the path.
     Without it, the certificates of ``tsa_chain_pem`` are the trusted ones; a TSA certificate
     listed there is trusted as it is. Every certificate in the path must be valid at genTime.
+    Any failure raises TimestampError naming what did not match.
     """
-    _check_digest(digest)
+    if len(digest) != 32:
+        raise TimestampError(f"the digest to check is {len(digest)} bytes, not a 32-byte SHA-256 digest")
     token = _read_token(response)
     if token.content_type != TST_INFO:
         raise TimestampError(f"the signed content is of type {token.content_type}, not TSTInfo ({TST_INFO})")
@@ -248,11 +251,13 @@ def _read_token(data: bytes) -> _Token:
 
 def _token_content_info(data: bytes) -> Any:
     """The ContentInfo of the token, from a TimeStampResp whose status is granted or from the token itself."""
-    contents = parser.parse(data, strict=True)[4]
-    if parser.parse(contents)[2] == core.ObjectIdentifier.tag:  # a ContentInfo starts with its OID
+    parts = _sequence_children(data)
+    if parser.parse(parts[0])[2] == core.ObjectIdentifier.tag:  # a ContentInfo starts with its OID
         return cms.ContentInfo.load(data, strict=True)
-    answer = tsp.TimeStampResp.load(data, strict=True)
-    status = answer["status"]
+    # asn1crypto's TimeStampResp requires the token, which RFC 3161 leaves out of a rejection: read the parts.
+    if len(parts) > 2:
+        raise ValueError(f"a TimeStampResp has at most 2 parts, not {len(parts)}")
+    status = tsp.PKIStatusInfo.load(parts[0], strict=True)
     granted: str = status["status"].native
     if granted not in ("granted", "granted_with_mods"):
         words: list[str] | None = status["status_string"].native
@@ -260,9 +265,25 @@ def _token_content_info(data: bytes) -> Any:
         said = f" ({'; '.join(words)})" if words else ""
         failed = f", failure {', '.join(sorted(_camel(f) for f in failures))}" if failures else ""
         raise TimestampError(f"the TSA did not grant a timestamp: status {_camel(granted)}{said}{failed}")
-    if isinstance(answer["time_stamp_token"], core.Void):
+    if len(parts) == 1:
         raise TimestampError("the TSA granted a timestamp but the response carries no token")
-    return answer["time_stamp_token"]
+    return cms.ContentInfo.load(parts[1], strict=True)
+
+
+def _sequence_children(data: bytes) -> list[bytes]:
+    """The encodings of the elements of a DER SEQUENCE; ValueError if it is not one or is empty."""
+    class_, method, tag, _, contents, _ = parser.parse(data, strict=True)
+    if (class_, method, tag) != (0, 1, core.Sequence.tag):
+        raise ValueError("the outer element is not a SEQUENCE")
+    children: list[bytes] = []
+    while contents:
+        _, _, _, header, body, trailer = parser.parse(contents)
+        size = len(header) + len(body) + len(trailer)
+        children.append(contents[:size])
+        contents = contents[size:]
+    if not children:
+        raise ValueError("the SEQUENCE is empty")
+    return children
 
 
 def _token_parts(signed_data: Any) -> _Token:
@@ -482,7 +503,7 @@ def _check_chain(
         policy.build_client_verifier().verify(signer, intermediates)
     except verification.VerificationError as error:
         raise TimestampError(
-            f"the TSA certificate does not chain to a trusted certificate at genTime {at.isoformat()}: {error}"
+            f"the TSA certificate does not verify against the trusted certificates at genTime {at.isoformat()}: {error}"
         ) from error
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from vestige.custody.anchoring import check_anchor
 from vestige.custody.attestation import findings_root, statement_findings_root
 from vestige.custody.bag import PAYLOAD_MANIFEST, Bag, BagError, validate
 from vestige.custody.case import ALLOWED_WHEN_SEALED, ATTESTATIONS, CASE_BAG, KEYS, CustodyState
@@ -77,7 +78,12 @@ class Report:
         }
 
 
-def verify_case(root: Path, trusted: Mapping[str, PublicKey], reanalyse: Reanalyse | None = None) -> Report:
+def verify_case(
+    root: Path,
+    trusted: Mapping[str, PublicKey],
+    reanalyse: Reanalyse | None = None,
+    tsa_roots: bytes | None = None,
+) -> Report:
     report = Report(str(root), CASE_BAG)
     _integrity(root, report)
     try:
@@ -86,14 +92,18 @@ def verify_case(root: Path, trusted: Mapping[str, PublicKey], reanalyse: Reanaly
         report.fail("integrity", str(error), INTEGRITY)
         return report
     entries = _log(root, report)
-    _key_hints(root, trusted, report)
-    state = _custody(bag, entries, trusted, report)
-    _checkpoints(root, entries, trusted, report)
-    _timestamps(root, entries, report)
-    _items(root, bag, state, report)
-    _attestations(root, bag, state, trusted, report)
-    if reanalyse is not None:
-        _reproduce(root, state, reanalyse, report)
+    _stage(report, "keys", CHAIN, lambda: _key_hints(root, trusted, report))
+    state = CustodyState()
+    _stage(report, "custody", CHAIN, lambda: state.__dict__.update(_custody(bag, entries, trusted, report).__dict__))
+    _stage(report, "checkpoints", CHAIN, lambda: _checkpoints(root, entries, trusted, report))
+    _stage(report, "timestamps", CHAIN, lambda: _timestamps(root, entries, report, tsa_roots))
+    if chain_holds(report):
+        _stage(report, "items", INTEGRITY, lambda: _items(root, bag, state, report))
+        _stage(report, "attestations", INTEGRITY, lambda: _attestations(root, bag, state, trusted, report))
+    else:
+        report.fail("items", "not checked: the custody log did not verify, so its records prove nothing", CHAIN)
+    if reanalyse is not None and chain_holds(report):
+        _stage(report, "reproduce", REPRODUCTION, lambda: _reproduce(root, state, reanalyse, report))
     report.facts.update(
         case=state.case,
         records=len(entries),
@@ -103,6 +113,24 @@ def verify_case(root: Path, trusted: Mapping[str, PublicKey], reanalyse: Reanaly
         last_checkpoint_root=log_root(e.envelope.payload for e in entries),
     )
     return report
+
+
+def chain_holds(report: Report) -> bool:
+    """Whether the log, its signatures and its checkpoints verified: only then do records vouch for files."""
+    return not any(c.code == CHAIN for c in report.checks if not c.ok and c.area in ("custody", "checkpoints", "keys"))
+
+
+MALFORMED = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EnvelopeError)
+
+
+def _stage(report: Report, area: str, code: int, check: Callable[[], object]) -> None:
+    """Runs one area's checks; a file too damaged to read is that area's failure, never a crash."""
+    try:
+        check()
+    except MALFORMED as error:
+        report.fail(
+            area, f"could not be checked: a file is missing or malformed ({type(error).__name__}: {error})", code
+        )
 
 
 def _integrity(root: Path, report: Report) -> None:
@@ -170,8 +198,9 @@ def _custody(
         _signatures(entry, where, state, receivers, trusted, report)
         _apply(record, where, state, report)
         previous = entry
-    if payload_committed and entries and isinstance(entries[-1].record.get("bag"), dict):
-        committed = entries[-1].record["bag"].get("manifest_sha256")
+    latest = max(entries, key=lambda e: e.seq, default=None)
+    if payload_committed and latest is not None and isinstance(latest.record.get("bag"), dict):
+        committed = latest.record["bag"].get("manifest_sha256")
         if committed != hashlib.sha256((bag.root / PAYLOAD_MANIFEST).read_bytes()).hexdigest():
             report.fail("custody", "the payload manifest changed after the last signed record", INTEGRITY)
     if state.pending is not None:
@@ -275,19 +304,24 @@ def _checkpoints(root: Path, entries: list[Entry], trusted: Mapping[str, PublicK
         report.ok("checkpoints", f"the log extends all {len(files)} signed tree heads")
 
 
-def _timestamps(root: Path, entries: list[Entry], report: Report) -> None:
+def _timestamps(root: Path, entries: list[Entry], report: Report, roots: bytes | None) -> None:
     anchors = [e.record for e in entries if e.record.get("action") == "anchor"]
     if not anchors:
         report.ok("timestamps", "no RFC 3161 timestamp: record times are the examiner's clock")
         return
-    from vestige.custody.anchoring import check_anchor
-
     for anchor in anchors:
-        ok, message = check_anchor(root, anchor)
-        if ok:
-            report.ok("timestamps", message)
-        else:
+        ok, message = check_anchor(root, anchor, roots)
+        if not ok:
             report.fail("timestamps", message, CHAIN)
+        elif roots is None:
+            report.fail(
+                "timestamps",
+                f"{message}; checked against the TSA chain stored in the bundle only "
+                "(give --tsa-roots to check it against roots you trust)",
+                WARNING,
+            )
+        else:
+            report.ok("timestamps", message)
 
 
 def _items(root: Path, bag: Bag, state: CustodyState, report: Report) -> None:
