@@ -21,7 +21,7 @@ import orjson
 from vestige.custody.anchoring import check_anchor
 from vestige.custody.attestation import findings_root, statement_findings_root
 from vestige.custody.bag import PAYLOAD_MANIFEST, Bag, BagError, validate
-from vestige.custody.case import ALLOWED_WHEN_SEALED, ATTESTATIONS, CASE_BAG, KEYS, CustodyState
+from vestige.custody.case import ALLOWED_WHEN_SEALED, ATTESTATIONS, CASE_BAG, KEYS, CustodyState, actor_key, apply
 from vestige.custody.dsse import CHECKPOINT_TYPE, IN_TOTO_TYPE, Envelope, EnvelopeError
 from vestige.custody.items import ItemFile, item_root
 from vestige.custody.keys import KeyFileError, PublicKey, parse_trust_list
@@ -177,9 +177,9 @@ def _custody(
     failures = len(report.checks)
     previous: Entry | None = None
     receivers = {
-        int(e.record.get("transfer_seq", -1)): str(e.record["actor"].get("key", ""))
+        int(e.record.get("transfer_seq", -1)): actor_key(e.record)
         for e in entries
-        if e.record.get("action") == "receive" and isinstance(e.record.get("actor"), dict)
+        if e.record.get("action") == "receive"
     }
     for position, entry in enumerate(entries):
         record = entry.record
@@ -225,7 +225,7 @@ def _signatures(
     for keyid in sorted(unknown):
         report.keys.setdefault(keyid, {"name": "", "trusted": False})
         report.fail("custody", f"{where}: signed by {keyid}, a key your trust list does not hold", WARNING)
-    signer = str(record.get("actor", {}).get("key", "")) if isinstance(record.get("actor"), dict) else ""
+    signer = actor_key(record)
     action = record.get("action")
     if signer not in valid:
         report.fail("custody", f"{where} ({action}): no valid signature by a trusted key of its actor", CHAIN)
@@ -251,19 +251,7 @@ def _apply(record: Mapping[str, Any], where: str, state: CustodyState, report: R
         report.fail("custody", f"{where}: '{action}' while the bundle was sealed", CHAIN)
     if state.pending is not None and action != "receive":
         report.fail("custody", f"{where}: '{action}' while a transfer was pending", CHAIN)
-    signer = str(record.get("actor", {}).get("key", "")) if isinstance(record.get("actor"), dict) else ""
-    if action == "open":
-        state.case, state.custodian = str(record.get("case", "")), signer
-    elif action == "transfer":
-        state.pending = (int(record.get("seq", -1)), str(record.get("counterparty", {}).get("key", "")))
-    elif action == "receive":
-        state.custodian, state.pending = signer, None
-    elif action in ("seal", "unseal"):
-        state.sealed = action == "seal"
-    elif action == "acquire":
-        state.items[str(record.get("item", {}).get("id", ""))] = dict(record)
-    elif action == "analyze":
-        state.analyses.append(dict(record))
+    apply(state, record)
     if record.get("case") != state.case:
         report.fail("custody", f"{where}: belongs to case {record.get('case')!r}, not {state.case!r}", CHAIN)
 
@@ -273,9 +261,7 @@ def _checkpoints(root: Path, entries: list[Entry], trusted: Mapping[str, PublicK
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     failures = len(report.checks)
     payloads = [e.envelope.payload for e in entries]
-    signers = {
-        str(e.record.get("actor", {}).get("key", "")) for e in entries if isinstance(e.record.get("actor"), dict)
-    }
+    signers = {actor_key(e.record) for e in entries} - {""}
     for number, path in enumerate(files, start=1):
         where = f"{CHECKPOINTS}/{path.name}"
         if path.name != f"{number:06d}.json":
