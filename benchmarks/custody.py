@@ -254,9 +254,7 @@ def build_acquisition(root: Path, content_bytes: int, seed: int) -> dict[str, An
 
 def walk(root: Path) -> list[str]:
     """Relative paths of every regular file under ``root``, sorted (what ``Case.add`` takes)."""
-    found = [
-        (Path(folder) / name).relative_to(root).as_posix() for folder, _, names in os.walk(root) for name in names
-    ]
+    found = [(Path(folder) / name).relative_to(root).as_posix() for folder, _, names in os.walk(root) for name in names]
     return sorted(found)
 
 
@@ -318,7 +316,7 @@ def sha256sum_pass(root: Path, file_list: Path, output: Path) -> None:
 
 
 def read_sha256sum(output: Path, relatives: Sequence[str]) -> list[str]:
-    """sha256sum's digests, in the order of ``relatives`` (a file it did not list raises KeyError)."""
+    """sha256sum's digests, in the order of ``relatives`` ("missing" for a file it did not list)."""
     by_name = dict(reversed(line.split("  ", 1)) for line in output.read_text("utf-8").splitlines())
     return [by_name.get(relative, "missing") for relative in relatives]
 
@@ -542,13 +540,12 @@ def run(workdir: Path, size_gib: float, runs: int, rebuild: bool) -> int:
         ratio = rate / hashlib_rate
         met = "" if target is None else ("yes" if ratio >= target else "no")
         target_text = "" if target is None else f">= {target:.2f}"
-        print(
+        line = (
             f"{label:<34}{wall:>9.2f}{rate:>8.0f}{ratio:>12.2f}{rate / sha256sum_rate:>14.2f}   {target_text:<10}{met}"
         )
+        print(line.rstrip())
     print()
-    print(
-        f"Peak memory of a fresh interpreter (ru_maxrss, MiB): quarter = {quarter.label}; full = {full.label}"
-    )
+    print(f"Peak memory of a fresh interpreter (ru_maxrss, MiB): quarter = {quarter.label}; full = {full.label}")
     print(f"{'operation':<34}{'quarter':>9}{'full':>9}{'full/quarter':>14}   {'target':<10}met")
     for name in ("baseline", "case add", "verify"):
         low, high = peaks["quarter"][name].max_rss_mib, peaks["full"][name].max_rss_mib

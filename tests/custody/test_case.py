@@ -11,8 +11,9 @@ import pytest
 
 from tests.builders.custody import ITEM, PASSPHRASE, Built, cli
 from vestige.custody.case import Case, CaseError, replay
-from vestige.custody.keys import generate, load_key
+from vestige.custody.keys import generate, load_key, load_trust_list
 from vestige.custody.log import digest
+from vestige.custody.verify import verify_case
 
 
 def test_the_built_bundle_has_the_expected_records(built: Built) -> None:
@@ -100,3 +101,25 @@ def test_an_item_by_reference_keeps_only_its_file_list(built: Built, tmp_path: P
     )
     assert code == 0, output
     assert (bundle / "data/analysis/0001/findings.json").is_file()
+
+
+def test_key_rotation_and_recorded_documents(built: Built, tmp_path: Path) -> None:
+    bundle = built.copy(tmp_path / "b")
+    b = load_key(built.key_b, PASSPHRASE)
+    new = generate("examiner-b-2026")
+    case = Case(bundle)
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF report")
+    entry = case.simple(b, "report", "report to counsel", [report])
+    assert entry.record["inputs"] == [{"name": "report.pdf", "sha256": hashlib.sha256(b"%PDF report").hexdigest()}]
+    rotation = case.rotate_key(b, new, "yearly rotation")
+    assert {s.keyid for s in rotation.envelope.signatures} == {b.public.fingerprint, new.public.fingerprint}
+    assert case.state().custodian == new.public.fingerprint
+    with pytest.raises(CaseError, match="is not the current custodian"):
+        case.simple(b, "note", "old key")
+    case.simple(new, "note", "new key works")
+    trust = load_trust_list(built.trust) | {new.public.fingerprint: new.public}
+    assert verify_case(bundle, trust).exit_code == 0
+    assert verify_case(bundle, load_trust_list(built.trust)).exit_code == 2
+    with pytest.raises(CaseError, match="'acquire' is not recorded this way"):
+        case.simple(new, "acquire")

@@ -15,7 +15,7 @@ from rich.markup import escape
 from vestige.analysis import analyse, open_acquisition
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
-from vestige.custody.case import CASE_ERRORS, INDICATORS, Case, CaseError
+from vestige.custody.case import CASE_ERRORS, INDICATORS, SIMPLE_ACTIONS, Case, CaseError
 from vestige.custody.disclose import DISCLOSURE_BAG, disclose, verify_disclosure
 from vestige.custody.keys import (
     KeyFileError,
@@ -194,6 +194,40 @@ def _simple(action: str, summary: str) -> click.Command:
 
 case.add_command(_simple("seal", "Seal the bundle: only notes, exports and hand-overs until unsealed."))
 case.add_command(_simple("unseal", "Unseal the bundle (recorded, with your reason in --note)."))
+
+
+@case.command("record")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("action", type=click.Choice(sorted(SIMPLE_ACTIONS - {"note", "seal", "unseal", "export"})))
+@click.option(
+    "--document",
+    "documents",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="A document kept outside the bundle, recorded by SHA-256 (repeatable).",
+)
+@NOTE_OPTION
+@KEY_OPTION
+def case_record(bundle: Path, action: str, documents: tuple[Path, ...], note: str, key_file: Path) -> None:
+    """Record another custody action (consent, hash, verify, copy, store, redact, report, dispose)."""
+    bag, signer = open_case(bundle), signing_key(key_file)
+    guarded(lambda: bag.simple(signer, action, note, list(documents)))
+
+
+@case.command("rotate-key")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--new-key",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="The custodian's new key file (same passphrase variable or prompt).",
+)
+@NOTE_OPTION
+@KEY_OPTION
+def case_rotate_key(bundle: Path, new_key: Path, note: str, key_file: Path) -> None:
+    """Move the custody to a new key; the record is signed by the old and the new key."""
+    bag, signer, new = open_case(bundle), signing_key(key_file), signing_key(new_key)
+    guarded(lambda: bag.rotate_key(signer, new, note))
 
 
 @case.command("note")

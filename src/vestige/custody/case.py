@@ -58,7 +58,12 @@ INDICATORS = "indicators.json"
 EXPORT = "data/export/case.jsonld"
 TAKE_BATCH = 256
 ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-ALLOWED_WHEN_SEALED = frozenset({"note", "verify", "export", "transfer", "receive", "unseal", "anchor", "report"})
+SIMPLE_ACTIONS = frozenset(
+    {"note", "seal", "unseal", "consent", "hash", "verify", "copy", "store", "redact", "report", "dispose", "export"}
+)
+ALLOWED_WHEN_SEALED = frozenset(
+    {"note", "verify", "export", "transfer", "receive", "unseal", "anchor", "report", "key-rotate"}
+)
 
 
 class CaseError(Exception):
@@ -106,6 +111,8 @@ def apply(state: CustodyState, record: Mapping[str, Any]) -> None:
         state.pending = (int(record.get("seq", -1)), str(record.get("counterparty", {}).get("key", "")))
     elif action == "receive":
         state.custodian, state.pending = actor_key(record), None
+    elif action == "key-rotate":
+        state.custodian = str(record.get("counterparty", {}).get("key", ""))
     elif action in ("seal", "unseal"):
         state.sealed = action == "seal"
     elif action == "acquire":
@@ -400,9 +407,22 @@ class Case:
         self._commit(key, fields)
         return f"anchored {fields['checkpoint']}: the log existed before {fields['gen_time']} ({fields['tsa']})"
 
-    def simple(self, key: SigningKey, action: str, note: str = "") -> Entry:
-        """``seal``, ``unseal``, ``note`` and other actions that carry only a note."""
-        return self._commit(key, {"action": action, "note": note})
+    def rotate_key(self, key: SigningKey, new: SigningKey, note: str = "") -> Entry:
+        """The custodian moves to a new key; the record is signed by both keys."""
+        if new.public.fingerprint == key.public.fingerprint:
+            raise CaseError("key-rotate needs a different new key")
+        fields = {"action": "key-rotate", "counterparty": actor(new.public), "note": note}
+        return self._commit(key, fields, extra_signers=(new,))
+
+    def simple(self, key: SigningKey, action: str, note: str = "", documents: Sequence[Path] = ()) -> Entry:
+        """``seal``, ``unseal``, ``note`` and the other actions that carry a note and, perhaps, the
+        digests of documents (a consent form, a report) that stay outside the bundle."""
+        if action not in SIMPLE_ACTIONS:
+            raise CaseError(f"'{action}' is not recorded this way; use its own command")
+        fields: dict[str, Any] = {"action": action, "note": note}
+        if documents:
+            fields["inputs"] = [{"name": path.name, "sha256": sha256_file(path)[1]} for path in documents]
+        return self._commit(key, fields)
 
 
 def _walk(root: Path) -> list[str]:

@@ -237,6 +237,8 @@ def _signatures(
             report.fail("custody", f"{where}: received by a key the pending transfer did not name", CHAIN)
     elif signer != state.custodian:
         report.fail("custody", f"{where} ({action}): its actor is not the custodian at that point", CHAIN)
+    if action == "key-rotate" and str(record.get("counterparty", {}).get("key", "")) not in valid:
+        report.fail("custody", f"{where}: the key rotation lacks the new key's trusted signature", CHAIN)
     if action == "transfer":
         counterparty = str(record.get("counterparty", {}).get("key", ""))
         if entry.seq in receivers and counterparty not in valid:
