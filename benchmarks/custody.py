@@ -7,59 +7,61 @@ Run from the repository root with vestige importable (``pip install -e .`` or ``
 
 What it does, all offline:
 
-1. Builds, once, an unencrypted iOS backup of ``--size-gib`` GiB of content with
+1. Builds, once, an unencrypted iOS backup of ``--size-gib`` GiB of file content with
    ``vestige.ios.sample.BackupBuilder`` (a real ``Manifest.db`` and ``Info.plist``, so ``Case.add``
-   recognises it), from a fixed seed: about 10% of the bytes in many small files (200 B to 64 KiB,
-   log-uniform: preferences, caches, app documents, SMS attachments), 40% in camera-roll photos of
-   1 to 6 MB, and the rest in a few videos of 20 to 400 MB. Content is incompressible but cheap to
-   make: a slice of one fixed random block (repeated for the large files) behind a per-file header.
-   A second backup of a quarter of the size, with the same mix, is built for the memory check. Both
-   are cached in the work folder (default ``$TMPDIR/vestige-bench-custody``) under
-   ``acquisition-v<ACQUISITION_VERSION>-<size>GiB``.
-2. Reads every file once, untimed, so that everything below starts with a warm page cache (the
-   figures measure CPU and memory copies, not the disk). Before each timed operation the dirty
-   pages of the previous one are flushed (``os.sync``, untimed), so no writeback runs in the
-   background of a measurement.
-3. Times, ``--runs`` times each (default 3, alternating), on the same files:
+   recognises it), from a fixed seed: 10% of the bytes in many small files (200 B to 64 KiB,
+   log-uniform: preferences, caches, app documents, SMS attachments; about 19,000 at 2 GiB), 40% in
+   camera-roll photos of 1 to 6 MB, the rest in a few videos of 20 to 400 MB. The content is
+   incompressible but cheap to make: a slice of one fixed random block (repeated in large files)
+   behind a per-file header. Backups are cached in the work folder (default
+   ``$TMPDIR/vestige-bench-custody``) as ``acquisition-v<ACQUISITION_VERSION>-<size>GiB[...]``.
+2. Reads every file once, untimed, so that everything starts with a warm page cache: the figures
+   measure CPU and memory copies, not the disk. Before each timed operation the dirty pages of the
+   previous one are flushed (``os.sync``, untimed), so no writeback runs behind a measurement.
+3. Times, ``--runs`` times each (default 3), alternating, on the same files:
 
-   - ``hashlib`` (the peer): ``hashlib.sha256`` of every file, one file after the other in one
-     thread, with 1 MiB ``readinto`` into one buffer;
-   - ``sha256sum`` (the other peer): GNU ``sha256sum`` over every file, given all the paths at once
-     through ``xargs -0``;
+   - ``hashlib`` (the peer): ``hashlib.sha256`` of every file, one after the other in one thread,
+     1 MiB ``readinto`` into one buffer: the speed of SHA-256 itself, with the per-file opens;
+   - ``sha256sum``: GNU ``sha256sum`` over every file, all the paths given at once through ``xargs -0``;
+   - ``cp -r``: GNU ``cp`` of the backup into a new folder next to it, hashing nothing: what writing
+     a copy of these files costs on this file system (the floor of any copying ``case add``);
    - ``case add``: ``Case.create`` of a new bundle in the work folder, then ``Case.add`` of the
-     backup with a key from ``keys.generate``: every file copied into the bundle and hashed in the
-     same pass, the item's manifest and Merkle root, the signed custody record, the checkpoint and
-     the BagIt manifests. Dirty pages are not flushed to disk inside the timing (``Case.add`` does
-     not ``fsync``);
+     backup with a key from ``keys.generate``: every file copied in and hashed in the same pass,
+     the item's manifest and Merkle root, the signed record, the checkpoint, the BagIt manifests.
+     Dirty pages are not flushed inside the timing (``Case.add`` does not ``fsync``);
    - ``case add --by-reference``: the same, hashing the files without copying them;
-   - ``verify``: ``verify_case`` of the bundle the last ``case add`` made, with its key trusted and
-     no reproduction of analyses (it re-hashes every payload file and checks the log).
+   - ``verify``: ``verify_case`` of the bundle of the last ``case add``, its key trusted, no
+     reproduction of analyses (it re-hashes every payload file and checks the log and the item).
 
-   Each new bundle is deleted after use. With two runs the table shows the better one, with three
-   or more the median. The three digests of every file (hashlib, sha256sum, the bundle's item
-   manifest) are compared; a difference is a failure.
-4. Measures the peak resident memory of ``case add`` and ``verify`` in a fresh interpreter, on the
-   full backup and on the quarter-size one, plus an interpreter that only imports the same modules
-   (the baseline). The peak is the child's ``ru_maxrss`` read with ``os.wait4``. The child is
-   started by a small launcher interpreter (about 10 MiB), because on Linux a child's ``ru_maxrss``
-   starts from the high-water mark of the process that spawned it: read directly from this script,
-   it would show this script's peak, not the child's. The child also reports its own ``VmHWM``, which
-   should agree.
+   Copies and bundles are deleted after use. With two runs the table shows the better one, with
+   three or more the median. The digests of every file by hashlib, sha256sum and both bundles' item
+   manifests are compared; any difference is a failure. The load average is printed before and
+   after: other work on the machine slows the threaded operations most.
+4. Measures the peak resident memory of ``case add`` and ``verify`` in a fresh interpreter, on three
+   backups: C, the full one; A, a quarter of its size with the same mix (a quarter of the files);
+   B, a quarter of its bytes holding the same small files as C (nearly as many files). Also an
+   interpreter that only imports the same modules (the baseline). The peak is the child's
+   ``ru_maxrss`` from ``os.wait4``. The child is started by a tiny launcher interpreter (under
+   10 MiB), because on Linux a child's ``ru_maxrss`` starts at the high-water mark of the process
+   that spawned it: spawned from this script, it would show this script's peak. The child also
+   reports its own ``VmHWM``, which should agree.
 
-How to read the tables: throughput is acquisition bytes (every file of the backup, MB = 10^6 bytes)
-per second of wall time. ``vs hashlib`` is an operation's throughput divided by the single-stream
-``hashlib`` throughput: 1.00 means it costs no more than hashing the files; the target is at least
-0.90 for ``case add`` and ``verify``. vestige hashes in a few threads, so on more than one core it
-can exceed 1.00; ``hashlib`` is one stream on purpose, as the speed of SHA-256 itself. ``vs
-sha256sum`` is the same against ``sha256sum`` (higher is better; coreutils' own SHA-256 is much
-slower than OpenSSL's on this kind of machine). For memory, ``full/quarter`` is the peak on the
-full backup divided by the peak on the quarter-size one: four times the bytes should not need more
-memory (target: at most ``MEMORY_GROWTH_TARGET``). What does grow is the per-file bookkeeping (a
-path and a digest for each file), about four times the files' share above the baseline.
+How to read the tables: throughput is acquisition bytes (every file of the backup; MB = 10^6 bytes)
+per second of wall time. ``vs hashlib`` is an operation's throughput over the single-stream
+``hashlib`` throughput: 1.00 means it costs no more than hashing the files once; the target is at
+least 0.90 for ``case add`` and ``verify``. vestige hashes in a few threads, so with more than one
+core it can pass 1.00. ``vs sha256sum`` is the same against ``sha256sum`` (higher is better;
+coreutils' SHA-256 is far slower than OpenSSL's on SHA-NI machines). The line under the table
+compares ``case add`` with ``cp -r``: when the copy alone is slower than hashing, no copying
+``case add`` can meet its target on that file system, and ``--by-reference`` shows vestige's own
+overhead. For memory, ``C/B`` is the growth from a quarter of the bytes to all of them with about
+the same files: it should be about 1 (target: at most ``MEMORY_GROWTH_TARGET``), since files are
+streamed in 1 MiB chunks. ``C/A`` also has four times the files: the per-file bookkeeping (a path,
+a size and a digest for each file) grows with the file count, and the last line gives it per file.
 
 Timings are printed, never asserted. The script exits non-zero only when an operation fails (an
-exception, a failed verification, ``sha256sum`` failing, or digests that disagree), never because a
-target is missed.
+exception, a bundle that does not verify, ``sha256sum`` or ``cp`` failing, digests that disagree),
+never because a target is missed.
 """
 
 from __future__ import annotations
@@ -104,7 +106,15 @@ SMALL_SIZES = (200, 64 << 10)
 PHOTO_SIZES = (1_000_000, 6_000_000)
 VIDEO_SIZES = (20_000_000, 400_000_000)
 
-THROUGHPUT_TARGET = 0.90
+OPERATIONS = {
+    "hashlib": "hashlib.sha256, single stream",
+    "sha256sum": "sha256sum (xargs, all files)",
+    "cp": "cp -r (copy only, no hashing)",
+    "add": "case add (copy + hash)",
+    "by-reference": "case add --by-reference",
+    "verify": "verify (no reproduction)",
+}
+THROUGHPUT_TARGETS = {"add": 0.90, "verify": 0.90}
 MEMORY_GROWTH_TARGET = 1.10
 ITEM = "phone"
 CASE_ID = "bench-custody"
@@ -178,6 +188,7 @@ class Acquisition:
     root: Path
     relatives: list[str]
     size: int
+    largest: int
     facts: dict[str, Any]
 
     @property
@@ -203,8 +214,9 @@ def fill(header: bytes, size: int, block: bytes, offset: int) -> bytes:
     return bytes(body)
 
 
-def build_acquisition(root: Path, content_bytes: int, seed: int) -> dict[str, Any]:
-    """Writes the backup with ``content_bytes`` bytes of file content; returns what it holds."""
+def build_acquisition(root: Path, content_bytes: int, small_bytes: int, seed: int) -> dict[str, Any]:
+    """Writes a backup of ``content_bytes`` bytes of file content, ``small_bytes`` of them in small files
+    (the same seed and ``small_bytes`` give the same small files); returns what it holds."""
     started = time.perf_counter()
     rng = random.Random(seed)
     block = rng.randbytes(BLOCK)
@@ -212,8 +224,8 @@ def build_acquisition(root: Path, content_bytes: int, seed: int) -> dict[str, An
     counts = {"small": 0, "photos": 0, "videos": 0}
     written = {"small": 0, "photos": 0, "videos": 0}
     low, high = SMALL_SIZES
-    while written["small"] < content_bytes * SMALL_SHARE:
-        size = min(int(math.exp(rng.uniform(math.log(low), math.log(high)))), int(content_bytes * SMALL_SHARE))
+    while written["small"] < small_bytes:
+        size = min(int(math.exp(rng.uniform(math.log(low), math.log(high)))), small_bytes)
         domain, folder, extension, magic = rng.choice(SMALL_PLACES)
         number = counts["small"]
         header = magic + f" vestige benchmark {seed} small file {number}\n".encode()
@@ -246,6 +258,7 @@ def build_acquisition(root: Path, content_bytes: int, seed: int) -> dict[str, An
         "version": ACQUISITION_VERSION,
         "seed": seed,
         "content_bytes": content_bytes,
+        "small_bytes": small_bytes,
         "counts": counts,
         "bytes": written,
         "generation_seconds": round(time.perf_counter() - started, 1),
@@ -258,22 +271,25 @@ def walk(root: Path) -> list[str]:
     return sorted(found)
 
 
-def cached_acquisition(workdir: Path, size_gib: float, rebuild: bool) -> tuple[Acquisition, bool]:
-    """The backup of this size and ACQUISITION_VERSION, built now unless a complete copy is cached."""
+def cached_acquisition(workdir: Path, size_gib: float, small_of_gib: float, rebuild: bool) -> tuple[Acquisition, bool]:
+    """The backup of ``size_gib`` GiB whose small files are those of a ``small_of_gib`` GiB backup, built now
+    unless a complete copy of this ACQUISITION_VERSION is cached."""
     name = f"acquisition-v{ACQUISITION_VERSION}-{size_gib:g}GiB"
+    if small_of_gib != size_gib:
+        name += f"-small-files-of-{small_of_gib:g}GiB"
     root, facts_path = workdir / name, workdir / f"{name}.json"
     cached = root.is_dir() and facts_path.is_file() and not rebuild
     if not cached:
         shutil.rmtree(root, ignore_errors=True)
         staging = workdir / f"{name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
-        print(f"Generating {root} ({size_gib:g} GiB, seed {SEED}) ...", flush=True)
-        facts = build_acquisition(staging, int(size_gib * 2**30), SEED)
+        print(f"Generating {root} (seed {SEED}) ...", flush=True)
+        facts = build_acquisition(staging, int(size_gib * 2**30), int(small_of_gib * 2**30 * SMALL_SHARE), SEED)
         staging.rename(root)
         facts_path.write_text(json.dumps(facts, indent=2) + "\n")
     relatives = walk(root)
-    size = sum((root / relative).stat().st_size for relative in relatives)
-    return Acquisition(root, relatives, size, json.loads(facts_path.read_text())), cached
+    sizes = [(root / relative).stat().st_size for relative in relatives]
+    return Acquisition(root, relatives, sum(sizes), max(sizes), json.loads(facts_path.read_text())), cached
 
 
 def warm(acquisition: Acquisition) -> float:
@@ -315,6 +331,13 @@ def sha256sum_pass(root: Path, file_list: Path, output: Path) -> None:
         raise OperationFailedError(f"sha256sum failed (exit {result.returncode}): {result.stderr.decode()[-2000:]}")
 
 
+def cp_pass(source: Path, target: Path) -> None:
+    """GNU ``cp -r`` of the backup into a new folder: the cost of the copy alone, without hashing."""
+    result = subprocess.run(["cp", "-r", "--", str(source), str(target)], stderr=subprocess.PIPE)
+    if result.returncode != 0:
+        raise OperationFailedError(f"cp -r failed (exit {result.returncode}): {result.stderr.decode()[-2000:]}")
+
+
 def read_sha256sum(output: Path, relatives: Sequence[str]) -> list[str]:
     """sha256sum's digests, in the order of ``relatives`` ("missing" for a file it did not list)."""
     by_name = dict(reversed(line.split("  ", 1)) for line in output.read_text("utf-8").splitlines())
@@ -349,9 +372,12 @@ def timed(action: Callable[[], T]) -> tuple[float, T]:
 
 
 def remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    for extra in (path.with_name(path.name + ".trust"),):
-        extra.unlink(missing_ok=True)
+    """Deletes a bundle, a copy or a file made by this script (and a bundle's trust file), if present."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+    path.with_name(path.name + ".trust").unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -438,63 +464,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def run(workdir: Path, size_gib: float, runs: int, rebuild: bool) -> int:
-    sha256sum_version = tool_version(["sha256sum", "--version"])
-    full, cached = cached_acquisition(workdir, size_gib, rebuild)
-    quarter, quarter_cached = cached_acquisition(workdir, size_gib / 4, rebuild)
-    for acquisition, was_cached in ((full, cached), (quarter, quarter_cached)):
-        counts = acquisition.facts["counts"]
-        print(
-            f"Acquisition {acquisition.root} ({'cached' if was_cached else 'generated now'},"
-            f" generation took {acquisition.facts['generation_seconds']} s): {acquisition.label}"
-            f" ({acquisition.size:,} bytes): {counts['small']:,} small files, {counts['photos']:,} photos,"
-            f" {counts['videos']} videos, plus Manifest.db and the plists",
-            flush=True,
-        )
-    print(f"Warm-up read: {full.size / 2**30:.2f} GiB in {warm(full):.1f} s", flush=True)
+def describe(acquisition: Acquisition, cached: bool) -> str:
+    counts = acquisition.facts["counts"]
+    return (
+        f"{acquisition.root.name} ({'cached' if cached else 'generated now'}, generation took"
+        f" {acquisition.facts['generation_seconds']} s): {acquisition.label} ({acquisition.size:,} bytes):"
+        f" {counts['small']:,} small files, {counts['photos']:,} photos, {counts['videos']} videos,"
+        f" Manifest.db and the plists; largest file {acquisition.largest / MB:.0f} MB"
+    )
 
+
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def timed_runs(full: Acquisition, workdir: Path, runs: int) -> dict[str, list[float]]:
+    """Every timed operation, ``runs`` times, alternating; checks that all digests agree."""
     paths = [full.root / relative for relative in full.relatives]
-    file_list = workdir / "file-list.bin"
+    file_list, sums = workdir / "file-list.bin", workdir / "sha256sum.out"
     file_list.write_bytes(b"".join(relative.encode() + b"\0" for relative in full.relatives))
-    sums = workdir / "sha256sum.out"
     key = generate("benchmark examiner")
     trusted = {key.public.fingerprint: key.public}
-    seconds: dict[str, list[float]] = {name: [] for name in ("hashlib", "sha256sum", "add", "by-reference", "verify")}
+    seconds: dict[str, list[float]] = {name: [] for name in OPERATIONS}
     digests: dict[str, list[str]] = {}
-    added = workdir / "bundle-add"
-    referenced = workdir / "bundle-by-reference"
-    remove(added)
-    remove(referenced)
+    added, referenced, copied = workdir / "bundle-add", workdir / "bundle-by-reference", workdir / "cp-copy"
+    for stale in (added, referenced, copied):
+        remove(stale)
     try:
         for number in range(1, runs + 1):
             wall, digests["hashlib"] = timed(lambda: hashlib_pass(paths))
             seconds["hashlib"].append(wall)
-            wall, _ = timed(lambda: sha256sum_pass(full.root, file_list, sums))
-            seconds["sha256sum"].append(wall)
+            seconds["sha256sum"].append(timed(lambda: sha256sum_pass(full.root, file_list, sums))[0])
+            seconds["cp"].append(timed(lambda: cp_pass(full.root, copied))[0])
+            remove(copied)
             remove(added)
-            wall, _ = timed(lambda: case_add(full.root, added, key, by_reference=False))
-            seconds["add"].append(wall)
-            wall, _ = timed(lambda: case_add(full.root, referenced, key, by_reference=True))
-            seconds["by-reference"].append(wall)
+            seconds["add"].append(timed(lambda: case_add(full.root, added, key, by_reference=False))[0])
+            seconds["by-reference"].append(timed(lambda: case_add(full.root, referenced, key, by_reference=True))[0])
             if number == 1:
-                digests["by-reference"] = item_digests(referenced)
+                digests["case add --by-reference"] = item_digests(referenced)
             remove(referenced)
             print(
-                f"  run {number}: hashlib {seconds['hashlib'][-1]:.2f} s, sha256sum {seconds['sha256sum'][-1]:.2f} s,"
-                f" case add {seconds['add'][-1]:.2f} s, by reference {seconds['by-reference'][-1]:.2f} s",
+                f"  run {number}: "
+                + ", ".join(f"{name} {values[-1]:.2f} s" for name, values in seconds.items() if values),
                 flush=True,
             )
         digests["sha256sum"] = read_sha256sum(sums, full.relatives)
         digests["case add"] = item_digests(added)
         for number in range(1, runs + 1):
-            wall, _ = timed(lambda: verify(added, trusted))
-            seconds["verify"].append(wall)
-            print(f"  verify run {number}: {wall:.2f} s", flush=True)
+            seconds["verify"].append(timed(lambda: verify(added, trusted))[0])
+            print(f"  verify run {number}: {seconds['verify'][-1]:.2f} s", flush=True)
     finally:
-        remove(added)
-        remove(referenced)
-        sums.unlink(missing_ok=True)
-        file_list.unlink(missing_ok=True)
+        for leftover in (added, referenced, copied, sums, file_list):
+            remove(leftover)
     for name, values in digests.items():
         if values != digests["hashlib"]:
             differing = sum(a != b for a, b in zip(values, digests["hashlib"], strict=False))
@@ -502,60 +523,85 @@ def run(workdir: Path, size_gib: float, runs: int, rebuild: bool) -> int:
                 f"{name} digests differ from hashlib's: {len(values)} vs {len(digests['hashlib'])} files,"
                 f" {differing} different"
             )
+    return seconds
 
-    print(f"Memory: warm-up read of the quarter-size backup in {warm(quarter):.1f} s", flush=True)
+
+def run(workdir: Path, size_gib: float, runs: int, rebuild: bool) -> int:
+    versions = {tool: tool_version([tool, "--version"]) for tool in ("sha256sum", "cp")}
+    full, cached = cached_acquisition(workdir, size_gib, size_gib, rebuild)
+    print(describe(full, cached), flush=True)
+    print(f"Warm-up read: {full.size / 2**30:.2f} GiB in {warm(full):.1f} s; load average {load()}", flush=True)
+    seconds = timed_runs(full, workdir, runs)
+    print(f"Load average after the timed runs: {load()}", flush=True)
+
+    # Memory: the full backup (C), a quarter of it with the same mix (A), and a quarter of its bytes
+    # holding the same small files as the full one (B): C/A mixes bytes and files, C/B is bytes only.
+    quarter, quarter_cached = cached_acquisition(workdir, size_gib / 4, size_gib / 4, rebuild)
+    same_files, same_files_cached = cached_acquisition(workdir, size_gib / 4, size_gib, rebuild)
+    subjects = {"A": quarter, "B": same_files, "C": full}
+    print(describe(quarter, quarter_cached), flush=True)
+    print(describe(same_files, same_files_cached), flush=True)
     peaks: dict[str, dict[str, ChildRun]] = {}
-    for label, acquisition in (("quarter", quarter), ("full", full)):
-        peaks[label] = memory_runs(acquisition, workdir)
+    for letter, acquisition in subjects.items():
+        warm(acquisition)
+        peaks[letter] = memory_runs(acquisition, workdir)
         print(
-            f"  {label}: "
+            f"  memory {letter}: "
             + ", ".join(
                 f"{name} {child.max_rss_mib:.1f} MiB (VmHWM {child.vm_hwm_mib:.1f}) in {child.wall_seconds:.2f} s"
-                for name, child in peaks[label].items()
+                for name, child in peaks[letter].items()
             ),
             flush=True,
         )
 
     statistic = "best of" if runs < 3 else "median of"
-    hashlib_rate = full.size / MB / pick(seconds["hashlib"])
-    sha256sum_rate = full.size / MB / pick(seconds["sha256sum"])
+    rates = {name: full.size / MB / pick(values) for name, values in seconds.items()}
     print()
     print(
         f"vestige {vestige.__version__}, Python {platform.python_version()} ({ssl.OPENSSL_VERSION}),"
-        f" {sha256sum_version}; {os.cpu_count()} CPUs"
+        f" {versions['sha256sum']}, {versions['cp']}; {os.cpu_count()} CPUs"
     )
     print(f"Acquisition: {full.label} ({full.size:,} bytes); {statistic} {runs} runs each, warm page cache")
     print()
     print(f"{'operation':<34}{'wall (s)':>9}{'MB/s':>8}{'vs hashlib':>12}{'vs sha256sum':>14}   {'target':<10}met")
-    rows = (
-        ("hashlib.sha256, single stream", "hashlib", None),
-        ("sha256sum (xargs, all files)", "sha256sum", None),
-        ("case add (copy + hash)", "add", THROUGHPUT_TARGET),
-        ("case add --by-reference", "by-reference", None),
-        ("verify (no reproduction)", "verify", THROUGHPUT_TARGET),
-    )
-    for label, name, target in rows:
-        wall = pick(seconds[name])
-        rate = full.size / MB / wall
-        ratio = rate / hashlib_rate
+    for name, label in OPERATIONS.items():
+        target = THROUGHPUT_TARGETS.get(name)
+        ratio = rates[name] / rates["hashlib"]
         met = "" if target is None else ("yes" if ratio >= target else "no")
         target_text = "" if target is None else f">= {target:.2f}"
         line = (
-            f"{label:<34}{wall:>9.2f}{rate:>8.0f}{ratio:>12.2f}{rate / sha256sum_rate:>14.2f}   {target_text:<10}{met}"
+            f"{label:<34}{pick(seconds[name]):>9.2f}{rates[name]:>8.0f}{ratio:>12.2f}"
+            f"{rates[name] / rates['sha256sum']:>14.2f}   {target_text:<10}{met}"
         )
         print(line.rstrip())
+    print(
+        f"case add takes {pick(seconds['add']) / pick(seconds['cp']):.2f}x the time of cp -r, which copies the same"
+        " files without hashing them (the cost of writing them on this file system)."
+    )
+
     print()
-    print(f"Peak memory of a fresh interpreter (ru_maxrss, MiB): quarter = {quarter.label}; full = {full.label}")
-    print(f"{'operation':<34}{'quarter':>9}{'full':>9}{'full/quarter':>14}   {'target':<10}met")
+    print("Peak memory of a fresh interpreter (ru_maxrss by os.wait4, MiB):")
+    for letter, acquisition in subjects.items():
+        what = {"A": "a quarter of the size, same mix", "B": "a quarter of the bytes, the small files of C"}
+        print(f"  {letter} = {acquisition.label}" + (f" ({what[letter]})" if letter in what else " (the full backup)"))
+    print(f"{'operation':<34}{'A':>8}{'B':>8}{'C':>8}{'C/A':>8}{'C/B':>8}   {'target':<13}met")
     for name in ("baseline", "case add", "verify"):
-        low, high = peaks["quarter"][name].max_rss_mib, peaks["full"][name].max_rss_mib
+        a, b, c = (peaks[letter][name].max_rss_mib for letter in "ABC")
         label = "imports only (baseline)" if name == "baseline" else name
-        if name == "baseline":
-            print(f"{label:<34}{low:>9.1f}{high:>9.1f}{high / low:>14.2f}")
-            continue
-        met = "yes" if high / low <= MEMORY_GROWTH_TARGET else "no"
-        print(f"{label:<34}{low:>9.1f}{high:>9.1f}{high / low:>14.2f}   {f'<= {MEMORY_GROWTH_TARGET:.2f}':<10}{met}")
-    print("Digests: hashlib, sha256sum and the bundles' item manifests agree on every file.")
+        line = f"{label:<34}{a:>8.1f}{b:>8.1f}{c:>8.1f}{c / a:>8.2f}{c / b:>8.2f}"
+        if name != "baseline":
+            met = "yes" if c / b <= MEMORY_GROWTH_TARGET else "no"
+            line += f"   {f'C/B <= {MEMORY_GROWTH_TARGET:.2f}':<13}{met}"
+        print(line)
+    extra_files = len(full.relatives) - len(quarter.relatives)
+    print(
+        "Per-file bookkeeping (C minus A, per extra file): "
+        + ", ".join(
+            f"{name} {(peaks['C'][name].max_rss_mib - peaks['A'][name].max_rss_mib) * 1024 / extra_files:.2f} KiB"
+            for name in ("case add", "verify")
+        )
+    )
+    print("Digests: hashlib, sha256sum and both bundles' item manifests agree on every file.")
     return 0
 
 

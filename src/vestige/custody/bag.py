@@ -75,7 +75,8 @@ def copy_with_hash(source: Path, target: Path) -> tuple[int, str]:
     buffer = bytearray(CHUNK)
     view = memoryview(buffer)
     size = 0
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
     with source.open("rb", buffering=0) as reader, target.open("xb", buffering=0) as writer:
         while count := reader.readinto(buffer):
             digest.update(view[:count])
