@@ -174,3 +174,14 @@ def test_check_never_writes_inside_the_acquisition(demo_backup: Path, tmp_path: 
     run("check", str(demo_backup), "-o", str(tmp_path / "out"))
     run("iocs", "list")
     assert tree_digest(demo_backup) == before
+
+
+def test_any_number_of_workers_gives_the_same_bytes(demo_backup: Path, tmp_path: Path) -> None:
+    for jobs in ("1", "2", "3"):
+        assert run("check", str(demo_backup), "-o", str(tmp_path / jobs), "-j", jobs)[0] == 0
+    for name in ("findings.json", "timeline.jsonl", "manifest.jsonl", "records/ios.safari_history.jsonl"):
+        assert (
+            (tmp_path / "1" / name).read_bytes()
+            == (tmp_path / "2" / name).read_bytes()
+            == (tmp_path / "3" / name).read_bytes()
+        ), name
