@@ -62,7 +62,7 @@ def test_the_analysis_keeps_the_exact_indicator_sets_and_an_attestation(built: B
 def test_operations_that_the_state_refuses(built: Built, tmp_path: Path) -> None:
     bundle = built.copy(tmp_path / "b")
     a, b = load_key(built.key_a, PASSPHRASE), load_key(built.key_b, PASSPHRASE)
-    case = Case(bundle)
+    case = Case(bundle, for_writing=True)
     with pytest.raises(CaseError, match="is not the current custodian"):
         case.simple(a, "note", "a is no longer the custodian")
     with pytest.raises(CaseError, match="the bundle is sealed; 'acquire' needs 'vestige case unseal' first"):
@@ -107,7 +107,7 @@ def test_key_rotation_and_recorded_documents(built: Built, tmp_path: Path) -> No
     bundle = built.copy(tmp_path / "b")
     b = load_key(built.key_b, PASSPHRASE)
     new = generate("examiner-b-2026")
-    case = Case(bundle)
+    case = Case(bundle, for_writing=True)
     report = tmp_path / "report.pdf"
     report.write_bytes(b"%PDF report")
     entry = case.simple(b, "report", "report to counsel", [report])

@@ -69,3 +69,52 @@ def test_a_proof_for_a_leaf_that_is_not_in_the_tree_is_rejected(package: Path, b
     messages = [c.message for c in report.checks if not c.ok]
     assert any("its inclusion proof does not reach the signed item root" in m for m in messages)
     assert any("not proven to be in the attested findings" in m for m in messages)
+
+
+def test_a_planted_file_is_rejected(package: Path, built: Built) -> None:
+    planted = package / "data/evidence/CASE-2026-0042-001A/HomeDomain/Library/SMS/sms-deleted.db"
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"fabricated")
+    rewrite(package)
+    report = verify_disclosure(package, load_trust_list(built.trust))
+    assert report.exit_code == INTEGRITY  # the document still matches, but the package holds a stray file
+    messages = [c.message for c in report.checks if not c.ok]
+    assert any("a file no proof accounts for" in m for m in messages)
+
+
+def test_a_missing_cited_file_is_rejected(package: Path, built: Built) -> None:
+    next((package / "data/evidence").rglob("3d0d7e5f*")).unlink()
+    rewrite(package)
+    report = verify_disclosure(package, load_trust_list(built.trust))
+    assert report.exit_code == INTEGRITY
+    messages = [c.message for c in report.checks if not c.ok]
+    assert any(m.endswith("the cited file is missing from the package") for m in messages), messages
+
+
+def test_the_document_must_be_the_one_a_signed_export_named(package: Path, built: Built) -> None:
+    document = orjson.loads((package / DOCUMENT).read_bytes())
+    document["withheld"] = {"CASE-2026-0042-001A": {"files": 0, "of": 1}}
+    (package / DOCUMENT).write_bytes(orjson.dumps(document))
+    rewrite(package)
+    report = verify_disclosure(package, load_trust_list(built.trust))
+    assert report.exit_code == INTEGRITY
+    messages = [c.message for c in report.checks if not c.ok]
+    assert f"{DOCUMENT} is not named by a signed export record of the log" in messages
+    assert "the withheld counts the document states are not what its proofs show" in messages
+
+
+def test_a_case_bundle_dressed_as_a_disclosure_does_not_verify(built: Built, tmp_path: Path) -> None:
+    from tests.builders.custody import cli
+
+    bundle = built.copy(tmp_path / "dressed")
+    findings = bundle / "data/analysis/0001/findings.json"
+    document = orjson.loads(findings.read_bytes())
+    document["findings"] = []
+    findings.write_bytes(orjson.dumps(document))
+    info = (bundle / "bag-info.txt").read_text().replace("vestige-case/1", "vestige-disclosure/1")
+    (bundle / "bag-info.txt").write_text(info)
+    (bundle / DOCUMENT).write_bytes(b'{"findings": [], "evidence": []}')
+    rewrite(bundle)
+    code, output = cli("verify", str(bundle), "--trust", str(built.trust), "--reproduce")
+    assert code != 0, output
+    assert "is not named by a signed export record" in output

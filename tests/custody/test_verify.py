@@ -66,6 +66,7 @@ def test_the_untouched_bundle_verifies(built: Built, tmp_path: Path) -> None:
         "custody",
         "checkpoints",
         "timestamps",
+        "bundle",
         "items",
         "attestations",
     ]
@@ -206,6 +207,27 @@ def mutate_checkpoint(root: Path, data: st.DataObject) -> int:
     return CHAIN
 
 
+def mutate_unsigned_tags(root: Path, data: st.DataObject) -> int:
+    """Edits what no record signs directly (VERIFY.md, bag-info.txt) or adds a file outside data/, then
+    rewrites the manifests: the bundle check ties each to the signed log."""
+    kind = data.draw(st.sampled_from(["verify", "case-id", "extra"]), label="kind")
+    text = data.draw(st.text("abcdefghij ", min_size=1, max_size=20), label="text")
+    if kind == "verify":
+        (root / "VERIFY.md").write_text((root / "VERIFY.md").read_text() + text)
+    elif kind == "case-id":
+        info = (
+            (root / "bag-info.txt")
+            .read_text()
+            .replace("External-Identifier: CASE-2026-0042", f"External-Identifier: {text}")
+        )
+        (root / "bag-info.txt").write_text(info)
+    else:
+        folder = data.draw(st.sampled_from(["custody", "attestations", "custody/keys", "custody/checkpoints", "."]))
+        (root / folder / f"{text.strip() or 'x'}.txt").write_text(text)
+    rewrite_manifests(root)
+    return INTEGRITY
+
+
 def mutate_payload(root: Path, data: st.DataObject) -> int:
     """Changes any payload file and rewrites the bag manifests to match."""
     payload = [name for name in files_of(root) if name.startswith("data/")]
@@ -225,6 +247,7 @@ MUTATIONS: dict[str, Callable[[Path, st.DataObject], int]] = {
     "key": mutate_key,
     "checkpoint": mutate_checkpoint,
     "payload": mutate_payload,
+    "unsigned": mutate_unsigned_tags,
 }
 
 

@@ -18,7 +18,7 @@ from vestige.analysis import Result, analyse, open_acquisition
 from vestige.cli.console import ProgressBar, render_summary
 from vestige.cli.signing import signing_key
 from vestige.custody.case import CASE_ERRORS, Case
-from vestige.custody.keys import KeyFileError
+from vestige.custody.keys import KeyFileError, SigningKey
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.workers import default_workers
 from vestige.indicators import (
@@ -158,8 +158,22 @@ def check_into_case(
     """``check --case``: analyse a bundled item and record the analysis, signed, in the bundle."""
     if key_file is None:
         raise UnreadableInputError("--case needs the custodian's --key (or VESTIGE_KEY)")
-    bundle = Case(case_dir)
     signer = signing_key(key_file)
+    with Case(case_dir, for_writing=True) as bundle:
+        return _analyse_item(bundle, case_dir, item, signer, acquisition, sets, console, parameters, workers)
+
+
+def _analyse_item(
+    bundle: Case,
+    case_dir: Path,
+    item: str,
+    signer: SigningKey,
+    acquisition: Path | None,
+    sets: list[IndicatorSet],
+    console: Console,
+    parameters: dict[str, JSON],
+    workers: int,
+) -> CheckOutcome:
     state = bundle.require_custodian(signer, "analyze")
     acquired = state.items.get(item)
     if acquired is None:

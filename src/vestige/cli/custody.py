@@ -16,7 +16,7 @@ from vestige.analysis import analyse, open_acquisition
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
 from vestige.custody.case import CASE_ERRORS, INDICATORS, SIMPLE_ACTIONS, Case, CaseError
-from vestige.custody.disclose import DISCLOSURE_BAG, disclose, verify_disclosure
+from vestige.custody.disclose import DOCUMENT, disclose, verify_disclosure
 from vestige.custody.keys import (
     KeyFileError,
     PublicKey,
@@ -66,18 +66,22 @@ def signing_key(path: Path) -> SigningKey:
 
 def open_case(path: Path) -> Case:
     try:
-        return Case(path)
+        return Case(path, for_writing=True)
     except CaseError as error:
         refuse(str(error))
         raise AssertionError from error
 
 
-def guarded(action: Callable[[], object]) -> None:
-    """Runs a case operation, turning refusals into one sentence and exit code 2."""
+def guarded(action: Callable[[], object], bundle: Case | None = None) -> None:
+    """Runs a case operation, turning refusals into one sentence and exit code 2; releases the
+    bundle's lock either way."""
     try:
         action()
     except (*CASE_ERRORS, KeyFileError, EvidenceError) as error:
         refuse(str(error))
+    finally:
+        if bundle is not None:
+            bundle.close()
 
 
 @click.group()
@@ -122,7 +126,7 @@ def case() -> None:
 def case_new(bundle: Path, case_id: str, key_file: Path, organisation: str | None) -> None:
     """Create a new case bundle in BUNDLE, in the custody of the examiner."""
     examiner = signing_key(key_file)
-    guarded(lambda: Case.create(bundle, case_id, examiner, organisation))
+    guarded(lambda: Case.create(bundle, case_id, examiner, organisation).close())
     Console(soft_wrap=True).print(f"Case {case_id} opened in {bundle} by {examiner.public.fingerprint}")
 
 
@@ -150,7 +154,7 @@ def case_add(
             f"Merkle root {digests['merkle_root']} (record {entry.seq})"
         )
 
-    guarded(add)
+    guarded(add, bag)
 
 
 @case.command("transfer")
@@ -167,7 +171,7 @@ def case_add(
 def case_transfer(bundle: Path, receiver: Path, note: str, key_file: Path) -> None:
     """Hand the bundle over: signed now by you, countersigned when the receiver runs 'receive'."""
     bag, signer = open_case(bundle), signing_key(key_file)
-    guarded(lambda: bag.transfer(signer, public_key_of(receiver), note))
+    guarded(lambda: bag.transfer(signer, public_key_of(receiver), note), bag)
 
 
 @case.command("receive")
@@ -177,7 +181,7 @@ def case_transfer(bundle: Path, receiver: Path, note: str, key_file: Path) -> No
 def case_receive(bundle: Path, note: str, key_file: Path) -> None:
     """Accept a pending transfer: countersign it and become the custodian."""
     bag, signer = open_case(bundle), signing_key(key_file)
-    guarded(lambda: bag.receive(signer, note))
+    guarded(lambda: bag.receive(signer, note), bag)
 
 
 def _simple(action: str, summary: str) -> click.Command:
@@ -186,7 +190,7 @@ def _simple(action: str, summary: str) -> click.Command:
     @KEY_OPTION
     def command(bundle: Path, note: str, key_file: Path) -> None:
         bag, signer = open_case(bundle), signing_key(key_file)
-        guarded(lambda: bag.simple(signer, action, note))
+        guarded(lambda: bag.simple(signer, action, note), bag)
 
     command.__doc__ = summary
     return click.command(action)(command)
@@ -211,7 +215,7 @@ case.add_command(_simple("unseal", "Unseal the bundle (recorded, with your reaso
 def case_record(bundle: Path, action: str, documents: tuple[Path, ...], note: str, key_file: Path) -> None:
     """Record another custody action (consent, hash, verify, copy, store, redact, report, dispose)."""
     bag, signer = open_case(bundle), signing_key(key_file)
-    guarded(lambda: bag.simple(signer, action, note, list(documents)))
+    guarded(lambda: bag.simple(signer, action, note, list(documents)), bag)
 
 
 @case.command("rotate-key")
@@ -227,7 +231,7 @@ def case_record(bundle: Path, action: str, documents: tuple[Path, ...], note: st
 def case_rotate_key(bundle: Path, new_key: Path, note: str, key_file: Path) -> None:
     """Move the custody to a new key; the record is signed by the old and the new key."""
     bag, signer, new = open_case(bundle), signing_key(key_file), signing_key(new_key)
-    guarded(lambda: bag.rotate_key(signer, new, note))
+    guarded(lambda: bag.rotate_key(signer, new, note), bag)
 
 
 @case.command("note")
@@ -237,7 +241,7 @@ def case_rotate_key(bundle: Path, new_key: Path, note: str, key_file: Path) -> N
 def case_note(bundle: Path, text: str, key_file: Path) -> None:
     """Record a signed note in the custody log."""
     bag, signer = open_case(bundle), signing_key(key_file)
-    guarded(lambda: bag.simple(signer, "note", text))
+    guarded(lambda: bag.simple(signer, "note", text), bag)
 
 
 @case.command("export")
@@ -254,7 +258,7 @@ def case_export(bundle: Path, target: Path, key_file: Path) -> None:
         bag.export_case_uco(signer, target)
         Console(soft_wrap=True).print(str(target))
 
-    guarded(export)
+    guarded(export, bag)
 
 
 @case.command("timestamp")
@@ -279,7 +283,7 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
         message = bag.timestamp(signer, url=url, tsa_chain=tsa_cert, response=response)
         Console(soft_wrap=True).print(message)
 
-    guarded(anchor)
+    guarded(anchor, bag)
 
 
 @click.command()
@@ -307,8 +311,7 @@ def verify(
         trusted = load_trust_list(trust_file)
     except KeyFileError as error:
         refuse(str(error))
-    kind = _bag_type(bundle)
-    if kind == DISCLOSURE_BAG:
+    if (bundle / DOCUMENT).is_file():
         report = verify_disclosure(bundle, trusted)
     else:
         reanalyse = _reanalyse(dict(_pair(r) for r in references)) if reproduce else None
@@ -320,15 +323,6 @@ def verify(
     else:
         render_report(Console(soft_wrap=True), report, trusted)
     sys.exit(report.exit_code)
-
-
-def _bag_type(bundle: Path) -> str:
-    info = bundle / "bag-info.txt"
-    if info.is_file():
-        for line in info.read_text("utf-8", errors="replace").splitlines():
-            if line.startswith("Bag-Type:"):
-                return line.partition(":")[2].strip()
-    return ""
 
 
 def _pair(text: str) -> tuple[str, Path]:

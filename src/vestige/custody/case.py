@@ -24,6 +24,7 @@ custodian and countersigned by the receiver when they ``receive``.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -43,7 +44,7 @@ from vestige.custody.bag import Bag, BagError, copy_with_hash
 from vestige.custody.case_uco import case_graph
 from vestige.custody.dsse import IN_TOTO_TYPE, Envelope
 from vestige.custody.items import ItemFile, item_root, new_seed
-from vestige.custody.keys import PublicKey, SigningKey
+from vestige.custody.keys import KeyFileError, PublicKey, SigningKey, parse_trust_list
 from vestige.custody.log import CustodyLog, Entry, canonical
 from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
 from vestige.evidence.acquisition import detect_kind
@@ -122,9 +123,10 @@ def apply(state: CustodyState, record: Mapping[str, Any]) -> None:
 
 
 class Case:
-    """A case bundle on disk."""
+    """A case bundle on disk. Opened ``for_writing``, it holds an exclusive lock on the bundle for as
+    long as the object lives, so two commands never interleave their records."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, for_writing: bool = False) -> None:
         try:
             self.bag = Bag(root)
         except BagError as error:
@@ -133,9 +135,33 @@ class Case:
             raise CaseError(f"{root}: not a vestige case bundle")
         self.root = root
         self.log = CustodyLog(root)
+        self._lock: int | None = None
+        if for_writing:
+            self._lock = os.open(root / "bagit.txt", os.O_RDONLY)
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self._lock)
+                raise CaseError(f"{root}: another vestige command is working on this bundle") from None
+
+    def __enter__(self) -> Case:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Releases the bundle's lock (closing the descriptor drops the flock)."""
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     @property
     def case_id(self) -> str:
+        """The case named by the signed ``open`` record (bag-info.txt is not signed)."""
+        entries = self.log.entries()
+        if entries:
+            return str(entries[0].record.get("case", ""))
         return self.bag.info().get("External-Identifier", "")
 
     def state(self) -> CustodyState:
@@ -153,8 +179,13 @@ class Case:
         except BagError as error:
             raise CaseError(str(error)) from None
         (root / "VERIFY.md").write_text(verify_text(), "utf-8")
-        case = cls(root)
-        case._commit(key, {"action": "open", "purpose": "case bundle opened"}, check_custodian=False)
+        case = cls(root, for_writing=True)
+        opening = {
+            "action": "open",
+            "purpose": "case bundle opened",
+            "bundle": {"type": CASE_BAG, "verify_md_sha256": sha256_file(root / "VERIFY.md")[1]},
+        }
+        case._commit(key, opening, check_custodian=False)
         return case
 
     def _commit(
@@ -166,6 +197,8 @@ class Case:
         check_custodian: bool = True,
     ) -> Entry:
         """Saves the payload manifest, appends the signed record, checkpoints, rewrites the tags."""
+        if self._lock is None:
+            raise CaseError("the bundle was not opened for writing")
         if check_custodian:
             self.require_custodian(key, str(fields.get("action")))
         self.bag.save()
@@ -189,13 +222,37 @@ class Case:
             if not hint.exists():
                 hint.write_text(key.public.trust_line() + "\n", "utf-8")
 
+    def require_unchanged(self) -> None:
+        """Refuses to sign on top of a bundle changed since its last signed record: a custodian must
+        never launder someone else's edits by signing the state they left."""
+        entries = self.log.entries()
+        if not entries:
+            raise CaseError(f"{self.root}: the custody log is empty")
+        latest = entries[-1].record
+        if latest.get("bag", {}).get("manifest_sha256") != self.bag.manifest_sha256():
+            raise CaseError("the payload manifest changed since the last signed record; run 'vestige verify' first")
+        info = self.bag.info()
+        if info.get("External-Identifier") != self.case_id:
+            raise CaseError("bag-info.txt names another case than the custody log; run 'vestige verify' first")
+        for entry in entries:
+            signer = actor_key(entry.record)
+            hint = self.root / KEYS / f"{signer.partition(':')[2]}.pub"
+            try:
+                keys = parse_trust_list(hint.read_text("utf-8"), hint.name)
+            except (OSError, KeyFileError, UnicodeDecodeError):
+                keys = {}
+            if signer not in entry.envelope.valid_signers(keys)[0]:
+                raise CaseError(f"record {entry.seq} is not signed by its actor; run 'vestige verify' first")
+
     def require_custodian(self, key: SigningKey, action: str) -> CustodyState:
+        self.require_unchanged()
         state = self.state()
         if state.pending is not None and action != "receive":
             raise CaseError("a transfer is pending: the receiver must run 'vestige case receive' first")
+        releasing_again = action == "receive" and key.public.fingerprint == state.custodian
         if action != "receive" and key.public.fingerprint != state.custodian:
             raise CaseError(f"{key.public.fingerprint} is not the current custodian of this bundle")
-        if state.sealed and action not in ALLOWED_WHEN_SEALED:
+        if state.sealed and action not in ALLOWED_WHEN_SEALED and not releasing_again:
             raise CaseError(f"the bundle is sealed; '{action}' needs 'vestige case unseal' first")
         return state
 
@@ -378,12 +435,16 @@ class Case:
         return self._commit(key, {"action": "transfer", "counterparty": actor(to), "note": note})
 
     def receive(self, key: SigningKey, note: str = "") -> Entry:
+        """Accepts a pending transfer; the releasing custodian receiving it back cancels it."""
         state = self.state()
         if state.pending is None:
             raise CaseError("no transfer is pending")
         seq, expected = state.pending
+        if key.public.fingerprint == state.custodian:
+            return self._commit(key, {"action": "receive", "note": note or "transfer cancelled", "transfer_seq": seq})
         if key.public.fingerprint != expected:
             raise CaseError(f"the pending transfer is to {expected}, not to {key.public.fingerprint}")
+        self.require_unchanged()
         self.log.countersign(seq, key)
         return self._commit(key, {"action": "receive", "note": note, "transfer_seq": seq})
 
@@ -427,7 +488,14 @@ class Case:
         fields = {"action": "key-rotate", "counterparty": actor(new.public), "note": note}
         return self._commit(key, fields, extra_signers=(new,))
 
-    def simple(self, key: SigningKey, action: str, note: str = "", documents: Sequence[Path] = ()) -> Entry:
+    def simple(
+        self,
+        key: SigningKey,
+        action: str,
+        note: str = "",
+        documents: Sequence[Path] = (),
+        outputs: Mapping[str, str] | None = None,
+    ) -> Entry:
         """``seal``, ``unseal``, ``note`` and the other actions that carry a note and, perhaps, the
         digests of documents (a consent form, a report) that stay outside the bundle."""
         if action not in SIMPLE_ACTIONS:
@@ -435,6 +503,8 @@ class Case:
         fields: dict[str, Any] = {"action": action, "note": note}
         if documents:
             fields["inputs"] = [{"name": path.name, "sha256": sha256_file(path)[1]} for path in documents]
+        if outputs:
+            fields["outputs"] = [{"name": name, "sha256": sha256} for name, sha256 in sorted(outputs.items())]
         return self._commit(key, fields)
 
 

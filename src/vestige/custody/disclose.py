@@ -25,17 +25,18 @@ from vestige.custody.case import ATTESTATIONS, KEYS, Case, CaseError, CustodySta
 from vestige.custody.dsse import Envelope
 from vestige.custody.items import ItemFile, LeafProof, leaf_proofs
 from vestige.custody.keys import PublicKey, SigningKey
-from vestige.custody.log import CHECKPOINTS, LOG, canonical
+from vestige.custody.log import CHECKPOINTS, LOG, Entry, canonical
 from vestige.custody.verify import (
     CHAIN,
     INTEGRITY,
     Report,
-    _checkpoints,
-    _custody,
-    _key_hints,
-    _log,
-    _stage,
+    accounted_tag_files,
     chain_holds,
+    check_checkpoints,
+    check_custody,
+    check_key_hints,
+    check_log,
+    run_stage,
 )
 from vestige.evidence.merkle import leaf_hash, verify_inclusion
 
@@ -45,7 +46,11 @@ DOCUMENT = "data/disclosure.json"
 
 def disclose(case_root: Path, finding_ids: Sequence[str], out: Path, key: SigningKey) -> Path:
     """Writes the disclosure package of ``finding_ids`` to ``out`` and logs an ``export``."""
-    case = Case(case_root)
+    with Case(case_root, for_writing=True) as case:
+        return _disclose(case, case_root, finding_ids, out, key)
+
+
+def _disclose(case: Case, case_root: Path, finding_ids: Sequence[str], out: Path, key: SigningKey) -> Path:
     state = case.state()
     chosen = [_find(case_root, state.analyses, wanted) for wanted in finding_ids]
     evidence: list[dict[str, Any]] = []
@@ -76,8 +81,12 @@ def disclose(case_root: Path, finding_ids: Sequence[str], out: Path, key: Signin
         "evidence": evidence,
         "withheld": withheld,
     }
-    case.simple(key, "export", note=f"disclosure of findings {', '.join(c['finding']['id'] for c in chosen)}")
-    return _write_package(case_root, out, document, files_to_copy, {c["run"] for c in chosen})
+    data = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    if out.exists() and any(out.iterdir()):
+        raise CaseError(f"{out}: exists and is not empty; a disclosure needs a new folder")
+    note = f"disclosure of findings {', '.join(c['finding']['id'] for c in chosen)}"
+    case.simple(key, "export", note=note, outputs={"disclosure.json": hashlib.sha256(data).hexdigest()})
+    return _write_package(case_root, out, data, str(document["case"]), files_to_copy, {c["run"] for c in chosen})
 
 
 def _find(root: Path, analyses: Sequence[Mapping[str, Any]], wanted: str) -> dict[str, Any]:
@@ -119,15 +128,15 @@ def _one_per_digest(proofs: list[LeafProof]) -> list[LeafProof]:
 
 
 def _write_package(
-    case_root: Path, out: Path, document: Mapping[str, Any], files: list[tuple[Path, str]], runs: set[str]
+    case_root: Path, out: Path, document: bytes, case_id: str, files: list[tuple[Path, str]], runs: set[str]
 ) -> Path:
     try:
-        bag = Bag.create(out, {"Bag-Type": DISCLOSURE_BAG, "External-Identifier": str(document["case"])})
+        bag = Bag.create(out, {"Bag-Type": DISCLOSURE_BAG, "External-Identifier": case_id})
     except BagError as error:
         raise CaseError(str(error)) from None
     for source, name in files:
         bag.copy_in(source, name)
-    bag.write(DOCUMENT, orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    bag.write(DOCUMENT, document)
     for relative in (LOG, CHECKPOINTS, KEYS, "custody/timestamps", "VERIFY.md"):
         source = case_root / relative
         if source.is_dir():
@@ -144,6 +153,8 @@ def _write_package(
 
 
 def verify_disclosure(root: Path, trusted: Mapping[str, PublicKey]) -> Report:
+    """Checks a disclosure package on its own: the log, the signed export that names the document,
+    each finding's proof against its attestation, each file's proof against its signed item."""
     report = Report(str(root), DISCLOSURE_BAG)
     problems = validate(root)
     for problem in problems:
@@ -152,20 +163,27 @@ def verify_disclosure(root: Path, trusted: Mapping[str, PublicKey]) -> Report:
         report.ok("integrity", "every file matches the bag manifests and Payload-Oxum")
     try:
         bag = Bag(root)
-        document = orjson.loads((root / DOCUMENT).read_bytes())
-    except (BagError, OSError, orjson.JSONDecodeError) as error:
+        raw = (root / DOCUMENT).read_bytes()
+        document = orjson.loads(raw)
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+    except (BagError, OSError, ValueError) as error:
         report.fail("integrity", f"{DOCUMENT}: {error}", INTEGRITY)
         return report
-    entries = _log(root, report)
-    _stage(report, "keys", CHAIN, lambda: _key_hints(root, trusted, report))
+    entries = check_log(root, report)
+    run_stage(report, "keys", CHAIN, lambda: check_key_hints(root, trusted, report))
     state = CustodyState()
-    _stage(
-        report,
-        "custody",
-        CHAIN,
-        lambda: state.__dict__.update(_custody(bag, entries, trusted, report, payload_committed=False).__dict__),
-    )
-    _stage(report, "checkpoints", CHAIN, lambda: _checkpoints(root, entries, trusted, report))
+
+    def custody() -> None:
+        replayed = check_custody(bag, entries, trusted, report, payload_committed=False)
+        state.__dict__.update(vars(replayed))
+
+    run_stage(report, "custody", CHAIN, custody)
+    run_stage(report, "checkpoints", CHAIN, lambda: check_checkpoints(root, entries, trusted, report))
+    if not chain_holds(report):
+        report.fail("findings", "not checked: the custody log did not verify, so its records prove nothing", CHAIN)
+        return report
+    run_stage(report, "disclosure", CHAIN, lambda: _check_document(root, bag, raw, document, entries, state, report))
     analyses = {str(a["run"]): a for a in state.analyses}
 
     def findings() -> None:
@@ -173,18 +191,65 @@ def verify_disclosure(root: Path, trusted: Mapping[str, PublicKey]) -> Report:
             _check_finding(root, disclosed, analyses, trusted, report)
 
     def evidence() -> None:
+        proven: dict[str, int] = {}
         for item in document.get("evidence", []):
-            _check_evidence(root, bag, item, state.items, document, report)
+            if _check_evidence(bag, item, state.items, document, report):
+                proven[str(item.get("item"))] = proven.get(str(item.get("item")), 0) + 1
+        _check_withheld(bag, document, proven, report)
 
-    if chain_holds(report):
-        _stage(report, "findings", INTEGRITY, findings)
-        _stage(report, "evidence", INTEGRITY, evidence)
-    else:
-        report.fail("findings", "not checked: the custody log did not verify, so its records prove nothing", CHAIN)
-    report.facts.update(
-        case=state.case, findings=len(document.get("findings", [])), withheld=document.get("withheld", {})
-    )
+    run_stage(report, "findings", INTEGRITY, findings)
+    run_stage(report, "evidence", INTEGRITY, evidence)
     return report
+
+
+def _check_document(
+    root: Path,
+    bag: Bag,
+    raw: bytes,
+    document: Mapping[str, Any],
+    entries: list[Entry],
+    state: CustodyState,
+    report: Report,
+) -> None:
+    """The document is the one a signed export named, of this case, and the package holds nothing else."""
+    digest = hashlib.sha256(raw).hexdigest()
+    named = [
+        e
+        for e in entries
+        if e.record.get("action") == "export"
+        and any(o.get("sha256") == digest for o in e.record.get("outputs", []) if isinstance(o, dict))
+    ]
+    if not named:
+        report.fail("disclosure", f"{DOCUMENT} is not named by a signed export record of the log", CHAIN)
+        return
+    if document.get("case") != state.case or bag.info().get("External-Identifier") != state.case:
+        report.fail("disclosure", "the package names another case than its custody log", INTEGRITY)
+    stray = [n for n in bag.payload if not n.startswith("data/evidence/") and n != DOCUMENT]
+    for name in sorted(stray):
+        report.fail("disclosure", f"{name}: a disclosure holds only the document and cited evidence", INTEGRITY)
+    runs = {str(f.get("run")) for f in document.get("findings", []) if isinstance(f, dict)}
+    allowed = accounted_tag_files(entries, state) - {
+        f"{ATTESTATIONS}/analysis-{a.get('run')}.intoto.jsonl" for a in state.analyses if str(a.get("run")) not in runs
+    }
+    for name in sorted(set(bag.tag_files()) - allowed):
+        report.fail("disclosure", f"{name}: a file that no record or checkpoint accounts for", INTEGRITY)
+    report.ok("disclosure", f"the document is the one named by signed record {named[-1].seq} (export)")
+
+
+def _check_withheld(bag: Bag, document: Mapping[str, Any], proven: Mapping[str, int], report: Report) -> None:
+    """Withheld counts come from the proofs (tree size minus files shown), never from the document."""
+    sizes = {
+        str(e.get("item")): int(e.get("leaf", {}).get("tree_size", 0))
+        for e in document.get("evidence", [])
+        if isinstance(e, dict)
+    }
+    computed = {item: {"files": size - proven.get(item, 0), "of": size} for item, size in sorted(sizes.items())}
+    if document.get("withheld") != computed:
+        report.fail("evidence", "the withheld counts the document states are not what its proofs show", INTEGRITY)
+    listed = {str(e.get("file")) for e in document.get("evidence", []) if isinstance(e, dict)}
+    for name in sorted(n for n in bag.payload if n.startswith("data/evidence/") and n not in listed):
+        report.fail("evidence", f"{name}: a file no proof accounts for", INTEGRITY)
+    report.facts["withheld"] = computed
 
 
 def _check_finding(
@@ -227,20 +292,20 @@ def _check_finding(
 
 
 def _check_evidence(
-    root: Path,
     bag: Bag,
     evidence: Mapping[str, Any],
     items: Mapping[str, Mapping[str, Any]],
     document: Mapping[str, Any],
     report: Report,
-) -> None:
+) -> bool:
+    """Whether one disclosed file is proven in its signed item (and present unless kept by reference)."""
     leaf = evidence.get("leaf", {})
     item = str(evidence.get("item"))
     where = f"{item}/{leaf.get('path')}"
     acquired = items.get(item)
     if acquired is None:
         report.fail("evidence", f"{where}: item {item} was never acquired in this log", CHAIN)
-        return
+        return False
     proof = LeafProof(
         ItemFile(str(leaf.get("path")), int(leaf.get("size", -1)), str(leaf.get("sha256"))),
         bytes.fromhex(str(leaf.get("salt", ""))),
@@ -250,11 +315,18 @@ def _check_evidence(
     )
     if not proof.verifies(str(acquired.get("digests", {}).get("merkle_root"))):
         report.fail("evidence", f"{where}: its inclusion proof does not reach the signed item root", INTEGRITY)
-        return
+        return False
     name = str(evidence.get("file"))
+    if name != f"data/evidence/{item}/{proof.entry.path}":
+        report.fail("evidence", f"{where}: the file is not stored under its own name", INTEGRITY)
+        return False
+    by_reference = bool(acquired.get("item", {}).get("by_reference"))
+    if name not in bag.payload and not by_reference:
+        report.fail("evidence", f"{where}: the cited file is missing from the package", INTEGRITY)
+        return False
     if name in bag.payload and bag.payload[name] != proof.entry.sha256:
         report.fail("evidence", f"{where}: the disclosed file is not the one in the acquisition", INTEGRITY)
-        return
+        return False
     cited = {
         e["locator"].get("sha256")
         for f in document.get("findings", [])
@@ -262,6 +334,7 @@ def _check_evidence(
     }
     if proof.entry.sha256 not in cited:
         report.fail("evidence", f"{where}: no disclosed finding cites this file", INTEGRITY)
-        return
-    present = "disclosed" if name in bag.payload else "proven, content kept by reference"
+        return False
+    present = "disclosed" if name in bag.payload else "proven; the item is kept by reference"
     report.ok("evidence", f"{where}: leaf {proof.index + 1} of {proof.size} of the signed item, {present}")
+    return True

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from vestige.custody.anchoring import check_anchor
+from vestige.custody.anchoring import TIMESTAMPS, check_anchor
 from vestige.custody.attestation import findings_root, statement_findings_root
 from vestige.custody.bag import PAYLOAD_MANIFEST, Bag, BagError, validate
 from vestige.custody.case import ALLOWED_WHEN_SEALED, ATTESTATIONS, CASE_BAG, KEYS, CustodyState, actor_key, apply
@@ -91,19 +91,22 @@ def verify_case(
     except BagError as error:
         report.fail("integrity", str(error), INTEGRITY)
         return report
-    entries = _log(root, report)
-    _stage(report, "keys", CHAIN, lambda: _key_hints(root, trusted, report))
+    entries = check_log(root, report)
+    run_stage(report, "keys", CHAIN, lambda: check_key_hints(root, trusted, report))
     state = CustodyState()
-    _stage(report, "custody", CHAIN, lambda: state.__dict__.update(_custody(bag, entries, trusted, report).__dict__))
-    _stage(report, "checkpoints", CHAIN, lambda: _checkpoints(root, entries, trusted, report))
-    _stage(report, "timestamps", CHAIN, lambda: _timestamps(root, entries, report, tsa_roots))
+    run_stage(
+        report, "custody", CHAIN, lambda: state.__dict__.update(check_custody(bag, entries, trusted, report).__dict__)
+    )
+    run_stage(report, "checkpoints", CHAIN, lambda: check_checkpoints(root, entries, trusted, report))
+    run_stage(report, "timestamps", CHAIN, lambda: _timestamps(root, entries, report, tsa_roots))
     if chain_holds(report):
-        _stage(report, "items", INTEGRITY, lambda: _items(root, bag, state, report))
-        _stage(report, "attestations", INTEGRITY, lambda: _attestations(root, bag, state, trusted, report))
+        run_stage(report, "bundle", INTEGRITY, lambda: _bundle(root, bag, entries, state, report))
+        run_stage(report, "items", INTEGRITY, lambda: _items(root, bag, state, report))
+        run_stage(report, "attestations", INTEGRITY, lambda: _attestations(root, bag, state, trusted, report))
     else:
         report.fail("items", "not checked: the custody log did not verify, so its records prove nothing", CHAIN)
     if reanalyse is not None and chain_holds(report):
-        _stage(report, "reproduce", REPRODUCTION, lambda: _reproduce(root, state, reanalyse, report))
+        run_stage(report, "reproduce", REPRODUCTION, lambda: _reproduce(root, state, reanalyse, report))
     report.facts.update(
         case=state.case,
         records=len(entries),
@@ -123,7 +126,7 @@ def chain_holds(report: Report) -> bool:
 MALFORMED = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EnvelopeError)
 
 
-def _stage(report: Report, area: str, code: int, check: Callable[[], object]) -> None:
+def run_stage(report: Report, area: str, code: int, check: Callable[[], object]) -> None:
     """Runs one area's checks; a file too damaged to read is that area's failure, never a crash."""
     try:
         check()
@@ -141,7 +144,7 @@ def _integrity(root: Path, report: Report) -> None:
         report.ok("integrity", "every file matches the bag manifests and Payload-Oxum")
 
 
-def _log(root: Path, report: Report) -> list[Entry]:
+def check_log(root: Path, report: Report) -> list[Entry]:
     entries: list[Entry] = []
     path = root / LOG
     if not path.is_file():
@@ -155,12 +158,12 @@ def _log(root: Path, report: Report) -> list[Entry]:
     return entries
 
 
-def _key_hints(root: Path, trusted: Mapping[str, PublicKey], report: Report) -> None:
+def check_key_hints(root: Path, trusted: Mapping[str, PublicKey], report: Report) -> None:
     for hint in sorted((root / KEYS).glob("*")):
         try:
             keys = parse_trust_list(hint.read_text("utf-8"), hint.name)
         except (KeyFileError, OSError, UnicodeDecodeError) as error:
-            report.fail("keys", f"{KEYS}/{hint.name}: {error}", CHAIN)
+            report.fail("keys", f"{KEYS}/{hint.name}: not a public key ({error})", INTEGRITY)
             continue
         for fingerprint, key in keys.items():
             if hint.name != f"{fingerprint.split(':', 1)[1]}.pub":
@@ -168,7 +171,7 @@ def _key_hints(root: Path, trusted: Mapping[str, PublicKey], report: Report) -> 
             report.keys.setdefault(fingerprint, {"name": key.name, "trusted": fingerprint in trusted})
 
 
-def _custody(
+def check_custody(
     bag: Bag, entries: list[Entry], trusted: Mapping[str, PublicKey], report: Report, *, payload_committed: bool = True
 ) -> CustodyState:
     """Replays the log, checking the chain and who signed each record; with ``payload_committed``
@@ -233,7 +236,7 @@ def _signatures(
         if entry.seq != 0:
             report.fail("custody", f"{where}: 'open' is only the first record", CHAIN)
     elif action == "receive":
-        if state.pending is None or signer != state.pending[1]:
+        if state.pending is None or signer not in (state.pending[1], state.custodian):
             report.fail("custody", f"{where}: received by a key the pending transfer did not name", CHAIN)
     elif signer != state.custodian:
         report.fail("custody", f"{where} ({action}): its actor is not the custodian at that point", CHAIN)
@@ -241,9 +244,10 @@ def _signatures(
         report.fail("custody", f"{where}: the key rotation lacks the new key's trusted signature", CHAIN)
     if action == "transfer":
         counterparty = str(record.get("counterparty", {}).get("key", ""))
-        if entry.seq in receivers and counterparty not in valid:
+        receiver = receivers.get(entry.seq)
+        if receiver == counterparty and counterparty not in valid:
             report.fail("custody", f"{where}: the hand-over lacks the receiver's trusted signature", CHAIN)
-        if entry.seq in receivers and receivers[entry.seq] != counterparty:
+        if receiver not in (None, counterparty, signer):
             report.fail("custody", f"{where}: received by another key than the one it names", CHAIN)
 
 
@@ -258,7 +262,7 @@ def _apply(record: Mapping[str, Any], where: str, state: CustodyState, report: R
         report.fail("custody", f"{where}: belongs to case {record.get('case')!r}, not {state.case!r}", CHAIN)
 
 
-def _checkpoints(root: Path, entries: list[Entry], trusted: Mapping[str, PublicKey], report: Report) -> None:
+def check_checkpoints(root: Path, entries: list[Entry], trusted: Mapping[str, PublicKey], report: Report) -> None:
     folder = root / CHECKPOINTS
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     failures = len(report.checks)
@@ -310,6 +314,39 @@ def _timestamps(root: Path, entries: list[Entry], report: Report, roots: bytes |
             )
         else:
             report.ok("timestamps", message)
+
+
+def _bundle(root: Path, bag: Bag, entries: list[Entry], state: CustodyState, report: Report) -> None:
+    """The parts of a bag nothing signs on its own must agree with what the signed log says."""
+    failures = len(report.checks)
+    info = bag.info()
+    if info.get("Bag-Type") != CASE_BAG or info.get("External-Identifier") != state.case:
+        report.fail("bundle", "bag-info.txt does not name the case and bundle type the log opened", INTEGRITY)
+    opening = entries[0].record.get("bundle", {}) if entries else {}
+    verify_md = root / "VERIFY.md"
+    if not verify_md.is_file() or hashlib.sha256(verify_md.read_bytes()).hexdigest() != opening.get("verify_md_sha256"):
+        report.fail("bundle", "VERIFY.md is not the one the opening record signed", INTEGRITY)
+    for name in sorted(set(bag.tag_files()) - accounted_tag_files(entries, state)):
+        report.fail("bundle", f"{name}: a file that no record or checkpoint accounts for", INTEGRITY)
+    if "data/disclosure.json" in bag.payload:
+        report.fail("bundle", "a case bundle holds no disclosure document", INTEGRITY)
+    if len(report.checks) == failures:
+        report.ok("bundle", "bag-info.txt, VERIFY.md and every file outside data/ are the signed ones")
+
+
+def accounted_tag_files(entries: list[Entry], state: CustodyState) -> set[str]:
+    """The files outside data/ that the log accounts for."""
+    names = {"bagit.txt", "bag-info.txt", PAYLOAD_MANIFEST, "VERIFY.md", LOG}
+    names |= {f"{CHECKPOINTS}/{number:06d}.json" for number in range(1, len(entries) + 1)}
+    for entry in entries:
+        for signature in entry.envelope.signatures:
+            names.add(f"{KEYS}/{signature.keyid.partition(':')[2]}.pub")
+        if entry.record.get("action") == "anchor":
+            stem = Path(str(entry.record.get("checkpoint", ""))).stem
+            names |= {f"{TIMESTAMPS}/{stem}.tsr", f"{TIMESTAMPS}/{stem}.pem", f"{TIMESTAMPS}/{stem}.tsq"}
+    names |= {f"{TIMESTAMPS}/{number:06d}.tsq" for number in range(1, len(entries) + 1)}
+    names |= {f"{ATTESTATIONS}/analysis-{a.get('run')}.intoto.jsonl" for a in state.analyses}
+    return names
 
 
 def _items(root: Path, bag: Bag, state: CustodyState, report: Report) -> None:
