@@ -69,6 +69,9 @@ class Observable:
     value: str
 
 
+SAFE_INTEGER = 2**53 - 1  # the largest integer I-JSON (RFC 7493) and RFC 8785 keep exact
+
+
 @dataclass(frozen=True, slots=True)
 class Locator:
     """Where a piece of evidence sits: a file of the acquisition and a place inside it."""
@@ -82,11 +85,12 @@ class Locator:
     key: str | None = None
 
     def as_json(self) -> dict[str, JSON]:
+        """Row ids and offsets beyond ±(2^53 − 1) are written as text, which canonical JSON keeps exact."""
         out: dict[str, JSON] = {"path": self.path, "sha256": self.sha256}
         for name in ("table", "row", "line", "offset", "key"):
             value = getattr(self, name)
             if value is not None:
-                out[name] = value
+                out[name] = str(value) if isinstance(value, int) and abs(value) > SAFE_INTEGER else value
         return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,7 @@ def test_an_unreadable_artifact_makes_the_run_exit_3(demo_backup: Path, tmp_path
         ("missing", "no such file or folder"),
         ("not-backup", "not an acquisition vestige can read"),
         ("encrypted", "this iOS backup is encrypted; decrypt it first"),
+        ("bad-manifest", "Manifest.db: unreadable SQLite database (file is not a database)"),
     ],
 )
 def test_unreadable_input_is_one_sentence_and_exit_2(tmp_path: Path, setup: str, message: str) -> None:
@@ -136,10 +138,14 @@ def test_unreadable_input_is_one_sentence_and_exit_2(tmp_path: Path, setup: str,
     elif setup == "encrypted":
         backup_with(target, encrypted=True)
         (target / "Manifest.db").write_bytes(b"\x8a" * 4096)
+    elif setup == "bad-manifest":
+        backup_with(target)
+        (target / "Manifest.db").write_bytes(b"SQLite format 3\x00" + b"\x8a" * 4096)
     code, output = run("check", str(target), "-o", str(tmp_path / "out"))
     assert code == 2
     assert message in output
     assert "Traceback" not in output
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_non_empty_output_folder_is_refused(demo_backup: Path, tmp_path: Path) -> None:
@@ -169,11 +175,31 @@ def test_default_output_folder_is_named_by_the_merkle_root_and_never_overwritten
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"vestige-{root[:12]}", f"vestige-{root[:12]}-2"]
 
 
-def test_check_never_writes_inside_the_acquisition(demo_backup: Path, tmp_path: Path) -> None:
+def test_check_never_writes_inside_the_acquisition(
+    demo_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = tree_digest(demo_backup)
-    run("check", str(demo_backup), "-o", str(tmp_path / "out"))
+    assert run("check", str(demo_backup), "-o", str(tmp_path / "out"))[0] == 0
     run("iocs", "list")
+    code, output = run("check", str(demo_backup), "-o", str(demo_backup / "HomeDomain" / "out"))
+    assert (code, "the output folder is inside the acquisition" in output) == (2, True)
+    monkeypatch.chdir(demo_backup)
+    code, output = run("check", ".")
+    assert (code, "the working directory is inside the acquisition" in output) == (2, True)
     assert tree_digest(demo_backup) == before
+
+
+def test_a_defect_is_reported_with_exit_70_and_leaves_no_partial_output(
+    demo_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sys.modules["vestige.cli.check"], "analyse", broken)
+    code, output = run("check", str(demo_backup), "-o", str(tmp_path / "out"))
+    assert code == 70
+    assert "vestige: internal error (RuntimeError: boom). This is a defect in vestige" in output
+    assert not (tmp_path / "out").exists()
 
 
 def test_any_number_of_workers_gives_the_same_bytes(demo_backup: Path, tmp_path: Path) -> None:

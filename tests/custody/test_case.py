@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import shutil
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.builders import tree_digest
 from tests.builders.custody import ITEM, PASSPHRASE, Built, cli
 from vestige.custody.case import Case, CaseError, replay
 from vestige.custody.keys import generate, load_key, load_trust_list
@@ -101,6 +103,15 @@ def test_an_item_by_reference_keeps_only_its_file_list(built: Built, tmp_path: P
     )
     assert code == 0, output
     assert (bundle / "data/analysis/0001/findings.json").is_file()
+    altered = shutil.copytree(built.sample, tmp_path / "altered")
+    (altered / "Info.plist").write_bytes((altered / "Info.plist").read_bytes() + b"\n")
+    before = tree_digest(bundle)
+    code, output = cli(
+        "check", "--case", str(bundle), "R1", "--key", str(built.key_a), "--acquisition", str(altered), "-q"
+    )
+    assert code == 2
+    assert "R1: the files at --acquisition are not the ones its acquire record signed" in output
+    assert tree_digest(bundle) == before  # nothing recorded, no staging folder left
 
 
 def test_key_rotation_and_recorded_documents(built: Built, tmp_path: Path) -> None:

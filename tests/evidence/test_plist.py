@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import plistlib
+import random
 
 import pytest
 
@@ -70,6 +72,26 @@ def test_a_truncated_archive_raises_value_error() -> None:
     blob = archive({"RelativePath": plistlib.UID(2), "Mode": 1}, ["a"])
     with pytest.raises(ValueError):
         keyed_archive_fields(blob[:20] + blob[-32:])
+
+
+def test_corrupted_archives_raise_only_the_documented_errors() -> None:
+    """Random byte and trailer corruptions (seeded): either values or ValueError, never another error."""
+    blob = archive({"RelativePath": plistlib.UID(2), "Mode": 0o100644, "Size": 12, "Flags": 0}, ["Library/x"])
+    rng = random.Random(20261128)
+    outcomes = {"values": 0, "refused": 0}
+    for _ in range(20_000):
+        corrupt = bytearray(blob)
+        for _ in range(rng.randint(1, 3)):
+            position = len(corrupt) - rng.randint(1, 32) if rng.random() < 0.5 else rng.randrange(len(corrupt))
+            corrupt[position] = rng.randrange(256)
+        try:
+            keyed_archive_fields(bytes(corrupt))
+            outcomes["values"] += 1
+        except ValueError:
+            outcomes["refused"] += 1
+        with contextlib.suppress(UnexpectedFormatError):
+            load_plist(bytes(corrupt), "Manifest.db:Files.file")
+    assert outcomes["values"] > 0 and outcomes["refused"] > 0, outcomes
 
 
 def test_load_plist_names_the_file_when_it_is_not_a_plist() -> None:

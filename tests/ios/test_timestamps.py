@@ -22,6 +22,9 @@ def test_implausible_or_wrong_typed_values_give_none() -> None:
     assert from_unix(1e13) is None
     assert from_mac_absolute(None) is None
     assert from_mac_absolute(True) is None
+    for special in (float("nan"), float("inf"), float("-inf")):
+        assert (from_unix(special), from_mac_absolute(special), from_mac_absolute_auto(special)) == (None, None, None)
+    assert from_mac_absolute_auto(2**80) is None
     assert from_unix(1715677961) == datetime(2024, 5, 14, 9, 12, 41, tzinfo=timezone.utc)
 
 

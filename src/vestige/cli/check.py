@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
+import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -110,6 +111,8 @@ def run_check(
     options: dict[str, object],
     workers: int = 1,
 ) -> CheckOutcome:
+    """Analyse ``path`` into ``output`` (or a new folder in the working directory); nothing is left
+    behind when the run stops on an error."""
     started = datetime.now(timezone.utc)
     try:
         acquisition = open_acquisition(path)
@@ -118,16 +121,21 @@ def run_check(
     index = IndicatorIndex(sets)
     quiet_collector()
     with acquisition:
-        staging = _staging_folder(output)
+        _refuse_inside(acquisition.root, output)
+        staging, created = _staging_folder(output)
         folder = OutputFolder(staging)
-        with ProgressBar(console) as progress:
-            result = analyse(acquisition, index, sets, sinks=folder, progress=progress, workers=workers)
-        options = {
-            **options,
-            "input": str(path.resolve()),
-            "acquisition_root": str(acquisition.root.resolve()),
-        }
-        digest = folder.finish(result, acquisition, run_metadata(started, {k: _plain(v) for k, v in options.items()}))
+        try:
+            with ProgressBar(console) as progress:
+                result = analyse(acquisition, index, sets, sinks=folder, progress=progress, workers=workers)
+            options = {**options, "input": str(path.resolve()), "acquisition_root": str(acquisition.root.resolve())}
+            metadata = run_metadata(started, {k: _plain(v) for k, v in options.items()})
+            digest = folder.finish(result, acquisition, metadata)
+        except BaseException as error:
+            folder.discard_scratch()
+            _discard(staging, created)
+            if isinstance(error, EvidenceError | sqlite3.DatabaseError):
+                raise UnreadableInputError(f"{path}: {error}") from None
+            raise
     final = _final_folder(staging, output, result)
     return CheckOutcome(result, final, digest)
 
@@ -182,17 +190,20 @@ def _analyse_item(
     if acquired["item"]["by_reference"] and acquisition is None:
         raise UnreadableInputError(f"item {item} is kept by reference: give its location with --acquisition")
     staging = bundle.analysis_staging()
-    outcome = run_check(location, staging, sets, console, dict(parameters), workers)
-    if acquisition is not None:
-        _same_files(case_dir, item, staging)
-    run = orjson.loads((staging / "run.json").read_bytes())
-    entry = bundle.record_analysis(signer, item, staging, sets, parameters, str(run["started"]), str(run["finished"]))
+    try:
+        outcome = run_check(location, staging, sets, console, dict(parameters), workers)
+        _same_files(item, case_dir, staging, "at --acquisition" if acquisition is not None else "in the bundle")
+        run = orjson.loads((staging / "run.json").read_bytes())
+        started, finished = str(run["started"]), str(run["finished"])
+        entry = bundle.record_analysis(signer, item, staging, sets, parameters, started, finished)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # recorded, it has been moved to its numbered folder
     folder = case_dir / "data" / "analysis" / str(entry.record["run"])
     return CheckOutcome(outcome.result, folder, outcome.findings_sha256)
 
 
-def _same_files(case_dir: Path, item: str, staging: Path) -> None:
-    """An item by reference must be analysed from exactly the files that were acquired."""
+def _same_files(item: str, case_dir: Path, staging: Path, where: str) -> None:
+    """An item must be analysed from exactly the files that were acquired (and signed)."""
     manifest = (case_dir / "data" / "items" / item / "manifest.jsonl").read_bytes().splitlines()
     signed = {(entry["path"], entry["sha256"]) for entry in map(orjson.loads, manifest)}
     lines = (staging / "manifest.jsonl").read_bytes().splitlines()
@@ -202,8 +213,7 @@ def _same_files(case_dir: Path, item: str, staging: Path) -> None:
         if entry["stored_as"] is not None and entry["sha256"] is not None
     }
     if signed != seen:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise UnreadableInputError(f"{item}: the files at --acquisition are not the ones acquired into the bundle")
+        raise UnreadableInputError(f"{item}: the files {where} are not the ones its acquire record signed")
 
 
 def _plain(value: object) -> JSON:
@@ -214,16 +224,40 @@ def _plain(value: object) -> JSON:
     return str(value)
 
 
-def _staging_folder(output: Path | None) -> Path:
-    """``-o DIR`` must be new or empty; without it, results are staged under a hidden name first."""
+def _refuse_inside(root: Path, output: Path | None) -> None:
+    """Evidence is never written: the output folder may not be inside the acquisition."""
+    target = (output if output is not None else Path.cwd()).resolve()
+    if target.is_relative_to(root.resolve()):
+        where = f"{output}: the output folder" if output is not None else "the working directory"
+        raise UnreadableInputError(
+            f"{where} is inside the acquisition {root.resolve()}; write the results elsewhere with -o"
+        )
+
+
+def _staging_folder(output: Path | None) -> tuple[Path, bool]:
+    """``-o DIR`` must be new or empty; without it, results are staged under a hidden name first.
+    Returns the folder and whether this run created it."""
     if output is not None:
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
             raise UnreadableInputError(f"{output}: the output folder exists and is not empty; choose another with -o")
+        created = not output.exists()
         output.mkdir(parents=True, exist_ok=True)
-        return output
+        return output, created
     staging = Path.cwd() / f".vestige-partial-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
     staging.mkdir()
-    return staging
+    return staging, True
+
+
+def _discard(staging: Path, created: bool) -> None:
+    """Removes what a failed run wrote; a folder the user made empty is left, empty."""
+    if created:
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    for child in staging.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:

@@ -28,7 +28,16 @@ def load_plist(data: bytes, name: str) -> Any:
     """Parse an XML or binary plist; ``name`` is the file's path, used in the error message."""
     try:
         return plistlib.loads(data)
-    except (plistlib.InvalidFileException, ExpatError, ValueError, struct.error, IndexError) as error:
+    except (
+        plistlib.InvalidFileException,
+        ExpatError,
+        ValueError,
+        struct.error,
+        IndexError,
+        OverflowError,  # a corrupt length or offset wider than the platform's sizes
+        TypeError,  # an unhashable key
+        RecursionError,  # nesting deeper than any real plist
+    ) as error:
         raise UnexpectedFormatError(f"{name}: not a valid property list ({error})") from None
 
 
@@ -52,7 +61,7 @@ def keyed_archive_fields(blob: bytes) -> dict[str, Scalar]:
     """
     try:
         return _root_fields(blob)
-    except (IndexError, KeyError, struct.error, UnicodeDecodeError) as error:
+    except (IndexError, KeyError, struct.error, UnicodeDecodeError, OverflowError) as error:
         raise ValueError(f"malformed keyed archive ({error})") from None
 
 
@@ -94,6 +103,8 @@ def _root_fields(blob: bytes) -> dict[str, Scalar]:
     if blob[:8] != b"bplist00" or len(blob) < 40:
         raise ValueError("not a binary property list")
     offset_size, ref_size, count, top, table = _TRAILER.unpack_from(blob, len(blob) - 32)
+    if count > len(blob) or table > len(blob) or top >= count:
+        raise ValueError("the trailer points outside the file")
     offsets = struct.unpack_from(f">{count}{_OFFSET_FORMATS[offset_size]}", blob, table)
     for known in _KNOWN:
         if (

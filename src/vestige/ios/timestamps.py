@@ -11,7 +11,9 @@ misleading date.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
+from typing import TypeGuard
 
 MAC_EPOCH = datetime(2001, 1, 1, tzinfo=timezone.utc)
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -24,9 +26,14 @@ def _plausible(moment: datetime) -> datetime | None:
     return moment if _EARLIEST <= moment < _LATEST else None
 
 
+def _number(value: object) -> TypeGuard[int | float]:
+    """A finite int or float: what a time column holds when it holds a time (NaN comes from plists)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def from_mac_absolute(seconds: float | int | None) -> datetime | None:
     """Mac absolute time in seconds (a float keeps microseconds)."""
-    if seconds is None or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+    if not _number(seconds):
         return None
     try:
         return _plausible(MAC_EPOCH + timedelta(seconds=seconds))
@@ -36,7 +43,7 @@ def from_mac_absolute(seconds: float | int | None) -> datetime | None:
 
 def from_mac_absolute_auto(value: int | float | None) -> datetime | None:
     """``sms.db`` dates: nanoseconds since 2001 on iOS 11 and later, seconds before."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float) or value == 0:
+    if not _number(value) or value == 0:
         return None
     if abs(value) > _NANOSECONDS_THRESHOLD:
         whole, nanos = divmod(int(value), 1_000_000_000)
@@ -49,7 +56,7 @@ _UNIX_LATEST = _LATEST.timestamp()
 
 
 def from_unix(seconds: float | int | None) -> datetime | None:
-    if seconds is None or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+    if not _number(seconds):
         return None
     if not _UNIX_EARLIEST <= seconds < _UNIX_LATEST:
         return None

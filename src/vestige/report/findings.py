@@ -16,6 +16,7 @@ import rfc8785
 from vestige import __version__
 from vestige.analysis import Result
 from vestige.model import JSON, Severity
+from vestige.report.encoding import i_json
 
 SCHEMA = "vestige.findings/1"
 
@@ -49,7 +50,7 @@ def findings_document(result: Result) -> dict[str, JSON]:
 
 
 def canonical_findings(result: Result) -> bytes:
-    return bytes(rfc8785.dumps(findings_document(result)))
+    return bytes(rfc8785.dumps(i_json(findings_document(result))))
 
 
 def write_findings(result: Result, path: Path) -> str:

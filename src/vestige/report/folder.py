@@ -21,6 +21,7 @@ from vestige import __version__
 from vestige.analysis import Result
 from vestige.evidence.acquisition import Acquisition
 from vestige.model import JSON, Record, format_time
+from vestige.report.encoding import dumps
 from vestige.report.findings import write_findings
 from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_event
 
@@ -43,6 +44,10 @@ class OutputFolder:
         assert isinstance(receipt, list)
         self._runs.extend(str(run) for run in receipt)
 
+    def discard_scratch(self) -> None:
+        """Removes the temporary timeline runs (``finish`` does; a failed run calls it itself)."""
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
     def finish(self, result: Result, acquisition: Acquisition, run: dict[str, JSON]) -> str:
         """Writes findings.json, manifest.jsonl, timeline.jsonl and run.json; returns the findings digest."""
         with (self.path / "manifest.jsonl").open("wb", buffering=WRITE_BUFFER) as stream:
@@ -52,7 +57,7 @@ class OutputFolder:
         for finding in result.findings:
             findings.add(finding_event(finding))
         events = merge_runs(self._runs + findings.spill(), self.path / "timeline.jsonl")
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        self.discard_scratch()
         digest = write_findings(result, self.path / "findings.json")
         run = {**run, "timeline_events": events, "findings_sha256": digest}
         (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
@@ -74,7 +79,7 @@ class ArtifactWriter:
     def record(self, record: Record) -> None:
         if self._stream is None:
             self._stream = self._path.open("wb", buffering=WRITE_BUFFER)
-        self._stream.write(orjson.dumps(record, option=orjson.OPT_UTC_Z) + b"\n")
+        self._stream.write(dumps(record, orjson.OPT_UTC_Z) + b"\n")
         self._timeline.add(record_event(record))
 
     def close(self) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 
 from vestige.model import Finding, Record, format_time
+from vestige.report.encoding import dumps
 
 CHUNK = 50_000
 # Each line of a run starts with a fixed-width key (timestamp, rank, sequence) so that plain byte
@@ -82,7 +83,7 @@ class TimelineRuns:
         timestamp = event["timestamp"]
         assert isinstance(timestamp, int)
         # Concatenating copies the line to its exact size: orjson's own buffer is a few KiB larger.
-        self._chunk.append((timestamp, self._sequence, orjson.dumps(event, option=_DUMP_OPTIONS) + b"\n"))
+        self._chunk.append((timestamp, self._sequence, dumps(event, _DUMP_OPTIONS) + b"\n"))
         self._sequence += 1
         if len(self._chunk) >= CHUNK:
             self.spill()

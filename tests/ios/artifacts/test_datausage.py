@@ -86,6 +86,14 @@ def test_gaps_in_the_key_sequence_up_to_z_max_are_low(tmp_path: Path) -> None:
     assert finding.severity is Severity.LOW
     assert finding.title == "5 process rows are missing from the ZPROCESS key sequence"
     assert finding.evidence[0].excerpt == "missing Z_PK 3-4, 7-9"
+    assert "(Core Data's Z_MAX is 9)" in finding.explanation
+
+
+def test_a_corrupt_z_max_is_counted_not_enumerated(tmp_path: Path) -> None:
+    result = checked(tmp_path, datausage([(1, "a", None), (3, "b", None)], [], z_max=2**62))
+    [finding] = result.findings("ios.datausage.missing_process_rows")
+    assert finding.title == f"{2**62 - 2} process rows are missing from the ZPROCESS key sequence"
+    assert finding.evidence[0].excerpt == f"missing Z_PK 2, 4-{2**62}"
 
 
 def test_backupagent_is_the_triangulation_rule_and_backupagent2_is_not(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ Detectors (Amnesty methodology as implemented by MVT, and Kaspersky's triangle_c
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
 
@@ -212,19 +213,19 @@ class _Store:
         if not keys:
             return
         upper = max(keys[-1], self.z_max or 0)
-        present = set(keys)
-        missing = [k for k in range(keys[0], upper + 1) if k not in present]
-        if not missing:
+        ranges = missing_ranges(keys, upper)
+        if not ranges:
             return
-        ranges = _ranges(missing)
+        missing = sum(b - a + 1 for a, b in ranges)
         shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:20])
+        z_max = f"Core Data's Z_MAX is {self.z_max}" if self.z_max is not None else "Z_PRIMARYKEY gives no Z_MAX"
         yield Finding(
             rule="ios.datausage.missing_process_rows",
             severity=Severity.LOW,
-            title=f"{len(missing)} process rows are missing from the ZPROCESS key sequence",
+            title=f"{missing} process rows are missing from the ZPROCESS key sequence",
             explanation=(
-                f"{self.path}: ZPROCESS keys run from {keys[0]} to {upper} (Core Data's Z_MAX is {self.z_max}) but "
-                f"{len(missing)} are absent ({shown}{', ...' if len(ranges) > 20 else ''}): those rows were deleted."
+                f"{self.path}: ZPROCESS keys run from {keys[0]} to {upper} ({z_max}) but "
+                f"{missing} are absent ({shown}{', ...' if len(ranges) > 20 else ''}): those rows were deleted."
             ),
             caveats=("iOS deletes process rows of uninstalled apps and during maintenance; gaps are common.",),
             evidence=(Evidence(Locator(self.path, self.process_sha256, table="ZPROCESS"), f"missing Z_PK {shown}"),),
@@ -249,11 +250,10 @@ class _Store:
         )
 
 
-def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    for n in numbers:
-        if ranges and ranges[-1][1] == n - 1:
-            ranges[-1] = (ranges[-1][0], n)
-        else:
-            ranges.append((n, n))
+def missing_ranges(keys: list[int], upper: int) -> list[tuple[int, int]]:
+    """The runs of integers absent from sorted, distinct ``keys`` between the first key and ``upper``;
+    computed from neighbouring keys, so a corrupt Z_MAX of 2^63 costs nothing."""
+    ranges = [(a + 1, b - 1) for a, b in itertools.pairwise(keys) if b - a > 1]
+    if upper > keys[-1]:
+        ranges.append((keys[-1] + 1, upper))
     return ranges

@@ -1,0 +1,58 @@
+"""JSON for values read from evidence, which may hold what JSON cannot.
+
+Records carry fields as the evidence stores them: a SQLite column declared TEXT may hold a BLOB, a
+property list may hold a 128-bit integer, a corrupt float column may hold NaN. None of that may stop
+a report. Bytes become ``{"base64": ...}``; integers beyond what the output format keeps exactly
+(64 bits for the JSON Lines files, ±(2^53 − 1) for canonical ``findings.json``, per I-JSON, RFC 7493)
+become their decimal text; non-finite floats become ``null`` in JSON Lines (orjson's rule) and their
+text in ``findings.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from vestige.model import JSON, SAFE_INTEGER
+
+_INT64 = (-(2**63), 2**64 - 1)  # orjson writes unsigned 64-bit integers too
+
+
+def dumps(value: object, option: int) -> bytes:
+    """The JSON of ``value`` for a JSON Lines file, whatever the evidence put in it."""
+    try:
+        return orjson.dumps(value, default=_default, option=option)
+    except TypeError:  # an integer beyond 64 bits; rare enough to pay for a second pass
+        return orjson.dumps(_bounded(value, *_INT64), default=_default, option=option)
+
+
+def i_json(value: JSON) -> JSON:
+    """``value`` with every number an RFC 8785 serialiser can write exactly."""
+    return _bounded(value, -SAFE_INTEGER, SAFE_INTEGER)  # type: ignore[no-any-return]
+
+
+def _default(value: object) -> object:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"base64": base64.b64encode(value).decode("ascii")}
+    return str(value)  # e.g. a property list UID: its text is what an analyst would want to see
+
+
+def _bounded(value: Any, low: int, high: int) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if low <= value <= high else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) or high != SAFE_INTEGER else str(value)
+    if isinstance(value, Mapping):
+        return {key: _bounded(item, low, high) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bounded(item, low, high) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # as orjson writes one: every field
+        return {field.name: _bounded(getattr(value, field.name), low, high) for field in dataclasses.fields(value)}
+    return value

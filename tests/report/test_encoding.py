@@ -1,0 +1,64 @@
+"""Values JSON cannot hold (BLOBs in TEXT columns, 64-bit row ids, NaN) never stop a report."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import orjson
+import rfc8785
+from click.testing import CliRunner
+
+from tests.builders import backup_with
+from vestige.cli import main
+from vestige.ios.sample.schemas import SMS_DB
+from vestige.report.encoding import dumps, i_json
+
+BIG_ROWID = 2**62 + 1
+
+
+def test_dumps_writes_bytes_as_base64_and_wide_integers_as_text() -> None:
+    value = {"blob": b"\x00\xff", "wide": 2**70, "nan": float("nan"), "fine": 2**63}
+    assert dumps(value, orjson.OPT_SORT_KEYS) == (
+        b'{"blob":{"base64":"AP8="},"fine":9223372036854775808,"nan":null,"wide":"1180591620717411303424"}'
+    )
+
+
+def test_i_json_keeps_integers_exact_for_canonical_json() -> None:
+    assert i_json({"row": 2**53 - 1, "big": [-(2**53), float("inf")], "t": True}) == {
+        "row": 2**53 - 1,
+        "big": ["-9007199254740992", "inf"],
+        "t": True,
+    }
+
+
+def odd_sms(db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO handle (ROWID, id, service) VALUES (1, X'2B3333', 'SMS')")
+    db.execute(
+        "INSERT INTO message (ROWID, guid, text, handle_id, service, date, is_from_me)"
+        " VALUES (?, X'00FF', 'Suivi: https://smscentro.com/p', 1, X'534D53', 737366400000000000, 0)",
+        (BIG_ROWID,),
+    )
+
+
+def test_a_check_reports_blob_fields_and_64_bit_rows(tmp_path: Path) -> None:
+    backup = backup_with(tmp_path / "b", [("HomeDomain", "Library/SMS/sms.db", SMS_DB, odd_sms)])
+    (tmp_path / "domains.txt").write_text("smscentro.com\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["check", str(backup), "-o", str(out), "--ioc-list", "domains", str(tmp_path / "domains.txt")]
+    )
+    assert result.exit_code == 0, result.output
+    message = orjson.loads((out / "records/ios.sms.jsonl").read_bytes().splitlines()[0])
+    assert (message["fields"]["guid"], message["fields"]["handle"], message["fields"]["service"]) == (
+        {"base64": "AP8="},
+        {"base64": "KzMz"},
+        {"base64": "U01T"},
+    )
+    assert message["locator"]["row"] == BIG_ROWID
+    raw = (out / "findings.json").read_bytes()
+    document = json.loads(raw)
+    assert rfc8785.dumps(document) == raw
+    [finding] = [f for f in document["findings"] if f["rule"] == "ios.sms.indicator_match"]
+    assert finding["evidence"][0]["locator"]["row"] == str(BIG_ROWID)
