@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from tests.builders import tree_digest
 from tests.builders.custody import ITEM, PASSPHRASE, Built, cli
+from vestige.custody.bag import copy_with_hash
 from vestige.custody.case import Case, CaseError, replay
 from vestige.custody.keys import generate, load_key, load_trust_list
 from vestige.custody.log import digest
@@ -112,6 +114,33 @@ def test_an_item_by_reference_keeps_only_its_file_list(built: Built, tmp_path: P
     assert code == 2
     assert "R1: the files at --acquisition are not the ones its acquire record signed" in output
     assert tree_digest(bundle) == before  # nothing recorded, no staging folder left
+
+
+def test_an_acquisition_that_cannot_be_taken_leaves_the_bundle_as_it_was(
+    built: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = tmp_path / "c"
+    assert cli("case", "new", str(bundle), "--case-id", "C-3", "--examiner", str(built.key_a))[0] == 0
+    before = tree_digest(bundle)
+    odd = shutil.copytree(built.sample, tmp_path / "odd")
+    (odd / os.fsdecode(b"notes-\xff.txt")).write_bytes(b"x")
+    code, output = cli("case", "add", str(bundle), str(odd), "--item-id", "I1", "--key", str(built.key_a))
+    assert code == 2
+    assert "notes-\\xff.txt: a file name that is not UTF-8; a case bundle's manifests cannot name it" in output
+    copied: list[str] = []
+
+    def failing_copy(source: Path, target: Path) -> tuple[int, str]:
+        if len(copied) == 5:
+            raise OSError(5, "Input/output error")
+        copied.append(source.name)
+        return copy_with_hash(source, target)
+
+    monkeypatch.setattr("vestige.custody.case.copy_with_hash", failing_copy)
+    with pytest.raises(CaseError, match=r"cannot be copied into the bundle \(Input/output error\)$"):
+        Case(bundle, for_writing=True).add(built.sample, "I1", load_key(built.key_a, PASSPHRASE))
+    assert tree_digest(bundle) == before
+    assert sorted(p.name for p in (bundle / "data").iterdir()) == ["acquisition"]
+    assert list((bundle / "data" / "acquisition").iterdir()) == []
 
 
 def test_key_rotation_and_recorded_documents(built: Built, tmp_path: Path) -> None:

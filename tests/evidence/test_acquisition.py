@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import plistlib
 import sqlite3
 from pathlib import Path
@@ -72,6 +73,19 @@ def test_manifest_hashes_every_file_and_roots_them_in_path_order(tmp_path: Path)
         assert backup.read_bytes("HomeDomain/Library/a.txt") == b"alpha"
         with pytest.raises(MissingFileError, match=r"^HomeDomain/Library/none: not in the acquisition$"):
             backup.file("HomeDomain/Library/none")
+
+
+def test_files_whose_names_are_not_utf8_are_listed_by_their_escaped_name(tmp_path: Path) -> None:
+    root = BackupBuilder(tmp_path / "b").finish()
+    (root / os.fsdecode(b"notes-\xff.txt")).write_bytes(b"top")
+    (root / "ab").mkdir()
+    (root / "ab" / os.fsdecode(b"x\xfe")).write_bytes(b"stray")
+    with IosBackup(root) as backup:
+        odd = [(e.path, e.sha256, dict(e.metadata)) for e in backup.files() if "name_not_utf8" in e.metadata]
+    assert odd == [
+        ("ab/x\\xfe", hashlib.sha256(b"stray").hexdigest(), {"unlisted": True, "name_not_utf8": True}),
+        ("notes-\\xff.txt", hashlib.sha256(b"top").hexdigest(), {"name_not_utf8": True}),
+    ]
 
 
 def test_glob_matches_across_slashes_and_literals_exactly(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ from vestige.custody.items import ItemFile, item_root, new_seed
 from vestige.custody.keys import KeyFileError, PublicKey, SigningKey, parse_trust_list
 from vestige.custody.log import CustodyLog, Entry, canonical
 from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
-from vestige.evidence.acquisition import detect_kind
+from vestige.evidence.acquisition import detect_kind, name_text
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.hashing import default_workers, hash_in_order, sha256_file
 from vestige.indicators import IndicatorSet
@@ -315,20 +315,20 @@ class Case:
         if by_reference:
             return self._hash_files(root, relatives)
         target = self.root / "data" / "acquisition" / item
-        # Making every folder first is markedly cheaper than interleaving mkdir with the copies.
-        for folder in sorted({relative.rpartition("/")[0] for relative in relatives}):
-            (target / folder).mkdir(parents=True, exist_ok=True)
-
-        def take(relative: str) -> tuple[int, str]:
-            return copy_with_hash(root / relative, target / relative)
-
-        files: list[ItemFile] = []
-        with ThreadPoolExecutor(max_workers=default_workers()) as pool:
-            for start in range(0, len(relatives), TAKE_BATCH):
-                batch = relatives[start : start + TAKE_BATCH]
-                for relative, (size, sha256) in zip(batch, pool.map(take, batch), strict=True):
-                    self.bag.add(f"data/acquisition/{item}/{relative}", size, sha256)
-                    files.append(ItemFile(relative, size, sha256))
+        # The copy is made under a hidden name and renamed when complete: a failed copy leaves nothing.
+        staging = target.with_name(f".partial-{item}")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            files = _copy_files(root, staging, relatives)
+            staging.rename(target)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError):
+                where = error.filename or root
+                raise CaseError(f"{where}: cannot be copied into the bundle ({error.strerror or error})") from None
+            raise
+        for entry in files:
+            self.bag.add(f"data/acquisition/{item}/{entry.path}", entry.size, entry.sha256)
         return files
 
     @staticmethod
@@ -508,14 +508,36 @@ class Case:
         return self._commit(key, fields)
 
 
+def _copy_files(root: Path, target: Path, relatives: list[str]) -> list[ItemFile]:
+    """Copies ``relatives`` from ``root`` to ``target``, hashing in the same pass, a few files at once."""
+    # Making every folder first is markedly cheaper than interleaving mkdir with the copies.
+    for folder in sorted({relative.rpartition("/")[0] for relative in relatives}):
+        (target / folder).mkdir(parents=True, exist_ok=True)
+
+    def take(relative: str) -> tuple[int, str]:
+        return copy_with_hash(root / relative, target / relative)
+
+    files: list[ItemFile] = []
+    with ThreadPoolExecutor(max_workers=default_workers()) as pool:
+        for start in range(0, len(relatives), TAKE_BATCH):
+            batch = relatives[start : start + TAKE_BATCH]
+            for relative, (size, sha256) in zip(batch, pool.map(take, batch), strict=True):
+                files.append(ItemFile(relative, size, sha256))
+    return files
+
+
 def _walk(root: Path) -> list[str]:
-    """Relative paths of the regular files under ``root``, sorted; symlinks are refused."""
+    """Relative paths of the regular files under ``root``, sorted; symlinks and names that are not
+    UTF-8 (which a BagIt manifest cannot hold) are refused before anything is written."""
     found: list[str] = []
     pending = [("", str(root))]
     while pending:
         prefix, folder = pending.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
+                shown, utf8 = name_text(entry.path)
+                if not utf8:
+                    raise CaseError(f"{shown}: a file name that is not UTF-8; a case bundle's manifests cannot name it")
                 if entry.is_symlink():
                     raise CaseError(f"{entry.path}: a symbolic link inside the acquisition; copy it without links")
                 if entry.is_dir():

@@ -42,6 +42,16 @@ from vestige.model import JSON, Problem, format_time
 Progress = Callable[[int], None]
 
 
+def name_text(name: str) -> tuple[str, bool]:
+    """A file name as UTF-8 text, and whether it already was. ``os`` gives the bytes of a name that is
+    not UTF-8 as surrogates, which no manifest can hold; they are shown as ``\\xNN`` escapes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace"), False
+    return name, True
+
+
 def leaf(path: str, kind: str, size: int | None, sha256: str | None) -> bytes:
     """The Merkle leaf of an entry: path, type, size and SHA-256, NUL-separated."""
     return f"{path}\x00{kind}\x00{'' if size is None else size}\x00{sha256 or ''}".encode()

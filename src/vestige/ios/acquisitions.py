@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile
+from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile, name_text
 from vestige.evidence.errors import UnexpectedFormatError
 from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
 from vestige.evidence.sqlite import SIDECARS, open_database, require_tables
@@ -58,6 +58,12 @@ def backup_path(domain: str, relative_path: str) -> str:
 ROWS_PER_PARTITION = 25_000
 
 
+def _stored_file(name: str, metadata: dict[str, JSON]) -> EvidenceFile:
+    """A file found in the backup folder; a name that is not UTF-8 is listed by its escaped text."""
+    shown, utf8 = name_text(name)
+    return EvidenceFile(shown, "file", None, None, shown, metadata if utf8 else {**metadata, "name_not_utf8": True})
+
+
 class IosBackup(Acquisition):
     """An unencrypted iOS backup folder, read in place."""
 
@@ -91,7 +97,7 @@ class IosBackup(Acquisition):
         root = str(self.root)
         if partition == "top":
             for name in sorted(n for n in self._stored if "/" not in n):
-                yield EvidenceFile(name, "file", None, None, name), f"{root}/{name}"
+                yield _stored_file(name, {}), f"{root}/{name}"
             return
         assert isinstance(partition, tuple)
         with self._manifest_db() as db:
@@ -111,10 +117,11 @@ class IosBackup(Acquisition):
                 yield entry, None
 
     def _leftovers(self, stored: set[str]) -> Iterator[tuple[EvidenceFile, str | None]]:
-        """Files inside the backup folder that Manifest.db does not list: hashed and flagged."""
+        """Files in the backup's subfolders that Manifest.db does not list: hashed and flagged (the
+        top-level files are listed by the first partition)."""
         root = str(self.root)
-        for stored_as in sorted(self._stored - stored):
-            yield EvidenceFile(stored_as, "file", None, None, stored_as, {"unlisted": True}), f"{root}/{stored_as}"
+        for stored_as in sorted(n for n in self._stored - stored if "/" in n):
+            yield _stored_file(stored_as, {"unlisted": True}), f"{root}/{stored_as}"
 
     def _stored_files(self) -> set[str]:
         """Every regular file under the backup folder (symlinks are never followed), relative to it."""
