@@ -1,4 +1,5 @@
-"""Values JSON cannot hold (BLOBs in TEXT columns, 64-bit row ids, NaN) never stop a report."""
+"""Values JSON cannot hold (BLOBs in TEXT columns, 64-bit row ids, NaN) never stop a report, and
+control characters in evidence never reach the analyst's terminal."""
 
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ def odd_sms(db: sqlite3.Connection) -> None:
         "INSERT INTO message (ROWID, guid, text, handle_id, service, date, is_from_me)"
         " VALUES (?, X'00FF', 'Suivi: https://smscentro.com/p', 1, X'534D53', 737366400000000000, 0)",
         (BIG_ROWID,),
+    )
+
+
+def test_control_characters_from_evidence_never_reach_the_terminal(tmp_path: Path) -> None:
+    def hostile(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT INTO message (ROWID, guid, text, service, date, is_from_me)"
+            " VALUES (1, 'g1', ?, 'SMS', 737366400000000000, 0)",
+            ("\x1b]0;owned\x07\x1b[2J https://smscentro.com/p",),
+        )
+
+    backup = backup_with(tmp_path / "b", [("HomeDomain", "Library/SMS/sms.db", SMS_DB, hostile)])
+    (tmp_path / "domains.txt").write_text("smscentro.com\n")
+    result = CliRunner().invoke(
+        main,
+        ["check", str(backup), "-o", str(tmp_path / "out"), "--ioc-list", "domains", str(tmp_path / "domains.txt")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert (
+        "    SMS received from an unknown handle: \\x1b]0;owned\\x07\\x1b[2J https://smscentro.com/p" in result.output
     )
 
 

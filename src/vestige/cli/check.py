@@ -13,10 +13,9 @@ from pathlib import Path
 import click
 import orjson
 from rich.console import Console
-from rich.markup import escape
 
 from vestige.analysis import Result, analyse, open_acquisition
-from vestige.cli.console import ProgressBar, render_summary
+from vestige.cli.console import ProgressBar, render_summary, shown
 from vestige.cli.signing import signing_key
 from vestige.custody.case import CASE_ERRORS, Case
 from vestige.custody.keys import KeyFileError, SigningKey
@@ -346,7 +345,7 @@ def check(
                 workers=jobs,
             )
     except (UnreadableInputError, KeyFileError, *CASE_ERRORS) as problem:
-        console.print(f"[bold red]vestige:[/] {escape(str(problem))}")
+        console.print(f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     out = Console(soft_wrap=True)
     if quiet:

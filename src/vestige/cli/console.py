@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +22,16 @@ from rich.table import Table
 
 from vestige.analysis import Result
 from vestige.model import Finding, Severity
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """Evidence text made safe to print: control characters (an escape sequence in an SMS could
+    retitle or clear the analyst's terminal) become visible ``\\xNN`` escapes, and rich markup is
+    escaped."""
+    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+
 
 STYLES = {
     Severity.CRITICAL: "bold white on red",
@@ -86,8 +97,8 @@ class ProgressBar:
 def render_summary(console: Console, result: Result, folder: Path) -> None:
     device = result.device
     console.print(
-        f"[bold]{escape(result.kind)}[/] {escape(device.name or '')} {escape(device.model or '')} "
-        f"{escape(device.os_name or '')} {escape(device.os_version or '')}: {result.file_count} entries, "
+        f"[bold]{shown(result.kind)}[/] {shown(device.name or '')} {shown(device.model or '')} "
+        f"{shown(device.os_name or '')} {shown(device.os_version or '')}: {result.file_count} entries, "
         f"{result.total_bytes} bytes, Merkle root {result.merkle_root[:16]}…"
     )
     table = Table(title="Findings by severity", show_edge=False)
@@ -103,17 +114,17 @@ def render_summary(console: Console, result: Result, folder: Path) -> None:
     if result.problems:
         console.print(f"[bold yellow]{len(result.problems)} problem(s): the run is incomplete[/]")
         for problem in result.problems:
-            console.print(f"  [yellow]{escape(problem.artifact)}[/] {escape(problem.reason)}")
-    console.print(f"Results: [bold]{escape(str(folder))}[/] (findings.json, timeline.jsonl, records/, manifest.jsonl)")
+            console.print(f"  [yellow]{shown(problem.artifact)}[/] {shown(problem.reason)}")
+    console.print(f"Results: [bold]{shown(str(folder))}[/] (findings.json, timeline.jsonl, records/, manifest.jsonl)")
 
 
 def render_finding(console: Console, finding: Finding) -> None:
     when = finding.time.isoformat() if finding.time else "undated"
     console.print(
-        f"\n[{STYLES[finding.severity]}]{finding.severity.label.upper()}[/] {escape(finding.title)}"
+        f"\n[{STYLES[finding.severity]}]{finding.severity.label.upper()}[/] {shown(finding.title)}"
         f"  [dim]{finding.rule} {finding.id} {when}[/]"
     )
-    console.print(f"  {escape(finding.explanation)}", soft_wrap=False)
+    console.print(f"  {shown(finding.explanation)}", soft_wrap=False)
     for evidence in finding.evidence:
         locator = evidence.locator
         where = ", ".join(
@@ -128,11 +139,11 @@ def render_finding(console: Console, finding: Finding) -> None:
             if value is not None
         )
         console.print(
-            f"  [dim]evidence[/] {escape(locator.path)} [dim]sha256 {(locator.sha256 or '-')[:16]}… {escape(where)}[/]"
+            f"  [dim]evidence[/] {shown(locator.path)} [dim]sha256 {(locator.sha256 or '-')[:16]}… {shown(where)}[/]"
         )
-        console.print(f"    {escape(evidence.excerpt)}")
+        console.print(f"    {shown(evidence.excerpt)}")
     for match in finding.indicators:
         console.print(
-            f"  [dim]indicator[/] {escape(match.type)} {escape(match.value)} [dim]{escape(match.collection)} "
-            f"({escape(match.set_name)} {match.set_sha256[:12]}…)[/]"
+            f"  [dim]indicator[/] {shown(match.type)} {shown(match.value)} [dim]{shown(match.collection)} "
+            f"({shown(match.set_name)} {match.set_sha256[:12]}…)[/]"
         )

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 import click
 import orjson
 from rich.console import Console
-from rich.markup import escape
 
 from vestige.analysis import analyse, open_acquisition
+from vestige.cli.console import shown
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
 from vestige.custody.case import CASE_ERRORS, INDICATORS, SIMPLE_ACTIONS, Case, CaseError
@@ -52,7 +52,7 @@ def err() -> Console:
 
 
 def refuse(message: str) -> None:
-    err().print(f"[bold red]vestige:[/] {escape(message)}")
+    err().print(f"[bold red]vestige:[/] {shown(message)}")
     sys.exit(EXIT_USAGE)
 
 
@@ -281,7 +281,7 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
 
     def anchor() -> None:
         message = bag.timestamp(signer, url=url, tsa_chain=tsa_cert, response=response)
-        Console(soft_wrap=True).print(message)
+        Console(soft_wrap=True).print(shown(message))
 
     guarded(anchor, bag)
 
@@ -368,18 +368,18 @@ def pinned_sets(root: Path, folder: Path) -> list[IndicatorSet]:
 
 def render_report(console: Console, report: Report, trusted: dict[str, PublicKey]) -> None:
     """One line per check (greppable, never wrapped into a table), then the keys, facts and verdict."""
-    console.print(f"[bold]{report.kind}[/] {escape(report.bundle)}")
+    console.print(f"[bold]{shown(report.kind)}[/] {shown(report.bundle)}")
     for check in report.checks:
         if check.ok:
             result = "[green]ok     [/]"
         else:
             result = "[yellow]warning[/]" if check.code == WARNING else "[bold red]FAIL   [/]"
-        console.print(f"{result} {check.area:<13} {escape(check.message)}")
+        console.print(f"{result} {check.area:<13} {shown(check.message)}")
     for fingerprint, seen in sorted(report.keys.items()):
         state = "trusted" if fingerprint in trusted else "NOT in your trust list"
-        console.print(f"key {fingerprint} {escape(str(seen.get('name', '')))}: {state}")
+        console.print(f"key {fingerprint} {shown(str(seen.get('name', '')))}: {state}")
     for name, value in sorted(report.facts.items()):
-        console.print(f"{name}: {escape(str(value))}")
+        console.print(f"{name}: {shown(str(value))}")
     console.print(f"[bold]{VERDICTS[report.exit_code]}[/] (exit {report.exit_code})")
 
 

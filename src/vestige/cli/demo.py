@@ -9,10 +9,9 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from vestige.cli.check import EXIT_UNREADABLE, JOBS, UnreadableInputError, indicator_sets, run_check
-from vestige.cli.console import render_summary
+from vestige.cli.console import render_summary, shown
 from vestige.ios.sample.demo import build_demo_backup
 
 
@@ -32,17 +31,17 @@ def demo(output: Path | None, keep_sample: Path | None, jobs: int) -> None:
         if keep_sample is not None and keep_sample.exists():
             raise UnreadableInputError(f"{keep_sample}: already exists; --keep-sample needs a new folder")
         sample = build_demo_backup(keep_sample if keep_sample is not None else scratch / "sample-backup")
-        console.print(f"Built a sample iOS backup with planted traces at [bold]{escape(str(sample))}[/]")
+        console.print(f"Built a sample iOS backup with planted traces at [bold]{shown(str(sample))}[/]")
         outcome = run_check(
             sample, output, indicator_sets((), bundled=True), console, {"demo": True, "jobs": jobs}, jobs
         )
     except UnreadableInputError as problem:
-        console.print(f"[bold red]vestige:[/] {escape(str(problem))}")
+        console.print(f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     render_summary(Console(soft_wrap=True), outcome.result, outcome.folder)
     Console(soft_wrap=True).print(
-        f"The demo is done. Open [bold]{escape(str(outcome.folder / 'findings.json'))}[/] for the findings, "
+        f"The demo is done. Open [bold]{shown(str(outcome.folder / 'findings.json'))}[/] for the findings, "
         "or run `vestige check` on a backup of your own."
     )

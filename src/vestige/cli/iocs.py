@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from vestige.cli.check import EXIT_UNREADABLE, IOC_FILES, IOC_LISTS, NO_BUNDLED, UnreadableInputError, indicator_sets
+from vestige.cli.console import shown
 from vestige.indicators import IndicatorSet
 
 
@@ -29,17 +29,17 @@ def list_sets(ioc_files: tuple[Path, ...], ioc_lists: tuple[tuple[str, Path], ..
     try:
         sets = indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
     except UnreadableInputError as problem:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]vestige:[/] {escape(str(problem))}")
+        Console(stderr=True, soft_wrap=True).print(f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     for indicator_set in sets:
         counts = ", ".join(f"{kind} {count}" for kind, count in sorted(indicator_set.counts.items()))
-        console.print(f"[bold]{escape(indicator_set.name)}[/]")
-        console.print(f"  source      {escape(indicator_set.source)}")
-        console.print(f"  licence     {escape(indicator_set.licence)}")
+        console.print(f"[bold]{shown(indicator_set.name)}[/]")
+        console.print(f"  source      {shown(indicator_set.source)}")
+        console.print(f"  licence     {shown(indicator_set.licence)}")
         console.print(f"  sha256      {indicator_set.sha256}")
-        console.print(f"  indicators  {len(indicator_set.indicators)}: {escape(counts)}")
+        console.print(f"  indicators  {len(indicator_set.indicators)}: {shown(counts)}")
         for line in _not_evaluated(indicator_set):
-            console.print(f"  [yellow]not evaluated[/] {escape(line)}")
+            console.print(f"  [yellow]not evaluated[/] {shown(line)}")
     console.print(f"{len(sets)} set(s), {sum(len(s.indicators) for s in sets)} indicators.")
 
 
