@@ -18,7 +18,7 @@ from vestige.analysis import Result, analyse, open_acquisition
 from vestige.cli.console import ProgressBar, render_summary, shown
 from vestige.cli.signing import signing_key
 from vestige.custody.case import CASE_ERRORS, Case
-from vestige.custody.keys import KeyFileError, SigningKey
+from vestige.custody.keys import KeyFileError
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.workers import default_workers
 from vestige.indicators import (
@@ -167,36 +167,22 @@ def check_into_case(
         raise UnreadableInputError("--case needs the custodian's --key (or VESTIGE_KEY)")
     signer = signing_key(key_file)
     with Case(case_dir, for_writing=True) as bundle:
-        return _analyse_item(bundle, case_dir, item, signer, acquisition, sets, console, parameters, workers)
-
-
-def _analyse_item(
-    bundle: Case,
-    case_dir: Path,
-    item: str,
-    signer: SigningKey,
-    acquisition: Path | None,
-    sets: list[IndicatorSet],
-    console: Console,
-    parameters: dict[str, JSON],
-    workers: int,
-) -> CheckOutcome:
-    state = bundle.require_custodian(signer, "analyze")
-    acquired = state.items.get(item)
-    if acquired is None:
-        raise UnreadableInputError(f"{case_dir}: has no item {item!r} (items: {', '.join(sorted(state.items))})")
-    location = acquisition or case_dir / "data" / "acquisition" / item
-    if acquired["item"]["by_reference"] and acquisition is None:
-        raise UnreadableInputError(f"item {item} is kept by reference: give its location with --acquisition")
-    staging = bundle.analysis_staging()
-    try:
-        outcome = run_check(location, staging, sets, console, dict(parameters), workers)
-        _same_files(item, case_dir, staging, "at --acquisition" if acquisition is not None else "in the bundle")
-        run = orjson.loads((staging / "run.json").read_bytes())
-        started, finished = str(run["started"]), str(run["finished"])
-        entry = bundle.record_analysis(signer, item, staging, sets, parameters, started, finished)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # recorded, it has been moved to its numbered folder
+        state = bundle.require_custodian(signer, "analyze")
+        acquired = state.items.get(item)
+        if acquired is None:
+            raise UnreadableInputError(f"{case_dir}: has no item {item!r} (items: {', '.join(sorted(state.items))})")
+        if acquired["item"]["by_reference"] and acquisition is None:
+            raise UnreadableInputError(f"item {item} is kept by reference: give its location with --acquisition")
+        location = acquisition or case_dir / "data" / "acquisition" / item
+        staging = bundle.analysis_staging()
+        try:
+            outcome = run_check(location, staging, sets, console, dict(parameters), workers)
+            _same_files(item, case_dir, staging, "at --acquisition" if acquisition is not None else "in the bundle")
+            run = orjson.loads((staging / "run.json").read_bytes())
+            started, finished = str(run["started"]), str(run["finished"])
+            entry = bundle.record_analysis(signer, item, staging, sets, parameters, started, finished)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # recorded, it has been moved to its numbered folder
     folder = case_dir / "data" / "analysis" / str(entry.record["run"])
     return CheckOutcome(outcome.result, folder, outcome.findings_sha256)
 

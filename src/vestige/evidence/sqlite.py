@@ -69,9 +69,13 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def table_names(connection: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
 def require_tables(connection: sqlite3.Connection, name: str, *tables: str) -> None:
     """Raise ``CorruptDatabaseError`` naming the first of ``tables`` that the database lacks."""
-    present = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    present = table_names(connection)
     for table in tables:
         if table not in present:
             raise CorruptDatabaseError(f"{name}: table {table} is missing; not the expected schema")

@@ -24,6 +24,7 @@ from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
 from vestige.evidence.artifact import MatchPolicy, excerpt
 from vestige.evidence.sqlite import require_tables, table_columns
 from vestige.indicators.observables import app_id_observable, process_observable
+from vestige.ios.processes import TRIANGULATION_PROCESSES
 from vestige.ios.timestamps import from_mac_absolute
 from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity
 
@@ -45,7 +46,6 @@ MATCHES = MatchPolicy(
         "were chosen to imitate system daemons and are rare on clean phones.",
     ),
 )
-TRIANGULATION_PROCESSES = frozenset({"BackupAgent"})
 CITED_EXAMPLES = 10
 USAGE_COLUMNS = ("ZWIFIIN", "ZWIFIOUT", "ZWWANIN", "ZWWANOUT")
 

@@ -14,6 +14,7 @@ from vestige.evidence.artifact import MatchPolicy, excerpt
 from vestige.evidence.errors import UnexpectedFormatError
 from vestige.evidence.plist import plain
 from vestige.indicators.observables import process_observable
+from vestige.ios.processes import TRIANGULATION_PROCESSES
 from vestige.ios.timestamps import plist_date
 from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity
 
@@ -29,7 +30,6 @@ MATCHES = MatchPolicy(
     "The daily network-usage baseline (osanalytics addaily)",
     ("Process names on spyware lists imitate system daemons; confirm the exact spelling.",),
 )
-TRIANGULATION_PROCESSES = frozenset({"BackupAgent"})
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
 from vestige.evidence.artifact import MatchPolicy, excerpt
-from vestige.evidence.sqlite import require_tables, table_columns
+from vestige.evidence.sqlite import require_tables, table_columns, table_names
 from vestige.indicators.observables import extract_urls, observables_from_url, path_observables
 from vestige.ios.timestamps import from_mac_absolute_auto
 from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity
@@ -53,7 +53,7 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
 def _messages(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
     present = table_columns(db, "message")
     columns = ", ".join(f"m.{c}" if c in present else f"NULL AS {c}" for c in _MESSAGE_COLUMNS)
-    handles = "handle" in _tables(db)
+    handles = "handle" in table_names(db)
     join = "LEFT JOIN handle h ON h.ROWID = m.handle_id" if handles else ""
     handle = "h.id" if handles else "NULL"
     rows = db.execute(f"SELECT m.ROWID, m.guid, {columns}, {handle} FROM message m {join} ORDER BY m.ROWID")
@@ -89,17 +89,13 @@ def _messages(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator
         )
 
 
-def _tables(db: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-
-
 def _attachments(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
     present = table_columns(db, "attachment")
     optional = ", ".join(
         f"a.{c}" if c in present else f"NULL AS {c}"
         for c in ("mime_type", "transfer_name", "created_date", "is_outgoing")
     )
-    join = "message_attachment_join" in _tables(db)
+    join = "message_attachment_join" in table_names(db)
     message = "j.message_id" if join else "NULL"
     join_clause = "LEFT JOIN message_attachment_join j ON j.attachment_id = a.ROWID" if join else ""
     rows = db.execute(
