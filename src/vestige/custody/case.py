@@ -49,7 +49,7 @@ from vestige.custody.log import CustodyLog, Entry, canonical
 from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
 from vestige.evidence.acquisition import detect_kind, name_text
 from vestige.evidence.errors import EvidenceError
-from vestige.evidence.hashing import default_workers, hash_in_order, sha256_file
+from vestige.evidence.hashing import hash_in_order, hash_threads, sha256_file
 from vestige.indicators import IndicatorSet
 
 CASE_BAG = "vestige-case/1"
@@ -518,7 +518,7 @@ def _copy_files(root: Path, target: Path, relatives: list[str]) -> list[ItemFile
         return copy_with_hash(root / relative, target / relative)
 
     files: list[ItemFile] = []
-    with ThreadPoolExecutor(max_workers=default_workers()) as pool:
+    with ThreadPoolExecutor(max_workers=hash_threads()) as pool:
         for start in range(0, len(relatives), TAKE_BATCH):
             batch = relatives[start : start + TAKE_BATCH]
             for relative, (size, sha256) in zip(batch, pool.map(take, batch), strict=True):

@@ -58,7 +58,9 @@ def _small_or_none(path: PathLike) -> tuple[int, str] | None:
         return len(data), hashlib.sha256(data).hexdigest()
 
 
-def default_workers() -> int:
+def hash_threads() -> int:
+    """Threads for hashing or copying files: reads and SHA-256 release the GIL, and a few at once keep
+    the disk busy even on one core (``workers.default_workers`` is the number of processes)."""
     return max(2, min(4, os.cpu_count() or 1))
 
 
@@ -71,7 +73,7 @@ def hash_in_order(
     the caller can report it and carry on.
     """
     pending: deque[tuple[T, Outcome | Future[tuple[int, str]]]] = deque()
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+    with ThreadPoolExecutor(max_workers=workers or hash_threads()) as pool:
         in_flight = 0
         for item, path in items:
             outcome: Outcome | Future[tuple[int, str]] = None

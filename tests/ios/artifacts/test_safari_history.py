@@ -173,6 +173,14 @@ def test_a_tombstone_alone_is_info_and_near_a_redirect_is_medium(tmp_path: Path)
     ]
 
 
+def test_a_tombstone_near_only_a_plain_fast_redirect_is_low_and_claims_no_injection(tmp_path: Path) -> None:
+    fast = [(1, "http://example.com/", 0.0, None, 2), (2, "https://www.iana.org/help/example-domains", 0.31, 1, None)]
+    result = checked(tmp_path, fast, tombstones=[(-60.0, 60.0)])
+    [deleted] = result.findings("ios.safari_history.deleted_history")
+    assert (deleted.severity, deleted.title) == (Severity.LOW, "Safari history was deleted around a fast HTTP redirect")
+    assert "inject" not in deleted.explanation
+
+
 def test_visited_urls_are_matched_with_label_suffixes(tmp_path: Path) -> None:
     sets = [plain_set("morocco", "domains", ["free247downloads.com"])]
     result = checked(tmp_path, INJECTED, sets=sets)

@@ -359,23 +359,24 @@ def _deleted_history(tombstone: Record, redirects: list[Finding]) -> Finding:
         near = [f for f in redirects if f.time and low and high and low <= f.time <= high]
     evidence = [Evidence(tombstone.locator, excerpt(tombstone.summary))]
     evidence.extend(f.evidence[0] for f in near)
+    injected = any(f.severity >= Severity.HIGH for f in near)
+    window = f"{TOMBSTONE_WINDOW_SECONDS / 60:.0f} minutes"
+    if injected:
+        severity, title = Severity.MEDIUM, "Safari history was deleted around a suspected injected redirect"
+        context = (
+            f" The deleted period lies within {window} of {len(near)} redirect(s), at least one with the traits of "
+            "an injected redirect; spyware operators have wiped traces right after an injection."
+        )
+    elif near:
+        severity, title = Severity.LOW, "Safari history was deleted around a fast HTTP redirect"
+        context = f" The deleted period lies within {window} of {len(near)} fast clear-text redirect(s)."
+    else:
+        severity, title, context = Severity.INFO, "Safari history was deleted for a period of time", ""
     return Finding(
         rule="ios.safari_history.deleted_history",
-        severity=Severity.MEDIUM if near else Severity.INFO,
-        title=(
-            "Safari history was deleted around a suspected injected redirect"
-            if near
-            else "Safari history was deleted for a period of time"
-        ),
-        explanation=(
-            f"{tombstone.summary}. History.db keeps a tombstone for each deletion."
-            + (
-                f" The deleted period lies within {TOMBSTONE_WINDOW_SECONDS / 60:.0f} minutes of "
-                f"{len(near)} suspicious redirect(s); spyware operators have wiped traces right after an injection."
-                if near
-                else ""
-            )
-        ),
+        severity=severity,
+        title=title,
+        explanation=f"{tombstone.summary}. History.db keeps a tombstone for each deletion.{context}",
         caveats=("People clear their history for ordinary reasons; a deletion alone shows no compromise.",),
         evidence=tuple(evidence),
         time=tombstone.time,
