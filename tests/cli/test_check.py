@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -187,6 +188,13 @@ def test_check_never_writes_inside_the_acquisition(
     code, output = run("check", ".")
     assert (code, "the working directory is inside the acquisition" in output) == (2, True)
     assert tree_digest(demo_backup) == before
+
+
+def test_check_does_not_load_the_custody_layer() -> None:
+    """Forked workers copy the pages of every module loaded before the fork: check keeps them few."""
+    probe = "import sys, vestige.cli; print([m for m in ('cryptography', 'vestige.custody.case') if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded == "[]\n"
 
 
 def test_a_defect_is_reported_with_exit_70_and_leaves_no_partial_output(

@@ -10,16 +10,37 @@ import click
 
 from vestige import __version__
 from vestige.cli.check import check
-from vestige.cli.custody import case, disclose_command, key, verify
 from vestige.cli.demo import demo
 from vestige.cli.iocs import iocs
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a defect in vestige, not in the input
 
 
+# The custody commands load cryptography and the custody layer only when one of them runs: a plain
+# check forks its workers without those modules, whose pages each worker would otherwise copy.
+LAZY_COMMANDS = {
+    "key": "key",
+    "case": "case",
+    "verify": "verify",
+    "disclose": "disclose_command",
+}
+
+
 class VestigeGroup(click.Group):
     """Turns a defect into a clear report instead of a bare traceback: what happened, that the input
-    was not modified, and exit code 70."""
+    was not modified, and exit code 70. Loads the custody commands when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            from vestige.cli import custody
+
+            command = getattr(custody, LAZY_COMMANDS[cmd_name])
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,7 +66,3 @@ def main() -> None:
 main.add_command(check)
 main.add_command(demo)
 main.add_command(iocs)
-main.add_command(key)
-main.add_command(case)
-main.add_command(verify)
-main.add_command(disclose_command)

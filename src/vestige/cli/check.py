@@ -16,9 +16,6 @@ from rich.console import Console
 
 from vestige.analysis import Result, analyse, open_acquisition
 from vestige.cli.console import ProgressBar, render_summary, shown
-from vestige.cli.signing import signing_key
-from vestige.custody.case import CASE_ERRORS, Case
-from vestige.custody.keys import KeyFileError
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.workers import default_workers
 from vestige.indicators import (
@@ -165,24 +162,33 @@ def check_into_case(
     """``check --case``: analyse a bundled item and record the analysis, signed, in the bundle."""
     if key_file is None:
         raise UnreadableInputError("--case needs the custodian's --key (or VESTIGE_KEY)")
-    signer = signing_key(key_file)
-    with Case(case_dir, for_writing=True) as bundle:
-        state = bundle.require_custodian(signer, "analyze")
-        acquired = state.items.get(item)
-        if acquired is None:
-            raise UnreadableInputError(f"{case_dir}: has no item {item!r} (items: {', '.join(sorted(state.items))})")
-        if acquired["item"]["by_reference"] and acquisition is None:
-            raise UnreadableInputError(f"item {item} is kept by reference: give its location with --acquisition")
-        location = acquisition or case_dir / "data" / "acquisition" / item
-        staging = bundle.analysis_staging()
-        try:
-            outcome = run_check(location, staging, sets, console, dict(parameters), workers)
-            _same_files(item, case_dir, staging, "at --acquisition" if acquisition is not None else "in the bundle")
-            run = orjson.loads((staging / "run.json").read_bytes())
-            started, finished = str(run["started"]), str(run["finished"])
-            entry = bundle.record_analysis(signer, item, staging, sets, parameters, started, finished)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)  # recorded, it has been moved to its numbered folder
+    from vestige.cli.signing import signing_key  # the custody layer, loaded only for --case
+    from vestige.custody.case import CASE_ERRORS, Case
+    from vestige.custody.keys import KeyFileError
+
+    try:
+        signer = signing_key(key_file)
+        with Case(case_dir, for_writing=True) as bundle:
+            state = bundle.require_custodian(signer, "analyze")
+            acquired = state.items.get(item)
+            if acquired is None:
+                items = ", ".join(sorted(state.items))
+                raise UnreadableInputError(f"{case_dir}: has no item {item!r} (items: {items})")
+            if acquired["item"]["by_reference"] and acquisition is None:
+                raise UnreadableInputError(f"item {item} is kept by reference: give its location with --acquisition")
+            location = acquisition or case_dir / "data" / "acquisition" / item
+            staging = bundle.analysis_staging()
+            try:
+                outcome = run_check(location, staging, sets, console, dict(parameters), workers)
+                where = "at --acquisition" if acquisition is not None else "in the bundle"
+                _same_files(item, case_dir, staging, where)
+                run = orjson.loads((staging / "run.json").read_bytes())
+                started, finished = str(run["started"]), str(run["finished"])
+                entry = bundle.record_analysis(signer, item, staging, sets, parameters, started, finished)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)  # recorded, it has been moved to its numbered folder
+    except (KeyFileError, *CASE_ERRORS) as error:
+        raise UnreadableInputError(str(error)) from None
     folder = case_dir / "data" / "analysis" / str(entry.record["run"])
     return CheckOutcome(outcome.result, folder, outcome.findings_sha256)
 
@@ -330,7 +336,7 @@ def check(
                 },
                 workers=jobs,
             )
-    except (UnreadableInputError, KeyFileError, *CASE_ERRORS) as problem:
+    except UnreadableInputError as problem:
         console.print(f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     out = Console(soft_wrap=True)

@@ -268,7 +268,7 @@ class Acquisition(abc.ABC):
 
     def _hashed_rows(self, manifest: FileManifest, progress: Progress | None, workers: int) -> Iterator[SpoolRow]:
         stored: set[str] = set()
-        for rows, problems in map_in_processes(_hash_partition, self, self._partitions(), workers):
+        for rows, problems in map_in_processes(_hash_partition, self, self._partitions(), workers, bounded=True):
             manifest.problems.extend(problems)
             for row in rows:
                 if row[4] is not None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Generic, TypeVar
 
 S = TypeVar("S")
@@ -47,10 +48,15 @@ def _call(item: Any) -> Any:
     return _inherited.task(_inherited.shared, item)
 
 
-def map_in_processes(task: Callable[[S, A], R], shared: S, items: Sequence[A], workers: int) -> Iterator[R]:
+def map_in_processes(
+    task: Callable[[S, A], R], shared: S, items: Sequence[A], workers: int, bounded: bool = False
+) -> Iterator[R]:
     """``task(shared, item)`` for each item, results in the order of ``items``.
 
     ``task`` must be a module-level function; ``items`` and results are pickled, ``shared`` is not.
+    ``bounded``: for large results, at most one per worker waits for the caller, so memory stays
+    bounded when the caller consumes them more slowly than the workers make them. Otherwise every
+    item is submitted at once, so that one long task does not hold back the others.
     """
     global _inherited
     if workers <= 1 or len(items) <= 1 or not can_fork():
@@ -60,7 +66,14 @@ def map_in_processes(task: Callable[[S, A], R], shared: S, items: Sequence[A], w
     _inherited = _Inherited(task, shared)
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
-            yield from pool.map(_call, items)
+        count = min(workers, len(items))
+        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+            pending: deque[Future[Any]] = deque()
+            for item in items:
+                pending.append(pool.submit(_call, item))
+                if bounded and len(pending) > count:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
     finally:
         _inherited = None

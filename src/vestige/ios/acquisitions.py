@@ -55,7 +55,7 @@ def backup_path(domain: str, relative_path: str) -> str:
     return f"{domain}/{relative_path}" if relative_path else domain
 
 
-ROWS_PER_PARTITION = 25_000
+ROWS_PER_PARTITION = 10_000
 
 
 def _stored_file(name: str, metadata: dict[str, JSON]) -> EvidenceFile:

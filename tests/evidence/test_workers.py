@@ -1,0 +1,30 @@
+"""Forked workers: results in item order whatever the number of workers; bounded read-ahead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vestige.evidence.workers import can_fork, map_in_processes
+
+
+def square_and_mark(folder: Path, item: int) -> tuple[int, int]:
+    (folder / str(item)).touch()
+    return item, item * item
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_results_come_in_item_order(tmp_path: Path, workers: int) -> None:
+    results = list(map_in_processes(square_and_mark, tmp_path, range(10), workers))
+    assert results == [(i, i * i) for i in range(10)]
+
+
+def test_bounded_submits_at_most_one_item_ahead_per_worker(tmp_path: Path) -> None:
+    if not can_fork():
+        pytest.skip("forked workers need Linux; the tasks then run in this process, one at a time")
+    results = map_in_processes(square_and_mark, tmp_path, range(20), 2, bounded=True)
+    first = next(results)
+    started = len(list(tmp_path.iterdir()))
+    assert (first, started <= 3) == ((0, 0), True), started
+    assert list(results) == [(i, i * i) for i in range(1, 20)]
