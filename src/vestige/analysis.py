@@ -1,23 +1,27 @@
 """The engine: acquisition -> artifacts -> records -> (indicator matches + detectors) -> findings.
 
 ``open_acquisition`` picks the reader for a path. ``analyse`` hashes every file once into the
-acquisition's manifest, then runs each artifact that reads the acquisition's kind on each file its
-``PATHS`` select. Records stream through: each is handed to the sink (the report layer writes it),
-its observables are looked up in the indicator index (never a loop over indicators), and it is
-passed on to the artifact's detector. A file that cannot be read becomes a ``Problem`` and the run
-carries on. Findings are de-duplicated by id and sorted, so the result is deterministic.
+acquisition's manifest, running the artifacts that read the listing itself (``EntryArtifact``) on
+each partition of entries as it is hashed, then runs each other artifact that reads the
+acquisition's kind on each file its ``PATHS`` select. Records stream through: each is handed to the
+sink (the report layer writes it), its observables are looked up in the indicator index (never a
+loop over indicators), and it is passed on to the artifact's detector. A file that cannot be read
+becomes a ``Problem`` and the run carries on. Findings are de-duplicated by id and sorted, so the
+result is deterministic.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, detect_kind
-from vestige.evidence.artifact import Artifact, excerpt
+from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile, detect_kind
+from vestige.evidence.artifact import Artifact, EntryArtifact, excerpt
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.workers import map_in_processes
 from vestige.indicators.index import ConjunctionMatch, ConjunctionTracker, IndicatorIndex
@@ -53,7 +57,8 @@ class RecordSink(Protocol):
 class SinkFactory(Protocol):
     """Gives each artifact its sink, in whichever process the artifact runs."""
 
-    def open(self, artifact: str, rank: int) -> RecordSink: ...
+    def open(self, artifact: str, rank: int, part: int | None = None) -> RecordSink:
+        """The sink of an artifact, or of one partition of an ``EntryArtifact`` (absorbed in order)."""
 
     def absorb(self, receipt: object) -> None: ...
 
@@ -106,9 +111,11 @@ def analyse(
     With several workers the manifest's partitions and then the artifacts run in forked processes;
     the result, the records and the timeline are the same as with one.
     """
+    artifacts = artifacts_for(acquisition.kind)
+    listing = _ListingReader(acquisition, index, artifacts, sinks)
     if progress is not None:
         progress.phase("hashing files", acquisition.expected_entries())
-    manifest = acquisition.manifest(progress.advance if progress is not None else None, workers)
+    manifest = acquisition.manifest(progress.advance if progress is not None else None, workers, listing)
     problems = list(manifest.problems)
     try:
         device = acquisition.info()
@@ -124,26 +131,31 @@ def analyse(
         indicator_sets=tuple(indicator_sets),
         problems=problems,
     )
-    artifacts = artifacts_for(acquisition.kind)
     if progress is not None:
         progress.phase("reading artifacts", len(artifacts))
     findings: dict[str, Finding] = {}
+    summaries: dict[int, ArtifactSummary] = {}
     tracker: ConjunctionTracker[Record] = ConjunctionTracker(index)
     context = _Context(acquisition, index, artifacts, sinks)
-    for outcome in map_in_processes(_run_artifact, context, range(len(artifacts)), workers):
+    others = [rank for rank, artifact in enumerate(artifacts) if rank not in listing.ranks]
+    outcomes = chain(
+        listing.outcomes(), zip(others, map_in_processes(_run_artifact, context, others, workers), strict=True)
+    )
+    for rank, outcome in outcomes:
         for finding in outcome.findings:
             findings.setdefault(finding.id, finding)
         for record in outcome.pattern_records:
             tracker.observe(record, record.observables)
         result.problems.extend(outcome.problems)
-        result.artifacts.append(outcome.summary)
-        if sinks is not None:
+        summaries[rank] = outcome.summary
+        if sinks is not None and outcome.receipt is not None:
             sinks.absorb(outcome.receipt)
         if progress is not None:
             progress.advance(1)
     for completed in tracker.completed():
         finding = pattern_finding(completed)
         findings.setdefault(finding.id, finding)
+    result.artifacts = [summaries[rank] for rank in sorted(summaries)]
     result.findings = sorted(findings.values(), key=finding_order)
     return result
 
@@ -175,12 +187,73 @@ def _run_artifact(context: _Context, position: int) -> _Outcome:
     sink = context.sinks.open(artifact.NAME, position) if context.sinks is not None else None
     paths = _selected_paths(context.acquisition, artifact)
     run = _ArtifactRun(artifact, context.acquisition, context.index, sink)
-    findings = list(artifact.detect(run.records(paths)))
+    findings = list(
+        artifact.detect(run.records((path, partial(artifact.parse, context.acquisition, path)) for path in paths))
+    )
     for _ in run.remaining():
         pass
     receipt = sink.close() if sink is not None else None
     summary = ArtifactSummary(artifact.NAME, artifact.DESCRIPTION, paths, run.count)
     return _Outcome(summary, findings + run.matches, run.problems, run.pattern_records, receipt)
+
+
+@dataclass(frozen=True)
+class _PartOutcome:
+    """What an entry artifact made of one partition of entries: small, picklable."""
+
+    count: int
+    matches: list[Finding]
+    problems: list[Problem]
+    pattern_records: list[Record]
+    tally: object
+    receipt: object
+
+
+class _ListingReader:
+    """The ``EntryReader`` of a check: runs each ``EntryArtifact`` on every partition of entries in the
+    process that hashed it, and gathers the partitions' outcomes in this one, in order."""
+
+    def __init__(
+        self, acquisition: Acquisition, index: IndicatorIndex, artifacts: Sequence[Artifact], sinks: SinkFactory | None
+    ) -> None:
+        self.acquisition, self.index, self.sinks = acquisition, index, sinks
+        self.artifacts = {rank: a for rank, a in enumerate(artifacts) if isinstance(a, EntryArtifact)}
+        self.ranks = frozenset(self.artifacts)
+        self._parts: dict[int, list[_PartOutcome]] = {rank: [] for rank in self.artifacts}
+
+    def read(self, part: int, entries: Sequence[EvidenceFile]) -> dict[int, _PartOutcome]:
+        outcomes: dict[int, _PartOutcome] = {}
+        for rank, artifact in self.artifacts.items():
+            sink = self.sinks.open(artifact.NAME, rank, part) if self.sinks is not None else None
+            run = _ArtifactRun(artifact, self.acquisition, self.index, sink)
+            location = artifact.PATHS[0] if artifact.PATHS else artifact.NAME
+            tally = artifact.tally(
+                run.records([(location, partial(artifact.parse_entries, self.acquisition, entries))])
+            )
+            for _ in run.remaining():
+                pass
+            receipt = sink.close() if sink is not None else None
+            outcomes[rank] = _PartOutcome(run.count, run.matches, run.problems, run.pattern_records, tally, receipt)
+        return outcomes
+
+    def absorb(self, outcome: object) -> None:
+        assert isinstance(outcome, dict)
+        for rank, part in outcome.items():
+            self._parts[rank].append(part)
+            if self.sinks is not None and part.receipt is not None:
+                self.sinks.absorb(part.receipt)
+
+    def outcomes(self) -> Iterator[tuple[int, _Outcome]]:
+        """Each entry artifact's outcome over all partitions, once the manifest is built."""
+        for rank, artifact in self.artifacts.items():
+            parts = self._parts[rank]
+            findings = [finding for part in parts for finding in part.matches]
+            findings.extend(artifact.conclude([part.tally for part in parts]))
+            paths = _selected_paths(self.acquisition, artifact)
+            summary = ArtifactSummary(artifact.NAME, artifact.DESCRIPTION, paths, sum(part.count for part in parts))
+            problems = [problem for part in parts for problem in part.problems]
+            pattern_records = [record for part in parts for record in part.pattern_records]
+            yield rank, _Outcome(summary, findings, problems, pattern_records, None)
 
 
 def finding_order(finding: Finding) -> tuple[int, str, str, str]:
@@ -211,18 +284,19 @@ class _ArtifactRun:
         self.count = 0
         self._stream: Iterator[Record] | None = None
 
-    def records(self, paths: Iterable[str]) -> Iterator[Record]:
-        self._stream = self._records(paths)
+    def records(self, sources: Iterable[tuple[str, Callable[[], Iterable[Record]]]]) -> Iterator[Record]:
+        """The records of each source: a file of the acquisition and how to parse it."""
+        self._stream = self._records(sources)
         return self._stream
 
     def remaining(self) -> Iterator[Record]:
         """Whatever a detector left unread, so every record is still written and matched."""
         return self._stream if self._stream is not None else iter(())
 
-    def _records(self, paths: Iterable[str]) -> Iterator[Record]:
-        for path in paths:
+    def _records(self, sources: Iterable[tuple[str, Callable[[], Iterable[Record]]]]) -> Iterator[Record]:
+        for path, parse in sources:
             try:
-                for record in self.artifact.parse(self.acquisition, path):
+                for record in parse():
                     self._take(record)
                     yield record
             except READ_ERRORS as error:

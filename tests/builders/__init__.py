@@ -29,7 +29,7 @@ class Collected:
 
     records: list[Record] = field(default_factory=list)
 
-    def open(self, artifact: str, rank: int) -> Collected:
+    def open(self, artifact: str, rank: int, part: int | None = None) -> Collected:
         return self
 
     def record(self, record: Record) -> None:

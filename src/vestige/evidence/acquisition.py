@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, ClassVar, Protocol
 
 import orjson
 
@@ -40,6 +40,17 @@ from vestige.evidence.workers import map_in_processes
 from vestige.model import JSON, Problem, format_time
 
 Progress = Callable[[int], None]
+
+
+class EntryReader(Protocol):
+    """Reads the hashed entries of each partition in the process that hashed them (one pass over the
+    listing shared by hashing and parsing), and takes the results back in this process."""
+
+    def read(self, part: int, entries: Sequence[EvidenceFile]) -> object:
+        """Runs where the partition was hashed; the result must be picklable and small."""
+
+    def absorb(self, outcome: object) -> None:
+        """Runs in this process, once per partition, in partition order."""
 
 
 def name_text(name: str) -> tuple[str, bool]:
@@ -226,6 +237,7 @@ class Acquisition(abc.ABC):
     def __init__(self, root: Path) -> None:
         self.root = root
         self._manifest: FileManifest | None = None
+        self._first: dict[str, EvidenceFile] | None = None
 
     def __enter__(self) -> Acquisition:
         return self
@@ -254,36 +266,62 @@ class Acquisition(abc.ABC):
         """How many entries ``_entries`` will yield, when cheap to know (for progress bars)."""
         return None
 
-    def manifest(self, progress: Progress | None = None, workers: int = 1) -> FileManifest:
+    def manifest(
+        self, progress: Progress | None = None, workers: int = 1, reader: EntryReader | None = None
+    ) -> FileManifest:
         """The hashed file manifest, built on first use (every file is read exactly once).
 
         With several workers, partitions are listed and hashed in forked processes; the manifest is
-        the same whatever the number of workers.
+        the same whatever the number of workers. A ``reader`` given to the call that builds the
+        manifest reads each partition's hashed entries where they were hashed. The first partition
+        (the files that list the others, such as Manifest.db) is hashed before the rest, so readers
+        can already cite those files with ``file``.
         """
         if self._manifest is None:
+            if self._first is not None:
+                raise RuntimeError("the manifest was asked for while it was being built")
             manifest = FileManifest()
-            manifest.build(self._hashed_rows(manifest, progress, workers))
+            try:
+                manifest.build(self._hashed_rows(manifest, progress, workers, reader))
+            except BaseException:
+                manifest.close()
+                raise
+            finally:
+                self._first = None
             self._manifest = manifest
         return self._manifest
 
-    def _hashed_rows(self, manifest: FileManifest, progress: Progress | None, workers: int) -> Iterator[SpoolRow]:
+    def _hashed_rows(
+        self, manifest: FileManifest, progress: Progress | None, workers: int, reader: EntryReader | None
+    ) -> Iterator[SpoolRow]:
         stored: set[str] = set()
-        for rows, problems in map_in_processes(_hash_partition, self, self._partitions(), workers, bounded=True):
-            manifest.problems.extend(problems)
-            for row in rows:
+        partitions = list(enumerate(self._partitions()))
+        first = _hash_partition((self, reader), partitions[0])  # sets self._first
+        parts = map_in_processes(_hash_partition, (self, reader), partitions[1:], workers, bounded=True)
+        for hashed in _chain(first, parts):
+            manifest.problems.extend(hashed.problems)
+            if reader is not None:
+                reader.absorb(hashed.outcome)
+            for row in hashed.rows:
                 if row[4] is not None:
                     stored.add(row[4])
                 yield row
             if progress is not None:
-                progress(len(rows))
-        rows, problems = _hashed(self._leftovers(stored))
-        manifest.problems.extend(problems)
-        yield from rows
+                progress(len(hashed.rows))
+        last = _hash_partition((self, reader), (len(partitions), _LEFTOVERS), self._leftovers(stored))
+        manifest.problems.extend(last.problems)
+        if reader is not None:
+            reader.absorb(last.outcome)
+        yield from last.rows
 
     def files(self) -> Iterator[EvidenceFile]:
         return iter(self.manifest())
 
     def file(self, path: str) -> EvidenceFile:
+        if self._first is not None:  # while the manifest is being built
+            if path not in self._first:
+                raise MissingFileError(f"{path}: not among the first files hashed")
+            return self._first[path]
         entry = self.manifest().get(path)
         if entry is None:
             raise MissingFileError(f"{path}: not in the acquisition")
@@ -329,14 +367,45 @@ class Acquisition(abc.ABC):
             self._manifest = None
 
 
-def _hash_partition(acquisition: Acquisition, partition: Hashable) -> tuple[list[SpoolRow], list[Problem]]:
-    """Worker: list and hash one partition, as rows ready for the spool."""
-    return _hashed(acquisition._entries(partition))
+_LEFTOVERS = "leftovers"
 
 
-def _hashed(entries: Iterable[tuple[EvidenceFile, str | None]]) -> tuple[list[SpoolRow], list[Problem]]:
+@dataclass(frozen=True, slots=True)
+class _Hashed:
+    """One hashed partition: its rows for the spool, its problems and what the reader made of it."""
+
+    rows: list[SpoolRow]
+    problems: list[Problem]
+    outcome: object
+
+
+def _chain(first: _Hashed, rest: Iterable[_Hashed]) -> Iterator[_Hashed]:
+    yield first
+    yield from rest
+
+
+def _hash_partition(
+    shared: tuple[Acquisition, EntryReader | None],
+    numbered: tuple[int, Hashable],
+    entries: Iterable[tuple[EvidenceFile, str | None]] | None = None,
+) -> _Hashed:
+    """Worker: lists and hashes one partition into rows for the spool, and hands the hashed entries
+    to the reader."""
+    acquisition, reader = shared
+    part, partition = numbered
+    rows, problems, hashed = _hashed(acquisition._entries(partition) if entries is None else entries)
+    if part == 0:
+        acquisition._first = {entry.path: entry for entry in hashed}
+    outcome = reader.read(part, hashed) if reader is not None else None
+    return _Hashed(rows, problems, outcome)
+
+
+def _hashed(
+    entries: Iterable[tuple[EvidenceFile, str | None]],
+) -> tuple[list[SpoolRow], list[Problem], list[EvidenceFile]]:
     rows: list[SpoolRow] = []
     problems: list[Problem] = []
+    hashed: list[EvidenceFile] = []
     dumps = orjson.dumps
     for entry, outcome in hash_in_order(entries):
         size, digest = entry.size, entry.sha256
@@ -348,7 +417,8 @@ def _hashed(entries: Iterable[tuple[EvidenceFile, str | None]]) -> tuple[list[Sp
         # A copy to the exact size: orjson's own buffer is a few KiB larger than the text it holds.
         metadata = bytes(memoryview(dumps(entry.metadata)))
         rows.append((entry.path, entry.type, size, digest, entry.stored_as, metadata))
-    return rows, problems
+        hashed.append(EvidenceFile(entry.path, entry.type, size, digest, entry.stored_as, entry.metadata))
+    return rows, problems, hashed
 
 
 IOS_BACKUP = "ios-backup"

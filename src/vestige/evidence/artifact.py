@@ -9,15 +9,20 @@ records is worded and how severe it is), and defines two functions:
 - ``detect(records)`` consumes the stream of all records of the artifact (the engine writes and
   matches each record as it passes through) and yields the findings of the artifact's own
   heuristics, keeping only the state it needs.
+
+An artifact that reads the acquisition's listing itself (``ios.manifest``: a record per entry) is
+an ``EntryArtifact``: the engine runs it inside the hashing pass, on each partition of entries where
+it was hashed, so the listing is read once. Its detector is split in two: ``tally`` sums up one
+partition's records, ``conclude`` turns the tallies of all partitions, in order, into findings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.acquisition import Acquisition, EvidenceFile
 from vestige.model import Evidence, Finding, IndicatorMatch, Observable, ObservableKind, Record, Severity
 
 EXCERPT_LIMIT = 200
@@ -115,3 +120,16 @@ class Artifact(Protocol):
     def parse(self, acquisition: Acquisition, path: str) -> Iterator[Record]: ...
 
     def detect(self, records: Iterable[Record]) -> Iterator[Finding]: ...
+
+
+@runtime_checkable
+class EntryArtifact(Artifact, Protocol):
+    """An artifact whose records come from the acquisition's entries, read as they are hashed."""
+
+    def parse_entries(self, acquisition: Acquisition, entries: Iterable[EvidenceFile]) -> Iterator[Record]: ...
+
+    def tally(self, records: Iterable[Record]) -> object:
+        """What the detector needs of one partition's records: small and picklable."""
+
+    def conclude(self, tallies: Sequence[Any]) -> Iterator[Finding]:
+        """The findings of every partition's tally (each what this artifact's ``tally`` returned)."""

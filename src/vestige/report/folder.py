@@ -11,6 +11,7 @@ import platform
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -35,17 +36,35 @@ class OutputFolder:
         (path / "records").mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="vestige-timeline-"))
         self._runs: list[str] = []
+        self._parted: set[str] = set()
 
-    def open(self, artifact: str, rank: int) -> ArtifactWriter:
-        return ArtifactWriter(self.path / "records" / f"{artifact}.jsonl", TimelineRuns(self._scratch, rank))
+    def open(self, artifact: str, rank: int, part: int | None = None) -> ArtifactWriter:
+        """The writer of an artifact; one partition's writer writes to scratch until it is absorbed."""
+        if part is None:
+            return ArtifactWriter(self._records(artifact), TimelineRuns(self._scratch, rank), artifact)
+        records = self._scratch / f"records-{rank:07d}-{part:07d}.jsonl"
+        return ArtifactWriter(records, TimelineRuns(self._scratch, rank, part), artifact, parted=True)
 
     def absorb(self, receipt: object) -> None:
-        """Takes the timeline runs that an artifact's writer reported when it closed."""
-        assert isinstance(receipt, list)
-        self._runs.extend(str(run) for run in receipt)
+        """Takes the timeline runs that an artifact's writer reported when it closed, and appends a
+        partition's records to the artifact's records file (partitions arrive in order)."""
+        assert isinstance(receipt, Receipt)
+        self._runs.extend(receipt.runs)
+        if receipt.records_part is not None:
+            part = Path(receipt.records_part)
+            mode = "ab" if receipt.artifact in self._parted else "wb"
+            self._parted.add(receipt.artifact)
+            with self._records(receipt.artifact).open(mode) as out:
+                if part.exists():
+                    with part.open("rb") as stream:
+                        shutil.copyfileobj(stream, out, WRITE_BUFFER)
+                    part.unlink()
+
+    def _records(self, artifact: str) -> Path:
+        return self.path / "records" / f"{artifact}.jsonl"
 
     def discard_scratch(self) -> None:
-        """Removes the temporary timeline runs (``finish`` does; a failed run calls it itself)."""
+        """Removes the temporary timeline runs and records (``finish`` does; a failed run calls it itself)."""
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def finish(self, result: Result, acquisition: Acquisition, run: dict[str, JSON]) -> str:
@@ -68,13 +87,25 @@ FINDINGS_RANK = 1 << 20
 WRITE_BUFFER = 1 << 20
 
 
-class ArtifactWriter:
-    """Writes one artifact's records to ``records/<artifact>.jsonl`` and its timeline runs."""
+@dataclass(frozen=True)
+class Receipt:
+    """What an artifact's writer hands to ``OutputFolder.absorb``: its timeline runs, and where one
+    partition's records wait to be appended."""
 
-    def __init__(self, path: Path, timeline: TimelineRuns) -> None:
+    artifact: str
+    runs: list[str]
+    records_part: str | None
+
+
+class ArtifactWriter:
+    """Writes one artifact's records to ``records/<artifact>.jsonl`` (or one partition's to scratch)
+    and its timeline runs."""
+
+    def __init__(self, path: Path, timeline: TimelineRuns, artifact: str, parted: bool = False) -> None:
         self._stream: IO[bytes] | None = None
         self._path = path
         self._timeline = timeline
+        self._artifact, self._parted = artifact, parted
 
     def record(self, record: Record) -> None:
         if self._stream is None:
@@ -82,11 +113,12 @@ class ArtifactWriter:
         self._stream.write(dumps(record, orjson.OPT_UTC_Z) + b"\n")
         self._timeline.add(record_event(record))
 
-    def close(self) -> list[str]:
-        """Closes the records file; the receipt is the list of timeline runs for ``absorb``."""
+    def close(self) -> Receipt:
+        """Closes the records file; the receipt is for ``OutputFolder.absorb``."""
         if self._stream is not None:
             self._stream.close()
-        return self._timeline.spill()
+        runs = [str(run) for run in self._timeline.spill()]
+        return Receipt(self._artifact, runs, str(self._path) if self._parted else None)
 
 
 def run_metadata(started: datetime, options: dict[str, JSON]) -> dict[str, JSON]:

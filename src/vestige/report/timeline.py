@@ -20,10 +20,10 @@ from vestige.model import Finding, Record, format_time
 from vestige.report.encoding import dumps
 
 CHUNK = 50_000
-# Each line of a run starts with a fixed-width key (timestamp, rank, sequence) so that plain byte
-# comparison orders the lines; timestamps are shifted to be positive.
+# Each line of a run starts with a fixed-width key (timestamp, rank, part, sequence) so that plain
+# byte comparison orders the lines; timestamps are shifted to be positive.
 _SHIFT = 1 << 62
-_KEY_WIDTH = 20 + 1 + 7 + 1 + 12 + 1
+_KEY_WIDTH = 20 + 1 + 7 + 1 + 7 + 1 + 12 + 1
 _DUMP_OPTIONS = orjson.OPT_SORT_KEYS
 RESERVED = frozenset({"message", "datetime", "timestamp", "timestamp_desc", "data_type", "tag"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -67,12 +67,13 @@ def finding_event(finding: Finding) -> dict[str, object] | None:
 class TimelineRuns:
     """The events of one artifact: sorted chunks spilled to ``folder`` as runs to merge later.
 
-    Events are ordered by (timestamp, rank, sequence): ``rank`` is the artifact's position, so the
-    merged timeline is the same whether the artifacts ran in one process or several.
+    Events are ordered by (timestamp, rank, part, sequence): ``rank`` is the artifact's position and
+    ``part`` the partition of entries an ``EntryArtifact`` read, so the merged timeline is the same
+    whether the artifacts ran in one process or several.
     """
 
-    def __init__(self, folder: Path, rank: int) -> None:
-        self.folder, self.rank = folder, rank
+    def __init__(self, folder: Path, rank: int, part: int = 0) -> None:
+        self.folder, self.rank, self.part = folder, rank, part
         self.runs: list[str] = []
         self._chunk: list[tuple[int, int, bytes]] = []
         self._sequence = 0
@@ -92,10 +93,12 @@ class TimelineRuns:
         """Writes the pending events as a sorted run; returns every run written so far."""
         if self._chunk:
             self._chunk.sort()
-            run = self.folder / f"run-{self.rank:05d}-{len(self.runs):05d}"
+            run = self.folder / f"run-{self.rank:07d}-{self.part:07d}-{len(self.runs):05d}"
             with run.open("wb") as stream:
                 for timestamp, sequence, line in self._chunk:
-                    stream.write(b"%020d %07d %012d " % (timestamp + _SHIFT, self.rank, sequence) + line)
+                    stream.write(
+                        b"%020d %07d %07d %012d " % (timestamp + _SHIFT, self.rank, self.part, sequence) + line
+                    )
             self.runs.append(str(run))
             self._chunk = []
         return self.runs

@@ -6,11 +6,17 @@ absolute path where the domain's root is fixed, and ``/`` + relativePath as the 
 its SHA-256 against file-hash indicators, and host names inside path components (WebKit names
 website-data folders ``https_<host>_<port>``) against domain indicators. Files listed but absent,
 and files present but not listed, are reported. Format: docs/ios-formats.md section 1.
+
+The engine reads this artifact in the same pass that hashes the backup (``parse_entries`` on each
+partition of the listing, where it was hashed), and ``tally``/``conclude`` split the detector over
+the partitions; ``parse``/``detect`` read the finished manifest in one piece and give the same records
+and findings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, EvidenceFile
@@ -34,8 +40,13 @@ RECORD_KEYS = ("file_id", "domain", "size", "mode", "modified", "status_changed"
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
-    manifest_sha256 = acquisition.file(path).sha256
-    for entry in acquisition.files():
+    return parse_entries(acquisition, acquisition.files())
+
+
+def parse_entries(acquisition: Acquisition, entries: Iterable[EvidenceFile]) -> Iterator[Record]:
+    """The records of some hashed entries of the backup (the top-level files are not listed)."""
+    manifest_sha256 = acquisition.file(PATHS[0]).sha256
+    for entry in entries:
         if entry.path in TOP_LEVEL_FILES:
             continue
         yield _record(entry, manifest_sha256)
@@ -99,44 +110,71 @@ def _hash_observables(entry: EvidenceFile) -> tuple[Observable, ...]:
     return () if entry.sha256 is None else (Observable(ObservableKind.SHA256, entry.sha256),)
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
-    absent: list[Record] = []
-    unlisted: list[Record] = []
-    absent_count = unlisted_count = 0
+@dataclass
+class Tally:
+    """What the detector keeps of some records: how many files are absent or unlisted, and the first
+    few of each to cite."""
+
+    absent_count: int = 0
+    unlisted_count: int = 0
+    absent: list[Record] = field(default_factory=list)
+    unlisted: list[Record] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.absent_count += other.absent_count
+        self.unlisted_count += other.unlisted_count
+        self.absent = (self.absent + other.absent)[:CITED_EXAMPLES]
+        self.unlisted = (self.unlisted + other.unlisted)[:CITED_EXAMPLES]
+
+
+def tally(records: Iterable[Record]) -> Tally:
+    counted = Tally()
     for record in records:
         if record.fields.get("absent"):
-            absent_count += 1
-            if len(absent) < CITED_EXAMPLES:
-                absent.append(record)
+            counted.absent_count += 1
+            if len(counted.absent) < CITED_EXAMPLES:
+                counted.absent.append(record)
         elif record.fields.get("unlisted"):
-            unlisted_count += 1
-            if len(unlisted) < CITED_EXAMPLES:
-                unlisted.append(record)
-    if absent_count:
+            counted.unlisted_count += 1
+            if len(counted.unlisted) < CITED_EXAMPLES:
+                counted.unlisted.append(record)
+    return counted
+
+
+def detect(records: Iterable[Record]) -> Iterator[Finding]:
+    return conclude([tally(records)])
+
+
+def conclude(tallies: Sequence[Tally]) -> Iterator[Finding]:
+    """The findings of the tallies of every partition, taken in order."""
+    total = Tally()
+    for counted in tallies:
+        total.add(counted)
+    if total.absent_count:
         yield Finding(
             rule="ios.manifest.listed_files_absent",
             severity=Severity.INFO,
-            title=f"{absent_count} files listed in Manifest.db are absent from the backup folder",
+            title=f"{total.absent_count} files listed in Manifest.db are absent from the backup folder",
             explanation=(
-                f"Manifest.db lists {absent_count} regular files whose content is not in the backup folder "
-                f"(the first {len(absent)} are cited). Artifacts stored in them could not be examined."
+                f"Manifest.db lists {total.absent_count} regular files whose content is not in the backup folder "
+                f"(the first {len(total.absent)} are cited). Artifacts stored in them could not be examined."
             ),
             caveats=(
                 "Samples shared for research often drop files to save space or protect privacy.",
                 "An interrupted transfer leaves files out; see Status.plist SnapshotState.",
             ),
-            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in absent),
+            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in total.absent),
         )
-    if unlisted_count:
+    if total.unlisted_count:
         yield Finding(
             rule="ios.manifest.unlisted_files",
             severity=Severity.LOW,
-            title=f"{unlisted_count} files in the backup folder are not listed in Manifest.db",
+            title=f"{total.unlisted_count} files in the backup folder are not listed in Manifest.db",
             explanation=(
-                f"The backup folder holds {unlisted_count} files that Manifest.db does not list (the first "
-                f"{len(unlisted)} are cited). They were hashed into the acquisition manifest, but nothing says "
+                f"The backup folder holds {total.unlisted_count} files that Manifest.db does not list (the first "
+                f"{len(total.unlisted)} are cited). They were hashed into the acquisition manifest, but nothing says "
                 "which device file they were."
             ),
             caveats=("Decryption and copying tools sometimes leave extra files; this is not a sign of compromise.",),
-            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in unlisted),
+            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in total.unlisted),
         )
