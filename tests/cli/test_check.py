@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from tests.builders import backup_with, tree_digest
 from vestige.cli import main
+from vestige.ios import acquisitions as ios_acquisitions
 from vestige.ios.sample.demo import build_demo_backup
 
 
@@ -210,10 +211,17 @@ def test_a_defect_is_reported_with_exit_70_and_leaves_no_partial_output(
     assert not (tmp_path / "out").exists()
 
 
-def test_any_number_of_workers_gives_the_same_bytes(demo_backup: Path, tmp_path: Path) -> None:
+def test_any_number_of_workers_gives_the_same_bytes(
+    demo_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("check", str(demo_backup), "-o", str(tmp_path / "whole"), "-j", "1")[0] == 0
+    # Small partitions, so ios.manifest's records and timeline come from many partitions in any order.
+    monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 7)
     for jobs in ("1", "2", "3"):
         assert run("check", str(demo_backup), "-o", str(tmp_path / jobs), "-j", jobs)[0] == 0
-    for name in ("findings.json", "timeline.jsonl", "manifest.jsonl", "records/ios.safari_history.jsonl"):
+    names = ("findings.json", "timeline.jsonl", "manifest.jsonl", "records/ios.safari_history.jsonl")
+    for name in (*names, "records/ios.manifest.jsonl"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "1" / name).read_bytes(), name
         assert (
             (tmp_path / "1" / name).read_bytes()
             == (tmp_path / "2" / name).read_bytes()

@@ -85,15 +85,21 @@ class _PathTable(_Table[P]):
         super().__init__()
         self._absolute: dict[str, tuple[P, ...]] = {}
         self._relative: dict[str, tuple[P, ...]] = {}
+        self._tops: frozenset[str] = frozenset()
+        self._names: frozenset[str] = frozenset()
 
     def freeze(self) -> None:
         super().freeze()
         self._relative = {key: hit for key, hit in self._entries.items() if not key.startswith("/")}
         self._absolute = {key: hit for key, hit in self._entries.items() if key.startswith("/")}
+        # A path can only match an absolute indicator with the same first component, and a relative
+        # one with the same last component: one probe each rules out nearly every path.
+        self._tops = frozenset(key.split("/", 2)[1] for key in self._absolute)
+        self._names = frozenset(key.rpartition("/")[2] for key in self._relative)
 
     def lookup(self, value: str) -> tuple[P, ...]:
         found: tuple[P, ...] = ()
-        if self._absolute and value.startswith("/"):
+        if value.startswith("/") and value[1:].partition("/")[0] in self._tops:
             absolute = self._absolute
             slash = value.find("/", 1)
             while slash > 0:
@@ -102,7 +108,7 @@ class _PathTable(_Table[P]):
                     found += hit
                 slash = value.find("/", slash + 1)
             found += absolute.get(value, ())
-        if self._relative:
+        if value.rpartition("/")[2] in self._names:
             relative = self._relative
             found += relative.get(value, ())
             slash = value.find("/")

@@ -38,15 +38,18 @@ def record_event(record: Record) -> dict[str, object] | None:
     """The Timesketch event of a record: its fields, then the event attributes (which win)."""
     if record.time is None:
         return None
-    return {
-        **{key: value for key, value in record.fields.items() if key not in RESERVED},
-        "message": record.summary,
-        "datetime": format_time(record.time),
-        "timestamp": microseconds(record.time),
-        "timestamp_desc": record.time_kind,
-        "data_type": record.artifact,
-        "evidence": record.locator.as_json(),
-    }
+    event: dict[str, object] = dict(record.fields)
+    if not RESERVED.isdisjoint(event):
+        event = {key: value for key, value in event.items() if key not in RESERVED}
+    event.update(
+        message=record.summary,
+        datetime=format_time(record.time),
+        timestamp=microseconds(record.time),
+        timestamp_desc=record.time_kind,
+        data_type=record.artifact,
+        evidence=record.locator.as_json(),
+    )
+    return event
 
 
 def finding_event(finding: Finding) -> dict[str, object] | None:
