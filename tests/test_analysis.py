@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from tests.builders import check
+from tests.builders import check, plain_set
 from vestige.analysis import finding_order
 from vestige.indicators import bundled_sets, read_indicator_data
 from vestige.indicators.sets import SetOrigin
+from vestige.ios.sample.backup import BackupBuilder
 from vestige.ios.sample.demo import build_demo_backup
+from vestige.ios.sample.schemas import SMS_DB
 from vestige.model import Severity
 
 
@@ -94,3 +97,31 @@ def test_a_corrupt_database_is_a_problem_and_the_rest_is_still_read(demo_backup:
     assert not result.complete
     assert "ios.safari_history.injected_redirect" in [f.rule for f in result.findings]
     assert "ios.sms.indicator_match" not in [f.rule for f in result.findings]
+
+
+def test_a_finding_on_rows_of_a_wal_database_cites_the_wal_too(tmp_path: Path) -> None:
+    """The message lives only in sms.db-wal: a disclosure of the finding must be able to carry it."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    live = sqlite3.connect(str(scratch / "sms.db"))
+    live.executescript(SMS_DB)
+    live.execute("PRAGMA journal_mode = WAL")
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    live.execute("INSERT INTO message (ROWID, guid, text, date) VALUES (1, 'g1', 'see https://bad.example/x', 1)")
+    live.commit()
+    builder = BackupBuilder(tmp_path / "backup")
+    digests = {}
+    for suffix in ("", "-wal", "-shm"):
+        data = (scratch / f"sms.db{suffix}").read_bytes()
+        builder.add_file("HomeDomain", f"Library/SMS/sms.db{suffix}", data)
+        digests[suffix] = hashlib.sha256(data).hexdigest()
+    live.close()
+    result = check(builder.finish(), [plain_set("bad", "domains", ["bad.example"])])
+    [finding] = [f for f in result.result.findings if f.rule == "ios.sms.indicator_match"]
+    assert [(e.locator.path, e.locator.table, e.locator.sha256) for e in finding.evidence] == [
+        ("HomeDomain/Library/SMS/sms.db", "message", digests[""]),
+        ("HomeDomain/Library/SMS/sms.db-wal", None, digests["-wal"]),
+    ]
+    assert finding.evidence[1].excerpt == (
+        "HomeDomain/Library/SMS/sms.db-wal: read by SQLite with HomeDomain/Library/SMS/sms.db"
+    )

@@ -12,6 +12,7 @@ result is deterministic.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from vestige.indicators.index import ConjunctionMatch, ConjunctionTracker, Indic
 from vestige.indicators.sets import IndicatorSet
 from vestige.ios.acquisitions import IosBackup
 from vestige.ios.artifacts import ARTIFACTS as IOS_ARTIFACTS
-from vestige.model import Evidence, Finding, IndicatorMatch, Observable, Problem, Record, Severity
+from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Observable, Problem, Record, Severity
 
 READERS: dict[str, type[Acquisition]] = {IOS_BACKUP: IosBackup}
 ALL_ARTIFACTS: tuple[Artifact, ...] = IOS_ARTIFACTS
@@ -141,8 +142,10 @@ def analyse(
     outcomes = chain(
         listing.outcomes(), zip(others, map_in_processes(_run_artifact, context, others, workers), strict=True)
     )
+    sidecars = _SidecarCitations(acquisition)
     for rank, outcome in outcomes:
         for finding in outcome.findings:
+            finding = sidecars.cite(finding)
             findings.setdefault(finding.id, finding)
         for record in outcome.pattern_records:
             tracker.observe(record, record.observables)
@@ -153,7 +156,7 @@ def analyse(
         if progress is not None:
             progress.advance(1)
     for completed in tracker.completed():
-        finding = pattern_finding(completed)
+        finding = sidecars.cite(pattern_finding(completed))
         findings.setdefault(finding.id, finding)
     result.artifacts = [summaries[rank] for rank in sorted(summaries)]
     result.findings = sorted(findings.values(), key=finding_order)
@@ -314,6 +317,42 @@ class _ArtifactRun:
                 self.matches.append(self.artifact.MATCHES.finding(record, observable, tuple(matches)))
             if self.index.spans_records(record.observables):
                 self.pattern_records.append(record)
+
+
+READ_WITH = ("-wal", "-journal")
+"""Files SQLite reads with a database, which change what its rows say: a row may live only in the log."""
+
+
+class _SidecarCitations:
+    """Adds to a finding that cites rows of a SQLite database the write-ahead log or rollback journal
+    beside it, so that the rows can be checked (and disclosed) as vestige read them."""
+
+    def __init__(self, acquisition: Acquisition) -> None:
+        self.acquisition = acquisition
+        self._found: dict[str, tuple[Locator, ...]] = {}
+
+    def cite(self, finding: Finding) -> Finding:
+        cited = {evidence.locator.path for evidence in finding.evidence}
+        extra: list[Evidence] = []
+        for evidence in finding.evidence:
+            if evidence.locator.table is None:
+                continue
+            for sidecar in self._sidecars(evidence.locator.path):
+                if sidecar.path not in cited:
+                    cited.add(sidecar.path)
+                    extra.append(
+                        Evidence(sidecar, excerpt(f"{sidecar.path}: read by SQLite with {evidence.locator.path}"))
+                    )
+        return dataclasses.replace(finding, evidence=finding.evidence + tuple(extra)) if extra else finding
+
+    def _sidecars(self, path: str) -> tuple[Locator, ...]:
+        found = self._found.get(path)
+        if found is None:
+            manifest = self.acquisition.manifest()
+            entries = (manifest.get(path + suffix) for suffix in READ_WITH)
+            found = tuple(Locator(e.path, e.sha256) for e in entries if e is not None and e.sha256 is not None)
+            self._found[path] = found
+        return found
 
 
 def pattern_finding(completed: ConjunctionMatch[Record]) -> Finding:

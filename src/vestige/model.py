@@ -108,7 +108,8 @@ class Record:
     """One parsed item of an artifact (a visit, a message, a process row), with no judgement.
 
     ``time_kind`` says what ``time`` is (``visit time``, ``message date``, ...): the timeline's
-    ``timestamp_desc``.
+    ``timestamp_desc``. ``cites`` names other evidence that a finding about the record must cite
+    with its locator (a Manifest.db row cites the file it lists, whose content a hash describes).
     """
 
     artifact: str
@@ -118,6 +119,7 @@ class Record:
     fields: Mapping[str, JSON] = field(default_factory=dict)
     observables: tuple[Observable, ...] = ()
     time_kind: str = "event time"
+    cites: tuple[Locator, ...] = ()
 
     def as_json(self) -> dict[str, JSON]:
         return {
@@ -128,6 +130,7 @@ class Record:
             "summary": self.summary,
             "fields": dict(self.fields),
             "observables": [{"kind": o.kind.value, "value": o.value} for o in self.observables],
+            "cites": [c.as_json() for c in self.cites],
         }
 
 

@@ -87,7 +87,10 @@ class MatchPolicy:
                 f"{record.summary}. The {noun} {observable.value} is named by an indicator of compromise: {named_by}."
             ),
             caveats=self.caveats + _KIND_CAVEATS.get(observable.kind, ()),
-            evidence=(Evidence(record.locator, excerpt(record.summary)),),
+            evidence=(
+                Evidence(record.locator, excerpt(record.summary)),
+                *(Evidence(cited, excerpt(f"{cited.path}, as {record.summary}")) for cited in record.cites),
+            ),
             indicators=tuple(sorted(set(matches), key=lambda m: (m.set_name, m.collection, m.type, m.value))),
             time=record.time,
         )

@@ -59,13 +59,22 @@ def test_file_names_paths_hashes_and_hosts_in_folder_names_are_matched(tmp_path:
         plain_set("webkit-hosts", "domains", ["example-bad.com"]),
         plain_set("hashes", "sha256", [hashlib.sha256(b"benign").hexdigest()]),
     ]
-    result = check(build(tmp_path / "b"), sets)
+    root = build(tmp_path / "b")
+    result = check(root, sets)
     matches = result.findings("ios.manifest.indicator_match")
     assert sorted((f.indicators[0].set_name, f.indicators[0].value, f.severity) for f in matches) == [
         ("hashes", hashlib.sha256(b"benign").hexdigest(), Severity.HIGH),
         ("pegasus-files", "roleaccountd.plist", Severity.HIGH),
         ("webkit-hosts", "example-bad.com", Severity.HIGH),
     ]
+    # A hash describes the file's content: the finding cites the file as well as its Manifest.db row.
+    [by_hash] = [f for f in matches if f.indicators[0].set_name == "hashes"]
+    path = "HomeDomain/Library/Preferences/com.apple.Preferences.plist"
+    assert [(e.locator.path, e.locator.table, e.locator.sha256) for e in by_hash.evidence] == [
+        ("Manifest.db", "Files", hashlib.sha256((root / "Manifest.db").read_bytes()).hexdigest()),
+        (path, None, hashlib.sha256(b"benign").hexdigest()),
+    ]
+    assert by_hash.evidence[1].excerpt == f"{path}, as {path} (file, 6 bytes) listed in Manifest.db"
 
 
 def test_absent_and_unlisted_files_are_reported_once_each(tmp_path: Path) -> None:

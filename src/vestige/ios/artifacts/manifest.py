@@ -5,7 +5,9 @@ Each listed file, directory and symlink becomes a record timed by its ``LastModi
 absolute path where the domain's root is fixed, and ``/`` + relativePath as the domain sees it),
 its SHA-256 against file-hash indicators, and host names inside path components (WebKit names
 website-data folders ``https_<host>_<port>``) against domain indicators. Files listed but absent,
-and files present but not listed, are reported. Format: docs/ios-formats.md section 1.
+and files present but not listed, are reported. A match cites the Manifest.db row and, for a file
+with content, the file itself (what a hash describes, and what a disclosure can carry instead of the
+whole listing). Format: docs/ios-formats.md section 1.
 
 The engine reads this artifact in the same pass that hashes the backup (``parse_entries`` on each
 partition of the listing, where it was hashed), and ``tally``/``conclude`` split the detector over
@@ -76,6 +78,7 @@ def _record(entry: EvidenceFile, manifest_sha256: str | None) -> Record:
         fields=fields,
         observables=_observables(domain, relative_path) + _hash_observables(entry),
         time_kind="last modified",
+        cites=() if entry.sha256 is None else (Locator(entry.path, entry.sha256),),
     )
 
 
