@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile, detect_kind
 from vestige.evidence.artifact import Artifact, EntryArtifact, excerpt
@@ -62,6 +62,10 @@ class SinkFactory(Protocol):
         """The sink of an artifact, or of one partition of an ``EntryArtifact`` (absorbed in order)."""
 
     def absorb(self, receipt: object) -> None: ...
+
+    def manifest_file(self) -> IO[bytes]:
+        """Where the acquisition manifest goes, one JSON line per entry in path order (opened in the
+        process that writes it)."""
 
 
 class Progress(Protocol):
@@ -128,7 +132,7 @@ def analyse(
         device=device,
         file_count=manifest.count,
         total_bytes=manifest.total_bytes,
-        merkle_root=manifest.merkle_root,
+        merkle_root="",  # from the seal task below
         indicator_sets=tuple(indicator_sets),
         problems=problems,
     )
@@ -138,10 +142,14 @@ def analyse(
     summaries: dict[int, ArtifactSummary] = {}
     tracker: ConjunctionTracker[Record] = ConjunctionTracker(index)
     context = _Context(acquisition, index, artifacts, sinks)
-    others = [rank for rank, artifact in enumerate(artifacts) if rank not in listing.ranks]
-    outcomes = chain(
-        listing.outcomes(), zip(others, map_in_processes(_run_artifact, context, others, workers), strict=True)
-    )
+    # The manifest is sealed (Merkle root, manifest.jsonl) on a worker beside the artifacts.
+    tasks = [_SEAL, *(rank for rank in range(len(artifacts)) if rank not in listing.ranks)]
+    results = map_in_processes(_run_task, context, tasks, workers)
+    sealed = next(results)
+    assert isinstance(sealed, str)
+    result.merkle_root = sealed
+    others = zip(tasks[1:], (outcome for outcome in results if isinstance(outcome, _Outcome)), strict=True)
+    outcomes = chain(listing.outcomes(), others)
     sidecars = _SidecarCitations(acquisition)
     for rank, outcome in outcomes:
         for finding in outcome.findings:
@@ -182,6 +190,20 @@ class _Outcome:
     problems: list[Problem]
     pattern_records: list[Record]
     receipt: object
+
+
+_SEAL = -1
+
+
+def _run_task(context: _Context, position: int) -> _Outcome | str:
+    """Runs one artifact (by position) or seals the manifest (``_SEAL``: returns its Merkle root)."""
+    if position == _SEAL:
+        manifest = context.acquisition.manifest()
+        if context.sinks is None:
+            return manifest.seal(None)
+        with context.sinks.manifest_file() as lines:
+            return manifest.seal(lines)
+    return _run_artifact(context, position)
 
 
 def _run_artifact(context: _Context, position: int) -> _Outcome:

@@ -8,11 +8,13 @@ a backup and collecting its records, and hashing a whole folder to prove nothing
 from __future__ import annotations
 
 import hashlib
+import io
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 from vestige.analysis import Result, analyse, open_acquisition
 from vestige.indicators import IndicatorIndex, IndicatorSet, read_indicator_data
@@ -40,6 +42,9 @@ class Collected:
 
     def absorb(self, receipt: object) -> None:
         pass
+
+    def manifest_file(self) -> IO[bytes]:
+        return io.BytesIO()
 
 
 @dataclass

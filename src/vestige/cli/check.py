@@ -125,7 +125,7 @@ def run_check(
                 result = analyse(acquisition, index, sets, sinks=folder, progress=progress, workers=workers)
             options = {**options, "input": str(path.resolve()), "acquisition_root": str(acquisition.root.resolve())}
             metadata = run_metadata(started, {k: _plain(v) for k, v in options.items()})
-            digest = folder.finish(result, acquisition, metadata)
+            digest = folder.finish(result, metadata)
         except BaseException as error:
             folder.discard_scratch()
             _discard(staging, created)

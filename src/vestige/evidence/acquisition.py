@@ -5,7 +5,8 @@ once, streaming, in parallel threads, into a ``FileManifest``: a private tempora
 holding path, storage name, type, size, SHA-256 and the reader's metadata of each entry. Keeping it
 on disk bounds memory for acquisitions of millions of files and gives artifacts cheap lookups
 (SHA-256 of the file a record cites, glob of device paths). Its Merkle root (RFC 6962, leaves in
-path order) identifies the acquisition's contents.
+path order) identifies the acquisition's contents; ``seal`` computes it in the same ordered pass
+that writes ``manifest.jsonl``, which the engine runs on a worker beside the artifacts.
 """
 
 from __future__ import annotations
@@ -147,29 +148,53 @@ class FileManifest:
         self.problems: list[Problem] = []
         self.count = 0
         self.total_bytes = 0
-        self.merkle_root = ""
+        self._merkle_root: str | None = None
 
     def build(self, rows: Iterable[SpoolRow]) -> None:
-        """Spools the rows, indexes them by path, then computes the Merkle root in path order."""
+        """Spools the rows and indexes them by path (the Merkle root waits for ``seal``)."""
         batch: list[SpoolRow] = []
         insert = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)"
+        count = total = 0
         for row in rows:
             batch.append(row)
+            count += 1
+            if row[1] == "file" and row[2] is not None:
+                total += row[2]
             if len(batch) >= self._BATCH:
                 self._db.executemany(insert, batch)
                 batch.clear()
         self._db.executemany(insert, batch)
         self._db.execute("CREATE INDEX entries_by_path ON entries (path)")
         self._db.commit()
+        self.count, self.total_bytes = count, total
+
+    @property
+    def merkle_root(self) -> str:
+        """The RFC 6962 root of the entries' leaves in path order."""
+        if self._merkle_root is None:
+            self._merkle_root = self.seal(None)
+        return self._merkle_root
+
+    def seal(self, lines: IO[bytes] | None) -> str:
+        """One pass in path order: returns the Merkle root and writes each entry's JSON line (as
+        ``EvidenceFile.as_json``, the metadata as spooled) to ``lines`` when given."""
         root = MerkleRoot()
-        total = 0
-        for path, kind, size, sha256 in self._db.execute(
-            "SELECT path, type, size, sha256 FROM entries ORDER BY path, rowid"
-        ):
+        dumps, fragment = orjson.dumps, orjson.Fragment
+        rows = self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid")
+        for path, kind, size, sha256, stored_as, metadata in rows:
             root.add_leaf(leaf(path, kind, size, sha256))
-            if kind == "file" and size is not None:
-                total += size
-        self.count, self.total_bytes, self.merkle_root = root.size, total, root.hexdigest()
+            if lines is not None:
+                entry = {
+                    "path": path,
+                    "type": kind,
+                    "stored_as": stored_as,
+                    "size": size,
+                    "sha256": sha256,
+                    "metadata": fragment(metadata),
+                }
+                lines.write(dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+        self._merkle_root = root.hexdigest()
+        return self._merkle_root
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -182,22 +207,6 @@ class FileManifest:
     def __iter__(self) -> Iterator[EvidenceFile]:
         for row in self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid"):
             yield _entry(row)
-
-    def json_lines(self) -> Iterator[bytes]:
-        """Each entry as a JSON object (``EvidenceFile.as_json``), without decoding the metadata."""
-        for path, kind, size, sha256, stored_as, metadata in self._db.execute(
-            f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid"
-        ):
-            yield orjson.dumps(
-                {
-                    "path": path,
-                    "type": kind,
-                    "stored_as": stored_as,
-                    "size": size,
-                    "sha256": sha256,
-                    "metadata": orjson.Fragment(metadata),
-                }
-            )
 
     def get(self, path: str) -> EvidenceFile | None:
         row = self._db.execute(

@@ -20,7 +20,6 @@ import orjson
 
 from vestige import __version__
 from vestige.analysis import Result
-from vestige.evidence.acquisition import Acquisition
 from vestige.model import JSON, Record, format_time
 from vestige.report.encoding import dumps
 from vestige.report.findings import write_findings
@@ -60,6 +59,10 @@ class OutputFolder:
                         shutil.copyfileobj(stream, out, WRITE_BUFFER)
                     part.unlink()
 
+    def manifest_file(self) -> IO[bytes]:
+        """``manifest.jsonl``, written by the engine's seal task (in a worker when there are several)."""
+        return (self.path / "manifest.jsonl").open("wb", buffering=WRITE_BUFFER)
+
     def _records(self, artifact: str) -> Path:
         return self.path / "records" / f"{artifact}.jsonl"
 
@@ -67,11 +70,9 @@ class OutputFolder:
         """Removes the temporary timeline runs and records (``finish`` does; a failed run calls it itself)."""
         shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def finish(self, result: Result, acquisition: Acquisition, run: dict[str, JSON]) -> str:
-        """Writes findings.json, manifest.jsonl, timeline.jsonl and run.json; returns the findings digest."""
-        with (self.path / "manifest.jsonl").open("wb", buffering=WRITE_BUFFER) as stream:
-            for line in acquisition.manifest().json_lines():
-                stream.write(line + b"\n")
+    def finish(self, result: Result, run: dict[str, JSON]) -> str:
+        """Writes findings.json, timeline.jsonl and run.json (manifest.jsonl is written during the
+        analysis); returns the findings digest."""
         findings = TimelineRuns(self._scratch, FINDINGS_RANK)
         for finding in result.findings:
             findings.add(finding_event(finding))
