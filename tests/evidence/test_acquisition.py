@@ -7,6 +7,7 @@ import os
 import plistlib
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.builders import backup_with
 from vestige.evidence.acquisition import IOS_BACKUP, FileManifest, detect_kind
 from vestige.evidence.errors import EncryptedBackupError, MissingFileError, NotAnAcquisitionError, UnexpectedFormatError
 from vestige.evidence.merkle import MerkleRoot
+from vestige.ios import acquisitions as ios_acquisitions
 from vestige.ios.acquisitions import IosBackup
 from vestige.ios.sample.backup import BackupBuilder
 
@@ -155,3 +157,38 @@ def test_file_manifest_spool_is_removed_on_close() -> None:
     folder = manifest._folder
     manifest.close()
     assert not folder.exists()
+
+
+def test_a_wal_mode_manifest_db_is_copied_once_for_every_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = BackupBuilder(tmp_path / "b")
+    for number in range(12):
+        builder.add_file("HomeDomain", f"Library/f{number}.txt", b"%d" % number)
+    root = builder.finish()
+    live = sqlite3.connect(str(root / "Manifest.db"))
+    live.execute("PRAGMA journal_mode = WAL")
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    live.execute("UPDATE Files SET relativePath = 'Library/only-in-the-wal.txt' WHERE relativePath = 'Library/f0.txt'")
+    live.commit()
+    keep = {suffix: (root / f"Manifest.db{suffix}").read_bytes() for suffix in ("", "-wal", "-shm")}
+    live.close()
+    for suffix, data in keep.items():
+        (root / f"Manifest.db{suffix}").write_bytes(data)
+    copies: list[Path] = []
+    real = ios_acquisitions.settled_copy
+
+    def counted(*args: Any) -> Path:
+        copies.append(args[0])
+        return real(*args)
+
+    monkeypatch.setattr(ios_acquisitions, "settled_copy", counted)
+    monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 4)
+    with IosBackup(root) as backup:
+        paths = {entry.path for entry in backup.files()}
+        scratch = backup._scratch
+        assert scratch is not None and scratch.is_dir()
+    assert copies == [root / "Manifest.db"]
+    assert "HomeDomain/Library/only-in-the-wal.txt" in paths
+    assert "HomeDomain/Library/f0.txt" not in paths
+    assert not scratch.exists()

@@ -60,6 +60,27 @@ def open_database(path: Path, name: str, sidecars: Mapping[str, Path] | None = N
             connection.close()
 
 
+def settled_copy(path: Path, name: str, sidecars: Mapping[str, Path], folder: Path) -> Path:
+    """A private copy of a database with its write-ahead log or hot journal applied, in ``folder``:
+    a plain file that any number of connections, in any process, may then open with ``open_database``
+    (immutable) instead of copying the database again for each."""
+    if not is_sqlite(path):
+        raise CorruptDatabaseError(f"{name}: not a SQLite database (the header is wrong)")
+    copy = folder / "db"
+    shutil.copyfile(path, copy)
+    for suffix, sidecar in sidecars.items():
+        shutil.copyfile(sidecar, folder / f"db{suffix}")
+    connection = sqlite3.connect(str(copy))
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("PRAGMA journal_mode = DELETE")
+    except sqlite3.DatabaseError as error:
+        raise CorruptDatabaseError(f"{name}: unreadable SQLite database ({error})") from None
+    finally:
+        connection.close()
+    return copy
+
+
 def table_columns(connection: sqlite3.Connection, table: str) -> set[str]:
     """The column names of ``table`` (empty when the table does not exist)."""
     return {row[1] for row in connection.execute(f"PRAGMA table_info({quote_identifier(table)})")}

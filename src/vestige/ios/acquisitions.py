@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile, name_text
 from vestige.evidence.errors import UnexpectedFormatError
 from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
-from vestige.evidence.sqlite import SIDECARS, open_database, require_tables
+from vestige.evidence.sqlite import SIDECARS, open_database, require_tables, settled_copy
 from vestige.ios.timestamps import from_unix, plist_date, unix_time_text
 from vestige.model import JSON, format_time
 
@@ -72,6 +74,9 @@ class IosBackup(Acquisition):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self._stored: set[str] = set()
+        self._listing: Path | None = None
+        self._scratch: Path | None = None
+        self._creator = os.getpid()
 
     def expected_entries(self) -> int | None:
         with self._manifest_db() as db:
@@ -79,8 +84,28 @@ class IosBackup(Acquisition):
         return int(count) + len(TOP_LEVEL_FILES)
 
     def _manifest_db(self) -> AbstractContextManager[sqlite3.Connection]:
-        location = self.root / "Manifest.db"
-        return open_database(location, "Manifest.db", _sidecars(location))
+        """Manifest.db, read in place; a WAL-mode one through one private copy made on first use and
+        shared by every partition (and forked worker) after it."""
+        if self._listing is None:
+            location = self.root / "Manifest.db"
+            sidecars = _sidecars(location)
+            if "-wal" not in sidecars and "-journal" not in sidecars:
+                self._listing = location
+            else:
+                scratch = Path(tempfile.mkdtemp(prefix="vestige-listing-"))
+                try:
+                    self._listing = settled_copy(location, "Manifest.db", sidecars, scratch)
+                except BaseException:
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    raise
+                self._scratch = scratch
+        return open_database(self._listing, "Manifest.db")
+
+    def close(self) -> None:
+        super().close()
+        if self._scratch is not None and os.getpid() == self._creator:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = self._listing = None
 
     def _partitions(self) -> Sequence[Hashable]:
         """The top-level files, then slices of Manifest.db's rows by rowid."""
