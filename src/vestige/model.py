@@ -86,11 +86,26 @@ class Locator:
 
     def as_json(self) -> dict[str, JSON]:
         """Row ids and offsets beyond ±(2^53 − 1) are written as text, which canonical JSON keeps exact."""
+        out = self.parts()
+        for name in ("row", "line", "offset"):
+            value = out.get(name)
+            if isinstance(value, int) and abs(value) > SAFE_INTEGER:
+                out[name] = str(value)
+        return out
+
+    def parts(self) -> dict[str, JSON]:
+        """The locator's set parts as they are (for JSON Lines, which keep 64-bit integers exact)."""
         out: dict[str, JSON] = {"path": self.path, "sha256": self.sha256}
-        for name in ("table", "row", "line", "offset", "key"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = str(value) if isinstance(value, int) and abs(value) > SAFE_INTEGER else value
+        if self.table is not None:
+            out["table"] = self.table
+        if self.row is not None:
+            out["row"] = self.row
+        if self.line is not None:
+            out["line"] = self.line
+        if self.offset is not None:
+            out["offset"] = self.offset
+        if self.key is not None:
+            out["key"] = self.key
         return out
 
 

@@ -29,3 +29,12 @@ def test_hash_in_order_keeps_order_and_reports_unreadable_files(tmp_path: Path) 
     assert results[42][1] == (2, hashlib.sha256(b"42").hexdigest())
     assert results[600][1] is None
     assert isinstance(results[601][1], FileNotFoundError)
+
+
+def test_empty_small_and_large_files_each_get_their_own_digest(tmp_path: Path) -> None:
+    contents = {"empty": b"", "small": b"x" * 1000, "chunk": b"y" * CHUNK, "large": b"z" * (CHUNK + 1)}
+    for name, content in contents.items():
+        (tmp_path / name).write_bytes(content)
+    results = dict(hash_in_order([(name, tmp_path / name) for name in contents]))
+    assert results == {name: (len(content), hashlib.sha256(content).hexdigest()) for name, content in contents.items()}
+    assert results["empty"] == (0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")

@@ -7,6 +7,7 @@ Layout: ``findings.json`` (canonical), ``manifest.jsonl`` (one line per acquisit
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import sys
@@ -21,7 +22,7 @@ import orjson
 from vestige import __version__
 from vestige.analysis import Result
 from vestige.model import JSON, Record, format_time
-from vestige.report.encoding import dumps
+from vestige.report.encoding import dumps, record_json
 from vestige.report.findings import write_findings
 from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_event
 
@@ -51,12 +52,14 @@ class OutputFolder:
         self._runs.extend(receipt.runs)
         if receipt.records_part is not None:
             part = Path(receipt.records_part)
-            mode = "ab" if receipt.artifact in self._parted else "wb"
+            # Not "ab": copy_file_range refuses a file opened to append.
+            mode = "r+b" if receipt.artifact in self._parted else "wb"
             self._parted.add(receipt.artifact)
             with self._records(receipt.artifact).open(mode) as out:
+                out.seek(0, os.SEEK_END)
                 if part.exists():
                     with part.open("rb") as stream:
-                        shutil.copyfileobj(stream, out, WRITE_BUFFER)
+                        _append(stream, out)
                     part.unlink()
 
     def manifest_file(self) -> IO[bytes]:
@@ -82,6 +85,19 @@ class OutputFolder:
         run = {**run, "timeline_events": events, "findings_sha256": digest}
         (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         return digest
+
+
+def _append(source: IO[bytes], target: IO[bytes]) -> None:
+    """Appends a whole file to another, inside the kernel where it can (``copy_file_range``)."""
+    remaining = os.fstat(source.fileno()).st_size
+    try:
+        while remaining > 0:
+            copied = os.copy_file_range(source.fileno(), target.fileno(), remaining)
+            if copied == 0:
+                break
+            remaining -= copied
+    except (AttributeError, OSError):  # not Linux, or a file system that cannot
+        shutil.copyfileobj(source, target, WRITE_BUFFER)
 
 
 FINDINGS_RANK = 1 << 20
@@ -111,7 +127,7 @@ class ArtifactWriter:
     def record(self, record: Record) -> None:
         if self._stream is None:
             self._stream = self._path.open("wb", buffering=WRITE_BUFFER)
-        self._stream.write(dumps(record, orjson.OPT_UTC_Z) + b"\n")
+        self._stream.write(dumps(record_json(record), orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
         self._timeline.add(record_event(record))
 
     def close(self) -> Receipt:

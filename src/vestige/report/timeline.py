@@ -47,7 +47,7 @@ def record_event(record: Record) -> dict[str, object] | None:
         timestamp=microseconds(record.time),
         timestamp_desc=record.time_kind,
         data_type=record.artifact,
-        evidence=record.locator.as_json(),
+        evidence=record.locator.parts(),
     )
     return event
 
