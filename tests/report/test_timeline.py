@@ -40,3 +40,47 @@ def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, m
 
 def test_microseconds_are_exact() -> None:
     assert microseconds(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=timezone.utc)) == 1_000_005
+
+
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_a_merge_cut_into_slices_gives_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    monkeypatch.setattr(timeline, "CHUNK", 97)
+    monkeypatch.setattr(timeline, "SAMPLES_PER_RUN", 5)
+    start = datetime(2024, 5, 14, tzinfo=timezone.utc)
+    generator = random.Random(11)
+    runs = []
+    added = 0
+    for rank in range(4):
+        events = TimelineRuns(tmp_path / "runs", rank)
+        (tmp_path / "runs").mkdir(exist_ok=True)
+        for number in range(generator.randrange(0, 700)):
+            moment = start + timedelta(seconds=generator.randrange(0, 50))  # many equal times
+            events.add(record_event(Record("t", Locator("p", None, row=number), moment, f"{rank}-{number}")))
+            added += 1
+        runs += events.spill()
+    assert len(timeline._split_keys(runs, workers)) == workers - 1
+    whole = merge_runs(runs, tmp_path / "one.jsonl")
+    assert merge_runs(runs, tmp_path / "sliced.jsonl", workers) == whole
+    assert (tmp_path / "sliced.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.jsonl", "runs", "sliced.jsonl"]
+    lines = [json.loads(line) for line in (tmp_path / "one.jsonl").read_text().splitlines()]
+    assert len(lines) == whole == added
+    assert [e["timestamp"] for e in lines] == sorted(e["timestamp"] for e in lines)
+
+
+def test_the_first_line_at_or_after_a_key_is_found_by_binary_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timeline, "_KEY_WIDTH", 5)
+    run = tmp_path / "run"
+    keys = [b"%05d" % n for n in range(0, 300, 3)]
+    content = b"".join(key + b" x" * (int(key) % 7) + b"\n" for key in keys)
+    run.write_bytes(content)
+    with run.open("rb") as stream:
+        for probe in range(-1, 302):
+            key = b"%05d" % probe if probe >= 0 else b"-0001"
+            offset = timeline._first_at_or_after(stream, key)
+            expected = next((k for k in keys if k >= key), b"")
+            assert content[offset : offset + 5] == expected, probe

@@ -119,7 +119,7 @@ def run_check(
     with acquisition:
         _refuse_inside(acquisition.root, output)
         staging, created = _staging_folder(output)
-        folder = OutputFolder(staging)
+        folder = OutputFolder(staging, workers)
         try:
             with ProgressBar(console) as progress:
                 result = analyse(acquisition, index, sets, sinks=folder, progress=progress, workers=workers)

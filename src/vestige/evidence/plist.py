@@ -66,6 +66,23 @@ def keyed_archive_fields(blob: bytes) -> dict[str, Scalar]:
 
 
 _OFFSET_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+# Integers by the low nibble of their marker (1, 2, 4 bytes unsigned; 8 bytes signed), and UIDs by
+# the low nibble (one less than their length in bytes).
+_INTEGERS = {0: struct.Struct(">B"), 1: struct.Struct(">H"), 2: struct.Struct(">I"), 3: struct.Struct(">q")}
+_UIDS = {0: struct.Struct(">B"), 1: struct.Struct(">H"), 3: struct.Struct(">I"), 7: struct.Struct(">Q")}
+_OFFSET_TABLES: dict[tuple[int, int], struct.Struct] = {}
+
+
+def _offset_table(count: int, size: int) -> struct.Struct:
+    """The compiled format of an offset table (archives of one backup share a few sizes)."""
+    table = _OFFSET_TABLES.get((count, size))
+    if table is None:
+        table = struct.Struct(f">{count}{_OFFSET_FORMATS[size]}")
+        if len(_OFFSET_TABLES) < 256:
+            _OFFSET_TABLES[(count, size)] = table
+    return table
+
+
 _LAYOUT_CACHE_SIZE = 64
 
 
@@ -105,7 +122,7 @@ def _root_fields(blob: bytes) -> dict[str, Scalar]:
     offset_size, ref_size, count, top, table = _TRAILER.unpack_from(blob, len(blob) - 32)
     if count > len(blob) or table > len(blob) or top >= count:
         raise ValueError("the trailer points outside the file")
-    offsets = struct.unpack_from(f">{count}{_OFFSET_FORMATS[offset_size]}", blob, table)
+    offsets = _offset_table(count, offset_size).unpack_from(blob, table)
     for known in _KNOWN:
         if (
             known.top == top
@@ -125,10 +142,20 @@ def _root_fields(blob: bytes) -> dict[str, Scalar]:
         kind = marker >> 4
         value: Scalar
         if kind == 0x1:
-            width = 1 << (marker & 0x0F)
-            value = _FROM(blob[offset + 1 : offset + 1 + width], "big", signed=width >= 8)
+            integer = _INTEGERS.get(marker & 0x0F)
+            if integer is not None:
+                value = integer.unpack_from(blob, offset + 1)[0]
+            else:  # 16 bytes: a signed 128-bit integer
+                width = 1 << (marker & 0x0F)
+                value = _FROM(blob[offset + 1 : offset + 1 + width], "big", signed=True)
         elif kind == 0x8:
-            target = offsets[objects[_FROM(blob[offset + 1 : offset + 2 + (marker & 0x0F)], "big")]]
+            uid = _UIDS.get(marker & 0x0F)
+            number = (
+                uid.unpack_from(blob, offset + 1)[0]
+                if uid
+                else _FROM(blob[offset + 1 : offset + 2 + (marker & 0x0F)], "big")
+            )
+            target = offsets[objects[number]]
             if blob[target] >> 4 not in (0x5, 0x6):
                 continue
             value = _string_at(blob, target)

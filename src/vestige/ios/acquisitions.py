@@ -262,23 +262,26 @@ def _mbfile_metadata(blob: bytes) -> dict[str, JSON]:
         fields = keyed_archive_fields(blob)
     except ValueError as error:
         return {"metadata_error": str(error)}
-    metadata: dict[str, JSON] = {}
-    for key, name in _MBFILE_FIELDS:
-        if key in fields:
-            metadata[name] = fields[key]
-    if isinstance(metadata.get("mode"), int):
-        metadata["mode"] = oct(int(fields["Mode"]))
-    texts: dict[object, str | None] = {}
+    metadata: dict[str, JSON] = {name: fields[key] for key, name in _MBFILE_FIELDS if key in fields}
+    mode = metadata.get("mode")
+    if isinstance(mode, int):
+        metadata["mode"] = oct(mode)
+    last: object = None
+    text: str | None = None
     for key, name in _MBFILE_TIMES:
         value = fields.get(key)
-        if value not in texts:
+        if value is None:
+            continue
+        if value != last or type(value) is not type(last):  # the three times are often one
+            last = value
             if isinstance(value, int) and not isinstance(value, bool):
-                texts[value] = unix_time_text(value)
+                text = unix_time_text(value)
             elif isinstance(value, float):
-                texts[value] = format_time(from_unix(value))
+                text = format_time(from_unix(value))
             else:
+                last = None
                 continue
-        metadata[name] = texts[value]
+        metadata[name] = text
     return metadata
 
 

@@ -24,15 +24,16 @@ from vestige.analysis import Result
 from vestige.model import JSON, Record, format_time
 from vestige.report.encoding import dumps, record_json
 from vestige.report.findings import write_findings
-from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_event
+from vestige.report.timeline import TimelineRuns, append_file, finding_event, merge_runs, record_event
 
 
 class OutputFolder:
     """Where a check writes. ``open`` gives each artifact its own writer (in whichever process runs it);
     ``finish`` writes the files that need the whole result."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, workers: int = 1) -> None:
         self.path = path
+        self.workers = workers
         (path / "records").mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="vestige-timeline-"))
         self._runs: list[str] = []
@@ -59,7 +60,7 @@ class OutputFolder:
                 out.seek(0, os.SEEK_END)
                 if part.exists():
                     with part.open("rb") as stream:
-                        _append(stream, out)
+                        append_file(stream, out)
                     part.unlink()
 
     def manifest_file(self) -> IO[bytes]:
@@ -79,25 +80,12 @@ class OutputFolder:
         findings = TimelineRuns(self._scratch, FINDINGS_RANK)
         for finding in result.findings:
             findings.add(finding_event(finding))
-        events = merge_runs(self._runs + findings.spill(), self.path / "timeline.jsonl")
+        events = merge_runs(self._runs + findings.spill(), self.path / "timeline.jsonl", self.workers)
         self.discard_scratch()
         digest = write_findings(result, self.path / "findings.json")
         run = {**run, "timeline_events": events, "findings_sha256": digest}
         (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         return digest
-
-
-def _append(source: IO[bytes], target: IO[bytes]) -> None:
-    """Appends a whole file to another, inside the kernel where it can (``copy_file_range``)."""
-    remaining = os.fstat(source.fileno()).st_size
-    try:
-        while remaining > 0:
-            copied = os.copy_file_range(source.fileno(), target.fileno(), remaining)
-            if copied == 0:
-                break
-            remaining -= copied
-    except (AttributeError, OSError):  # not Linux, or a file system that cannot
-        shutil.copyfileobj(source, target, WRITE_BUFFER)
 
 
 FINDINGS_RANK = 1 << 20

@@ -10,12 +10,17 @@ runs of all artifacts are merged at the end, so millions of records never sit in
 from __future__ import annotations
 
 import heapq
+import os
+import shutil
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 import orjson
 
+from vestige.evidence.workers import map_in_processes
 from vestige.model import Finding, Record, format_time
 from vestige.report.encoding import dumps
 
@@ -107,12 +112,113 @@ class TimelineRuns:
         return self.runs
 
 
-def merge_runs(runs: list[str], path: Path) -> int:
-    """Merges sorted runs into the timeline file; returns the number of events."""
+SAMPLES_PER_RUN = 64
+
+
+def merge_runs(runs: list[str], path: Path, workers: int = 1) -> int:
+    """Merges sorted runs into the timeline file; returns the number of events.
+
+    With several workers the range of keys is cut at keys sampled from the runs, each slice is merged
+    by its own worker (every run read from the first line of the slice, found by binary search), and
+    the slices are joined in order: the file is the same whatever the number of workers.
+    """
+    bounds = _split_keys(runs, workers) if workers > 1 else []
+    slices = list(enumerate(zip([None, *bounds], [*bounds, None], strict=True)))
+    parts = [path] + [path.with_name(f"{path.name}.part{number}") for number in range(1, len(slices))]
+    counts = list(map_in_processes(_merge_slice, (runs, parts), slices, workers))
+    with path.open("r+b") as out:
+        out.seek(0, os.SEEK_END)
+        for part in parts[1:]:
+            with part.open("rb") as stream:
+                append_file(stream, out)
+            part.unlink()
+    return sum(counts)
+
+
+def _merge_slice(shared: tuple[list[str], list[Path]], numbered: tuple[int, tuple[bytes | None, bytes | None]]) -> int:
+    """Worker: merges the lines whose keys are in ``[low, high)`` into slice ``number``'s file."""
+    runs, parts = shared
+    number, (low, high) = numbered
     count = 0
-    with ExitStack() as stack, path.open("wb") as out:
-        streams = [stack.enter_context(Path(run).open("rb")) for run in runs]
+    with ExitStack() as stack, parts[number].open("wb") as out:
+        streams = [_lines_between(stack.enter_context(Path(run).open("rb")), low, high) for run in runs]
         for line in heapq.merge(*streams):
-            out.write(line[_KEY_WIDTH:])
+            out.write(memoryview(line)[_KEY_WIDTH:])
             count += 1
     return count
+
+
+def _lines_between(stream: IO[bytes], low: bytes | None, high: bytes | None) -> Iterator[bytes]:
+    if low is not None:
+        stream.seek(_first_at_or_after(stream, low))
+    if high is None:
+        yield from stream
+        return
+    for line in stream:
+        if line[:_KEY_WIDTH] >= high:
+            return
+        yield line
+
+
+def _line_start(stream: IO[bytes], position: int) -> int:
+    """The offset of the first line that starts at or after ``position``."""
+    if position == 0:
+        return 0
+    stream.seek(position - 1)
+    stream.readline()
+    return stream.tell()
+
+
+def _key_at(stream: IO[bytes], start: int) -> bytes | None:
+    stream.seek(start)
+    return stream.readline()[:_KEY_WIDTH] or None
+
+
+def _first_at_or_after(stream: IO[bytes], key: bytes) -> int:
+    """The offset of the first line of a sorted run whose key is at least ``key``."""
+    low, high = 0, os.fstat(stream.fileno()).st_size
+    while low < high:  # the smallest position whose line (the first starting there or later) holds
+        middle = (low + high) // 2
+        found = _key_at(stream, _line_start(stream, middle))
+        if found is None or found >= key:
+            high = middle
+        else:
+            low = middle + 1
+    return _line_start(stream, low)
+
+
+def _split_keys(runs: list[str], workers: int) -> list[bytes]:
+    """Keys that cut the runs' lines into ``workers`` slices of about the same size, from samples."""
+    samples: list[tuple[bytes, int]] = []
+    for run in runs:
+        with Path(run).open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            weight = size // (SAMPLES_PER_RUN + 1)
+            for number in range(SAMPLES_PER_RUN + 1):
+                key = _key_at(stream, _line_start(stream, size * number // (SAMPLES_PER_RUN + 1)))
+                if key is not None:
+                    samples.append((key, weight))
+    samples.sort()
+    total = sum(weight for _, weight in samples)
+    bounds: list[bytes] = []
+    seen = 0
+    for key, weight in samples:
+        seen += weight
+        if len(bounds) < workers - 1 and seen >= total * (len(bounds) + 1) / workers and key not in bounds:
+            bounds.append(key)
+    return bounds
+
+
+def append_file(source: IO[bytes], target: IO[bytes]) -> None:
+    """Appends the rest of a file to another (opened without ``O_APPEND``), in the kernel where it can
+    (``copy_file_range``)."""
+    remaining = os.fstat(source.fileno()).st_size - source.tell()
+    target.flush()
+    try:
+        while remaining > 0:
+            copied = os.copy_file_range(source.fileno(), target.fileno(), remaining)
+            if copied == 0:
+                break
+            remaining -= copied
+    except (AttributeError, OSError):  # not Linux, or a file system that cannot
+        shutil.copyfileobj(source, target, 1 << 20)
