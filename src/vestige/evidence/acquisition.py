@@ -221,9 +221,12 @@ class FileManifest:
             return [] if entry is None else [entry]
         regex = re.compile(fnmatch.translate(pattern))
         prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+        # SQLite's GLOB reads * and ? as fnmatch does (classes differ, so patterns with one are left to
+        # the regex alone): it drops the other rows before Python sees them.
         rows = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM entries WHERE path >= ? AND path < ? ORDER BY path, rowid",
-            (prefix, prefix + "\U0010ffff"),
+            f"SELECT {self._COLUMNS} FROM entries WHERE path >= ? AND path < ? AND (? OR path GLOB ?)"
+            " ORDER BY path, rowid",
+            (prefix, prefix + "\U0010ffff", "[" in pattern, pattern),
         )
         return [_entry(row) for row in rows if regex.fullmatch(row[0])]
 

@@ -68,6 +68,6 @@ def record_json(record: Record) -> dict[str, object]:
         "time_kind": record.time_kind,
         "summary": record.summary,
         "fields": record.fields,
-        "observables": [{"kind": o.kind.value, "value": o.value} for o in record.observables],
+        "observables": [{"kind": o.kind, "value": o.value} for o in record.observables],  # orjson writes the value
         "cites": [c.parts() for c in record.cites],
     }
