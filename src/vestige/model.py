@@ -115,7 +115,7 @@ def format_time(moment: datetime | None) -> str | None:
         return None
     if moment.tzinfo is not timezone.utc:
         moment = moment.astimezone(timezone.utc)
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # without its "+00:00"
 
 
 @dataclass(frozen=True, slots=True)
