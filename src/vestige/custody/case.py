@@ -458,8 +458,11 @@ class Case:
             key, {"action": "export", "outputs": [{"name": EXPORT, "sha256": sha256}], "note": "CASE/UCO"}
         )
 
-    def timestamp(self, key: SigningKey, *, url: str | None, tsa_chain: Path | None, response: Path | None) -> str:
-        """Anchors the latest checkpoint (see ``anchoring``); offline, writes the request for later."""
+    def timestamp(
+        self, key: SigningKey, *, url: str | None, tsa_chain: Path | None, response: Path | None
+    ) -> Path | Entry:
+        """Anchors the latest checkpoint (see ``anchoring``) and returns the ``anchor`` record; offline,
+        writes the request for later and returns its path."""
         self.require_custodian(key, "anchor")
         checkpoint = latest_checkpoint(self.root)
         request_path = self.root / TIMESTAMPS / f"{checkpoint.stem}.tsq"
@@ -467,7 +470,7 @@ class Case:
             request_path.parent.mkdir(parents=True, exist_ok=True)
             request_path.write_bytes(timestamp_request(checkpoint_digest(checkpoint)))
             self.bag.save_tags()
-            return f"wrote {request_path}; send it to a TSA, then run this again with --response TOKEN --tsa-cert PEM"
+            return request_path
         if tsa_chain is None:
             raise CaseError("--tsa-cert is needed to check the token before it is recorded")
         if url is not None:
@@ -477,9 +480,7 @@ class Case:
         else:
             assert response is not None
             token = response.read_bytes()
-        fields = anchor_fields(self.root, checkpoint, token, tsa_chain.read_bytes())
-        self._commit(key, fields)
-        return f"anchored {fields['checkpoint']}: the log existed before {fields['gen_time']} ({fields['tsa']})"
+        return self._commit(key, anchor_fields(self.root, checkpoint, token, tsa_chain.read_bytes()))
 
     def rotate_key(self, key: SigningKey, new: SigningKey, note: str = "") -> Entry:
         """The custodian moves to a new key; the record is signed by both keys."""
