@@ -84,3 +84,24 @@ def test_the_first_line_at_or_after_a_key_is_found_by_binary_search(
             offset = timeline._first_at_or_after(stream, key)
             expected = next((k for k in keys if k >= key), b"")
             assert content[offset : offset + 5] == expected, probe
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_more_runs_than_the_fan_in_are_merged_in_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    monkeypatch.setattr(timeline, "CHUNK", 5)
+    monkeypatch.setattr(timeline, "MAX_FAN_IN", 3)
+    start = datetime(2024, 5, 14, tzinfo=timezone.utc)
+    (tmp_path / "runs").mkdir()
+    events = TimelineRuns(tmp_path / "runs", 0)
+    offsets = list(range(200))
+    random.Random(5).shuffle(offsets)
+    for offset in offsets:
+        events.add(record_event(Record("t", Locator("p", None), start + timedelta(seconds=offset), f"e{offset}")))
+    runs = events.spill()
+    assert len(runs) == 40
+    assert merge_runs(runs, tmp_path / "timeline.jsonl", workers) == 200
+    lines = (tmp_path / "timeline.jsonl").read_text().splitlines()
+    assert [json.loads(line)["message"] for line in lines] == [f"e{n}" for n in range(200)]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(Path(run).name for run in runs)

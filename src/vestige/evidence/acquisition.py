@@ -287,8 +287,12 @@ class Acquisition(abc.ABC):
         the same whatever the number of workers. A ``reader`` given to the call that builds the
         manifest reads each partition's hashed entries where they were hashed. The first partition
         (the files that list the others, such as Manifest.db) is hashed before the rest, so readers
-        can already cite those files with ``file``.
+        can already cite those files with ``file``. A reader given once the manifest exists reads
+        its entries here, in path order, a slice at a time.
         """
+        if self._manifest is not None and reader is not None:
+            for part, entries in enumerate(_slices(self._manifest)):
+                reader.absorb(reader.read(part, entries))
         if self._manifest is None:
             if self._first is not None:
                 raise RuntimeError("the manifest was asked for while it was being built")
@@ -308,7 +312,10 @@ class Acquisition(abc.ABC):
     ) -> Iterator[SpoolRow]:
         stored: set[str] = set()
         partitions = list(enumerate(self._partitions()))
-        first = _hash_partition((self, reader), partitions[0])  # sets self._first
+        if partitions:
+            first = _hash_partition((self, reader), partitions[0])  # sets self._first
+        else:
+            self._first, first = {}, _Hashed([], [], reader.read(0, []) if reader is not None else None)
         parts = map_in_processes(_hash_partition, (self, reader), partitions[1:], workers, bounded=True)
         for hashed in _chain(first, parts):
             manifest.problems.extend(hashed.problems)
@@ -320,7 +327,7 @@ class Acquisition(abc.ABC):
                 yield row
             if progress is not None:
                 progress(len(hashed.rows))
-        last = _hash_partition((self, reader), (len(partitions), _LEFTOVERS), self._leftovers(stored))
+        last = _hash_partition((self, reader), (max(len(partitions), 1), _LEFTOVERS), self._leftovers(stored))
         manifest.problems.extend(last.problems)
         if reader is not None:
             reader.absorb(last.outcome)
@@ -380,6 +387,19 @@ class Acquisition(abc.ABC):
 
 
 _LEFTOVERS = "leftovers"
+_READ_BATCH = 10_000
+
+
+def _slices(entries: Iterable[EvidenceFile]) -> Iterator[list[EvidenceFile]]:
+    """Entries in lists of at most ``_READ_BATCH``."""
+    batch: list[EvidenceFile] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) >= _READ_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass(frozen=True, slots=True)

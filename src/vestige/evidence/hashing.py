@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -52,12 +53,13 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 def _small_or_none(path: PathLike) -> tuple[int, str] | None:
     """The size and SHA-256 of a file of at most one chunk, or None for a larger file.
 
-    The size comes first from ``stat``: an empty file (most files of a phone backup are lock files,
-    emptied journals and placeholders) then costs one system call instead of four, and its digest is
-    the digest of no bytes.
+    The size comes first from ``stat``: an empty regular file (most files of a phone backup are lock
+    files, emptied journals and placeholders) then costs one system call instead of four, and its
+    digest is the digest of no bytes. Anything else that says it is empty (a FIFO, a device) is read.
     """
-    size = os.stat(path).st_size  # noqa: PTH116 - paths arrive as text, by the thousand
-    if size == 0:
+    status = os.stat(path)  # noqa: PTH116 - paths arrive as text, by the thousand
+    size = status.st_size
+    if size == 0 and stat.S_ISREG(status.st_mode):
         return 0, EMPTY_SHA256
     if size > CHUNK:
         return None

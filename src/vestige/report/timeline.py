@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import datetime, timezone
@@ -113,15 +112,43 @@ class TimelineRuns:
 
 
 SAMPLES_PER_RUN = 64
+MAX_FAN_IN = 200  # runs open at once in one merge, well under the usual limit of 1,024 descriptors
 
 
 def merge_runs(runs: list[str], path: Path, workers: int = 1) -> int:
     """Merges sorted runs into the timeline file; returns the number of events.
 
-    With several workers the range of keys is cut at keys sampled from the runs, each slice is merged
-    by its own worker (every run read from the first line of the slice, found by binary search), and
-    the slices are joined in order: the file is the same whatever the number of workers.
+    More than ``MAX_FAN_IN`` runs are first merged in groups into fewer, longer runs (removed once
+    used). With several workers the range of keys is cut at keys sampled from the runs, each slice is
+    merged by its own worker (every run read from the first line of the slice, found by binary
+    search), and the slices are joined in order: the file is the same whatever the number of workers.
     """
+    merged: list[str] = []
+    while len(runs) > MAX_FAN_IN:
+        groups = [runs[start : start + MAX_FAN_IN] for start in range(0, len(runs), MAX_FAN_IN)]
+        names = [f"{runs[0]}.merged-{len(merged) + number:05d}" for number in range(len(groups))]
+        list(map_in_processes(_merge_group, None, list(zip(groups, names, strict=True)), workers))
+        for run in runs:
+            if run in merged:
+                Path(run).unlink()
+        merged += names
+        runs = names
+    try:
+        return _merge_slices(runs, path, workers)
+    finally:
+        for run in runs:
+            if run in merged:
+                Path(run).unlink()
+
+
+def _merge_group(_: None, group: tuple[list[str], str]) -> None:
+    """Worker: merges some runs into one longer run (lines keep their keys)."""
+    inputs, output = group
+    with ExitStack() as stack, Path(output).open("wb") as out:
+        out.writelines(heapq.merge(*(stack.enter_context(Path(run).open("rb")) for run in inputs)))
+
+
+def _merge_slices(runs: list[str], path: Path, workers: int) -> int:
     bounds = _split_keys(runs, workers) if workers > 1 else []
     slices = list(enumerate(zip([None, *bounds], [*bounds, None], strict=True)))
     parts = [path] + [path.with_name(f"{path.name}.part{number}") for number in range(1, len(slices))]
@@ -210,15 +237,17 @@ def _split_keys(runs: list[str], workers: int) -> list[bytes]:
 
 
 def append_file(source: IO[bytes], target: IO[bytes]) -> None:
-    """Appends the rest of a file to another (opened without ``O_APPEND``), in the kernel where it can
-    (``copy_file_range``)."""
-    remaining = os.fstat(source.fileno()).st_size - source.tell()
+    """Appends a freshly opened file to another (opened without ``O_APPEND``, positioned at its end),
+    at the level of their descriptors: in the kernel where it can (``copy_file_range``), the rest
+    through a buffer."""
     target.flush()
+    read_from, write_to = source.fileno(), target.fileno()
     try:
-        while remaining > 0:
-            copied = os.copy_file_range(source.fileno(), target.fileno(), remaining)
-            if copied == 0:
-                break
-            remaining -= copied
+        while os.copy_file_range(read_from, write_to, 1 << 30) > 0:
+            pass
     except (AttributeError, OSError):  # not Linux, or a file system that cannot
-        shutil.copyfileobj(source, target, 1 << 20)
+        pass
+    while chunk := os.read(read_from, 1 << 20):  # whatever the kernel did not copy
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(write_to, view) :]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from tests.builders import check, plain_set
-from vestige.ios.acquisitions import file_id
+import pytest
+
+from tests.builders import Collected, check, plain_set
+from vestige.analysis import analyse, open_acquisition
+from vestige.indicators import IndicatorIndex
+from vestige.ios import acquisitions as ios_acquisitions
+from vestige.ios.acquisitions import IosBackup, file_id
+from vestige.ios.artifacts import manifest
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.model import Severity
 
@@ -90,3 +96,40 @@ def test_absent_and_unlisted_files_are_reported_once_each(tmp_path: Path) -> Non
     assert unlisted.severity is Severity.LOW
     assert unlisted.evidence[0].locator.path == "ff/ffffffffffffffffffffffffffffffffffffffff"
     assert unlisted.evidence[0].locator.sha256 == hashlib.sha256(b"stray").hexdigest()
+
+
+def test_cited_absent_files_are_the_first_by_path_whatever_the_order_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = BackupBuilder(tmp_path / "b")
+    for number in reversed(range(25)):  # Manifest.db rows in the reverse of path order
+        builder.add_listing("HomeDomain", f"Library/Caches/gone-{number:02d}.db", 1, size=10)
+    root = builder.finish()
+    monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 4)
+    [engine] = check(root).findings("ios.manifest.listed_files_absent")
+    with IosBackup(root) as backup:
+        [whole] = list(manifest.detect(manifest.parse(backup, "Manifest.db")))
+    assert engine == whole
+    assert engine.title == "25 files listed in Manifest.db are absent from the backup folder"
+    expected = [file_id("HomeDomain", f"Library/Caches/gone-{number:02d}.db") for number in range(10)]
+    assert [e.locator.key for e in engine.evidence] == expected
+
+
+def test_the_engine_reads_the_listing_when_the_manifest_was_built_before(tmp_path: Path) -> None:
+    root = build(tmp_path / "b")
+    with open_acquisition(root) as acquisition:
+        acquisition.manifest()  # built without the engine's reader
+        sink = Collected()
+        result = analyse(acquisition, IndicatorIndex([]), [], sinks=sink)
+    records = [r for r in sink.records if r.artifact == "ios.manifest"]
+    usual = check(root)
+    assert sorted(map(repr, records)) == sorted(map(repr, usual.artifact_records("ios.manifest")))
+    assert len(records) == 13
+    [summary] = [a for a in result.artifacts if a.name == "ios.manifest"]
+    assert summary.records == 13
+    assert [f for f in result.findings if f.rule.startswith("ios.manifest.")] == [
+        f for f in usual.result.findings if f.rule.startswith("ios.manifest.")
+    ]
+    assert [f.rule for f in result.findings if f.rule.startswith("ios.manifest.")] == [
+        "ios.manifest.listed_files_absent"
+    ]

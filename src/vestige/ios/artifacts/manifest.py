@@ -10,9 +10,9 @@ with content, the file itself (what a hash describes, and what a disclosure can 
 whole listing). Format: docs/ios-formats.md section 1.
 
 The engine reads this artifact in the same pass that hashes the backup (``parse_entries`` on each
-partition of the listing, where it was hashed), and ``tally``/``conclude`` split the detector over
-the partitions; ``parse``/``detect`` read the finished manifest in one piece and give the same records
-and findings.
+partition of the listing, where it was hashed, so records follow Manifest.db's row order), and
+``tally``/``conclude`` split the detector over the partitions; ``parse``/``detect`` read the finished
+manifest in one piece (in path order) and give the same records and the same findings.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ def _hash_observables(entry: EvidenceFile) -> tuple[Observable, ...]:
 
 @dataclass
 class Tally:
-    """What the detector keeps of some records: how many files are absent or unlisted, and the first
-    few of each to cite."""
+    """What the detector keeps of some records: how many files are absent or unlisted, and the few of
+    each with the smallest paths to cite (the same whatever order the records came in)."""
 
     absent_count: int = 0
     unlisted_count: int = 0
@@ -126,8 +126,12 @@ class Tally:
     def add(self, other: Tally) -> None:
         self.absent_count += other.absent_count
         self.unlisted_count += other.unlisted_count
-        self.absent = (self.absent + other.absent)[:CITED_EXAMPLES]
-        self.unlisted = (self.unlisted + other.unlisted)[:CITED_EXAMPLES]
+        self.absent = _first_paths(self.absent + other.absent)
+        self.unlisted = _first_paths(self.unlisted + other.unlisted)
+
+
+def _first_paths(records: list[Record]) -> list[Record]:
+    return sorted(records, key=lambda r: (str(r.fields.get("path")), r.locator.path))[:CITED_EXAMPLES]
 
 
 def tally(records: Iterable[Record]) -> Tally:
@@ -135,12 +139,15 @@ def tally(records: Iterable[Record]) -> Tally:
     for record in records:
         if record.fields.get("absent"):
             counted.absent_count += 1
-            if len(counted.absent) < CITED_EXAMPLES:
-                counted.absent.append(record)
+            counted.absent.append(record)
+            if len(counted.absent) > 4 * CITED_EXAMPLES:
+                counted.absent = _first_paths(counted.absent)
         elif record.fields.get("unlisted"):
             counted.unlisted_count += 1
-            if len(counted.unlisted) < CITED_EXAMPLES:
-                counted.unlisted.append(record)
+            counted.unlisted.append(record)
+            if len(counted.unlisted) > 4 * CITED_EXAMPLES:
+                counted.unlisted = _first_paths(counted.unlisted)
+    counted.absent, counted.unlisted = _first_paths(counted.absent), _first_paths(counted.unlisted)
     return counted
 
 
@@ -160,7 +167,7 @@ def conclude(tallies: Sequence[Tally]) -> Iterator[Finding]:
             title=f"{total.absent_count} files listed in Manifest.db are absent from the backup folder",
             explanation=(
                 f"Manifest.db lists {total.absent_count} regular files whose content is not in the backup folder "
-                f"(the first {len(total.absent)} are cited). Artifacts stored in them could not be examined."
+                f"(the {len(total.absent)} first by path are cited). Artifacts stored in them could not be examined."
             ),
             caveats=(
                 "Samples shared for research often drop files to save space or protect privacy.",
@@ -174,9 +181,9 @@ def conclude(tallies: Sequence[Tally]) -> Iterator[Finding]:
             severity=Severity.LOW,
             title=f"{total.unlisted_count} files in the backup folder are not listed in Manifest.db",
             explanation=(
-                f"The backup folder holds {total.unlisted_count} files that Manifest.db does not list (the first "
-                f"{len(total.unlisted)} are cited). They were hashed into the acquisition manifest, but nothing says "
-                "which device file they were."
+                f"The backup folder holds {total.unlisted_count} files that Manifest.db does not list (the "
+                f"{len(total.unlisted)} first by path are cited). They were hashed into the acquisition manifest, "
+                "but nothing says which device file they were."
             ),
             caveats=("Decryption and copying tools sometimes leave extra files; this is not a sign of compromise.",),
             evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in total.unlisted),
