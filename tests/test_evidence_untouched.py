@@ -13,7 +13,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.builders import tree_digest
+from tests.builders import change_in_wal, tree_digest
 from vestige.cli import main
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.ios.sample.schemas import SMS_DB
@@ -31,15 +31,7 @@ def wal_backup(root: Path, scratch: Path) -> Path:
         builder.add_file("HomeDomain", f"Library/SMS/sms.db{suffix}", (scratch / f"sms.db{suffix}").read_bytes())
     live.close()
     builder.finish()
-    manifest = sqlite3.connect(str(root / "Manifest.db"))
-    manifest.execute("PRAGMA journal_mode = WAL")
-    manifest.execute("PRAGMA wal_autocheckpoint = 0")
-    manifest.execute("INSERT INTO Properties VALUES ('note', x'00')")
-    manifest.commit()
-    keep = {suffix: (root / f"Manifest.db{suffix}").read_bytes() for suffix in ("", "-wal", "-shm")}
-    manifest.close()
-    for suffix, data in keep.items():
-        (root / f"Manifest.db{suffix}").write_bytes(data)
+    change_in_wal(root / "Manifest.db", "INSERT INTO Properties VALUES ('note', x'00')")
     return root
 
 

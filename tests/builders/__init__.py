@@ -91,6 +91,21 @@ def backup_with(
     return builder.finish()
 
 
+def change_in_wal(database: Path, *statements: str) -> None:
+    """Turns ``database`` to WAL mode and runs ``statements`` so that their changes stay in its
+    ``-wal`` (as a phone leaves it), keeping the ``-wal`` and ``-shm`` beside it on disk."""
+    live = sqlite3.connect(str(database))
+    live.execute("PRAGMA journal_mode = WAL")
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    for statement in statements:
+        live.execute(statement)
+    live.commit()
+    keep = {suffix: database.with_name(database.name + suffix).read_bytes() for suffix in ("", "-wal", "-shm")}
+    live.close()  # closing the last connection checkpoints and removes the log: put them back
+    for suffix, data in keep.items():
+        database.with_name(database.name + suffix).write_bytes(data)
+
+
 def tree_digest(root: Path) -> dict[str, str]:
     """SHA-256 of every file under ``root`` by relative path: equal before and after means untouched."""
     return {

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import backup_with
+from tests.builders import backup_with, change_in_wal
 from vestige.evidence.acquisition import IOS_BACKUP, FileManifest, detect_kind
 from vestige.evidence.errors import EncryptedBackupError, MissingFileError, NotAnAcquisitionError, UnexpectedFormatError
 from vestige.evidence.merkle import MerkleRoot
@@ -166,15 +166,10 @@ def test_a_wal_mode_manifest_db_is_copied_once_for_every_partition(
     for number in range(12):
         builder.add_file("HomeDomain", f"Library/f{number}.txt", b"%d" % number)
     root = builder.finish()
-    live = sqlite3.connect(str(root / "Manifest.db"))
-    live.execute("PRAGMA journal_mode = WAL")
-    live.execute("PRAGMA wal_autocheckpoint = 0")
-    live.execute("UPDATE Files SET relativePath = 'Library/only-in-the-wal.txt' WHERE relativePath = 'Library/f0.txt'")
-    live.commit()
-    keep = {suffix: (root / f"Manifest.db{suffix}").read_bytes() for suffix in ("", "-wal", "-shm")}
-    live.close()
-    for suffix, data in keep.items():
-        (root / f"Manifest.db{suffix}").write_bytes(data)
+    change_in_wal(
+        root / "Manifest.db",
+        "UPDATE Files SET relativePath = 'Library/only-in-the-wal.txt' WHERE relativePath = 'Library/f0.txt'",
+    )
     copies: list[Path] = []
     real = ios_acquisitions.settled_copy
 
