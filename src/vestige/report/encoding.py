@@ -58,12 +58,12 @@ def _bounded(value: Any, low: int, high: int) -> Any:
     return value
 
 
-def record_json(record: Record) -> dict[str, object]:
+def record_json(record: Record, locator: dict[str, JSON] | None = None) -> dict[str, object]:
     """A record as a line of ``records/<artifact>.jsonl`` holds it (the time stays a ``datetime``, which
     orjson writes in UTC): built here rather than by orjson from the dataclasses, which is slower."""
     return {
         "artifact": record.artifact,
-        "locator": record.locator.parts(),
+        "locator": record.locator.parts() if locator is None else locator,
         "time": record.time,
         "time_kind": record.time_kind,
         "summary": record.summary,

@@ -115,8 +115,9 @@ class ArtifactWriter:
     def record(self, record: Record) -> None:
         if self._stream is None:
             self._stream = self._path.open("wb", buffering=WRITE_BUFFER)
-        self._stream.write(dumps(record_json(record), orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
-        self._timeline.add(record_event(record))
+        locator = record.locator.parts()  # written in both lines: built once
+        self._stream.write(dumps(record_json(record, locator), orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
+        self._timeline.add(record_event(record, locator))
 
     def close(self) -> Receipt:
         """Closes the records file; the receipt is for ``OutputFolder.absorb``."""

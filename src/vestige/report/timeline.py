@@ -20,7 +20,7 @@ from typing import IO
 import orjson
 
 from vestige.evidence.workers import map_in_processes
-from vestige.model import Finding, Record, format_time
+from vestige.model import JSON, Finding, Record, format_time
 from vestige.report.encoding import dumps
 
 CHUNK = 50_000
@@ -38,7 +38,7 @@ def microseconds(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def record_event(record: Record) -> dict[str, object] | None:
+def record_event(record: Record, locator: dict[str, JSON] | None = None) -> dict[str, object] | None:
     """The Timesketch event of a record: its fields, then the event attributes (which win)."""
     if record.time is None:
         return None
@@ -51,7 +51,7 @@ def record_event(record: Record) -> dict[str, object] | None:
         timestamp=microseconds(record.time),
         timestamp_desc=record.time_kind,
         data_type=record.artifact,
-        evidence=record.locator.parts(),
+        evidence=record.locator.parts() if locator is None else locator,
     )
     return event
 
