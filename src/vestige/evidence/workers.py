@@ -54,9 +54,10 @@ def map_in_processes(
     """``task(shared, item)`` for each item, results in the order of ``items``.
 
     ``task`` must be a module-level function; ``items`` and results are pickled, ``shared`` is not.
-    ``bounded``: for large results, at most one per worker waits for the caller, so memory stays
-    bounded when the caller consumes them more slowly than the workers make them. Otherwise every
-    item is submitted at once, so that one long task does not hold back the others.
+    ``bounded``: for large results, at most two per worker wait for the caller, so memory stays
+    bounded when the caller consumes them more slowly than the workers make them, and a worker that
+    finishes while the caller is busy goes on with the next. Otherwise every item is submitted at
+    once, so that one long task does not hold back the others.
     """
     global _inherited
     if workers <= 1 or len(items) <= 1 or not can_fork():
@@ -71,7 +72,7 @@ def map_in_processes(
             pending: deque[Future[Any]] = deque()
             for item in items:
                 pending.append(pool.submit(_call, item))
-                if bounded and len(pending) > count:
+                if bounded and len(pending) > 2 * count:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
