@@ -30,7 +30,9 @@ What it does, all offline:
    -o OUT BACKUP`` with every ``*.stix2`` file bundled with vestige (MVT reads STIX only, so
    vestige's plain domain list and stalkerware YAML are not given to it), with
    ``MVT_NETWORK_ACCESS_ALLOWED=false`` and MVT's data and config folders inside the work folder.
-   Both hash every input file (vestige always does; ``-H`` makes MVT do it).
+   Both hash every input file (vestige always does; ``-H`` makes MVT do it). Before each run, the
+   dirty pages left by the previous one (of either tool) are flushed (``os.sync``, untimed), so that
+   no writeback of one tool's output runs behind the next measurement, as in ``custody.py``.
 
 Each run's wall time is measured around the child process; with two runs the better one is
 reported, with three or more the median. Peak memory comes from one more run of each tool, the
@@ -1275,6 +1277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         label = "memory run" if sampled else f"run {number}"
         name = "memory" if sampled else str(number)
         out = outputs / f"vestige-{name}"
+        os.sync()
         run = measure(
             "vestige", [*vestige_command, str(out)], vestige_env, out, outputs / f"vestige-{name}.log", sampled
         )
@@ -1286,6 +1289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             runs["vestige"].append(run)
         out = outputs / f"mvt-{name}"
+        os.sync()
         run = measure(
             "mvt", [*mvt_command, "-o", str(out), str(backup)], mvt_env, out, outputs / f"mvt-{name}.log", sampled
         )
