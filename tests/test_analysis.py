@@ -46,6 +46,23 @@ def test_the_demo_traces_are_found_with_the_bundled_sets(demo_backup: Path) -> N
     assert process.indicators[0].set_sha256 == "df1bcaa78abc7b85781b1ebc2daa3cc225371e2024d9ef96e84f80f927256586"
 
 
+def test_the_demo_redirect_is_high_for_the_traits_of_its_destination(demo_backup: Path) -> None:
+    result = check(demo_backup, bundled_sets()).result
+    [redirect] = [f for f in result.findings if f.rule == "ios.safari_history.injected_redirect"]
+    traits = redirect.explanation.partition("(network-injection detector D2): ")[2].split("; ")
+    assert traits == [
+        "the host bun54l2b67.get1tn0w.free247downloads.com has random-looking labels (bun54l2b67, get1tn0w)",
+        "the URL https://bun54l2b67.get1tn0w.free247downloads.com:30495/szev4hz uses the unusual port 30495",
+        "the same URL was visited again 4.2 s later with a long numeric fragment",
+        "the domain bun54l2b67.get1tn0w.free247downloads.com is named by a Pegasus indicator (sets "
+        "amnesty/2019-10-10_nso_morocco/domains.txt, amnesty/2021-07-18_nso/pegasus.stix2).",
+    ]
+    assert sorted({m.value for m in redirect.indicators}) == [
+        "bun54l2b67.get1tn0w.free247downloads.com",
+        "free247downloads.com",
+    ]
+
+
 def test_findings_are_sorted_by_severity_then_time(demo_backup: Path) -> None:
     findings = check(demo_backup, bundled_sets()).result.findings
     assert findings == sorted(findings, key=finding_order)

@@ -213,7 +213,9 @@ def _run_artifact(context: _Context, position: int) -> _Outcome:
     paths = _selected_paths(context.acquisition, artifact)
     run = _ArtifactRun(artifact, context.acquisition, context.index, sink)
     findings = list(
-        artifact.detect(run.records((path, partial(artifact.parse, context.acquisition, path)) for path in paths))
+        artifact.detect(
+            run.records((path, partial(artifact.parse, context.acquisition, path)) for path in paths), context.index
+        )
     )
     for _ in run.remaining():
         pass

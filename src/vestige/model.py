@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TypeAlias, Union
+from typing import Protocol, TypeAlias, Union
 
 import rfc8785
 
@@ -167,6 +167,12 @@ class IndicatorMatch:
             "set": self.set_name,
             "set_sha256": self.set_sha256,
         }
+
+
+class IndicatorLookup(Protocol):
+    """What a detector may ask of the indicator index: the indicators that name an observable."""
+
+    def match(self, observable: Observable) -> tuple[IndicatorMatch, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)

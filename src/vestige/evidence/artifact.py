@@ -6,9 +6,10 @@ records is worded and how severe it is), and defines two functions:
 
 - ``parse(acquisition, path)`` yields the records of one file, extraction only. The engine calls it
   once per file that ``PATHS`` selects, so one corrupt file never hides the others.
-- ``detect(records)`` consumes the stream of all records of the artifact (the engine writes and
-  matches each record as it passes through) and yields the findings of the artifact's own
-  heuristics, keeping only the state it needs.
+- ``detect(records, indicators)`` consumes the stream of all records of the artifact (the engine
+  writes and matches each record as it passes through) and yields the findings of the artifact's own
+  heuristics, keeping only the state it needs. ``indicators`` answers which indicators name an
+  observable, for a heuristic that weighs a match (a redirect to a host an indicator names).
 
 An artifact that reads the acquisition's listing itself (``ios.manifest``: a record per entry) is
 an ``EntryArtifact``: the engine runs it inside the hashing pass, on each partition of entries where
@@ -23,7 +24,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from vestige.evidence.acquisition import Acquisition, EvidenceFile
-from vestige.model import Evidence, Finding, IndicatorMatch, Observable, ObservableKind, Record, Severity
+from vestige.model import (
+    Evidence,
+    Finding,
+    IndicatorLookup,
+    IndicatorMatch,
+    Observable,
+    ObservableKind,
+    Record,
+    Severity,
+)
 
 EXCERPT_LIMIT = 200
 
@@ -122,7 +132,7 @@ class Artifact(Protocol):
 
     def parse(self, acquisition: Acquisition, path: str) -> Iterator[Record]: ...
 
-    def detect(self, records: Iterable[Record]) -> Iterator[Finding]: ...
+    def detect(self, records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]: ...
 
 
 @runtime_checkable

@@ -108,7 +108,7 @@ def test_cited_absent_files_are_the_first_by_path_whatever_the_order_read(
     monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 4)
     [engine] = check(root).findings("ios.manifest.listed_files_absent")
     with IosBackup(root) as backup:
-        [whole] = list(manifest.detect(manifest.parse(backup, "Manifest.db")))
+        [whole] = list(manifest.detect(manifest.parse(backup, "Manifest.db"), IndicatorIndex(())))
     assert engine == whole
     assert engine.title == "25 files listed in Manifest.db are absent from the backup folder"
     expected = [file_id("HomeDomain", f"Library/Caches/gone-{number:02d}.db") for number in range(10)]

@@ -19,7 +19,17 @@ from vestige.evidence.artifact import MatchPolicy
 from vestige.evidence.plist import plain
 from vestige.ios.timestamps import plist_date
 from vestige.ios.versions import release_table
-from vestige.model import JSON, Evidence, Finding, Locator, Observable, ObservableKind, Record, Severity
+from vestige.model import (
+    JSON,
+    Evidence,
+    Finding,
+    IndicatorLookup,
+    Locator,
+    Observable,
+    ObservableKind,
+    Record,
+    Severity,
+)
 
 NAME = "ios.backup_info"
 KINDS = (IOS_BACKUP,)
@@ -83,7 +93,7 @@ def _summary(path: str, content: dict[str, Any]) -> str:
     return f"Backup status: snapshot {content.get('SnapshotState', '?')}, state {content.get('BackupState', '?')}"
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     for record in records:
         if record.locator.path == "Info.plist":
             yield from _outdated(record)

@@ -26,7 +26,7 @@ from vestige.evidence.sqlite import require_tables, table_columns
 from vestige.indicators.observables import app_id_observable, process_observable
 from vestige.ios.processes import TRIANGULATION_PROCESSES
 from vestige.ios.timestamps import from_mac_absolute
-from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity
+from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
 
 NAME = "ios.datausage"
 KINDS = (IOS_BACKUP, "ios-filesystem")
@@ -139,7 +139,7 @@ def _primary_key_max(db: sqlite3.Connection, path: str, sha256: str | None) -> I
         )
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     files: dict[str, _Store] = {}
     for record in records:
         store = files.setdefault(record.locator.path, _Store())

@@ -15,7 +15,7 @@ from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
 from vestige.evidence.artifact import MatchPolicy, excerpt
 from vestige.indicators.observables import email_observable
 from vestige.ios.timestamps import from_mac_absolute, plist_date
-from vestige.model import Evidence, Finding, Locator, Record, Severity
+from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Record, Severity
 
 NAME = "ios.idstatuscache"
 KINDS = (IOS_BACKUP,)
@@ -57,7 +57,7 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
             )
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     for record in records:
         handle = record.fields.get("handle")
         if isinstance(handle, str) and "\x00\x00" in handle:

@@ -25,7 +25,17 @@ from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, EvidenceFile
 from vestige.evidence.artifact import MatchPolicy, excerpt
 from vestige.indicators.observables import embedded_host_observable, normalise_path
 from vestige.ios.acquisitions import DOMAIN_ROOTS, TOP_LEVEL_FILES
-from vestige.model import JSON, Evidence, Finding, Locator, Observable, ObservableKind, Record, Severity
+from vestige.model import (
+    JSON,
+    Evidence,
+    Finding,
+    IndicatorLookup,
+    Locator,
+    Observable,
+    ObservableKind,
+    Record,
+    Severity,
+)
 
 NAME = "ios.manifest"
 KINDS = (IOS_BACKUP,)
@@ -151,7 +161,7 @@ def tally(records: Iterable[Record]) -> Tally:
     return counted
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     return conclude([tally(records)])
 
 

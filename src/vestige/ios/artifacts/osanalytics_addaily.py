@@ -16,7 +16,7 @@ from vestige.evidence.plist import plain
 from vestige.indicators.observables import process_observable
 from vestige.ios.processes import TRIANGULATION_PROCESSES
 from vestige.ios.timestamps import plist_date
-from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity
+from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
 
 NAME = "ios.osanalytics_addaily"
 KINDS = (IOS_BACKUP,)
@@ -58,7 +58,7 @@ def _process_observables(name: str) -> tuple[Observable, ...]:
     return () if observable is None else (observable,)
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     for record in records:
         if record.fields.get("process") in TRIANGULATION_PROCESSES:
             yield Finding(

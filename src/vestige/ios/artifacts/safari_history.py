@@ -7,15 +7,21 @@ absolute time in seconds as a double, and a redirect chain is a linked list (``r
 of one visit is the ``id`` of the next); ``history_tombstones(start_time, end_time, url)`` records
 deleted history (``url`` is encrypted from schema 8).
 
-Detectors (``../shared/reference/network-injection.md`` sections 2.1 and 6):
+Detectors (facts in docs/ios-formats.md section 2.4):
 - D1 (medium): a chain whose head is an ``http://`` visit reaches another site (registrable domain,
-  Public Suffix List shipped offline) within 0 to 1000 ms of the head, measured in exact milliseconds
-  over the whole chain rather than the first hop only.
-- D2 (high): D1 and one of: the cross-site host has two or more random-looking labels, an explicit
-  port other than 443/8443 (80/8080 for http), a single-token path revisited with ``#`` and 20 or more
-  digits within 60 s, or a redirect faster than 50 ms.
-- Deleted history: each tombstone is an info finding, medium when it covers the time of a D1/D2
-  redirect (within 10 minutes), as Amnesty found logs wiped seconds after an injection.
+  Public Suffix List shipped offline). The chain is Safari's linked list of redirect visits, walked to
+  its end; its cross-site hop must be stamped within 1000 ms of the head. That bound only says which
+  visits form one chain: Safari stamps a redirect's destination within about a millisecond of its
+  source whatever the network did (0.2 to 0.4 ms for every redirect of a real, benign history), so
+  speed is never evidence here.
+- D2 (high): D1 and a trait of where the chain led: a host with two or more random-looking labels,
+  an explicit port other than 443/8443 (80/8080 for http), a single-token path visited again with
+  ``#`` and 20 or more digits within 60 s, or an indicator naming the URL or host of any hop. That
+  the destination host appears in no other visit is stated as corroboration and never decides: it
+  is also true of many one-off benign redirects (a typo domain's hop to the real site).
+- Deleted history: each tombstone is an info finding; low when it covers the time of a D1 redirect
+  and medium near a D2 one (within 10 minutes), as Amnesty found logs wiped seconds after an
+  injection.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
@@ -33,7 +39,18 @@ from vestige.evidence.artifact import MatchPolicy, excerpt
 from vestige.evidence.sqlite import require_tables, table_columns
 from vestige.indicators.observables import observables_from_url, registrable_domain
 from vestige.ios.timestamps import from_mac_absolute
-from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity, format_time
+from vestige.model import (
+    JSON,
+    Evidence,
+    Finding,
+    IndicatorLookup,
+    IndicatorMatch,
+    Locator,
+    Observable,
+    Record,
+    Severity,
+    format_time,
+)
 
 NAME = "ios.safari_history"
 KINDS = (IOS_BACKUP,)
@@ -49,8 +66,7 @@ MATCHES = MatchPolicy(
     ("The visit may have been a redirect the user did not choose; see any redirect finding at the same time.",),
 )
 
-SLOW_MS = 1000.0
-FAST_MS = 50.0
+CHAIN_WINDOW_MS = 1000.0
 FOLLOW_UP_SECONDS = 60.0
 TOMBSTONE_WINDOW_SECONDS = 600.0
 ORDINARY_PORTS = {"https": {443, 8443}, "http": {80, 8080}}
@@ -153,15 +169,17 @@ class _Visit:
 
 @dataclass
 class _History:
-    """What the detectors keep of one History.db: visits in redirect chains, follow-ups, tombstones."""
+    """What the detectors keep of one History.db: visits in redirect chains, follow-ups, tombstones,
+    and how many visits went to each host (to tell a destination seen only once)."""
 
-    chained: dict[int, _Visit]
-    follow_ups: dict[str, list[_Visit]]
-    tombstones: list[Record]
+    chained: dict[int, _Visit] = field(default_factory=dict)
+    follow_ups: dict[str, list[_Visit]] = field(default_factory=lambda: defaultdict(list))
+    tombstones: list[Record] = field(default_factory=list)
+    hosts: Counter[str] = field(default_factory=Counter)
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
-    histories: dict[str, _History] = defaultdict(lambda: _History({}, defaultdict(list), []))
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
+    histories: dict[str, _History] = defaultdict(_History)
     for record in records:
         history = histories[record.locator.path]
         fields = record.fields
@@ -171,13 +189,16 @@ def detect(records: Iterable[Record]) -> Iterator[Finding]:
         visit = _as_visit(record)
         if visit is None:
             continue
+        hop = _hop(visit.url)
+        if hop is not None:
+            history.hosts[hop.host] += 1
         if visit.source is not None or visit.destination is not None:
             history.chained[visit.id] = visit
         base, _, fragment = visit.url.partition("#")
         if _DIGIT_FRAGMENT.fullmatch(fragment):
             history.follow_ups[base].append(visit)
     for path in sorted(histories):
-        yield from _history_findings(histories[path])
+        yield from _history_findings(histories[path], indicators)
 
 
 def _as_visit(record: Record) -> _Visit | None:
@@ -196,12 +217,12 @@ def _as_visit(record: Record) -> _Visit | None:
     )
 
 
-def _history_findings(history: _History) -> Iterator[Finding]:
+def _history_findings(history: _History, indicators: IndicatorLookup) -> Iterator[Finding]:
     redirects: list[Finding] = []
     for head in sorted(history.chained.values(), key=lambda v: (v.seconds, v.id)):
         if head.destination is None or (head.source is not None and head.source in history.chained):
             continue
-        finding = _injected_redirect(_chain(head, history.chained), history.follow_ups)
+        finding = _cross_site_redirect(_chain(head, history.chained), history, indicators)
         if finding is not None:
             redirects.append(finding)
     yield from redirects
@@ -230,6 +251,7 @@ class _Hop:
     site: str
 
 
+@functools.lru_cache(maxsize=8192)
 def _hop(url: str) -> _Hop | None:
     try:
         parts = urlsplit(url)
@@ -247,7 +269,17 @@ def _same_site(a: str, b: str) -> bool:
     return a == b or a.split(".", 1)[0] == b.split(".", 1)[0]
 
 
-def _injected_redirect(chain: list[_Visit], follow_ups: dict[str, list[_Visit]]) -> Finding | None:
+@dataclass(frozen=True, slots=True)
+class _Trait:
+    """Something about where a chain led that marks an injected redirect, with what it cites."""
+
+    text: str
+    cites: Record | None = None
+    indicators: tuple[IndicatorMatch, ...] = ()
+
+
+def _cross_site_redirect(chain: list[_Visit], history: _History, indicators: IndicatorLookup) -> Finding | None:
+    """D1 for a chain whose ``http://`` head leads to another site, raised to D2 by destination traits."""
     hops = [_hop(v.url) for v in chain]
     head = hops[0]
     if head is None or head.scheme != "http":
@@ -257,90 +289,127 @@ def _injected_redirect(chain: list[_Visit], follow_ups: dict[str, list[_Visit]])
     )
     if crossing is None:
         return None
-    index, hop = crossing, hops[crossing]
+    hop = hops[crossing]
     assert hop is not None
-    delta_ms = (chain[index].seconds - chain[0].seconds) * 1000.0
-    if not -SLOW_MS < delta_ms < SLOW_MS:
+    delta_ms = (chain[crossing].seconds - chain[0].seconds) * 1000.0
+    if not -CHAIN_WINDOW_MS < delta_ms < CHAIN_WINDOW_MS:
         return None
-    tail = [(v, h) for v, h in zip(chain[index:], hops[index:], strict=True) if h is not None]
-    features = _injection_features(tail, delta_ms, follow_ups)
-    return _redirect_finding(chain, hop, delta_ms, features)
+    tail = [(v, h) for v, h in zip(chain[crossing:], hops[crossing:], strict=True) if h is not None]
+    traits = _destination_traits(tail, history.follow_ups) + _indicator_traits(chain, indicators)
+    return _redirect_finding(chain, hop, delta_ms, traits, _seen_only_here(chain, hop, history))
 
 
-def _injection_features(
-    tail: list[tuple[_Visit, _Hop]], delta_ms: float, follow_ups: dict[str, list[_Visit]]
-) -> list[tuple[str, Record | None]]:
-    """The D2 traits of the hops from the first cross-site one on, each with the record it cites."""
-    features: list[tuple[str, Record | None]] = []
-    if 0 <= delta_ms < FAST_MS:
-        features.append((f"the redirect took {delta_ms:.1f} ms, faster than {FAST_MS:.0f} ms", None))
+def _destination_traits(tail: list[tuple[_Visit, _Hop]], follow_ups: dict[str, list[_Visit]]) -> list[_Trait]:
+    """The D2 traits of the hops from the first cross-site one on: where the chain led, not how fast."""
+    traits: list[_Trait] = []
     for visit, hop in tail:
         extra_labels = hop.host.removesuffix(hop.site).rstrip(".").split(".") if hop.host != hop.site else []
         random_labels = [label for label in extra_labels if _RANDOM_LABEL.fullmatch(label)]
         if len(random_labels) >= 2:
-            features.append((f"the host {hop.host} has random-looking labels ({', '.join(random_labels)})", None))
+            traits.append(_Trait(f"the host {hop.host} has random-looking labels ({', '.join(random_labels)})"))
         if hop.port is not None and hop.port not in ORDINARY_PORTS.get(hop.scheme, set()):
-            features.append((f"the URL {visit.url} uses the unusual port {hop.port}", None))
+            traits.append(_Trait(f"the URL {visit.url} uses the unusual port {hop.port}"))
         if _TOKEN_PATH.fullmatch(hop.path):
             base = visit.url.partition("#")[0]
             for later in follow_ups.get(base, []):
-                if 0 <= later.seconds - visit.seconds <= FOLLOW_UP_SECONDS:
-                    gap = later.seconds - visit.seconds
-                    features.append(
-                        (
-                            f"the same URL was visited again {gap:.1f} s later with a long numeric fragment",
-                            later.record,
-                        )
-                    )
+                gap = later.seconds - visit.seconds
+                if 0 <= gap <= FOLLOW_UP_SECONDS:
+                    text = f"the same URL was visited again {gap:.1f} s later with a long numeric fragment"
+                    traits.append(_Trait(text, later.record))
                     break
-    return features
+    return traits
+
+
+def _indicator_traits(chain: list[_Visit], indicators: IndicatorLookup) -> list[_Trait]:
+    """Hops whose URL or host an indicator names (each visit is also reported as an indicator match)."""
+    traits: list[_Trait] = []
+    for visit in chain:
+        for observable in visit.record.observables:
+            matches = indicators.match(observable)
+            if matches:
+                collections = {m.collection for m in matches if m.collection != m.set_name}
+                named = " / ".join(sorted(collections or {m.collection for m in matches}))
+                sets = sorted({m.set_name for m in matches})
+                text = (
+                    f"the {observable.kind.value} {observable.value} is named by a {named} indicator "
+                    f"(set{'s' if len(sets) > 1 else ''} {', '.join(sets)})"
+                )
+                traits.append(_Trait(text, None, matches))
+    return traits
+
+
+def _seen_only_here(chain: list[_Visit], hop: _Hop, history: _History) -> bool:
+    """Whether the destination host appears in no visit of this history outside the chain and the
+    chain's own numeric-fragment reloads (corroborates D2; alone it is true of many one-off redirects)."""
+    inside = sum(1 for v in chain if (h := _hop(v.url)) is not None and h.host == hop.host)
+    reloads = {
+        later.id
+        for v in chain
+        for later in history.follow_ups.get(v.url.partition("#")[0], [])
+        if 0 <= later.seconds - v.seconds <= FOLLOW_UP_SECONDS
+    }
+    return history.hosts[hop.host] <= inside + len(reloads)
 
 
 def _redirect_finding(
-    chain: list[_Visit], hop: _Hop, delta_ms: float, features: list[tuple[str, Record | None]]
+    chain: list[_Visit], hop: _Hop, delta_ms: float, traits: list[_Trait], seen_only_here: bool
 ) -> Finding:
     head = chain[0]
-    clock_went_back = delta_ms < 0
-    severity = Severity.LOW if clock_went_back else Severity.HIGH if features else Severity.MEDIUM
-    rule = (
-        "ios.safari_history.injected_redirect" if severity == Severity.HIGH else "ios.safari_history.fast_http_redirect"
-    )
+    injected = bool(traits)
+    severity = Severity.HIGH if injected else Severity.MEDIUM
+    rule = "ios.safari_history.injected_redirect" if injected else "ios.safari_history.cross_site_http_redirect"
     steps = " -> ".join(f"{v.url} (visit {v.id})" for v in chain)
     timing = (
-        f"recorded {abs(delta_ms):.3f} ms before the http:// visit, so the phone's clock moved and the timing "
-        "cannot be relied on"
-        if clock_went_back
-        else f"{delta_ms:.3f} ms after the http:// visit"
+        f"Its destination is stamped {abs(delta_ms):.3f} ms before the http:// visit, so the phone's clock moved "
+        "in between."
+        if delta_ms < 0
+        else f"Its destination is stamped {delta_ms:.3f} ms after the http:// visit."
     )
+    once = (
+        f" The destination host {hop.host} appears in no other visit of this history."
+        if seen_only_here
+        else f" The destination host {hop.host} also appears in other visits of this history."
+    )
+    if injected:
+        verdict = (
+            " Where it led has the traits of an injected redirect (network-injection detector D2): "
+            + "; ".join(t.text for t in traits)
+            + "."
+        )
+    else:
+        verdict = (
+            " An on-path attacker who injects a redirect into a clear-text request leaves such a chain, but so do "
+            "ordinary sites; nothing about where it led marks an injection (network-injection detector D1)."
+        )
     explanation = (
         f"Safari recorded a redirect chain: {steps}. The unencrypted http:// visit to {head.url} led to another "
-        f"site, {hop.host} (registrable domain {hop.site}), {timing}. An on-path attacker who injects a redirect "
-        "into a clear-text request produces exactly this trace (network-injection detector D1"
-        + (
-            ", with D2 features: " + "; ".join(text for text, _ in features) + ")."
-            if features and not clock_went_back
-            else ")."
-        )
+        f"site, {hop.host} (registrable domain {hop.site}). {timing}{once}{verdict}"
     )
     evidence = [Evidence(v.record.locator, excerpt(f"{v.url} at {format_time(v.record.time)}")) for v in chain]
     evidence.extend(
-        Evidence(r.locator, excerpt(f"{r.fields.get('url')} at {format_time(r.time)}")) for _, r in features if r
+        Evidence(t.cites.locator, excerpt(f"{t.cites.fields.get('url')} at {format_time(t.cites.time)}"))
+        for t in traits
+        if t.cites is not None
     )
+    matches = {m for t in traits for m in t.indicators}
+    title = f"An http:// visit to {_hop_host(head.url)} was redirected to another site, {hop.host}"
     return Finding(
         rule=rule,
         severity=severity,
-        title=(
-            f"An http:// visit to {_hop_host(head.url)} was redirected to {hop.host} in {abs(delta_ms):.1f} ms"
-            + (" with traits of an injected redirect" if severity == Severity.HIGH else "")
-        ),
+        title=title + (", a destination with traits of an injected redirect" if injected else ""),
         explanation=explanation,
         caveats=(
-            "Legitimate sites also redirect clear-text requests to another domain (a CDN, a sign-in page, a "
-            "regional site), usually within milliseconds; where the chain led matters more than its speed.",
+            "Sites redirect clear-text requests to other domains of their own every day: an organisation's typo "
+            "or regional domains (foxnew.com to www.foxnews.com), link shorteners (bit.ly, t.co), sign-in hops "
+            "(a login page on the provider's domain) and content-delivery hosts; most cross-site redirects in "
+            "real histories are one of these.",
+            "Safari stamps a redirect's destination within about a millisecond of its source whatever the "
+            "network did, so the speed of a recorded redirect is no evidence of injection; only where it led is.",
             "Safari's timestamps come from the phone's clock and record when each page started loading.",
             "Two sites of one organisation under different suffixes (yahoo.fr, yahoo.com) are treated as one site.",
         ),
         evidence=tuple(evidence),
+        indicators=tuple(sorted(matches, key=lambda m: (m.set_name, m.collection, m.type, m.value))),
         time=head.record.time,
     )
 
@@ -368,8 +437,8 @@ def _deleted_history(tombstone: Record, redirects: list[Finding]) -> Finding:
             "an injected redirect; spyware operators have wiped traces right after an injection."
         )
     elif near:
-        severity, title = Severity.LOW, "Safari history was deleted around a fast HTTP redirect"
-        context = f" The deleted period lies within {window} of {len(near)} fast clear-text redirect(s)."
+        severity, title = Severity.LOW, "Safari history was deleted around a cross-site HTTP redirect"
+        context = f" The deleted period lies within {window} of {len(near)} cross-site clear-text redirect(s)."
     else:
         severity, title, context = Severity.INFO, "Safari history was deleted for a period of time", ""
     return Finding(

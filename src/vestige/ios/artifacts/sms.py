@@ -22,7 +22,7 @@ from vestige.evidence.artifact import MatchPolicy, excerpt
 from vestige.evidence.sqlite import require_tables, table_columns, table_names
 from vestige.indicators.observables import extract_urls, observables_from_url, path_observables
 from vestige.ios.timestamps import from_mac_absolute_auto
-from vestige.model import JSON, Evidence, Finding, Locator, Observable, Record, Severity
+from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
 
 NAME = "ios.sms"
 KINDS = (IOS_BACKUP,)
@@ -138,7 +138,7 @@ def attributed_text(blob: bytes) -> str | None:
     return blob[cursor : cursor + length].decode("utf-8", errors="replace")
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     for record in records:
         kind = record.fields.get("kind")
         if kind == "message":

@@ -19,7 +19,7 @@ from vestige.evidence.artifact import MatchPolicy
 from vestige.evidence.sqlite import require_tables, table_columns
 from vestige.indicators.observables import domain_observable
 from vestige.ios.timestamps import from_unix
-from vestige.model import Finding, Locator, Observable, Record, Severity
+from vestige.model import Finding, IndicatorLookup, Locator, Observable, Record, Severity
 
 NAME = "ios.webkit_observations"
 KINDS = (IOS_BACKUP,)
@@ -94,7 +94,7 @@ def _domain_observables(domain: str) -> tuple[Observable, ...]:
     return () if observable is None else (observable,)
 
 
-def detect(records: Iterable[Record]) -> Iterator[Finding]:
+def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     """No heuristics of its own: indicator matches are all this artifact reports."""
     for _ in records:
         pass

@@ -1,11 +1,13 @@
 """The sample backup of ``vestige demo``: an ordinary phone with planted traces of a Pegasus attack.
 
 The traces follow what Amnesty documented in the Maati Monjib and Omar Radi cases: an ``http://``
-visit to yahoo.fr redirected within 2.4 ms to a Pegasus exploit host on port 30495 and revisited with
-a long numeric fragment; Safari history deleted a minute later; the Pegasus process name ``bh``
-first using the network seconds after the redirect; the Twitter app's web view recording the same
-site; and, days earlier, an SMS carrying a link on a domain of Amnesty's Pegasus list. Everything
-else is ordinary noise that must not raise a finding above info.
+visit to yahoo.fr redirected (2.4 ms later, as Safari stamps any redirect) to a Pegasus exploit host
+with random-looking labels on port 30495 and revisited with a long numeric fragment (reported high
+for those traits of its destination and its indicator match, not its speed); Safari history
+deleted a minute later; the Pegasus process name ``bh`` first using the network seconds after the
+redirect; the Twitter app's web view recording the same site; and, days earlier, an SMS carrying a
+link on a domain of Amnesty's Pegasus list. Everything else is ordinary noise that must not raise a
+finding above info.
 """
 
 from __future__ import annotations
