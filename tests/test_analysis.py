@@ -29,6 +29,7 @@ def test_the_demo_traces_are_found_with_the_bundled_sets(demo_backup: Path) -> N
     summary = [(f.severity.label, f.rule) for f in result.findings]
     assert summary == [
         ("critical", "ios.datausage.indicator_match"),
+        ("critical", "ios.redirect_then_new_process"),
         ("high", "ios.sms.indicator_match"),
         ("high", "ios.webkit_observations.indicator_match"),
         ("high", "ios.safari_history.injected_redirect"),
@@ -38,7 +39,7 @@ def test_the_demo_traces_are_found_with_the_bundled_sets(demo_backup: Path) -> N
         ("info", "ios.backup_info.outdated_ios"),
     ]
     assert result.complete
-    assert result.file_count == 39
+    assert [a.file_count for a in result.acquisitions] == [39]
     process = result.findings[0]
     assert [(m.value, m.type, m.collection, m.set_name) for m in process.indicators] == [
         ("bh", "process:name", "Pegasus", "amnesty/2021-07-18_nso/pegasus.stix2")

@@ -1,13 +1,19 @@
-"""The engine: acquisition -> artifacts -> records -> (indicator matches + detectors) -> findings.
+"""The engine: acquisitions -> artifacts -> records -> (indicator matches + detectors) -> correlators -> findings.
 
-``open_acquisition`` picks the reader for a path. ``analyse`` hashes every file once into the
-acquisition's manifest, running the artifacts that read the listing itself (``EntryArtifact``) on
-each partition of entries as it is hashed, then runs each other artifact that reads the
-acquisition's kind on each file its ``PATHS`` select. Records stream through: each is handed to the
-sink (the report layer writes it), its observables are looked up in the indicator index (never a
-loop over indicators), and it is passed on to the artifact's detector. A file that cannot be read
-becomes a ``Problem`` and the run carries on. Findings are de-duplicated by id and sorted, so the
-result is deterministic.
+``analyse`` takes one or several acquisitions (of one device: a backup and a capture taken the same
+day) and the registry that says which artifacts and correlators read each kind. For each
+acquisition in turn, it hashes every file once into the acquisition's manifest, running the
+listing artifacts on each partition of entries as it is hashed, then runs each other artifact that
+reads the acquisition's kind on each file its ``PATHS`` select. Records stream through: each is
+handed to the sink (the report layer writes it), its observables are looked up in the indicator
+index (never a loop over indicators), the records a correlator needs are kept, and the record is
+passed on to the artifact's detector. A file that cannot be read becomes a ``Problem`` and the run
+carries on. When every acquisition is read, the correlators join records and findings, over each
+acquisition or over the whole check. Findings are de-duplicated by id and sorted, so the result is
+deterministic.
+
+In a check of several acquisitions every locator names its acquisition by position; a check of
+one leaves it out (``model.Locator``).
 """
 
 from __future__ import annotations
@@ -18,32 +24,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
-from pathlib import Path
 from typing import IO, Protocol
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile, detect_kind
-from vestige.evidence.artifact import Artifact, EntryArtifact, excerpt
+from vestige.evidence.acquisition import Acquisition, DeviceInfo, EvidenceFile
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.workers import map_in_processes
 from vestige.indicators.index import ConjunctionMatch, ConjunctionTracker, IndicatorIndex
 from vestige.indicators.sets import IndicatorSet
-from vestige.ios.acquisitions import IosBackup
-from vestige.ios.artifacts import ARTIFACTS as IOS_ARTIFACTS
 from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Observable, Problem, Record, Severity
+from vestige.platforms import ACQUISITION_SCOPE, CHECK_SCOPE, Artifact, Correlator, ListingArtifact, Registry, excerpt
 
-READERS: dict[str, type[Acquisition]] = {IOS_BACKUP: IosBackup}
-ALL_ARTIFACTS: tuple[Artifact, ...] = IOS_ARTIFACTS
 READ_ERRORS = (EvidenceError, sqlite3.Error, OSError)
-
-
-def open_acquisition(path: Path) -> Acquisition:
-    """The reader for the acquisition at ``path``; raises ``NotAnAcquisitionError`` and friends."""
-    kind, root = detect_kind(path)
-    return READERS[kind](root)
-
-
-def artifacts_for(kind: str) -> tuple[Artifact, ...]:
-    return tuple(a for a in ALL_ARTIFACTS if kind in a.KINDS)
+PATTERN_RULE = "indicator.pattern_match"
+CORRELATION_LIMIT = 100_000
+"""The most records one correlator keeps of one acquisition; the rest are reported, never joined."""
 
 
 class RecordSink(Protocol):
@@ -58,14 +52,16 @@ class RecordSink(Protocol):
 class SinkFactory(Protocol):
     """Gives each artifact its sink, in whichever process the artifact runs."""
 
-    def open(self, artifact: str, rank: int, part: int | None = None) -> RecordSink:
-        """The sink of an artifact, or of one partition of an ``EntryArtifact`` (absorbed in order)."""
+    def open(self, artifact: str, rank: int, acquisition: int | None, part: int | None = None) -> RecordSink:
+        """The sink of an artifact of the acquisition at ``acquisition`` (None in a check of one), or of
+        one partition of a listing artifact (``part``: its records are the entries, put only on the
+        timeline)."""
 
     def absorb(self, receipt: object) -> None: ...
 
     def manifest_file(self) -> IO[bytes]:
-        """Where the acquisition manifest goes, one JSON line per entry in path order (opened in the
-        process that writes it)."""
+        """Where the acquisitions' manifests go, one JSON line per entry in path order, one acquisition
+        after the other (opened in the process that writes it)."""
 
 
 class Progress(Protocol):
@@ -77,26 +73,49 @@ class Progress(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class ArtifactSummary:
-    name: str
-    description: str
-    files: tuple[str, ...]
-    records: int
-
-
-@dataclass
-class Result:
-    """Everything a renderer needs: the acquisition, the indicator sets, findings and problems."""
+class AcquisitionSummary:
+    """What a result says of one acquisition: its kind, device, size and Merkle root."""
 
     kind: str
     device: DeviceInfo
     file_count: int
     total_bytes: int
     merkle_root: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactSummary:
+    """One artifact's run over one acquisition."""
+
+    name: str
+    version: int
+    description: str
+    files: tuple[str, ...]
+    records: int
+    acquisition: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelatorSummary:
+    """One correlator's run: how many records it joined, over one acquisition or the whole check."""
+
+    name: str
+    version: int
+    description: str
+    records: int
+    acquisition: int | None = None
+
+
+@dataclass
+class Result:
+    """Everything a renderer needs: the acquisitions, the indicator sets, findings and problems."""
+
+    acquisitions: list[AcquisitionSummary]
     indicator_sets: tuple[IndicatorSet, ...]
     findings: list[Finding] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     artifacts: list[ArtifactSummary] = field(default_factory=list)
+    correlators: list[CorrelatorSummary] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -104,183 +123,278 @@ class Result:
 
 
 def analyse(
-    acquisition: Acquisition,
+    acquisitions: Sequence[Acquisition],
+    registry: Registry,
     index: IndicatorIndex,
     indicator_sets: Sequence[IndicatorSet],
     sinks: SinkFactory | None = None,
     progress: Progress | None = None,
     workers: int = 1,
 ) -> Result:
-    """Run every applicable artifact on ``acquisition`` and return the findings.
+    """Run every applicable artifact and correlator on ``acquisitions`` and return the findings.
 
     With several workers the manifest's partitions and then the artifacts run in forked processes;
     the result, the records and the timeline are the same as with one.
     """
-    artifacts = artifacts_for(acquisition.kind)
-    listing = _ListingReader(acquisition, index, artifacts, sinks)
-    if progress is not None:
-        progress.phase("hashing files", acquisition.expected_entries())
-    manifest = acquisition.manifest(progress.advance if progress is not None else None, workers, listing)
-    problems = list(manifest.problems)
-    try:
-        device = acquisition.info()
-    except EvidenceError as error:
-        problems.append(Problem("acquisition", "info", str(error)))
-        device = DeviceInfo()
-    result = Result(
-        kind=acquisition.kind,
-        device=device,
-        file_count=manifest.count,
-        total_bytes=manifest.total_bytes,
-        merkle_root="",  # from the seal task below
-        indicator_sets=tuple(indicator_sets),
-        problems=problems,
-    )
-    if progress is not None:
-        progress.phase("reading artifacts", len(artifacts))
+    result = Result([], tuple(indicator_sets))
     findings: dict[str, Finding] = {}
-    summaries: dict[int, ArtifactSummary] = {}
-    tracker: ConjunctionTracker[Record] = ConjunctionTracker(index)
-    context = _Context(acquisition, index, artifacts, sinks)
-    # The manifest is sealed (Merkle root, manifest.jsonl) on a worker beside the artifacts.
-    tasks = [_SEAL, *(rank for rank in range(len(artifacts)) if rank not in listing.ranks)]
-    results = map_in_processes(_run_task, context, tasks, workers)
-    sealed = next(results)
-    assert isinstance(sealed, str)
-    result.merkle_root = sealed
-    others = zip(tasks[1:], (outcome for outcome in results if isinstance(outcome, _Outcome)), strict=True)
-    outcomes = chain(listing.outcomes(), others)
-    sidecars = _SidecarCitations(acquisition)
-    for rank, outcome in outcomes:
-        for finding in outcome.findings:
-            finding = sidecars.cite(finding)
+    several = len(acquisitions) > 1
+    whole_check = registry.correlators_for([a.kind for a in acquisitions], CHECK_SCOPE)
+    joined_check: dict[str, list[Record]] = {c.NAME: [] for c in whole_check}
+    rank = 0
+    for number, acquisition in enumerate(acquisitions):
+        position = number if several else None
+        artifacts = registry.artifacts_for(acquisition.kind)
+        own = registry.correlators_for([acquisition.kind], ACQUISITION_SCOPE)
+        plan = _Plan(acquisition, position, index, artifacts, (*own, *whole_check), sinks, rank, len(acquisitions))
+        rank += len(artifacts)
+        read = _read_acquisition(plan, progress, workers)
+        result.acquisitions.append(read.summary)
+        result.artifacts.extend(read.artifacts)
+        result.problems.extend(read.problems)
+        for finding in read.findings:
             findings.setdefault(finding.id, finding)
-        for record in outcome.pattern_records:
-            tracker.observe(record, record.observables)
-        result.problems.extend(outcome.problems)
-        summaries[rank] = outcome.summary
-        if sinks is not None and outcome.receipt is not None:
-            sinks.absorb(outcome.receipt)
-        if progress is not None:
-            progress.advance(1)
-    for completed in tracker.completed():
-        finding = sidecars.cite(pattern_finding(completed))
-        findings.setdefault(finding.id, finding)
-    result.artifacts = [summaries[rank] for rank in sorted(summaries)]
+        for correlator in whole_check:
+            joined_check[correlator.NAME].extend(read.kept.get(correlator.NAME, []))
+        for correlator in own:
+            records = read.kept.get(correlator.NAME, [])
+            result.correlators.append(_correlator_summary(correlator, len(records), position))
+            made = correlator.correlate(records, _joinable(read.findings), index)
+            for finding in read.sidecars.cite_all(made):
+                findings.setdefault(finding.id, finding)
+    if whole_check:
+        sidecars = _SidecarCitations(
+            {None: acquisitions[0]} if not several else dict[int | None, Acquisition](enumerate(acquisitions))
+        )
+        so_far = _joinable(list(findings.values()))
+        for correlator in whole_check:
+            records = joined_check[correlator.NAME]
+            result.correlators.append(_correlator_summary(correlator, len(records), None))
+            for finding in sidecars.cite_all(correlator.correlate(records, so_far, index)):
+                findings.setdefault(finding.id, finding)
     result.findings = sorted(findings.values(), key=finding_order)
     return result
 
 
+def _joinable(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings correlators see: those of artifacts, in a fixed order."""
+    return sorted((f for f in findings if f.rule != PATTERN_RULE), key=finding_order)
+
+
+def _correlator_summary(correlator: Correlator, records: int, position: int | None) -> CorrelatorSummary:
+    return CorrelatorSummary(correlator.NAME, correlator.VERSION, correlator.DESCRIPTION, records, position)
+
+
 @dataclass(frozen=True)
-class _Context:
-    """What every artifact task shares (inherited by forked workers, never pickled)."""
+class _Plan:
+    """What every task of one acquisition shares (inherited by forked workers, never pickled)."""
 
     acquisition: Acquisition
+    position: int | None
     index: IndicatorIndex
     artifacts: tuple[Artifact, ...]
+    correlators: tuple[Correlator, ...]
     sinks: SinkFactory | None
+    rank: int
+    count: int
+
+    def wanted(self) -> dict[type, tuple[Correlator, ...]]:
+        """For each record type some correlator needs, those correlators."""
+        wanted: dict[type, list[Correlator]] = {}
+        for correlator in self.correlators:
+            for needed in correlator.NEEDS:
+                wanted.setdefault(needed, []).append(correlator)
+        return {kind: tuple(correlators) for kind, correlators in wanted.items()}
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class _AcquisitionRead:
+    """What reading one acquisition gave: its summary, artifacts, findings and the records kept."""
+
+    summary: AcquisitionSummary
+    artifacts: list[ArtifactSummary]
+    findings: list[Finding]
+    problems: list[Problem]
+    kept: dict[str, list[Record]]
+    sidecars: _SidecarCitations
+
+
+def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _AcquisitionRead:
+    acquisition = plan.acquisition
+    listing = _ListingReader(plan)
+    which = f" ({plan.position + 1} of {plan.count})" if plan.position is not None else ""
+    if progress is not None:
+        progress.phase(f"hashing files{which}", acquisition.expected_entries())
+    manifest = acquisition.manifest(progress.advance if progress is not None else None, workers, listing)
+    problems = [_placed(p, plan.position) for p in manifest.problems]
+    try:
+        device = acquisition.info()
+    except EvidenceError as error:
+        problems.append(_placed(Problem("acquisition", "info", str(error)), plan.position))
+        device = DeviceInfo()
+    if progress is not None:
+        progress.phase(f"reading artifacts{which}", len(plan.artifacts))
+    tasks: list[_Task] = [
+        _SealTask(),
+        *(_ArtifactTask(n) for n in range(len(plan.artifacts)) if n not in listing.ranks),
+    ]
+    results = map_in_processes(_run_task, plan, tasks, workers)
+    sealed = next(results)
+    assert isinstance(sealed, str)
+    others = zip(tasks[1:], (r for r in results if isinstance(r, _TaskResult)), strict=True)
+    by_position = chain(listing.results(), ((t.position, r) for t, r in others if isinstance(t, _ArtifactTask)))
+    sidecars = _SidecarCitations({plan.position: acquisition})
+    tracker: ConjunctionTracker[Record] = ConjunctionTracker(plan.index)
+    findings: list[Finding] = []
+    summaries: dict[int, ArtifactSummary] = {}
+    kept: dict[str, list[Record]] = {}
+    for position, task_result in by_position:
+        findings.extend(sidecars.cite_all(_stamped(f, plan.position) for f in task_result.findings))
+        for record in task_result.pattern_records:
+            tracker.observe(record, record.observables)
+        problems.extend(_placed(p, plan.position) for p in task_result.problems)
+        for name, records in task_result.kept.items():
+            kept.setdefault(name, []).extend(records)
+        summaries[position] = task_result.summary
+        if plan.sinks is not None and task_result.receipt is not None:
+            plan.sinks.absorb(task_result.receipt)
+        if progress is not None:
+            progress.advance(1)
+    findings.extend(sidecars.cite_all(pattern_finding(c) for c in tracker.completed()))
+    for name, records in kept.items():
+        if len(records) > CORRELATION_LIMIT:
+            reason = f"{name}: more than {CORRELATION_LIMIT} records to join; the first {CORRELATION_LIMIT} were used"
+            problems.append(_placed(Problem(name, "correlation", reason), plan.position))
+            del records[CORRELATION_LIMIT:]
+    summary = AcquisitionSummary(acquisition.kind, device, manifest.count, manifest.total_bytes, sealed)
+    artifacts = [summaries[n] for n in sorted(summaries)]
+    return _AcquisitionRead(summary, artifacts, findings, problems, kept, sidecars)
+
+
+@dataclass(frozen=True, slots=True)
+class _SealTask:
+    """Seal the manifest: its Merkle root, and manifest.jsonl when there is a sink."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ArtifactTask:
+    """Run the artifact at ``position`` in the plan's list."""
+
+    position: int
+
+
+_Task = _SealTask | _ArtifactTask
+
+
+@dataclass(frozen=True)
+class _TaskResult:
     """What an artifact task sends back: small, picklable."""
 
     summary: ArtifactSummary
     findings: list[Finding]
     problems: list[Problem]
     pattern_records: list[Record]
+    kept: dict[str, list[Record]]
     receipt: object
 
 
-_SEAL = -1
-
-
-def _run_task(context: _Context, position: int) -> _Outcome | str:
-    """Runs one artifact (by position) or seals the manifest (``_SEAL``: returns its Merkle root)."""
-    if position == _SEAL:
-        manifest = context.acquisition.manifest()
-        if context.sinks is None:
+def _run_task(plan: _Plan, task: _Task) -> _TaskResult | str:
+    """Runs one artifact, or seals the manifest (returns its Merkle root)."""
+    if isinstance(task, _SealTask):
+        manifest = plan.acquisition.manifest()
+        if plan.sinks is None:
             return manifest.seal(None)
-        with context.sinks.manifest_file() as lines:
-            return manifest.seal(lines)
-    return _run_artifact(context, position)
+        with plan.sinks.manifest_file() as lines:
+            return manifest.seal(lines, plan.position)
+    return _run_artifact(plan, task.position)
 
 
-def _run_artifact(context: _Context, position: int) -> _Outcome:
+def _run_artifact(plan: _Plan, position: int) -> _TaskResult:
     """Runs one artifact on every file it selects; in a worker process or in this one."""
-    artifact = context.artifacts[position]
-    sink = context.sinks.open(artifact.NAME, position) if context.sinks is not None else None
-    paths = _selected_paths(context.acquisition, artifact)
-    run = _ArtifactRun(artifact, context.acquisition, context.index, sink)
+    artifact = plan.artifacts[position]
+    sink = plan.sinks.open(artifact.NAME, plan.rank + position, plan.position) if plan.sinks is not None else None
+    paths = _selected_paths(plan.acquisition, artifact)
+    run = _ArtifactRun(artifact, plan, sink)
     findings = list(
         artifact.detect(
-            run.records((path, partial(artifact.parse, context.acquisition, path)) for path in paths), context.index
+            run.records((path, partial(artifact.parse, plan.acquisition, path)) for path in paths), plan.index
         )
     )
     for _ in run.remaining():
         pass
     receipt = sink.close() if sink is not None else None
-    summary = ArtifactSummary(artifact.NAME, artifact.DESCRIPTION, paths, run.count)
-    return _Outcome(summary, findings + run.matches, run.problems, run.pattern_records, receipt)
+    summary = _summary(artifact, paths, run.count, plan.position)
+    return _TaskResult(summary, findings + run.matches, run.problems, run.pattern_records, run.kept, receipt)
+
+
+def _summary(artifact: Artifact, paths: tuple[str, ...], count: int, position: int | None) -> ArtifactSummary:
+    return ArtifactSummary(artifact.NAME, artifact.VERSION, artifact.DESCRIPTION, paths, count, position)
 
 
 @dataclass(frozen=True)
-class _PartOutcome:
-    """What an entry artifact made of one partition of entries: small, picklable."""
+class _PartReading:
+    """What a listing artifact made of one partition of entries: small, picklable."""
 
     count: int
     matches: list[Finding]
     problems: list[Problem]
     pattern_records: list[Record]
+    kept: dict[str, list[Record]]
     tally: object
     receipt: object
 
 
 class _ListingReader:
-    """The ``EntryReader`` of a check: runs each ``EntryArtifact`` on every partition of entries in the
-    process that hashed it, and gathers the partitions' outcomes in this one, in order."""
+    """The ``PartitionReader`` of a check: runs each listing artifact on every partition of entries in
+    the process that hashed it, and gathers the partitions' readings in this one, in order."""
 
-    def __init__(
-        self, acquisition: Acquisition, index: IndicatorIndex, artifacts: Sequence[Artifact], sinks: SinkFactory | None
-    ) -> None:
-        self.acquisition, self.index, self.sinks = acquisition, index, sinks
-        self.artifacts = {rank: a for rank, a in enumerate(artifacts) if isinstance(a, EntryArtifact)}
+    def __init__(self, plan: _Plan) -> None:
+        self.plan = plan
+        self.artifacts = {n: a for n, a in enumerate(plan.artifacts) if isinstance(a, ListingArtifact)}
         self.ranks = frozenset(self.artifacts)
-        self._parts: dict[int, list[_PartOutcome]] = {rank: [] for rank in self.artifacts}
+        self._parts: dict[int, list[_PartReading]] = {n: [] for n in self.artifacts}
 
-    def read(self, part: int, entries: Sequence[EvidenceFile]) -> dict[int, _PartOutcome]:
-        outcomes: dict[int, _PartOutcome] = {}
-        for rank, artifact in self.artifacts.items():
-            sink = self.sinks.open(artifact.NAME, rank, part) if self.sinks is not None else None
-            run = _ArtifactRun(artifact, self.acquisition, self.index, sink)
-            location = artifact.PATHS[0] if artifact.PATHS else artifact.NAME
+    def read(self, part: int, entries: Sequence[EvidenceFile]) -> dict[int, _PartReading]:
+        plan = self.plan
+        readings: dict[int, _PartReading] = {}
+        for position, artifact in self.artifacts.items():
+            sinks = plan.sinks
+            sink = sinks.open(artifact.NAME, plan.rank + position, plan.position, part) if sinks is not None else None
+            run = _ArtifactRun(artifact, plan, sink)
+            location = next(iter(artifact.PATHS[plan.acquisition.kind]), artifact.NAME)
             tally = artifact.tally(
-                run.records([(location, partial(artifact.parse_entries, self.acquisition, entries))])
+                run.records([(location, partial(artifact.parse_entries, plan.acquisition, entries))])
             )
             for _ in run.remaining():
                 pass
             receipt = sink.close() if sink is not None else None
-            outcomes[rank] = _PartOutcome(run.count, run.matches, run.problems, run.pattern_records, tally, receipt)
-        return outcomes
+            readings[position] = _PartReading(
+                run.count, run.matches, run.problems, run.pattern_records, run.kept, tally, receipt
+            )
+        return readings
 
-    def absorb(self, outcome: object) -> None:
-        assert isinstance(outcome, dict)
-        for rank, part in outcome.items():
-            self._parts[rank].append(part)
-            if self.sinks is not None and part.receipt is not None:
-                self.sinks.absorb(part.receipt)
+    def absorb(self, reading: object) -> None:
+        assert isinstance(reading, dict)
+        for position, part in reading.items():
+            self._parts[position].append(part)
+            if self.plan.sinks is not None and part.receipt is not None:
+                self.plan.sinks.absorb(part.receipt)
 
-    def outcomes(self) -> Iterator[tuple[int, _Outcome]]:
-        """Each entry artifact's outcome over all partitions, once the manifest is built."""
-        for rank, artifact in self.artifacts.items():
-            parts = self._parts[rank]
+    def results(self) -> Iterator[tuple[int, _TaskResult]]:
+        """Each listing artifact's result over all partitions, once the manifest is built."""
+        for position, artifact in self.artifacts.items():
+            parts = self._parts[position]
             findings = [finding for part in parts for finding in part.matches]
             findings.extend(artifact.conclude([part.tally for part in parts]))
-            paths = _selected_paths(self.acquisition, artifact)
-            summary = ArtifactSummary(artifact.NAME, artifact.DESCRIPTION, paths, sum(part.count for part in parts))
+            paths = _selected_paths(self.plan.acquisition, artifact)
+            summary = _summary(artifact, paths, sum(part.count for part in parts), self.plan.position)
             problems = [problem for part in parts for problem in part.problems]
             pattern_records = [record for part in parts for record in part.pattern_records]
-            yield rank, _Outcome(summary, findings, problems, pattern_records, None)
+            kept: dict[str, list[Record]] = {}
+            for part in parts:
+                for name, records in part.kept.items():
+                    kept.setdefault(name, []).extend(records)
+            yield position, _TaskResult(summary, findings, problems, pattern_records, kept, None)
 
 
 def finding_order(finding: Finding) -> tuple[int, str, str, str]:
@@ -291,7 +405,7 @@ def finding_order(finding: Finding) -> tuple[int, str, str, str]:
 
 def _selected_paths(acquisition: Acquisition, artifact: Artifact) -> tuple[str, ...]:
     paths: dict[str, None] = {}
-    for pattern in artifact.PATHS:
+    for pattern in artifact.PATHS.get(acquisition.kind, ()):
         for entry in acquisition.glob(pattern):
             if entry.type == "file" and entry.sha256 is not None:
                 paths[entry.path] = None
@@ -299,15 +413,16 @@ def _selected_paths(acquisition: Acquisition, artifact: Artifact) -> tuple[str, 
 
 
 class _ArtifactRun:
-    """Streams one artifact's records through the sink and the index on the way to its detector."""
+    """Streams one artifact's records through the sink and the index on the way to its detector,
+    keeping those that a correlator needs."""
 
-    def __init__(
-        self, artifact: Artifact, acquisition: Acquisition, index: IndicatorIndex, sink: RecordSink | None
-    ) -> None:
-        self.artifact, self.acquisition, self.index, self.sink = artifact, acquisition, index, sink
+    def __init__(self, artifact: Artifact, plan: _Plan, sink: RecordSink | None) -> None:
+        self.artifact, self.plan, self.index, self.sink = artifact, plan, plan.index, sink
+        self.wanted = plan.wanted()
         self.matches: list[Finding] = []
         self.problems: list[Problem] = []
         self.pattern_records: list[Record] = []
+        self.kept: dict[str, list[Record]] = {}
         self.count = 0
         self._stream: Iterator[Record] | None = None
 
@@ -340,7 +455,41 @@ class _ArtifactRun:
             for observable, matches in by_observable.items():
                 self.matches.append(self.artifact.MATCHES.finding(record, observable, tuple(matches)))
             if self.index.spans_records(record.observables):
-                self.pattern_records.append(record)
+                self.pattern_records.append(_placed_record(record, self.plan.position))
+        correlators = self.wanted.get(type(record.payload))
+        if correlators:
+            for correlator in correlators:
+                if correlator.select(record):
+                    kept = self.kept.setdefault(correlator.NAME, [])
+                    if len(kept) <= CORRELATION_LIMIT:
+                        kept.append(_placed_record(record, self.plan.position))
+
+
+def _placed(problem: Problem, position: int | None) -> Problem:
+    return problem if position is None else dataclasses.replace(problem, acquisition=position)
+
+
+def _placed_locator(locator: Locator, position: int | None) -> Locator:
+    return locator if position is None else dataclasses.replace(locator, acquisition=position)
+
+
+def _placed_record(record: Record, position: int | None) -> Record:
+    """The record with its locators naming its acquisition (in a check of several)."""
+    if position is None:
+        return record
+    return dataclasses.replace(
+        record,
+        locator=_placed_locator(record.locator, position),
+        cites=tuple(_placed_locator(c, position) for c in record.cites),
+    )
+
+
+def _stamped(finding: Finding, position: int | None) -> Finding:
+    """The finding with every evidence locator naming its acquisition (in a check of several)."""
+    if position is None:
+        return finding
+    evidence = tuple(dataclasses.replace(e, locator=_placed_locator(e.locator, position)) for e in finding.evidence)
+    return dataclasses.replace(finding, evidence=evidence)
 
 
 READ_WITH = ("-wal", "-journal")
@@ -351,31 +500,43 @@ class _SidecarCitations:
     """Adds to a finding that cites rows of a SQLite database the write-ahead log or rollback journal
     beside it, so that the rows can be checked (and disclosed) as vestige read them."""
 
-    def __init__(self, acquisition: Acquisition) -> None:
-        self.acquisition = acquisition
-        self._found: dict[str, tuple[Locator, ...]] = {}
+    def __init__(self, acquisitions: dict[int | None, Acquisition]) -> None:
+        """``acquisitions`` by the position their locators name (None in a check of one)."""
+        self.acquisitions = acquisitions
+        self._found: dict[tuple[int | None, str], tuple[Locator, ...]] = {}
+
+    def cite_all(self, findings: Iterable[Finding]) -> Iterator[Finding]:
+        return (self.cite(f) for f in findings)
 
     def cite(self, finding: Finding) -> Finding:
-        cited = {evidence.locator.path for evidence in finding.evidence}
+        cited = {(e.locator.acquisition, e.locator.path) for e in finding.evidence}
         extra: list[Evidence] = []
         for evidence in finding.evidence:
             if evidence.locator.table is None:
                 continue
-            for sidecar in self._sidecars(evidence.locator.path):
-                if sidecar.path not in cited:
-                    cited.add(sidecar.path)
+            for sidecar in self._sidecars(evidence.locator):
+                if (sidecar.acquisition, sidecar.path) not in cited:
+                    cited.add((sidecar.acquisition, sidecar.path))
                     extra.append(
                         Evidence(sidecar, excerpt(f"{sidecar.path}: read by SQLite with {evidence.locator.path}"))
                     )
         return dataclasses.replace(finding, evidence=finding.evidence + tuple(extra)) if extra else finding
 
-    def _sidecars(self, path: str) -> tuple[Locator, ...]:
-        found = self._found.get(path)
+    def _sidecars(self, locator: Locator) -> tuple[Locator, ...]:
+        key = (locator.acquisition, locator.path)
+        found = self._found.get(key)
         if found is None:
-            manifest = self.acquisition.manifest()
-            entries = (manifest.get(path + suffix) for suffix in READ_WITH)
-            found = tuple(Locator(e.path, e.sha256) for e in entries if e is not None and e.sha256 is not None)
-            self._found[path] = found
+            acquisition = self.acquisitions.get(locator.acquisition)
+            found = ()
+            if acquisition is not None:
+                manifest = acquisition.manifest()
+                entries = (manifest.get(locator.path + suffix) for suffix in READ_WITH)
+                found = tuple(
+                    Locator(e.path, e.sha256, acquisition=locator.acquisition)
+                    for e in entries
+                    if e is not None and e.sha256 is not None
+                )
+            self._found[key] = found
         return found
 
 
@@ -384,7 +545,7 @@ def pattern_finding(completed: ConjunctionMatch[Record]) -> Finding:
     match = completed.match
     records = [w.record for w in completed.witnesses]
     return Finding(
-        rule="indicator.pattern_match",
+        rule=PATTERN_RULE,
         severity=Severity.HIGH,
         title=f"Every part of a {match.collection} indicator pattern was observed in this acquisition",
         explanation=(

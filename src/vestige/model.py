@@ -1,7 +1,8 @@
 """The shared vocabulary of vestige: severities, observables, locators, records, findings.
 
 Pure data with no I/O. Every layer speaks in these types: readers yield ``Record`` objects that cite
-their ``Locator``; the indicator engine answers ``IndicatorMatch`` tuples; detectors yield
+their ``Locator`` and carry a typed payload (one frozen dataclass per record kind, defined by the
+artifact that reads it); the indicator engine answers ``IndicatorMatch`` tuples; detectors yield
 ``Finding`` objects; renderers turn them into files. ``as_json`` gives the JSON-able form that the
 report layer serialises (RFC 8785 for findings.json).
 """
@@ -10,10 +11,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol, TypeAlias, Union
+from typing import Any, ClassVar, Protocol, TypeAlias, Union
 
 import rfc8785
 
@@ -74,7 +74,12 @@ SAFE_INTEGER = 2**53 - 1  # the largest integer I-JSON (RFC 7493) and RFC 8785 k
 
 @dataclass(frozen=True, slots=True)
 class Locator:
-    """Where a piece of evidence sits: a file of the acquisition and a place inside it."""
+    """Where a piece of evidence sits: a file of the acquisition and a place inside it.
+
+    ``acquisition`` is the position of the acquisition in a check of several (``vestige check A B``);
+    a check of one leaves it out, so the same evidence has the same locator, and its findings the
+    same ids, whatever the shape of the acquisition it came in.
+    """
 
     path: str
     sha256: str | None
@@ -83,6 +88,7 @@ class Locator:
     line: int | None = None
     offset: int | None = None
     key: str | None = None
+    acquisition: int | None = None
 
     def as_json(self) -> dict[str, JSON]:
         """Row ids and offsets beyond ±(2^53 − 1) are written as text, which canonical JSON keeps exact."""
@@ -106,6 +112,8 @@ class Locator:
             out["offset"] = self.offset
         if self.key is not None:
             out["key"] = self.key
+        if self.acquisition is not None:
+            out["acquisition"] = self.acquisition
         return out
 
 
@@ -118,35 +126,31 @@ def format_time(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"  # without its "+00:00"
 
 
+class RecordPayload(Protocol):
+    """What a record holds: a frozen, slotted dataclass, one per record kind (``SafariVisit``,
+    ``DataUsageProcess``, ...), so that type checkers see every field a detector reads."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One parsed item of an artifact (a visit, a message, a process row), with no judgement.
 
-    ``time_kind`` says what ``time`` is (``visit time``, ``message date``, ...): the timeline's
-    ``timestamp_desc``. ``cites`` names other evidence that a finding about the record must cite
-    with its locator (a Manifest.db row cites the file it lists, whose content a hash describes).
+    ``payload`` is the item's typed content. ``time_kind`` says what ``time`` is (``visit time``,
+    ``message date``, ...): the timeline's ``timestamp_desc``. ``cites`` names other evidence that a
+    finding about the record must cite with its locator (a Manifest.db row cites the file it lists,
+    whose content a hash describes).
     """
 
     artifact: str
     locator: Locator
     time: datetime | None
     summary: str
-    fields: Mapping[str, JSON] = field(default_factory=dict)
+    payload: RecordPayload
     observables: tuple[Observable, ...] = ()
     time_kind: str = "event time"
     cites: tuple[Locator, ...] = ()
-
-    def as_json(self) -> dict[str, JSON]:
-        return {
-            "artifact": self.artifact,
-            "locator": self.locator.as_json(),
-            "time": format_time(self.time),
-            "time_kind": self.time_kind,
-            "summary": self.summary,
-            "fields": dict(self.fields),
-            "observables": [{"kind": o.kind.value, "value": o.value} for o in self.observables],
-            "cites": [c.as_json() for c in self.cites],
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +206,9 @@ class Finding:
     @property
     def id(self) -> str:
         """A digest of the rule, the cited locators and the indicator values: stable across runs."""
-        basis: JSON = {
-            "rule": self.rule,
-            "evidence": [e.locator.as_json() for e in self.evidence],
-            "indicators": list[JSON](sorted({f"{m.type}={m.value}" for m in self.indicators})),
-        }
-        return hashlib.sha256(rfc8785.dumps(basis)).hexdigest()[:20]
+        return finding_id(
+            self.rule, [e.locator.as_json() for e in self.evidence], [f"{m.type}={m.value}" for m in self.indicators]
+        )
 
     def as_json(self) -> dict[str, JSON]:
         return {
@@ -223,13 +224,32 @@ class Finding:
         }
 
 
+def finding_id(rule: str, locators: list[dict[str, JSON]], indicators: list[str]) -> str:
+    """The id of a finding: the first 20 hex digits of the SHA-256 of its rule, its evidence locators
+    (as findings.json writes them) and its indicators (``type=value``, distinct, sorted), in RFC 8785
+    canonical JSON."""
+    basis: JSON = {
+        "rule": rule,
+        "evidence": list[JSON](locators),
+        "indicators": list[JSON](sorted(set(indicators))),
+    }
+    return hashlib.sha256(rfc8785.dumps(basis)).hexdigest()[:20]
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Input that could not be read: which artifact, which file, and why. The run carries on."""
+    """Input that could not be read: which artifact, which file, and why. The run carries on.
+
+    ``acquisition``, as in ``Locator``, is the position of the acquisition in a check of several.
+    """
 
     artifact: str
     path: str
     reason: str
+    acquisition: int | None = None
 
     def as_json(self) -> dict[str, JSON]:
-        return {"artifact": self.artifact, "path": self.path, "reason": self.reason}
+        out: dict[str, JSON] = {"artifact": self.artifact, "path": self.path, "reason": self.reason}
+        if self.acquisition is not None:
+            out["acquisition"] = self.acquisition
+        return out

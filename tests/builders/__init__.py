@@ -16,11 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from vestige.analysis import Result, analyse, open_acquisition
+from vestige.analysis import Result, analyse
 from vestige.indicators import IndicatorIndex, IndicatorSet, read_indicator_data
 from vestige.indicators.sets import SetOrigin
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.model import Finding, Record
+from vestige.platforms import Registry
 
 T0 = datetime(2024, 5, 14, 9, 0, tzinfo=timezone.utc)
 
@@ -31,7 +32,7 @@ class Collected:
 
     records: list[Record] = field(default_factory=list)
 
-    def open(self, artifact: str, rank: int, part: int | None = None) -> Collected:
+    def open(self, artifact: str, rank: int, acquisition: int | None, part: int | None = None) -> Collected:
         return self
 
     def record(self, record: Record) -> None:
@@ -62,11 +63,12 @@ class Checked:
         return [r for r in self.records if r.artifact == artifact]
 
 
-def check(root: Path, sets: Sequence[IndicatorSet] = ()) -> Checked:
-    """Analyse the backup at ``root`` with ``sets`` and keep every record."""
+def check(root: Path, sets: Sequence[IndicatorSet] = (), registry: Registry | None = None) -> Checked:
+    """Analyse the acquisition at ``root`` with ``sets`` and keep every record."""
     sink = Collected()
-    with open_acquisition(root) as acquisition:
-        result = analyse(acquisition, IndicatorIndex(sets), sets, sinks=sink)
+    registry = registry or Registry.discover()
+    with registry.open(root) as acquisition:
+        result = analyse([acquisition], registry, IndicatorIndex(sets), sets, sinks=sink)
     return Checked(result, sink.records)
 
 

@@ -43,13 +43,12 @@ def test_check_writes_every_output_file(demo_backup: Path, tmp_path: Path) -> No
         "ios.backup_info.jsonl",
         "ios.datausage.jsonl",
         "ios.idstatuscache.jsonl",
-        "ios.manifest.jsonl",
         "ios.osanalytics_addaily.jsonl",
         "ios.safari_history.jsonl",
         "ios.sms.jsonl",
         "ios.webkit_observations.jsonl",
     ]
-    assert "critical │     1" in output
+    assert "critical │     2" in output
     assert "CRITICAL A process that used the network (DataUsage) involves the process name bh" in output
 
 
@@ -58,14 +57,32 @@ def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tm
     raw = (tmp_path / "out" / "findings.json").read_bytes()
     document = json.loads(raw)
     assert rfc8785.dumps(document) == raw
-    assert document["schema"] == "vestige.findings/1"
-    assert document["acquisition"]["kind"] == "ios-backup"
-    assert document["acquisition"]["files"] == 39
+    assert document["schema"] == "vestige.findings/2"
+    assert [(a["kind"], a["files"]) for a in document["acquisitions"]] == [("ios-backup", 39)]
     assert document["summary"] == {
         "complete": True,
-        "findings": {"critical": 1, "high": 5, "info": 1, "low": 0, "medium": 1},
+        "findings": {"critical": 2, "high": 5, "info": 1, "low": 0, "medium": 1},
         "problems": 0,
     }
+    assert [(a["name"], a["version"]) for a in document["artifacts"]] == [
+        ("ios.backup_info", 1),
+        ("ios.manifest", 1),
+        ("ios.safari_history", 1),
+        ("ios.datausage", 1),
+        ("ios.osanalytics_addaily", 1),
+        ("ios.sms", 1),
+        ("ios.idstatuscache", 1),
+        ("ios.webkit_observations", 1),
+    ]
+    assert document["correlators"] == [
+        {
+            "name": "ios.redirect_then_new_process",
+            "version": 1,
+            "description": "A process with no bundle id first using the network within 60 s after a redirected "
+            "http:// visit",
+            "records": 8,
+        }
+    ]
     first = document["findings"][0]
     assert first["evidence"][0]["locator"] == {
         "path": "WirelessDomain/Library/Databases/DataUsage.sqlite",
@@ -86,6 +103,8 @@ def test_findings_json_is_byte_identical_across_runs(demo_backup: Path, tmp_path
     assert (tmp_path / "a" / "timeline.jsonl").read_bytes() == (tmp_path / "b" / "timeline.jsonl").read_bytes()
     run_a = json.loads((tmp_path / "a" / "run.json").read_bytes())
     assert set(run_a) >= {"started", "finished", "duration_seconds", "host", "python", "options", "findings_sha256"}
+    assert run_a["versions"]["ios.safari_history"] == 1
+    assert run_a["versions"]["ios.redirect_then_new_process"] == 1
 
 
 def test_manifest_and_timeline_files(demo_backup: Path, tmp_path: Path) -> None:
@@ -98,7 +117,7 @@ def test_manifest_and_timeline_files(demo_backup: Path, tmp_path: Path) -> None:
     events = [json.loads(line) for line in (tmp_path / "out" / "timeline.jsonl").read_text().splitlines()]
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
     assert all({"message", "datetime", "timestamp_desc"} <= set(e) for e in events)
-    assert sum(1 for e in events if e["data_type"] == "vestige.finding") == 8
+    assert sum(1 for e in events if e["data_type"] == "vestige.finding") == 9
 
 
 def test_fail_on_makes_a_finding_at_that_severity_exit_1(demo_backup: Path, tmp_path: Path) -> None:
@@ -173,7 +192,7 @@ def test_default_output_folder_is_named_by_the_merkle_root_and_never_overwritten
     monkeypatch.chdir(tmp_path)
     assert run("check", str(demo_backup), "-q")[0] == 0
     assert run("check", str(demo_backup), "-q")[0] == 0
-    root = json.loads(next(tmp_path.glob("vestige-*/findings.json")).read_bytes())["acquisition"]["merkle_root"]
+    root = json.loads(next(tmp_path.glob("vestige-*/findings.json")).read_bytes())["acquisitions"][0]["merkle_root"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"vestige-{root[:12]}", f"vestige-{root[:12]}-2"]
 
 
@@ -204,7 +223,7 @@ def test_a_defect_is_reported_with_exit_70_and_leaves_no_partial_output(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sys.modules["vestige.cli.check"], "analyse", broken)
+    monkeypatch.setattr(sys.modules["vestige.pipeline"], "analyse", broken)
     code, output = run("check", str(demo_backup), "-o", str(tmp_path / "out"))
     assert code == 70
     assert "vestige: internal error (RuntimeError: boom). This is a defect in vestige" in output
@@ -215,12 +234,12 @@ def test_any_number_of_workers_gives_the_same_bytes(
     demo_backup: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert run("check", str(demo_backup), "-o", str(tmp_path / "whole"), "-j", "1")[0] == 0
-    # Small partitions, so ios.manifest's records and timeline come from many partitions in any order.
+    # Small partitions, so ios.manifest's timeline events come from many partitions in any order.
     monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 7)
     for jobs in ("1", "2", "3"):
         assert run("check", str(demo_backup), "-o", str(tmp_path / jobs), "-j", jobs)[0] == 0
     names = ("findings.json", "timeline.jsonl", "manifest.jsonl", "records/ios.safari_history.jsonl")
-    for name in (*names, "records/ios.manifest.jsonl"):
+    for name in names:
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "1" / name).read_bytes(), name
         assert (
             (tmp_path / "1" / name).read_bytes()

@@ -18,6 +18,7 @@ def test_demo_finds_the_three_planted_traces(tmp_path: Path) -> None:
     rules = {f["rule"] for f in document["findings"] if f["severity"] in ("critical", "high")}
     assert rules == {
         "ios.datausage.indicator_match",
+        "ios.redirect_then_new_process",
         "ios.safari_history.injected_redirect",
         "ios.safari_history.indicator_match",
         "ios.sms.indicator_match",

@@ -29,7 +29,7 @@ def test_the_built_bundle_has_the_expected_records(built: Built) -> None:
     acquire = entries[1].record
     consent = hashlib.sha256(b"%PDF-1.4 signed consent of the phone's owner").hexdigest()
     assert acquire["authority"] == {"type": "consent", "ref": f"sha256:{consent}"}
-    assert acquire["item"] == {"id": ITEM, "kind": "ios-backup", "by_reference": False}
+    assert acquire["item"] == {"id": ITEM, "kind": "ios-backup", "by_reference": False, "shape": "folder"}
     assert acquire["files"] == 22
     assert [len(e.envelope.signatures) for e in entries] == [1, 1, 1, 2, 1, 1]
     assert entries[5].record["note"] == "sealed for review"

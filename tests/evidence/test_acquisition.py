@@ -1,189 +1,135 @@
-"""Kind detection, the hashed file manifest and safe access through the Acquisition contract."""
+"""The Acquisition contract on every shape: the hashed manifest and its Merkle root, safe reads, SQLite
+from an archive member, and the source's refusals carried into the manifest's problems."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import plistlib
 import sqlite3
+import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.builders import backup_with, change_in_wal
-from vestige.evidence.acquisition import IOS_BACKUP, FileManifest, detect_kind
-from vestige.evidence.errors import EncryptedBackupError, MissingFileError, NotAnAcquisitionError, UnexpectedFormatError
+from vestige.evidence.acquisition import FileManifest, FilesAcquisition
+from vestige.evidence.errors import MissingFileError, UnexpectedFormatError
 from vestige.evidence.merkle import MerkleRoot
-from vestige.ios import acquisitions as ios_acquisitions
-from vestige.ios.acquisitions import IosBackup
-from vestige.ios.sample.backup import BackupBuilder
+from vestige.evidence.sources import open_source
 
 
-def test_a_missing_path_is_refused_by_name(tmp_path: Path) -> None:
-    with pytest.raises(NotAnAcquisitionError, match=r"nowhere: no such file or folder$"):
-        detect_kind(tmp_path / "nowhere")
+def folder(root: Path) -> Path:
+    (root / "logs").mkdir(parents=True)
+    (root / "logs" / "a.txt").write_bytes(b"alpha")
+    (root / "logs" / "b.txt").write_bytes(b"b" * 3_000_000)
+    (root / "z.txt").write_bytes(b"")
+    return root
 
 
-def test_a_folder_that_is_not_a_backup_is_refused_with_what_a_backup_holds(tmp_path: Path) -> None:
-    (tmp_path / "photos").mkdir()
-    with pytest.raises(NotAnAcquisitionError, match=r"an iOS backup folder holds Manifest\.db and Info\.plist"):
-        detect_kind(tmp_path / "photos")
+def zipped(root: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            out.write(path, path.relative_to(root).as_posix())
+    return archive
 
 
-def test_a_folder_with_one_backup_inside_is_accepted(tmp_path: Path) -> None:
-    inner = backup_with(tmp_path / "MobileSync" / "Backup" / "00008110-001A2B3C4D5E801E")
-    assert detect_kind(tmp_path / "MobileSync" / "Backup") == (IOS_BACKUP, inner)
+def entries(acquisition: FilesAcquisition) -> list[tuple[str, str, int | None, str | None]]:
+    return [(e.path, e.type, e.size, e.sha256) for e in acquisition.files()]
 
 
-def test_a_folder_with_two_backups_asks_for_one(tmp_path: Path) -> None:
-    backup_with(tmp_path / "all" / "a")
-    backup_with(tmp_path / "all" / "b")
-    with pytest.raises(NotAnAcquisitionError, match=r"holds several iOS backups \(a, b\); give the path of one"):
-        detect_kind(tmp_path / "all")
-
-
-def test_an_encrypted_backup_is_refused_with_what_to_do(tmp_path: Path) -> None:
-    root = backup_with(tmp_path / "enc", encrypted=True)
-    (root / "Manifest.db").write_bytes(bytes(range(256)) * 16)
-    with pytest.raises(EncryptedBackupError, match=r"this iOS backup is encrypted; decrypt it first"):
-        detect_kind(root)
-
-
-def test_a_decrypted_copy_that_keeps_is_encrypted_is_read(tmp_path: Path) -> None:
-    root = backup_with(tmp_path / "dec", encrypted=True)
-    assert detect_kind(root) == (IOS_BACKUP, root)
-
-
-def test_manifest_hashes_every_file_and_roots_them_in_path_order(tmp_path: Path) -> None:
-    builder = BackupBuilder(tmp_path / "b")
-    builder.add_file("HomeDomain", "Library/a.txt", b"alpha")
-    root = builder.finish()
-    with IosBackup(root) as backup:
-        entries = list(backup.files())
-        manifest = backup.manifest()
-        assert [e.path for e in entries] == sorted(e.path for e in entries)
+def test_a_folder_and_a_zip_of_it_give_the_same_entries_and_merkle_root(tmp_path: Path) -> None:
+    root = folder(tmp_path / "dump")
+    archive = zipped(root, tmp_path / "dump.zip")
+    with FilesAcquisition(open_source(root), "dump") as a, FilesAcquisition(open_source(archive), "dump") as b:
+        files = [e for e in entries(a) if e[1] == "file"]
+        assert files == [e for e in entries(b) if e[1] == "file"]
+        assert files == [
+            ("logs/a.txt", "file", 5, hashlib.sha256(b"alpha").hexdigest()),
+            ("logs/b.txt", "file", 3_000_000, hashlib.sha256(b"b" * 3_000_000).hexdigest()),
+            ("z.txt", "file", 0, hashlib.sha256(b"").hexdigest()),
+        ]
         expected = MerkleRoot()
-        for entry in entries:
+        for entry in a.files():
             expected.add_leaf(entry.leaf())
-        assert manifest.merkle_root == expected.hexdigest()
-        assert manifest.count == len(entries) == 7
-        a = backup.file("HomeDomain/Library/a.txt")
-        assert (a.type, a.size, a.sha256) == ("file", 5, hashlib.sha256(b"alpha").hexdigest())
-        assert a.leaf() == b"HomeDomain/Library/a.txt\x00file\x005\x00" + hashlib.sha256(b"alpha").hexdigest().encode()
-        assert manifest.total_bytes == sum(e.size or 0 for e in entries if e.type == "file")
-        assert backup.read_bytes("HomeDomain/Library/a.txt") == b"alpha"
-        with pytest.raises(MissingFileError, match=r"^HomeDomain/Library/none: not in the acquisition$"):
-            backup.file("HomeDomain/Library/none")
+        assert a.manifest().merkle_root == expected.hexdigest()
+        assert b.read_bytes("logs/a.txt") == b"alpha"
+        assert a.manifest().total_bytes == b.manifest().total_bytes == 3_000_005
 
 
-def test_files_whose_names_are_not_utf8_are_listed_by_their_escaped_name(tmp_path: Path) -> None:
-    root = BackupBuilder(tmp_path / "b").finish()
-    (root / os.fsdecode(b"notes-\xff.txt")).write_bytes(b"top")
-    (root / "ab").mkdir()
-    (root / "ab" / os.fsdecode(b"x\xfe")).write_bytes(b"stray")
-    with IosBackup(root) as backup:
-        odd = [(e.path, e.sha256, dict(e.metadata)) for e in backup.files() if "name_not_utf8" in e.metadata]
-    assert odd == [
-        ("ab/x\\xfe", hashlib.sha256(b"stray").hexdigest(), {"unlisted": True, "name_not_utf8": True}),
-        ("notes-\\xff.txt", hashlib.sha256(b"top").hexdigest(), {"name_not_utf8": True}),
-    ]
+def test_several_workers_give_the_same_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for number in range(40):
+        (root / f"f{number:02d}").write_bytes(b"%d" % number * (number + 1))
+    archive = zipped(root, tmp_path / "many.zip")
+    monkeypatch.setattr(FilesAcquisition, "SLICE", 7)
+    for path in (root, archive):
+        with FilesAcquisition(open_source(path), "x") as one, FilesAcquisition(open_source(path), "x") as two:
+            assert one.manifest(workers=1).merkle_root == two.manifest(workers=2).merkle_root
+            assert entries(one) == entries(two)
+            assert len(entries(one)) == 40
 
 
-def test_glob_matches_across_slashes_and_literals_exactly(tmp_path: Path) -> None:
-    builder = BackupBuilder(tmp_path / "b")
-    for domain in ("AppDomain-a", "AppDomain-b"):
-        builder.add_file(domain, "Library/WebKit/WebsiteData/ResourceLoadStatistics/observations.db", b"x")
-    root = builder.finish()
-    with IosBackup(root) as backup:
-        found = backup.glob("*/Library/WebKit/WebsiteData/ResourceLoadStatistics/observations.db")
-        assert [e.path.split("/")[0] for e in found] == ["AppDomain-a", "AppDomain-b"]
-        assert [e.path for e in backup.glob("Info.plist")] == ["Info.plist"]
-        assert backup.glob("Nothing.plist") == []
+def test_a_single_file_is_one_entry_under_its_name(tmp_path: Path) -> None:
+    (tmp_path / "capture.pcap").write_bytes(b"\xd4\xc3\xb2\xa1rest")
+    with FilesAcquisition(open_source(tmp_path / "capture.pcap"), "pcap") as capture:
+        assert entries(capture) == [("capture.pcap", "file", 8, hashlib.sha256(b"\xd4\xc3\xb2\xa1rest").hexdigest())]
+        with capture.open("capture.pcap") as stream:
+            assert stream.read(4) == b"\xd4\xc3\xb2\xa1"
 
 
-def test_sqlite_uses_the_backup_sidecars_of_a_device_path(tmp_path: Path) -> None:
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    live = sqlite3.connect(str(scratch / "sms.db"))
-    live.execute("PRAGMA journal_mode = WAL")
-    live.execute("PRAGMA wal_autocheckpoint = 0")
-    live.execute("CREATE TABLE message (ROWID INTEGER PRIMARY KEY, text TEXT)")
-    live.execute("INSERT INTO message VALUES (1, 'only in the WAL')")
-    live.commit()
-    builder = BackupBuilder(tmp_path / "b")
-    for suffix in ("", "-wal", "-shm"):
-        builder.add_file("HomeDomain", f"Library/SMS/sms.db{suffix}", (scratch / f"sms.db{suffix}").read_bytes())
-    live.close()
-    root = builder.finish()
-    with IosBackup(root) as backup, backup.sqlite("HomeDomain/Library/SMS/sms.db") as db:
-        assert db.execute("SELECT text FROM message").fetchall() == [("only in the WAL",)]
+def test_sqlite_reads_a_database_that_sits_in_an_archive(tmp_path: Path) -> None:
+    db = sqlite3.connect(str(tmp_path / "app.db"))
+    db.execute("CREATE TABLE t (v TEXT)")
+    db.execute("INSERT INTO t VALUES ('from the zip')")
+    db.commit()
+    db.close()
+    archive = tmp_path / "dump.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.write(tmp_path / "app.db", "data/app.db")
+    before = archive.read_bytes()
+    with FilesAcquisition(open_source(archive), "dump") as dump, dump.sqlite("data/app.db") as connection:
+        assert connection.execute("SELECT v FROM t").fetchall() == [("from the zip",)]
+    assert archive.read_bytes() == before
 
 
-def test_device_info_comes_from_the_three_plists(tmp_path: Path) -> None:
-    root = backup_with(tmp_path / "b")
-    with IosBackup(root) as backup:
-        info = backup.info().as_json()
-    assert info == {
-        "name": "Reporter's iPhone",
-        "model": "iPhone14,2",
-        "os_name": "iOS",
-        "os_version": "17.5.1",
-        "os_build": "21F90",
-        "serial": "F17XK0A1Q6L8",
-        "identifiers": {
-            "udid": "00008110-001A2B3C4D5E801E",
-            "imei": "356789104523871",
-            "iccid": "8921201234567890123",
-            "phone_number": "+212 6 12 34 56 78",
-            "backup_uuid": info["identifiers"]["backup_uuid"],  # type: ignore[index]
-        },
-        "acquired": "2024-05-20T18:30:00.000000Z",
-        "encrypted": False,
-    }
+def test_reads_are_bounded_and_missing_files_named(tmp_path: Path) -> None:
+    root = folder(tmp_path / "dump")
+    with FilesAcquisition(open_source(root), "dump") as dump:
+        with pytest.raises(UnexpectedFormatError, match=r"^logs/b\.txt: 3000000 bytes is larger than expected"):
+            dump.read_bytes("logs/b.txt", limit=1000)
+        with pytest.raises(MissingFileError, match=r"^logs/none: not in the acquisition$"):
+            dump.read_bytes("logs/none")
 
 
-def test_a_broken_info_plist_is_an_error_naming_the_file(tmp_path: Path) -> None:
-    root = backup_with(tmp_path / "b")
-    (root / "Info.plist").write_bytes(plistlib.dumps([1]))
-    with IosBackup(root) as backup, pytest.raises(UnexpectedFormatError, match=r"^Info\.plist: expected a dictionary"):
-        backup.info()
+def test_members_an_archive_refuses_are_problems_of_the_manifest(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("ok.txt", b"fine")
+        out.writestr("../escape.txt", b"outside")
+    with FilesAcquisition(open_source(archive), "dump") as dump:
+        assert [e.path for e in dump.files()] == ["ok.txt"]
+        [problem] = dump.manifest().problems
+    assert (problem.artifact, problem.path) == ("acquisition", "../escape.txt")
+    assert "climbs out of the archive" in problem.reason
 
 
 def test_file_manifest_spool_is_removed_on_close() -> None:
     manifest = FileManifest()
     manifest.build([("b", "file", 1, "00", "b", b"{}"), ("a", "directory", None, None, None, b"{}")])
     assert [e.path for e in manifest] == ["a", "b"]
-    folder = manifest._folder
+    spool = manifest._folder
     manifest.close()
-    assert not folder.exists()
+    assert not spool.exists()
 
 
-def test_a_wal_mode_manifest_db_is_copied_once_for_every_partition(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    builder = BackupBuilder(tmp_path / "b")
-    for number in range(12):
-        builder.add_file("HomeDomain", f"Library/f{number}.txt", b"%d" % number)
-    root = builder.finish()
-    change_in_wal(
-        root / "Manifest.db",
-        "UPDATE Files SET relativePath = 'Library/only-in-the-wal.txt' WHERE relativePath = 'Library/f0.txt'",
+def test_sealed_lines_name_their_acquisition_in_a_check_of_several(tmp_path: Path) -> None:
+    manifest = FileManifest()
+    manifest.build([("a", "file", 1, "00", "a", b"{}")])
+    with (tmp_path / "one").open("wb") as one, (tmp_path / "two").open("wb") as two:
+        assert manifest.seal(one) == manifest.seal(two, acquisition=1)
+    manifest.close()
+    assert (tmp_path / "one").read_bytes() == (
+        b'{"path":"a","type":"file","stored_as":"a","size":1,"sha256":"00","metadata":{}}\n'
     )
-    copies: list[Path] = []
-    real = ios_acquisitions.settled_copy
-
-    def counted(*args: Any) -> Path:
-        copies.append(args[0])
-        return real(*args)
-
-    monkeypatch.setattr(ios_acquisitions, "settled_copy", counted)
-    monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 4)
-    with IosBackup(root) as backup:
-        paths = {entry.path for entry in backup.files()}
-        scratch = backup._scratch
-        assert scratch is not None and scratch.is_dir()
-    assert copies == [root / "Manifest.db"]
-    assert "HomeDomain/Library/only-in-the-wal.txt" in paths
-    assert "HomeDomain/Library/f0.txt" not in paths
-    assert not scratch.exists()
+    assert (tmp_path / "two").read_bytes() == (
+        b'{"path":"a","type":"file","stored_as":"a","size":1,"sha256":"00","metadata":{},"acquisition":1}\n'
+    )

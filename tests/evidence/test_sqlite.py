@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vestige.evidence.errors import CorruptDatabaseError
-from vestige.evidence.sqlite import open_database, require_tables, table_columns
+from vestige.evidence.sqlite import Structure, Table, open_database
 
 
 def make_database(path: Path, wal: bool) -> None:
@@ -74,12 +74,56 @@ def test_a_truncated_database_is_reported_by_name(tmp_path: Path) -> None:
         pass
 
 
-def test_table_helpers(tmp_path: Path) -> None:
-    path = tmp_path / "t.db"
-    make_database(path, wal=False)
-    with open_database(path, "t.db") as db:
-        assert table_columns(db, "t") == {"a"}
-        assert table_columns(db, "absent") == set()
-        require_tables(db, "t.db", "t")
-        with pytest.raises(CorruptDatabaseError, match=r"^t\.db: table ZPROCESS is missing"):
-            require_tables(db, "t.db", "t", "ZPROCESS")
+VISITS = Table("visits", required=("id", "url"), optional=("title", "origin"))
+ITEMS = Table("items", required=("id",))
+STRUCTURE = Structure(required=(VISITS,), optional=(ITEMS,))
+
+
+def structured(path: Path, *statements: str) -> Path:
+    db = sqlite3.connect(str(path))
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    return path
+
+
+def test_a_structure_selects_absent_optional_columns_as_null(tmp_path: Path) -> None:
+    path = structured(
+        tmp_path / "h.db",
+        "CREATE TABLE visits (id INTEGER PRIMARY KEY, url TEXT, title TEXT)",
+        "INSERT INTO visits VALUES (1, 'http://a.example/', 'A')",
+    )
+    with open_database(path, "h.db") as db:
+        schema = STRUCTURE.read(db, "h.db")
+        assert (schema.has(VISITS), schema.has(ITEMS)) == (True, False)
+        assert schema.select(VISITS, "v") == 'v."id", v."url", v."title", NULL'
+        rows = db.execute(f"SELECT {schema.select(VISITS, 'v')} FROM visits v").fetchall()
+    assert rows == [(1, "http://a.example/", "A", None)]
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("CREATE TABLE other (x)", r"^h\.db: table visits is missing; not the expected schema$"),
+        (
+            "CREATE TABLE visits (id INTEGER)",
+            r"^h\.db: column url of table visits is missing; not the expected schema$",
+        ),
+        ("CREATE VIEW visits AS SELECT 1 AS id, 'u' AS url", r"^h\.db: table visits is missing"),
+    ],
+)
+def test_a_missing_table_or_column_or_a_view_in_place_of_a_table_is_refused_by_name(
+    tmp_path: Path, statement: str, message: str
+) -> None:
+    path = structured(tmp_path / "h.db", statement)
+    with open_database(path, "h.db") as db, pytest.raises(CorruptDatabaseError, match=message):
+        STRUCTURE.read(db, "h.db")
+
+
+def test_an_optional_table_missing_a_required_column_is_not_read(tmp_path: Path) -> None:
+    path = structured(
+        tmp_path / "h.db", "CREATE TABLE visits (id INTEGER, url TEXT)", "CREATE TABLE items (other INTEGER)"
+    )
+    with open_database(path, "h.db") as db:
+        assert STRUCTURE.read(db, "h.db").has(ITEMS) is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from vestige.report import timeline
 from vestige.report.timeline import TimelineRuns, merge_runs, microseconds, record_event
 
 
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A payload with one field, as an artifact's record would carry."""
+
+    note: str
+
+
+EVENT = Event("a field")
+
+
 def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(timeline, "CHUNK", 7)
     start = datetime(2024, 5, 14, tzinfo=timezone.utc)
@@ -21,10 +32,14 @@ def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, m
     random.Random(4).shuffle(offsets)
     first, second = TimelineRuns(tmp_path, 0), TimelineRuns(tmp_path, 1)
     for offset in offsets:
-        record = Record("t", Locator("p", None, row=offset), start + timedelta(seconds=offset), f"event {offset}")
+        record = Record(
+            "t", Locator("p", None, row=offset), start + timedelta(seconds=offset), f"event {offset}", EVENT
+        )
         (first if offset % 2 else second).add(record_event(record))
-    second.add(record_event(Record("t", Locator("p", None), start + timedelta(seconds=99), "same time, later rank")))
-    first.add(record_event(Record("t", Locator("p", None), None, "undated")))
+    second.add(
+        record_event(Record("t", Locator("p", None), start + timedelta(seconds=99), "same time, later rank", EVENT))
+    )
+    first.add(record_event(Record("t", Locator("p", None), None, "undated", EVENT)))
     assert merge_runs(first.spill() + second.spill(), tmp_path / "timeline.jsonl") == 101
     events = [json.loads(line) for line in (tmp_path / "timeline.jsonl").read_text().splitlines()]
     assert [e["message"] for e in events] == [f"event {n}" for n in range(100)] + ["same time, later rank"]
@@ -35,6 +50,7 @@ def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, m
         "timestamp_desc": "event time",
         "data_type": "t",
         "evidence": {"path": "p", "sha256": None, "row": 0},
+        "note": "a field",
     }
 
 
@@ -57,7 +73,7 @@ def test_a_merge_cut_into_slices_gives_the_same_file(
         (tmp_path / "runs").mkdir(exist_ok=True)
         for number in range(generator.randrange(0, 700)):
             moment = start + timedelta(seconds=generator.randrange(0, 50))  # many equal times
-            events.add(record_event(Record("t", Locator("p", None, row=number), moment, f"{rank}-{number}")))
+            events.add(record_event(Record("t", Locator("p", None, row=number), moment, f"{rank}-{number}", EVENT)))
             added += 1
         runs += events.spill()
     assert len(timeline._split_keys(runs, workers)) == workers - 1
@@ -98,7 +114,9 @@ def test_more_runs_than_the_fan_in_are_merged_in_rounds(
     offsets = list(range(200))
     random.Random(5).shuffle(offsets)
     for offset in offsets:
-        events.add(record_event(Record("t", Locator("p", None), start + timedelta(seconds=offset), f"e{offset}")))
+        events.add(
+            record_event(Record("t", Locator("p", None), start + timedelta(seconds=offset), f"e{offset}", EVENT))
+        )
     runs = events.spill()
     assert len(runs) == 40
     assert merge_runs(runs, tmp_path / "timeline.jsonl", workers) == 200

@@ -95,12 +95,15 @@ class ProgressBar:
 
 
 def render_summary(console: Console, result: Result, folder: Path) -> None:
-    device = result.device
-    console.print(
-        f"[bold]{shown(result.kind)}[/] {shown(device.name or '')} {shown(device.model or '')} "
-        f"{shown(device.os_name or '')} {shown(device.os_version or '')}: {result.file_count} entries, "
-        f"{result.total_bytes} bytes, Merkle root {result.merkle_root[:16]}…"
-    )
+    several = len(result.acquisitions) > 1
+    for number, acquisition in enumerate(result.acquisitions):
+        device = acquisition.device
+        console.print(
+            (f"[bold]acquisition {number}[/] " if several else "")
+            + f"[bold]{shown(acquisition.kind)}[/] {shown(device.name or '')} {shown(device.model or '')} "
+            f"{shown(device.os_name or '')} {shown(device.os_version or '')}: {acquisition.file_count} entries, "
+            f"{acquisition.total_bytes} bytes, Merkle root {acquisition.merkle_root[:16]}…"
+        )
     table = Table(title="Findings by severity", show_edge=False)
     table.add_column("severity")
     table.add_column("count", justify="right")
@@ -135,6 +138,7 @@ def render_finding(console: Console, finding: Finding) -> None:
                 ("line", locator.line),
                 ("offset", locator.offset),
                 ("key", locator.key),
+                ("acquisition", locator.acquisition),
             )
             if value is not None
         )

@@ -11,11 +11,11 @@ import click
 import orjson
 from rich.console import Console
 
-from vestige.analysis import analyse, open_acquisition
+from vestige.cli.check import registry
 from vestige.cli.console import shown
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
-from vestige.custody.case import CASE_ERRORS, INDICATORS, SIMPLE_ACTIONS, Case, CaseError
+from vestige.custody.case import CASE_ERRORS, SIMPLE_ACTIONS, Case, CaseError
 from vestige.custody.disclose import DOCUMENT, disclose, verify_disclosure
 from vestige.custody.keys import (
     KeyFileError,
@@ -26,12 +26,10 @@ from vestige.custody.keys import (
     public_key_of,
     save_key,
 )
-from vestige.custody.verify import WARNING, Report, ReproductionUnavailableError, verify_case
+from vestige.custody.verify import WARNING, Report, verify_case
 from vestige.evidence.errors import EvidenceError
-from vestige.indicators import IndicatorIndex, IndicatorSet, read_indicator_data
-from vestige.indicators.plain import read_plain_list
-from vestige.indicators.sets import IndicatorFormatError, SetOrigin
-from vestige.report.findings import canonical_findings
+from vestige.pipeline import InputError, reanalysis
+from vestige.platforms import Registry
 
 EXIT_USAGE = 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,6 +66,14 @@ def open_case(path: Path) -> Case:
     try:
         return Case(path, for_writing=True)
     except CaseError as error:
+        refuse(str(error))
+        raise AssertionError from error
+
+
+def platforms() -> Registry:
+    try:
+        return registry()
+    except InputError as error:
         refuse(str(error))
         raise AssertionError from error
 
@@ -143,11 +149,14 @@ def case_new(bundle: Path, case_id: str, key_file: Path, organisation: str | Non
 def case_add(
     bundle: Path, acquisition: Path, item_id: str, consent: Path | None, by_reference: bool, note: str, key_file: Path
 ) -> None:
-    """Take ACQUISITION into the bundle as an item and sign an 'acquire' record."""
+    """Take ACQUISITION (a folder, a file or an archive) into the bundle as an item and sign an 'acquire'
+    record."""
     bag, signer = open_case(bundle), signing_key(key_file)
 
     def add() -> None:
-        entry = bag.add(acquisition, item_id, signer, consent=consent, note=note, by_reference=by_reference)
+        entry = bag.add(
+            acquisition, item_id, signer, platforms(), consent=consent, note=note, by_reference=by_reference
+        )
         digests = entry.record["digests"]
         Console(soft_wrap=True).print(
             f"Item {item_id}: {entry.record['files']} files, {entry.record['size']} bytes, "
@@ -319,7 +328,7 @@ def verify(
     if (bundle / DOCUMENT).is_file():
         report = verify_disclosure(bundle, trusted)
     else:
-        reanalyse = _reanalyse(dict(_pair(r) for r in references)) if reproduce else None
+        reanalyse = reanalysis(platforms(), dict(_pair(r) for r in references)) if reproduce else None
         report = verify_case(bundle, trusted, reanalyse, tsa_roots.read_bytes() if tsa_roots else None)
     if as_json:
         sys.stdout.write(
@@ -335,40 +344,6 @@ def _pair(text: str) -> tuple[str, Path]:
     if not sep:
         refuse(f"--acquisition {text!r}: expected ITEM=PATH")
     return item, Path(path)
-
-
-def _reanalyse(references: dict[str, Path]) -> Callable[[str, Path], bytes]:
-    def reanalyse(run: str, root: Path) -> bytes:
-        folder = root / f"data/analysis/{run}"
-        sets = pinned_sets(root, folder)
-        record = next(a for a in Case(root).state().analyses if str(a.get("run")) == run)
-        item = str(record["item"]["id"])
-        location = references.get(item)
-        if location is None:
-            if record["item"].get("by_reference"):
-                raise ReproductionUnavailableError(f"item {item} is kept by reference; give --acquisition {item}=PATH")
-            location = root / f"data/acquisition/{item}"
-        with open_acquisition(location) as acquisition:
-            result = analyse(acquisition, IndicatorIndex(sets), sets)
-        return canonical_findings(result)
-
-    return reanalyse
-
-
-def pinned_sets(root: Path, folder: Path) -> list[IndicatorSet]:
-    """The indicator sets an analysis used, loaded from the bundle's copies under their own names."""
-    sets: list[IndicatorSet] = []
-    for entry in orjson.loads((folder / INDICATORS).read_bytes()):
-        data = (root / entry["file"]).read_bytes()
-        origin = SetOrigin(entry["name"], entry["source"], entry["licence"], entry["file_name"], entry["sha256"])
-        try:
-            if "indicator_type" in entry:
-                sets.append(read_plain_list(data, origin, entry["indicator_type"]))
-            else:
-                sets.append(read_indicator_data(data, origin))
-        except IndicatorFormatError as error:
-            raise ReproductionUnavailableError(str(error)) from None
-    return sets
 
 
 def render_report(console: Console, report: Report, trusted: dict[str, PublicKey]) -> None:

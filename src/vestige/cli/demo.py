@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from vestige.cli.check import EXIT_UNREADABLE, JOBS, UnreadableInputError, indicator_sets, run_check
-from vestige.cli.console import render_summary, shown
+from vestige.cli.check import EXIT_UNREADABLE, JOBS, registry
+from vestige.cli.console import ProgressBar, render_summary, shown
 from vestige.ios.sample.demo import build_demo_backup
+from vestige.pipeline import InputError, load_indicator_sets, run_check
 
 
 @click.command()
@@ -29,13 +30,13 @@ def demo(output: Path | None, keep_sample: Path | None, jobs: int) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="vestige-demo-"))
     try:
         if keep_sample is not None and keep_sample.exists():
-            raise UnreadableInputError(f"{keep_sample}: already exists; --keep-sample needs a new folder")
+            raise InputError(f"{keep_sample}: already exists; --keep-sample needs a new folder")
         sample = build_demo_backup(keep_sample if keep_sample is not None else scratch / "sample-backup")
         console.print(f"Built a sample iOS backup with planted traces at [bold]{shown(str(sample))}[/]")
-        outcome = run_check(
-            sample, output, indicator_sets((), bundled=True), console, {"demo": True, "jobs": jobs}, jobs
-        )
-    except UnreadableInputError as problem:
+        sets = load_indicator_sets((), bundled=True)
+        with ProgressBar(console) as progress:
+            outcome = run_check([sample], output, sets, registry(), {"demo": True, "jobs": jobs}, progress, jobs)
+    except InputError as problem:
         console.print(f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     finally:

@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from vestige.cli.check import EXIT_UNREADABLE, IOC_FILES, IOC_LISTS, NO_BUNDLED, UnreadableInputError, indicator_sets
+from vestige.cli.check import EXIT_UNREADABLE, IOC_FILES, IOC_LISTS, NO_BUNDLED
 from vestige.cli.console import shown
 from vestige.indicators import IndicatorSet
+from vestige.pipeline import InputError, load_indicator_sets
 
 
 @click.group()
@@ -27,8 +28,8 @@ def list_sets(ioc_files: tuple[Path, ...], ioc_lists: tuple[tuple[str, Path], ..
     """Show each set: name, source, licence, SHA-256, indicators per type, what was not evaluated."""
     console = Console(soft_wrap=True)
     try:
-        sets = indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
-    except UnreadableInputError as problem:
+        sets = load_indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
+    except InputError as problem:
         Console(stderr=True, soft_wrap=True).print(f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     for indicator_set in sets:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 from vestige import __version__
 from vestige.evidence.hashing import CHUNK, hash_in_order
@@ -85,6 +86,20 @@ def copy_with_hash(source: Path, target: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def copy_stream_with_hash(reader: IO[bytes], target: Path) -> tuple[int, str]:
+    """Writes a stream to a new file and returns its size and SHA-256, reading it once."""
+    digest = hashlib.sha256()
+    size = 0
+    if not target.parent.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("xb", buffering=0) as writer:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
 class Bag:
     """A bag on disk with its payload manifest in memory; ``save`` rewrites the manifests."""
 
@@ -131,8 +146,12 @@ class Bag:
         self.add(relative, len(content), digest)
         return digest
 
-    def copy_in(self, source: Path, relative: str) -> tuple[int, str]:
-        size, digest = copy_with_hash(source, self.root / relative)
+    def copy_in(self, source: Path | IO[bytes], relative: str) -> tuple[int, str]:
+        """Copies a file, or a stream (a member of an archive), into the payload."""
+        if isinstance(source, Path):
+            size, digest = copy_with_hash(source, self.root / relative)
+        else:
+            size, digest = copy_stream_with_hash(source, self.root / relative)
         self.add(relative, size, digest)
         return size, digest
 

@@ -4,9 +4,10 @@ and the signed custody log of everything done to them (custody.md section 7.1).
 Layout::
 
     bagit.txt  bag-info.txt  manifest-sha256.txt  tagmanifest-sha256.txt  VERIFY.md
-    data/acquisition/<item>/...          the acquisition as received (absent when by reference)
-    data/items/<item>/manifest.jsonl     every file of the item: path, size, SHA-256
-    data/items/<item>/item.json          kind, counts, salt seed and Merkle root of the item
+    data/acquisition/<item>/...          the acquisition as received: a folder's files, or the one file or
+                                         archive it is (absent when by reference)
+    data/items/<item>/manifest.jsonl     every file of the item (for an archive, every member): path, size, SHA-256
+    data/items/<item>/item.json          kind, shape, counts, salt seed and Merkle root of the item
     data/analysis/<run>/...              findings.json, timeline.jsonl, records/, manifest.jsonl,
                                          indicators.json, run.json
     data/iocs/<sha256>.<ext>             each indicator set file an analysis used
@@ -47,10 +48,13 @@ from vestige.custody.items import ItemFile, item_root, new_seed
 from vestige.custody.keys import KeyFileError, PublicKey, SigningKey, parse_trust_list
 from vestige.custody.log import CustodyLog, Entry, canonical
 from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
-from vestige.evidence.acquisition import detect_kind, name_text
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.hashing import hash_in_order, hash_threads, sha256_file
-from vestige.indicators import IndicatorSet
+from vestige.evidence.sources import Source
+from vestige.indicators import IndicatorSet, read_indicator_data
+from vestige.indicators.plain import read_plain_list
+from vestige.indicators.sets import IndicatorFormatError, SetOrigin
+from vestige.platforms import Registry
 
 CASE_BAG = "vestige-case/1"
 KEYS = "custody/keys"
@@ -258,30 +262,42 @@ class Case:
 
     def add(
         self,
-        source: Path,
+        location: Path,
         item: str,
         key: SigningKey,
+        registry: Registry | None = None,
         *,
         consent: Path | None = None,
         note: str = "",
         by_reference: bool = False,
     ) -> Entry:
-        """Takes an acquisition into the bundle (a copy, or only its manifest when by reference)."""
+        """Takes an acquisition into the bundle (a copy, or only its file list when by reference).
+
+        A folder is copied file by file; a single file or an archive is copied as it is. The item's
+        files, the leaves of its salted Merkle tree, are the files the analysis reads: the files of
+        the folder, the file itself, or the members of the archive (so a disclosure can carry one
+        member without the rest). ``registry`` says which kinds of acquisition exist (by default, the
+        installed platforms).
+        """
         state = self.require_custodian(key, "acquire")
         if not ITEM_ID.fullmatch(item):
             raise CaseError(f"{item!r}: an item id is letters, digits, '.', '_' and '-'")
         if item in state.items:
             raise CaseError(f"item {item} is already in the bundle")
         try:
-            kind, root = detect_kind(source)
+            recognised = (registry or Registry.discover()).recognise(location)
         except EvidenceError as error:
             raise CaseError(str(error)) from None
-        files = self._take_files(root, item, by_reference)
+        kind = recognised.kind.name
+        with recognised.source as source:
+            files, container = self._take_files(source, item, by_reference)
+            refused = [problem.reason for problem in source.problems]
+            shape = {"shape": source.shape, "name": source.location.name, "within": source.prefix}
         seed = new_seed()
         merkle_root = item_root(seed, files)
         manifest = b"".join(entry.line() for entry in files)
         manifest_sha256 = self.bag.write(f"data/items/{item}/manifest.jsonl", manifest)
-        description = {
+        description: dict[str, Any] = {
             "id": item,
             "kind": kind,
             "by_reference": by_reference,
@@ -289,57 +305,108 @@ class Case:
             "bytes": str(sum(entry.size for entry in files)),
             "merkle_root": merkle_root,
             "salt_seed": seed.hex(),
+            "source": shape,
         }
+        if container is not None:
+            description["container"] = {"size": container.size, "sha256": container.sha256}
+        if refused:
+            description["refused"] = refused
         item_sha256 = self.bag.write(
             f"data/items/{item}/item.json", orjson.dumps(description, option=orjson.OPT_INDENT_2)
         )
         fields: dict[str, Any] = {
             "action": "acquire",
-            "item": {"id": item, "kind": kind, "by_reference": by_reference},
+            "item": {"id": item, "kind": kind, "by_reference": by_reference, "shape": source.shape},
             "digests": {"merkle_root": merkle_root, "manifest_sha256": manifest_sha256, "item_sha256": item_sha256},
             "size": description["bytes"],
             "files": len(files),
             "note": note,
         }
+        if container is not None:
+            fields["digests"]["container_sha256"] = container.sha256
         if consent is not None:
             fields["authority"] = {"type": "consent", "ref": "sha256:" + sha256_file(consent)[1]}
         return self._commit(key, fields)
 
-    def _take_files(self, root: Path, item: str, by_reference: bool) -> list[ItemFile]:
-        """Every regular file of the acquisition, copied in (hashed in the same pass) or only hashed.
+    def _take_files(self, source: Source, item: str, by_reference: bool) -> tuple[list[ItemFile], ItemFile | None]:
+        """The item's files, copied in (hashed in the same pass) or only hashed, and for a file or an
+        archive the copy of it (its container)."""
+        if source.shape == "folder":
+            names = _folder_files(source)
+            return (self._hash_files(source, names) if by_reference else self._copy_folder(source, item, names)), None
+        names = [m.name for m in source.members() if m.type == "file"]
+        container = None if by_reference else self._copy_container(source.location, item)
+        files = self._hash_files(source, names)
+        if source.shape == "file":
+            return files, None
+        if container is None:
+            size, sha256 = _container_digest(source.location)
+            container = ItemFile(source.location.name, size, sha256)
+        return files, container
 
-        Files are taken by a few threads at once: hashing, reading and writing release the GIL, so
-        two cores copy and hash about twice as fast as one stream.
-        """
-        relatives = _walk(root)
-        if by_reference:
-            return self._hash_files(root, relatives)
+    def _copy_folder(self, source: Source, item: str, names: list[str]) -> list[ItemFile]:
         target = self.root / "data" / "acquisition" / item
         # The copy is made under a hidden name and renamed when complete: a failed copy leaves nothing.
         staging = target.with_name(f".partial-{item}")
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            files = _copy_files(root, staging, relatives)
+            files = _copy_files(source, staging, names)
             staging.rename(target)
         except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(error, OSError):
-                where = error.filename or root
+                where = error.filename or source.location
                 raise CaseError(f"{where}: cannot be copied into the bundle ({error.strerror or error})") from None
             raise
         for entry in files:
             self.bag.add(f"data/acquisition/{item}/{entry.path}", entry.size, entry.sha256)
         return files
 
+    def _copy_container(self, location: Path, item: str) -> ItemFile:
+        """Copies a single file or an archive into the bundle as it is."""
+        target = self.root / "data" / "acquisition" / item
+        staging = target.with_name(f".partial-{item}")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            size, sha256 = copy_with_hash(location, staging / location.name)
+            staging.rename(target)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise CaseError(f"{location}: cannot be copied into the bundle ({error.strerror or error})") from None
+            raise
+        self.bag.add(f"data/acquisition/{item}/{location.name}", size, sha256)
+        return ItemFile(location.name, size, sha256)
+
     @staticmethod
-    def _hash_files(root: Path, relatives: list[str]) -> list[ItemFile]:
-        """Sizes and SHA-256 of files kept by reference (small ones inline, large ones in threads)."""
+    def _hash_files(source: Source, names: list[str]) -> list[ItemFile]:
+        """Sizes and SHA-256 of the item's files, read where they are."""
         files: list[ItemFile] = []
-        for relative, outcome in hash_in_order((relative, f"{root}/{relative}") for relative in relatives):
-            if not isinstance(outcome, tuple):
-                raise CaseError(f"{root / relative}: cannot be read ({outcome})")
-            files.append(ItemFile(relative, outcome[0], outcome[1]))
+        for name, result in hash_in_order((name, source.hash_target(name)) for name in names):
+            if not isinstance(result, tuple):
+                raise CaseError(f"{source.location}: {name} cannot be read ({result})")
+            files.append(ItemFile(name, result[0], result[1]))
         return files
+
+    def item_location(self, item: str) -> Path:
+        """Where the bundled copy of an item is: its folder, or the file or archive inside it."""
+        description = orjson.loads((self.root / f"data/items/{item}/item.json").read_bytes())
+        folder = self.root / "data" / "acquisition" / item
+        source = description.get("source", {"shape": "folder"})
+        return folder if source.get("shape", "folder") == "folder" else folder / str(source["name"])
+
+    def require_acquired_files(self, item: str, manifest: Path, where: str) -> None:
+        """An item must be analysed from exactly the files that were acquired (and signed): the
+        entries of the analysis's manifest that have content, by where they are stored."""
+        lines = (self.root / "data" / "items" / item / "manifest.jsonl").read_bytes().splitlines()
+        signed = {(entry["path"], entry["sha256"]) for entry in map(orjson.loads, lines)}
+        seen = {
+            (entry["stored_as"], entry["sha256"])
+            for entry in map(orjson.loads, manifest.read_bytes().splitlines())
+            if entry["stored_as"] is not None and entry["sha256"] is not None
+        }
+        if signed != seen:
+            raise CaseError(f"{item}: the files {where} are not the ones its acquire record signed")
 
     def analysis_staging(self) -> Path:
         """A new, unlisted folder inside the bag where an analysis writes before it is recorded."""
@@ -370,7 +437,7 @@ class Case:
         (staging / INDICATORS).write_bytes(orjson.dumps(indicators, option=orjson.OPT_INDENT_2))
         staging.replace(self.root / folder)
         subjects: dict[str, str] = {}
-        for relative in _walk(self.root / folder):
+        for relative in _written_files(self.root / folder):
             name = f"{folder}/{relative}"
             size, sha256 = sha256_file(self.root / name)
             self.bag.add(name, size, sha256)
@@ -509,43 +576,66 @@ class Case:
         return self._commit(key, fields)
 
 
-def _copy_files(root: Path, target: Path, relatives: list[str]) -> list[ItemFile]:
-    """Copies ``relatives`` from ``root`` to ``target``, hashing in the same pass, a few files at once."""
+def _copy_files(source: Source, target: Path, names: list[str]) -> list[ItemFile]:
+    """Copies the files ``names`` of a folder source to ``target``, hashing in the same pass, a few
+    files at once (hashing, reading and writing release the GIL, so two cores copy and hash about
+    twice as fast as one stream)."""
     # Making every folder first is markedly cheaper than interleaving mkdir with the copies.
-    for folder in sorted({relative.rpartition("/")[0] for relative in relatives}):
+    for folder in sorted({name.rpartition("/")[0] for name in names}):
         (target / folder).mkdir(parents=True, exist_ok=True)
 
-    def take(relative: str) -> tuple[int, str]:
-        return copy_with_hash(root / relative, target / relative)
+    def take(name: str) -> tuple[int, str]:
+        return copy_with_hash(source.local_path(name), target / name)
 
     files: list[ItemFile] = []
     with ThreadPoolExecutor(max_workers=hash_threads()) as pool:
-        for start in range(0, len(relatives), TAKE_BATCH):
-            batch = relatives[start : start + TAKE_BATCH]
-            for relative, (size, sha256) in zip(batch, pool.map(take, batch), strict=True):
-                files.append(ItemFile(relative, size, sha256))
+        for start in range(0, len(names), TAKE_BATCH):
+            batch = names[start : start + TAKE_BATCH]
+            for name, (size, sha256) in zip(batch, pool.map(take, batch), strict=True):
+                files.append(ItemFile(name, size, sha256))
     return files
 
 
-def _walk(root: Path) -> list[str]:
-    """Relative paths of the regular files under ``root``, sorted; symlinks and names that are not
-    UTF-8 (which a BagIt manifest cannot hold) are refused before anything is written."""
-    found: list[str] = []
-    pending = [("", str(root))]
-    while pending:
-        prefix, folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                shown, utf8 = name_text(entry.path)
-                if not utf8:
-                    raise CaseError(f"{shown}: a file name that is not UTF-8; a case bundle's manifests cannot name it")
-                if entry.is_symlink():
-                    raise CaseError(f"{entry.path}: a symbolic link inside the acquisition; copy it without links")
-                if entry.is_dir():
-                    pending.append((f"{prefix}{entry.name}/", entry.path))
-                elif entry.is_file():
-                    found.append(prefix + entry.name)
-    return sorted(found)
+def _folder_files(source: Source) -> list[str]:
+    """The regular files of a folder, sorted; symlinks and names that are not UTF-8 (which a BagIt
+    manifest cannot hold) are refused before anything is written."""
+    names: list[str] = []
+    for member in source.members():
+        if not member.utf8:
+            raise CaseError(f"{member.name}: a file name that is not UTF-8; a case bundle's manifests cannot name it")
+        if member.type == "symlink":
+            where = source.location / source.prefix / member.name
+            raise CaseError(f"{where}: a symbolic link inside the acquisition; copy it without links")
+        if member.type == "file":
+            names.append(member.name)
+    return sorted(names)
+
+
+def _container_digest(location: Path) -> tuple[int, str]:
+    return sha256_file(location)
+
+
+def _written_files(root: Path) -> list[str]:
+    """Relative paths of the files vestige wrote under ``root`` (an analysis folder), sorted."""
+    return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+
+
+def pinned_sets(root: Path, folder: Path) -> list[IndicatorSet]:
+    """The indicator sets an analysis used, loaded from the bundle's copies under their own names."""
+    from vestige.custody.verify import ReproductionUnavailableError
+
+    sets: list[IndicatorSet] = []
+    for entry in orjson.loads((folder / INDICATORS).read_bytes()):
+        data = (root / entry["file"]).read_bytes()
+        origin = SetOrigin(entry["name"], entry["source"], entry["licence"], entry["file_name"], entry["sha256"])
+        try:
+            if "indicator_type" in entry:
+                sets.append(read_plain_list(data, origin, entry["indicator_type"]))
+            else:
+                sets.append(read_indicator_data(data, origin))
+        except IndicatorFormatError as error:
+            raise ReproductionUnavailableError(str(error)) from None
+    return sets
 
 
 def verify_text() -> str:

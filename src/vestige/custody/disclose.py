@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from vestige.custody.verify import (
     run_stage,
 )
 from vestige.evidence.merkle import leaf_hash, verify_inclusion
+from vestige.evidence.sources import open_source
 
 DISCLOSURE_BAG = "vestige-disclosure/1"
 DOCUMENT = "data/disclosure.json"
@@ -54,7 +56,7 @@ def _disclose(case: Case, case_root: Path, finding_ids: Sequence[str], out: Path
     state = case.state()
     chosen = [_find(case_root, state.analyses, wanted) for wanted in finding_ids]
     evidence: list[dict[str, Any]] = []
-    files_to_copy: list[tuple[Path, str]] = []
+    files_to_copy: list[tuple[Callable[[Bag, str], object], str]] = []
     withheld: dict[str, dict[str, int]] = {}
     for item in sorted({c["item"] for c in chosen}):
         description = orjson.loads((case_root / f"data/items/{item}/item.json").read_bytes())
@@ -72,7 +74,7 @@ def _disclose(case: Case, case_root: Path, finding_ids: Sequence[str], out: Path
             name = f"data/evidence/{item}/{proof.entry.path}"
             evidence.append({"item": item, "file": name, "leaf": proof.as_json()})
             if not state.items[item]["item"]["by_reference"]:
-                files_to_copy.append((case_root / f"data/acquisition/{item}/{proof.entry.path}", name))
+                files_to_copy.append((partial(_copy_item_file, case_root, item, description, proof.entry.path), name))
         withheld[item] = {"files": len(files) - len(proofs), "of": len(files)}
     document = {
         "schema": DISCLOSURE_BAG,
@@ -127,15 +129,33 @@ def _one_per_digest(proofs: list[LeafProof]) -> list[LeafProof]:
     return sorted(seen.values(), key=lambda p: p.entry.path)
 
 
+def _copy_item_file(root: Path, item: str, description: Mapping[str, Any], path: str, bag: Bag, name: str) -> object:
+    """Copies the bundled bytes of an item's file into ``bag`` as ``name``: from the item's folder, or,
+    streamed, from the member of its archive."""
+    folder = root / "data" / "acquisition" / item
+    source = description.get("source", {"shape": "folder"})
+    if source.get("shape", "folder") != "archive":
+        return bag.copy_in(folder / path, name)
+    with open_source(folder / str(source["name"])) as archive:
+        members = archive.within(str(source["within"])) if source.get("within") else archive
+        with members.open(path) as stream:
+            return bag.copy_in(stream, name)
+
+
 def _write_package(
-    case_root: Path, out: Path, document: bytes, case_id: str, files: list[tuple[Path, str]], runs: set[str]
+    case_root: Path,
+    out: Path,
+    document: bytes,
+    case_id: str,
+    files: list[tuple[Callable[[Bag, str], object], str]],
+    runs: set[str],
 ) -> Path:
     try:
         bag = Bag.create(out, {"Bag-Type": DISCLOSURE_BAG, "External-Identifier": case_id})
     except BagError as error:
         raise CaseError(str(error)) from None
-    for source, name in files:
-        bag.copy_in(source, name)
+    for copy, name in files:
+        copy(bag, name)
     bag.write(DOCUMENT, document)
     for relative in (LOG, CHECKPOINTS, KEYS, "custody/timestamps", "VERIFY.md"):
         source = case_root / relative

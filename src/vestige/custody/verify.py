@@ -26,6 +26,9 @@ from vestige.custody.dsse import CHECKPOINT_TYPE, IN_TOTO_TYPE, Envelope, Envelo
 from vestige.custody.items import ItemFile, item_root
 from vestige.custody.keys import KeyFileError, PublicKey, parse_trust_list
 from vestige.custody.log import CHECKPOINT_SCHEMA, CHECKPOINTS, LOG, Entry, LogError, digest, log_root, parse_line
+from vestige.evidence.errors import EvidenceError
+from vestige.evidence.hashing import hash_in_order
+from vestige.evidence.sources import open_source
 
 INTEGRITY, CHAIN, REPRODUCTION, WARNING = 1, 2, 3, 4
 Reanalyse = Callable[[str, Path], bytes]
@@ -123,7 +126,7 @@ def chain_holds(report: Report) -> bool:
     return not any(c.code == CHAIN for c in report.checks if not c.ok and c.area in ("custody", "checkpoints", "keys"))
 
 
-MALFORMED = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EnvelopeError)
+MALFORMED = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EnvelopeError, EvidenceError)
 
 
 def run_stage(report: Report, area: str, code: int, check: Callable[[], object]) -> None:
@@ -365,17 +368,41 @@ def _items(root: Path, bag: Bag, state: CustodyState, report: Report) -> None:
         if item_root(bytes.fromhex(description["salt_seed"]), files) != digests.get("merkle_root"):
             report.fail("items", f"{item}: the Merkle root of its files is not the signed one", INTEGRITY)
         if not record.get("item", {}).get("by_reference"):
-            copied = {
-                name[len(f"data/acquisition/{item}/") :]: sha
-                for name, sha in bag.payload.items()
-                if name.startswith(f"data/acquisition/{item}/")
-            }
-            if copied != {f.path: f.sha256 for f in files}:
-                report.fail("items", f"{item}: the copied files differ from its signed file list", INTEGRITY)
+            _copied(root, bag, item, description, digests, files, report)
         if len(report.checks) == failures:
             report.ok(
                 "items", f"{item}: {len(files)} files, Merkle root {str(digests.get('merkle_root'))[:16]}… as signed"
             )
+
+
+def _copied(
+    root: Path,
+    bag: Bag,
+    item: str,
+    description: Mapping[str, Any],
+    digests: Mapping[str, Any],
+    files: list[ItemFile],
+    report: Report,
+) -> None:
+    """The bundled copy must be the signed files: a folder's files one by one; for an archive, the
+    archive the acquire record signed, whose members (read again) are the signed file list."""
+    prefix = f"data/acquisition/{item}/"
+    copied = {name[len(prefix) :]: sha for name, sha in bag.payload.items() if name.startswith(prefix)}
+    source = description.get("source", {"shape": "folder"})
+    if source.get("shape", "folder") != "archive":
+        if copied != {f.path: f.sha256 for f in files}:
+            report.fail("items", f"{item}: the copied files differ from its signed file list", INTEGRITY)
+        return
+    name = str(source.get("name"))
+    if copied != {name: digests.get("container_sha256")}:
+        report.fail("items", f"{item}: the copied archive is not the one its acquire record signed", INTEGRITY)
+        return
+    with open_source(root / prefix / name) as archive:
+        members = archive.within(str(source.get("within", ""))) if source.get("within") else archive
+        names = sorted(m.name for m in members.members() if m.type == "file")
+        read = [(n, r) for n, r in hash_in_order((n, members.hash_target(n)) for n in names)]
+    if {(n, r[1]) if isinstance(r, tuple) else (n, None) for n, r in read} != {(f.path, f.sha256) for f in files}:
+        report.fail("items", f"{item}: the members of the copied archive differ from its signed file list", INTEGRITY)
 
 
 def _attestations(root: Path, bag: Bag, state: CustodyState, trusted: Mapping[str, PublicKey], report: Report) -> None:
@@ -451,7 +478,26 @@ def findings_diff(old: bytes, new: bytes) -> str:
     parts += [f"- {before[i]['severity']} {before[i]['title']}" for i in sorted(set(before) - set(after))]
     parts += [f"~ {after[i]['title']}" for i in sorted(set(before) & set(after)) if before[i] != after[i]]
     rest = _document_diff(orjson.loads(old), orjson.loads(new))
-    return "; ".join(parts + rest) or "the documents differ outside the findings"
+    return "; ".join(parts + rest + _version_changes(orjson.loads(old), orjson.loads(new))) or (
+        "the documents differ outside the findings"
+    )
+
+
+def _version_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Artifacts and correlators whose version differs between the recorded run and this vestige: a
+    stored result made by an older version is stale, and differences from them are expected."""
+
+    def versions(document: Mapping[str, Any]) -> dict[str, object]:
+        runs = [*document.get("artifacts", []), *document.get("correlators", [])]
+        return {str(r.get("name")): r.get("version") for r in runs if isinstance(r, Mapping)}
+
+    before, after = versions(old), versions(new)
+    changed = [
+        f"{name} {before.get(name, 'absent')} -> {after.get(name, 'absent')}"
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    ]
+    return [f"versions changed since the analysis ({', '.join(changed)}): its results are stale"] if changed else []
 
 
 def _document_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

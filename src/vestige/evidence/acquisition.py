@@ -1,12 +1,16 @@
-"""The Acquisition contract, the file manifest every acquisition shares, and kind detection.
+"""The Acquisition contract, and the file manifest every acquisition shares.
 
-A reader (``ios.acquisitions.IosBackup``, ...) lists its entries; this base class hashes every file
-once, streaming, in parallel threads, into a ``FileManifest``: a private temporary SQLite database
-holding path, storage name, type, size, SHA-256 and the reader's metadata of each entry. Keeping it
-on disk bounds memory for acquisitions of millions of files and gives artifacts cheap lookups
-(SHA-256 of the file a record cites, glob of device paths). Its Merkle root (RFC 6962, leaves in
-path order) identifies the acquisition's contents; ``seal`` computes it in the same ordered pass
-that writes ``manifest.jsonl``, which the engine runs on a worker beside the artifacts.
+An acquisition reads a ``Source`` (a folder, a single file or an archive: ``sources``) and lists its
+entries: each has a path in the acquisition's own terms (for an iOS backup the device path
+``HomeDomain/Library/SMS/sms.db``), a type, and the member of the source that holds its bytes
+(``stored_as``). A reader that needs nothing more uses ``FilesAcquisition``: every member is an
+entry under its own name. This base class hashes every file once, streaming, in parallel threads,
+into a ``FileManifest``: a private temporary SQLite database holding path, storage name, type, size,
+SHA-256 and the reader's metadata of each entry. Keeping it on disk bounds memory for acquisitions
+of millions of files and gives artifacts cheap lookups (SHA-256 of the file a record cites, glob of
+paths). Its Merkle root (RFC 6962, leaves in path order) identifies the acquisition's contents;
+``seal`` computes it in the same ordered pass that writes ``manifest.jsonl``, which the engine runs
+on a worker beside the artifacts. The same manifest and root cover every shape alike.
 """
 
 from __future__ import annotations
@@ -23,45 +27,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, ClassVar, Protocol
+from typing import IO, Protocol
 
 import orjson
 
 from vestige.evidence import sqlite as safe_sqlite
-from vestige.evidence.errors import (
-    EncryptedBackupError,
-    MissingFileError,
-    NotAnAcquisitionError,
-    UnexpectedFormatError,
-)
-from vestige.evidence.hashing import hash_in_order
+from vestige.evidence.errors import MissingFileError, UnexpectedFormatError
+from vestige.evidence.hashing import HashTarget, hash_in_order
 from vestige.evidence.merkle import MerkleRoot
 from vestige.evidence.plist import load_plist_dict
+from vestige.evidence.sources import Member, Source
 from vestige.evidence.workers import map_in_processes
 from vestige.model import JSON, Problem, format_time
 
 Progress = Callable[[int], None]
 
 
-class EntryReader(Protocol):
+class PartitionReader(Protocol):
     """Reads the hashed entries of each partition in the process that hashed them (one pass over the
     listing shared by hashing and parsing), and takes the results back in this process."""
 
     def read(self, part: int, entries: Sequence[EvidenceFile]) -> object:
         """Runs where the partition was hashed; the result must be picklable and small."""
 
-    def absorb(self, outcome: object) -> None:
+    def absorb(self, reading: object) -> None:
         """Runs in this process, once per partition, in partition order."""
-
-
-def name_text(name: str) -> tuple[str, bool]:
-    """A file name as UTF-8 text, and whether it already was. ``os`` gives the bytes of a name that is
-    not UTF-8 as surrogates, which no manifest can hold; they are shown as ``\\xNN`` escapes."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(name).decode("utf-8", "backslashreplace"), False
-    return name, True
 
 
 def leaf(path: str, kind: str, size: int | None, sha256: str | None) -> bytes:
@@ -175,9 +165,10 @@ class FileManifest:
             self._merkle_root = self.seal(None)
         return self._merkle_root
 
-    def seal(self, lines: IO[bytes] | None) -> str:
+    def seal(self, lines: IO[bytes] | None, acquisition: int | None = None) -> str:
         """One pass in path order: returns the Merkle root and writes each entry's JSON line (as
-        ``EvidenceFile.as_json``, the metadata as spooled) to ``lines`` when given."""
+        ``EvidenceFile.as_json``, the metadata as spooled) to ``lines`` when given; in a check of
+        several acquisitions each line also names its ``acquisition`` (position)."""
         root = MerkleRoot()
         dumps, fragment = orjson.dumps, orjson.Fragment
         rows = self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid")
@@ -192,6 +183,8 @@ class FileManifest:
                     "sha256": sha256,
                     "metadata": fragment(metadata),
                 }
+                if acquisition is not None:
+                    entry["acquisition"] = acquisition
                 lines.write(dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
         self._merkle_root = root.hexdigest()
         return self._merkle_root
@@ -242,12 +235,20 @@ def _entry(row: tuple[str, str, int | None, str | None, str | None, bytes]) -> E
 
 
 class Acquisition(abc.ABC):
-    """An acquisition read in place. Subclasses list entries; this class hashes and serves them."""
+    """An acquisition read in place from its source. Subclasses list entries; this class hashes and
+    serves them.
 
-    kind: ClassVar[str]
+    Entries are listed in partitions, hashed by separate workers when there are many. The first
+    partition holds the files that list or describe the others, if the reader has such (an iOS
+    backup's Manifest.db and plists): it is hashed in this process before the rest, so that records
+    read from the other partitions can already cite those files with ``file``. A reader driven by such
+    a listing may also report, once every partition is hashed, the files of its source that the
+    listing did not name (``_unlisted``).
+    """
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    def __init__(self, source: Source, kind: str) -> None:
+        self.source = source
+        self.kind = kind
         self._manifest: FileManifest | None = None
         self._first: dict[str, EvidenceFile] | None = None
 
@@ -262,33 +263,32 @@ class Acquisition(abc.ABC):
         return (None,)
 
     @abc.abstractmethod
-    def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, str | None]]:
-        """The entries of one partition without their hashes, each with the file to hash (None for
-        directories and the like)."""
+    def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
+        """The entries of one partition without their hashes, each with where to read its bytes
+        (``Source.hash_target``; None for directories and the like)."""
 
-    def _leftovers(self, stored: set[str]) -> Iterator[tuple[EvidenceFile, str | None]]:
-        """Entries that no partition listed, given the ``stored_as`` of every entry they listed."""
+    def _unlisted(self, listed: set[str]) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
+        """Entries for the files of the source that no partition listed, given the ``stored_as`` of
+        every entry they listed."""
         return iter(())
 
-    @abc.abstractmethod
     def info(self) -> DeviceInfo:
         """Device model, OS version and identifiers as the acquisition records them."""
+        return DeviceInfo()
 
     def expected_entries(self) -> int | None:
         """How many entries ``_entries`` will yield, when cheap to know (for progress bars)."""
         return None
 
     def manifest(
-        self, progress: Progress | None = None, workers: int = 1, reader: EntryReader | None = None
+        self, progress: Progress | None = None, workers: int = 1, reader: PartitionReader | None = None
     ) -> FileManifest:
         """The hashed file manifest, built on first use (every file is read exactly once).
 
         With several workers, partitions are listed and hashed in forked processes; the manifest is
         the same whatever the number of workers. A ``reader`` given to the call that builds the
-        manifest reads each partition's hashed entries where they were hashed. The first partition
-        (the files that list the others, such as Manifest.db) is hashed before the rest, so readers
-        can already cite those files with ``file``. A reader given once the manifest exists reads
-        its entries here, in path order, a slice at a time.
+        manifest reads each partition's hashed entries where they were hashed. A reader given once
+        the manifest exists reads its entries here, in path order, a slice at a time.
         """
         if self._manifest is not None and reader is not None:
             for part, entries in enumerate(_slices(self._manifest)):
@@ -304,11 +304,12 @@ class Acquisition(abc.ABC):
                 raise
             finally:
                 self._first = None
+            manifest.problems.extend(self.source.problems)
             self._manifest = manifest
         return self._manifest
 
     def _hashed_rows(
-        self, manifest: FileManifest, progress: Progress | None, workers: int, reader: EntryReader | None
+        self, manifest: FileManifest, progress: Progress | None, workers: int, reader: PartitionReader | None
     ) -> Iterator[SpoolRow]:
         stored: set[str] = set()
         partitions = list(enumerate(self._partitions()))
@@ -320,17 +321,17 @@ class Acquisition(abc.ABC):
         for hashed in _chain(first, parts):
             manifest.problems.extend(hashed.problems)
             if reader is not None:
-                reader.absorb(hashed.outcome)
+                reader.absorb(hashed.reading)
             for row in hashed.rows:
                 if row[4] is not None:
                     stored.add(row[4])
                 yield row
             if progress is not None:
                 progress(len(hashed.rows))
-        last = _hash_partition((self, reader), (max(len(partitions), 1), _LEFTOVERS), self._leftovers(stored))
+        last = _hash_partition((self, reader), (max(len(partitions), 1), _UNLISTED), self._unlisted(stored))
         manifest.problems.extend(last.problems)
         if reader is not None:
-            reader.absorb(last.outcome)
+            reader.absorb(last.reading)
         yield from last.rows
 
     def files(self) -> Iterator[EvidenceFile]:
@@ -349,22 +350,30 @@ class Acquisition(abc.ABC):
     def glob(self, pattern: str) -> list[EvidenceFile]:
         return self.manifest().glob(pattern)
 
-    def location(self, path: str) -> Path:
-        """Where the bytes of ``path`` sit on disk (for reading only)."""
+    def _stored_name(self, path: str) -> str:
         entry = self.file(path)
         if entry.stored_as is None or entry.sha256 is None:
             raise MissingFileError(f"{path}: listed in the acquisition but its content is not there")
-        return self.root / entry.stored_as
+        return entry.stored_as
+
+    def location(self, path: str) -> Path:
+        """A real file holding the bytes of ``path`` (for reading only): in place, or a private copy
+        for a member of an archive."""
+        return self.source.local_path(self._stored_name(path))
 
     def open(self, path: str) -> IO[bytes]:
-        return self.location(path).open("rb")
+        return self.source.open(self._stored_name(path))
 
     def read_bytes(self, path: str, limit: int = 256 << 20) -> bytes:
         """The whole content of a small file; refuses files above ``limit`` bytes."""
         entry = self.file(path)
         if entry.size is not None and entry.size > limit:
             raise UnexpectedFormatError(f"{path}: {entry.size} bytes is larger than expected for this file")
-        return self.location(path).read_bytes()
+        with self.open(path) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise UnexpectedFormatError(f"{path}: more than {limit} bytes, larger than expected for this file")
+        return data
 
     def plist(self, path: str) -> dict[str, object]:
         return load_plist_dict(self.read_bytes(path), path)
@@ -376,7 +385,7 @@ class Acquisition(abc.ABC):
         for suffix in safe_sqlite.SIDECARS:
             entry = self.manifest().get(path + suffix)
             if entry is not None and entry.stored_as is not None and entry.sha256 is not None:
-                sidecars[suffix] = self.root / entry.stored_as
+                sidecars[suffix] = self.source.local_path(entry.stored_as)
         with safe_sqlite.open_database(self.location(path), path, sidecars) as connection:
             yield connection
 
@@ -384,9 +393,43 @@ class Acquisition(abc.ABC):
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
+        self.source.close()
 
 
-_LEFTOVERS = "leftovers"
+class FilesAcquisition(Acquisition):
+    """An acquisition whose entries are the members of its source, each under its own name: a single
+    capture or log file, the members of an archive, the files of a dump folder."""
+
+    SLICE = 5_000
+
+    def __init__(self, source: Source, kind: str) -> None:
+        super().__init__(source, kind)
+        self._members: list[Member] | None = None
+
+    def _listing(self) -> list[Member]:
+        if self._members is None:
+            self._members = list(self.source.members())
+        return self._members
+
+    def expected_entries(self) -> int | None:
+        return len(self._listing())
+
+    def _partitions(self) -> Sequence[Hashable]:
+        count = len(self._listing())
+        return tuple((start, min(count, start + self.SLICE)) for start in range(0, count, self.SLICE))
+
+    def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
+        assert isinstance(partition, tuple)
+        start, end = partition
+        for member in self._listing()[start:end]:
+            if member.type == "file":
+                yield EvidenceFile(member.name, "file", None, None, member.name), self.source.hash_target(member.name)
+            else:
+                metadata: dict[str, JSON] = {} if member.target is None else {"target": member.target}
+                yield EvidenceFile(member.name, member.type, None, None, None, metadata), None
+
+
+_UNLISTED = "unlisted"
 _READ_BATCH = 10_000
 
 
@@ -408,7 +451,7 @@ class _Hashed:
 
     rows: list[SpoolRow]
     problems: list[Problem]
-    outcome: object
+    reading: object
 
 
 def _chain(first: _Hashed, rest: Iterable[_Hashed]) -> Iterator[_Hashed]:
@@ -417,9 +460,9 @@ def _chain(first: _Hashed, rest: Iterable[_Hashed]) -> Iterator[_Hashed]:
 
 
 def _hash_partition(
-    shared: tuple[Acquisition, EntryReader | None],
+    shared: tuple[Acquisition, PartitionReader | None],
     numbered: tuple[int, Hashable],
-    entries: Iterable[tuple[EvidenceFile, str | None]] | None = None,
+    entries: Iterable[tuple[EvidenceFile, HashTarget | None]] | None = None,
 ) -> _Hashed:
     """Worker: lists and hashes one partition into rows for the spool, and hands the hashed entries
     to the reader."""
@@ -428,71 +471,26 @@ def _hash_partition(
     rows, problems, hashed = _hashed(acquisition._entries(partition) if entries is None else entries)
     if part == 0:
         acquisition._first = {entry.path: entry for entry in hashed}
-    outcome = reader.read(part, hashed) if reader is not None else None
-    return _Hashed(rows, problems, outcome)
+    reading = reader.read(part, hashed) if reader is not None else None
+    return _Hashed(rows, problems, reading)
 
 
 def _hashed(
-    entries: Iterable[tuple[EvidenceFile, str | None]],
+    entries: Iterable[tuple[EvidenceFile, HashTarget | None]],
 ) -> tuple[list[SpoolRow], list[Problem], list[EvidenceFile]]:
     rows: list[SpoolRow] = []
     problems: list[Problem] = []
     hashed: list[EvidenceFile] = []
     dumps = orjson.dumps
-    for entry, outcome in hash_in_order(entries):
+    for entry, result in hash_in_order(entries):
         size, digest = entry.size, entry.sha256
-        if isinstance(outcome, OSError):
-            reason = f"{entry.path}: cannot be read ({outcome.strerror or outcome})"
+        if isinstance(result, OSError):
+            reason = f"{entry.path}: cannot be read ({result.strerror or result})"
             problems.append(Problem("acquisition", entry.path, reason))
-        elif outcome is not None:
-            size, digest = outcome
+        elif result is not None:
+            size, digest = result
         # A copy to the exact size: orjson's own buffer is a few KiB larger than the text it holds.
         metadata = bytes(memoryview(dumps(entry.metadata)))
         rows.append((entry.path, entry.type, size, digest, entry.stored_as, metadata))
         hashed.append(EvidenceFile(entry.path, entry.type, size, digest, entry.stored_as, entry.metadata))
     return rows, problems, hashed
-
-
-IOS_BACKUP = "ios-backup"
-
-
-def detect_kind(path: Path) -> tuple[str, Path]:
-    """The kind of acquisition at ``path`` and its root; refuses clearly what vestige cannot read."""
-    if not path.exists():
-        raise NotAnAcquisitionError(f"{path}: no such file or folder")
-    if path.is_dir():
-        if _is_ios_backup(path):
-            _refuse_encrypted_backup(path)
-            return IOS_BACKUP, path
-        backups = [child for child in sorted(path.iterdir()) if child.is_dir() and _is_ios_backup(child)]
-        if len(backups) == 1:
-            _refuse_encrypted_backup(backups[0])
-            return IOS_BACKUP, backups[0]
-        if len(backups) > 1:
-            names = ", ".join(child.name for child in backups)
-            raise NotAnAcquisitionError(f"{path}: holds several iOS backups ({names}); give the path of one")
-    raise NotAnAcquisitionError(
-        f"{path}: not an acquisition vestige can read (an iOS backup folder holds Manifest.db and Info.plist)"
-    )
-
-
-def _is_ios_backup(folder: Path) -> bool:
-    return (folder / "Manifest.db").is_file() and (folder / "Info.plist").is_file()
-
-
-def _refuse_encrypted_backup(folder: Path) -> None:
-    """A backup whose Manifest.db is SQLite is readable (a decrypted copy keeps ``IsEncrypted``)."""
-    if safe_sqlite.is_sqlite(folder / "Manifest.db"):
-        return
-    encrypted = False
-    manifest_plist = folder / "Manifest.plist"
-    if manifest_plist.is_file():
-        try:
-            encrypted = bool(load_plist_dict(manifest_plist.read_bytes(), "Manifest.plist").get("IsEncrypted"))
-        except UnexpectedFormatError:
-            encrypted = False
-    if encrypted:
-        raise EncryptedBackupError(
-            f"{folder}: this iOS backup is encrypted; decrypt it first (vestige reads the decrypted copy)"
-        )
-    raise NotAnAcquisitionError(f"{folder}: Manifest.db is not a SQLite database, so the backup cannot be read")

@@ -29,3 +29,8 @@ class UnexpectedFormatError(EvidenceError):
 
 class MissingFileError(EvidenceError):
     """A file that the acquisition lists but does not hold."""
+
+
+class CorruptArchiveError(EvidenceError):
+    """A zip or tar archive that cannot be read at all (its central directory or first header is damaged),
+    or a member opened as an archive that is not one."""

@@ -5,7 +5,8 @@ hashed in the calling thread: for them the cost is the system calls, and handing
 only adds lock traffic with the caller's own work. Large files go to a small thread pool, where
 ``hashlib`` and ``readinto`` release the GIL for each 1 MiB chunk, so their hashing overlaps with
 everything else. Memory is bounded: one 1 MiB buffer per thread and at most ``window`` large files
-in flight, behind at most ``BACKLOG`` waiting entries.
+in flight, behind at most ``BACKLOG`` waiting entries. A member of an archive has no path of its own:
+it is given as a function that opens its stream, and is hashed in the calling thread.
 """
 
 from __future__ import annotations
@@ -16,25 +17,28 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import IO, TypeVar
 
 CHUNK = 1 << 20
 BACKLOG = 4096
 T = TypeVar("T")
-Outcome = tuple[int, str] | OSError | None
+HashResult = tuple[int, str] | OSError | None
+"""The size and SHA-256 of a file, the error that stopped its reading, or None when there was no file."""
 PathLike = str | os.PathLike[str]
+HashTarget = PathLike | Callable[[], IO[bytes]]
+"""Where a file's bytes are: a path, or a function that opens a stream of them."""
 _buffers = threading.local()
 
 
 def sha256_file(path: PathLike) -> tuple[int, str]:
-    """The size and SHA-256 (hex) of a file, read in 1 MiB chunks."""
+    """The size and SHA-256 (hex) of a file, read in 1 MiB chunks into one buffer per thread."""
     with open(path, "rb", buffering=0) as stream:  # noqa: PTH123 - paths arrive as text, by the thousand
-        return _sha256_stream(stream)
+        return _sha256_raw(stream)
 
 
-def _sha256_stream(stream: io.RawIOBase) -> tuple[int, str]:
+def _sha256_raw(stream: io.RawIOBase) -> tuple[int, str]:
     buffer: bytearray | None = getattr(_buffers, "buffer", None)
     if buffer is None:
         buffer = _buffers.buffer = bytearray(CHUNK)
@@ -44,6 +48,16 @@ def _sha256_stream(stream: io.RawIOBase) -> tuple[int, str]:
     while count := stream.readinto(buffer):
         digest.update(view[:count])
         size += count
+    return size, digest.hexdigest()
+
+
+def sha256_stream(stream: IO[bytes]) -> tuple[int, str]:
+    """The size and SHA-256 (hex) of a stream (a member of an archive), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
     return size, digest.hexdigest()
 
 
@@ -67,7 +81,7 @@ def _small_or_none(path: PathLike) -> tuple[int, str] | None:
         data = stream.read(CHUNK + 1)
         if len(data) > CHUNK:
             stream.seek(0)
-            return _sha256_stream(stream)
+            return _sha256_raw(stream)
         return len(data), hashlib.sha256(data).hexdigest()
 
 
@@ -78,27 +92,29 @@ def hash_threads() -> int:
 
 
 def hash_in_order(
-    items: Iterable[tuple[T, PathLike | None]], workers: int | None = None, window: int = 16
-) -> Iterator[tuple[T, Outcome]]:
+    items: Iterable[tuple[T, HashTarget | None]], workers: int | None = None, window: int = 16
+) -> Iterator[tuple[T, HashResult]]:
     """Hash each item's file and yield ``(item, (size, sha256))`` in input order.
 
-    An item with no path yields ``None``; a file that cannot be read yields its ``OSError`` so that
+    An item with no target yields ``None``; a file that cannot be read yields its ``OSError`` so that
     the caller can report it and carry on.
     """
-    pending: deque[tuple[T, Outcome | Future[tuple[int, str]]]] = deque()
+    pending: deque[tuple[T, HashResult | Future[tuple[int, str]]]] = deque()
     with ThreadPoolExecutor(max_workers=workers or hash_threads()) as pool:
         in_flight = 0
-        for item, path in items:
-            outcome: Outcome | Future[tuple[int, str]] = None
-            if path is not None:
+        for item, target in items:
+            result: HashResult | Future[tuple[int, str]] = None
+            if callable(target):
+                result = _opened(target)
+            elif target is not None:
                 try:
-                    outcome = _small_or_none(path)
+                    result = _small_or_none(target)
                 except OSError as error:
-                    outcome = error
-                if outcome is None:
-                    outcome = pool.submit(sha256_file, path)
+                    result = error
+                if result is None:
+                    result = pool.submit(sha256_file, target)
                     in_flight += 1
-            pending.append((item, outcome))
+            pending.append((item, result))
             while pending and (in_flight >= window or len(pending) > BACKLOG or not isinstance(pending[0][1], Future)):
                 head, result = pending.popleft()
                 if isinstance(result, Future):
@@ -108,6 +124,14 @@ def hash_in_order(
         while pending:
             head, result = pending.popleft()
             yield head, _result(result) if isinstance(result, Future) else result
+
+
+def _opened(opener: Callable[[], IO[bytes]]) -> tuple[int, str] | OSError:
+    try:
+        with opener() as stream:
+            return sha256_stream(stream)
+    except OSError as error:
+        return error
 
 
 def _result(future: Future[tuple[int, str]]) -> tuple[int, str] | OSError:

@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -81,22 +82,76 @@ def settled_copy(path: Path, name: str, sidecars: Mapping[str, Path], folder: Pa
     return copy
 
 
-def table_columns(connection: sqlite3.Connection, table: str) -> set[str]:
-    """The column names of ``table`` (empty when the table does not exist)."""
-    return {row[1] for row in connection.execute(f"PRAGMA table_info({quote_identifier(table)})")}
-
-
 def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def table_names(connection: sqlite3.Connection) -> set[str]:
-    return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table an artifact reads: the columns it cannot do without, and those it reads when present."""
+
+    name: str
+    required: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
 
 
-def require_tables(connection: sqlite3.Connection, name: str, *tables: str) -> None:
-    """Raise ``CorruptDatabaseError`` naming the first of ``tables`` that the database lacks."""
-    present = table_names(connection)
-    for table in tables:
-        if table not in present:
-            raise CorruptDatabaseError(f"{name}: table {table} is missing; not the expected schema")
+@dataclass(frozen=True, slots=True)
+class Structure:
+    """What an artifact needs of a database (Plaso's ``REQUIRED_STRUCTURE``): tables that must be
+    there with their required columns, and tables read only when present."""
+
+    required: tuple[Table, ...]
+    optional: tuple[Table, ...] = ()
+
+    def read(self, connection: sqlite3.Connection, name: str) -> Schema:
+        """The database's schema, checked against this structure; ``CorruptDatabaseError`` names the
+        first missing table or column. Only real tables count: a view or virtual table standing in for
+        an expected table is not read."""
+        tables: dict[str, set[str]] = {}
+        for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+            if isinstance(table, str):
+                tables[table] = set()
+        for table in (*self.required, *self.optional):
+            if table.name in tables:
+                rows = connection.execute(f"SELECT name FROM pragma_table_info({quote_literal(table.name)})")
+                tables[table.name] = {row[0] for row in rows}
+        schema = Schema(tables)
+        for table in self.required:
+            if table.name not in tables:
+                raise CorruptDatabaseError(f"{name}: table {table.name} is missing; not the expected schema")
+            schema.require(table, name)
+        return schema
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """The real tables of one database and the columns of those an artifact declared."""
+
+    tables: Mapping[str, set[str]]
+
+    def has(self, table: Table) -> bool:
+        """Whether ``table`` is there with every required column."""
+        columns = self.tables.get(table.name)
+        return columns is not None and all(c in columns for c in table.required)
+
+    def require(self, table: Table, name: str) -> None:
+        columns = self.tables.get(table.name, set())
+        for column in table.required:
+            if column not in columns:
+                raise CorruptDatabaseError(
+                    f"{name}: column {column} of table {table.name} is missing; not the expected schema"
+                )
+
+    def select(self, table: Table, alias: str) -> str:
+        """The select list of ``table``'s declared columns, required then optional, an absent optional
+        column read as NULL: the rows always unpack the same way."""
+        present = self.tables.get(table.name, set())
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(
+            f"{prefix}{quote_identifier(column)}" if column in present else "NULL"
+            for column in (*table.required, *table.optional)
+        )
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -34,18 +34,25 @@ def can_fork() -> bool:
 
 
 class _Inherited(Generic[S, A, R]):
-    """What forked workers find in their copy of this module: the task and its shared state."""
+    """What a worker process serves: the task and its shared state, inherited when it was forked."""
 
     def __init__(self, task: Callable[[S, A], R], shared: S) -> None:
         self.task, self.shared = task, shared
 
 
-_inherited: _Inherited[Any, Any, Any] | None = None
+_served: _Inherited[Any, Any, Any] | None = None
+"""Set only inside a worker process, which serves one pool; the calling process keeps no state here,
+so two analyses in one process (two threads, two interleaved generators) never see each other's."""
+
+
+def _adopt(task: Callable[[Any, Any], Any], shared: Any) -> None:
+    global _served
+    _served = _Inherited(task, shared)
 
 
 def _call(item: Any) -> Any:
-    assert _inherited is not None, "worker started without shared state"
-    return _inherited.task(_inherited.shared, item)
+    assert _served is not None, "worker started without shared state"
+    return _served.task(_served.shared, item)
 
 
 def map_in_processes(
@@ -53,28 +60,26 @@ def map_in_processes(
 ) -> Iterator[R]:
     """``task(shared, item)`` for each item, results in the order of ``items``.
 
-    ``task`` must be a module-level function; ``items`` and results are pickled, ``shared`` is not.
-    ``bounded``: for large results, at most two per worker wait for the caller, so memory stays
-    bounded when the caller consumes them more slowly than the workers make them, and a worker that
-    finishes while the caller is busy goes on with the next. Otherwise every item is submitted at
-    once, so that one long task does not hold back the others.
+    ``task`` must be a module-level function; ``items`` and results are pickled, ``shared`` is not:
+    the pool's workers are forked with it (the initializer's arguments of a fork-started pool are
+    inherited, never pickled). ``bounded``: for large results, at most two per worker wait for the
+    caller, so memory stays bounded when the caller consumes them more slowly than the workers make
+    them, and a worker that finishes while the caller is busy goes on with the next. Otherwise every
+    item is submitted at once, so that one long task does not hold back the others.
     """
-    global _inherited
     if workers <= 1 or len(items) <= 1 or not can_fork():
         for item in items:
             yield task(shared, item)
         return
-    _inherited = _Inherited(task, shared)
-    try:
-        context = multiprocessing.get_context("fork")
-        count = min(workers, len(items))
-        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-            pending: deque[Future[Any]] = deque()
-            for item in items:
-                pending.append(pool.submit(_call, item))
-                if bounded and len(pending) > 2 * count:
-                    yield pending.popleft().result()
-            while pending:
+    context = multiprocessing.get_context("fork")
+    count = min(workers, len(items))
+    with ProcessPoolExecutor(
+        max_workers=count, mp_context=context, initializer=_adopt, initargs=(task, shared)
+    ) as pool:
+        pending: deque[Future[Any]] = deque()
+        for item in items:
+            pending.append(pool.submit(_call, item))
+            if bounded and len(pending) > 2 * count:
                 yield pending.popleft().result()
-    finally:
-        _inherited = None
+        while pending:
+            yield pending.popleft().result()

@@ -22,13 +22,17 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, DeviceInfo, EvidenceFile, name_text
-from vestige.evidence.errors import UnexpectedFormatError
+from vestige.evidence.acquisition import Acquisition, DeviceInfo, EvidenceFile
+from vestige.evidence.errors import EncryptedBackupError, NotAnAcquisitionError, UnexpectedFormatError
+from vestige.evidence.hashing import HashTarget
 from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
-from vestige.evidence.sqlite import SIDECARS, open_database, require_tables, settled_copy
+from vestige.evidence.sources import Source
+from vestige.evidence.sqlite import SIDECARS, SQLITE_HEADER, Structure, Table, open_database, settled_copy
 from vestige.ios.timestamps import from_unix, plist_date, unix_time_text
 from vestige.model import JSON, format_time
 
+IOS_BACKUP = "ios-backup"
+BACKUP_DESCRIPTION = "an iOS backup folder holds Manifest.db and Info.plist"
 FILE_TYPES = {1: "file", 2: "directory", 4: "symlink"}
 
 # Where a backup domain sits on the device, for the domains whose root is fixed (not an app container).
@@ -44,7 +48,12 @@ DOMAIN_ROOTS = {
     "DatabaseDomain": "/private/var/db",
 }
 
-TOP_LEVEL_FILES = ("Info.plist", "Manifest.plist", "Status.plist", "Manifest.db")
+MANIFEST_DB = "Manifest.db"
+TOP_LEVEL_FILES = ("Info.plist", "Manifest.plist", "Status.plist", MANIFEST_DB)
+TOP_PLIST_LIMIT = 64 << 20
+"""The largest top-level plist read (the host's Info.plist lists every installed app: a few MB at most)."""
+FILES = Table("Files", required=("fileID", "domain", "relativePath", "flags", "file"))
+LISTING = Structure(required=(FILES,))
 
 
 def file_id(domain: str, relative_path: str) -> str:
@@ -62,20 +71,71 @@ def backup_path(domain: str, relative_path: str) -> str:
 ROWS_PER_PARTITION = 5_000
 
 
-def _stored_file(name: str, metadata: dict[str, JSON]) -> EvidenceFile:
-    """A file found in the backup folder; a name that is not UTF-8 is listed by its escaped text."""
-    shown, utf8 = name_text(name)
-    return EvidenceFile(shown, "file", None, None, shown, metadata if utf8 else {**metadata, "name_not_utf8": True})
+def recognise_backup(source: Source) -> Source | None:
+    """The backup in ``source``: the source itself, or the one backup folder it holds (Finder's
+    ``MobileSync/Backup`` with a single device, a zip of one backup folder); None when there is none.
+    Refuses an encrypted backup and a folder of several backups with what to do."""
+    if source.shape == "file":
+        return None
+    if _is_backup(source):
+        _refuse_encrypted(source)
+        return source
+    inner = sorted(name for name in source.subfolders() if _is_backup(source, f"{name}/"))
+    if len(inner) > 1:
+        raise NotAnAcquisitionError(
+            f"{source.location}: holds several iOS backups ({', '.join(inner)}); give the path of one"
+        )
+    if inner:
+        backup = source.within(f"{inner[0]}/")
+        _refuse_encrypted(backup)
+        return backup
+    return None
+
+
+def _is_backup(source: Source, prefix: str = "") -> bool:
+    return source.has_file(f"{prefix}{MANIFEST_DB}") and source.has_file(f"{prefix}Info.plist")
+
+
+def _refuse_encrypted(backup: Source) -> None:
+    """A backup whose Manifest.db is SQLite is readable (a decrypted copy keeps ``IsEncrypted``)."""
+    with backup.open(MANIFEST_DB) as stream:
+        if stream.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
+            return
+    encrypted = False
+    if backup.has_file("Manifest.plist"):
+        try:
+            encrypted = bool(_read_plist(backup, "Manifest.plist").get("IsEncrypted"))
+        except UnexpectedFormatError:
+            encrypted = False
+    where = f"{backup.location}/{backup.prefix}".rstrip("/")
+    if encrypted:
+        raise EncryptedBackupError(
+            f"{where}: this iOS backup is encrypted; decrypt it first (vestige reads the decrypted copy)"
+        )
+    raise NotAnAcquisitionError(f"{where}: Manifest.db is not a SQLite database, so the backup cannot be read")
+
+
+def _read_plist(source: Source, name: str) -> dict[str, Any]:
+    with source.open(name) as stream:
+        data = stream.read(TOP_PLIST_LIMIT + 1)
+    if len(data) > TOP_PLIST_LIMIT:
+        raise UnexpectedFormatError(f"{name}: larger than {TOP_PLIST_LIMIT >> 20} MiB, not a backup's plist")
+    return load_plist_dict(data, name)
+
+
+def _stored_file(name: str, metadata: dict[str, JSON], utf8: bool) -> EvidenceFile:
+    """A file found in the backup folder, listed under its own name (a name that is not UTF-8 under
+    its escaped text, and said so)."""
+    return EvidenceFile(name, "file", None, None, name, metadata if utf8 else {**metadata, "name_not_utf8": True})
 
 
 class IosBackup(Acquisition):
-    """An unencrypted iOS backup folder, read in place."""
+    """An unencrypted iOS backup (a folder, or an archive of one), read in place."""
 
-    kind = IOS_BACKUP
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
+    def __init__(self, source: Source) -> None:
+        super().__init__(source, IOS_BACKUP)
         self._stored: set[str] = set()
+        self._not_utf8: set[str] = set()
         self._listing: Path | None = None
         self._scratch: Path | None = None
         self._creator = os.getpid()
@@ -89,19 +149,23 @@ class IosBackup(Acquisition):
         """Manifest.db, read in place; a WAL-mode one through one private copy made on first use and
         shared by every partition (and forked worker) after it."""
         if self._listing is None:
-            location = self.root / "Manifest.db"
-            sidecars = _sidecars(location)
+            location = self.source.local_path(MANIFEST_DB)
+            sidecars = {
+                suffix: self.source.local_path(MANIFEST_DB + suffix)
+                for suffix in SIDECARS
+                if self.source.has_file(MANIFEST_DB + suffix)
+            }
             if "-wal" not in sidecars and "-journal" not in sidecars:
                 self._listing = location
             else:
                 scratch = Path(tempfile.mkdtemp(prefix="vestige-listing-"))
                 try:
-                    self._listing = settled_copy(location, "Manifest.db", sidecars, scratch)
+                    self._listing = settled_copy(location, MANIFEST_DB, sidecars, scratch)
                 except BaseException:
                     shutil.rmtree(scratch, ignore_errors=True)
                     raise
                 self._scratch = scratch
-        return open_database(self._listing, "Manifest.db")
+        return open_database(self._listing, MANIFEST_DB)
 
     def close(self) -> None:
         super().close()
@@ -111,20 +175,22 @@ class IosBackup(Acquisition):
 
     def _partitions(self) -> Sequence[Hashable]:
         """The top-level files, then slices of Manifest.db's rows by rowid."""
-        self._stored = self._stored_files()
+        files = [m for m in self.source.members() if m.type == "file"]
+        self._stored = {m.name for m in files}
+        self._not_utf8 = {m.name for m in files if not m.utf8}
         with self._manifest_db() as db:
-            require_tables(db, "Manifest.db", "Files")
+            LISTING.read(db, MANIFEST_DB)
             low, high = db.execute("SELECT min(rowid), max(rowid) FROM Files").fetchone()
         if low is None:
             return ("top",)
         slices = range(low, high + 1, ROWS_PER_PARTITION)
         return ("top", *((start, min(high, start + ROWS_PER_PARTITION - 1)) for start in slices))
 
-    def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, str | None]]:
-        root = str(self.root)
+    def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
+        source = self.source
         if partition == "top":
             for name in sorted(n for n in self._stored if "/" not in n):
-                yield _stored_file(name, {}), f"{root}/{name}"
+                yield _stored_file(name, {}, name not in self._not_utf8), source.hash_target(name)
             return
         assert isinstance(partition, tuple)
         with self._manifest_db() as db:
@@ -138,31 +204,17 @@ class IosBackup(Acquisition):
                     stored_as = f"{file_id_[:2]}/{file_id_}"
                     if stored_as in self._stored:
                         present = EvidenceFile(entry.path, "file", None, None, stored_as, entry.metadata)
-                        yield present, f"{root}/{stored_as}"
+                        yield present, source.hash_target(stored_as)
                         continue
                     entry = EvidenceFile(entry.path, entry.type, None, None, None, {**entry.metadata, "absent": True})
                 yield entry, None
 
-    def _leftovers(self, stored: set[str]) -> Iterator[tuple[EvidenceFile, str | None]]:
+    def _unlisted(self, listed: set[str]) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
         """Files in the backup's subfolders that Manifest.db does not list: hashed and flagged (the
         top-level files are listed by the first partition)."""
-        root = str(self.root)
-        for stored_as in sorted(n for n in self._stored - stored if "/" in n):
-            yield _stored_file(stored_as, {"unlisted": True}), f"{root}/{stored_as}"
-
-    def _stored_files(self) -> set[str]:
-        """Every regular file under the backup folder (symlinks are never followed), relative to it."""
-        found: set[str] = set()
-        pending = [("", str(self.root))]
-        while pending:
-            prefix, folder = pending.pop()
-            with os.scandir(folder) as entries:
-                for item in entries:
-                    if item.is_dir(follow_symlinks=False):
-                        pending.append((f"{prefix}{item.name}/", item.path))
-                    elif item.is_file(follow_symlinks=False):
-                        found.add(prefix + item.name)
-        return found
+        for stored_as in sorted(n for n in self._stored - listed if "/" in n):
+            utf8 = stored_as not in self._not_utf8
+            yield _stored_file(stored_as, {"unlisted": True}, utf8), self.source.hash_target(stored_as)
 
     def info(self) -> DeviceInfo:
         info = self._top_plist("Info.plist")
@@ -215,16 +267,9 @@ class IosBackup(Acquisition):
             return {}
 
     def _top_plist(self, name: str) -> dict[str, Any]:
-        location = self.root / name
-        if not location.is_file():
+        if not self.source.has_file(name):
             return {}
-        return load_plist_dict(location.read_bytes(), name)
-
-
-def _sidecars(database: Path) -> dict[str, Path]:
-    return {
-        s: database.with_name(database.name + s) for s in SIDECARS if database.with_name(database.name + s).is_file()
-    }
+        return _read_plist(self.source, name)
 
 
 def _entry(name: object, domain: object, relative_path: object, flags: object, blob: object) -> EvidenceFile:

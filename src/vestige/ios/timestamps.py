@@ -31,7 +31,7 @@ def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def from_mac_absolute(seconds: float | int | None) -> datetime | None:
+def from_mac_absolute(seconds: object) -> datetime | None:
     """Mac absolute time in seconds (a float keeps microseconds)."""
     if not _number(seconds):
         return None
@@ -41,7 +41,7 @@ def from_mac_absolute(seconds: float | int | None) -> datetime | None:
         return None
 
 
-def from_mac_absolute_auto(value: int | float | None) -> datetime | None:
+def from_mac_absolute_auto(value: object) -> datetime | None:
     """``sms.db`` dates: nanoseconds since 2001 on iOS 11 and later, seconds before."""
     if not _number(value) or value == 0:
         return None
@@ -55,7 +55,7 @@ _UNIX_EARLIEST = _EARLIEST.timestamp()
 _UNIX_LATEST = _LATEST.timestamp()
 
 
-def from_unix(seconds: float | int | None) -> datetime | None:
+def from_unix(seconds: object) -> datetime | None:
     if not _number(seconds):
         return None
     if not _UNIX_EARLIEST <= seconds < _UNIX_LATEST:

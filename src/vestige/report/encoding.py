@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from vestige.model import JSON, SAFE_INTEGER, Record
+from vestige.model import JSON, SAFE_INTEGER, Record, RecordPayload
 
 _INT64 = (-(2**63), 2**64 - 1)  # orjson writes unsigned 64-bit integers too
 
@@ -58,16 +59,34 @@ def _bounded(value: Any, low: int, high: int) -> Any:
     return value
 
 
-def record_json(record: Record, locator: dict[str, JSON] | None = None) -> dict[str, object]:
+def record_json(record: Record, locator: dict[str, JSON], acquisition: int | None = None) -> dict[str, object]:
     """A record as a line of ``records/<artifact>.jsonl`` holds it (the time stays a ``datetime``, which
-    orjson writes in UTC): built here rather than by orjson from the dataclasses, which is slower."""
+    orjson writes in UTC, and the payload a dataclass, which orjson writes field by field): built here
+    rather than by orjson from the record, which is slower. ``locator`` is the record's locator parts
+    (built once by the caller for the timeline too); ``acquisition`` is added to the cited locators."""
+    cites = [c.parts() for c in record.cites]
+    if acquisition is not None:
+        for cited in cites:
+            cited["acquisition"] = acquisition
     return {
         "artifact": record.artifact,
-        "locator": record.locator.parts() if locator is None else locator,
+        "locator": locator,
         "time": record.time,
         "time_kind": record.time_kind,
         "summary": record.summary,
-        "fields": record.fields,
+        "type": type(record.payload).__name__,
+        "fields": record.payload,
         "observables": [{"kind": o.kind, "value": o.value} for o in record.observables],  # orjson writes the value
-        "cites": [c.parts() for c in record.cites],
+        "cites": cites,
     }
+
+
+@functools.cache
+def payload_names(kind: type) -> tuple[str, ...]:
+    """The field names of a record payload type."""
+    return tuple(f.name for f in dataclasses.fields(kind))
+
+
+def payload_dict(payload: RecordPayload) -> dict[str, object]:
+    """A record payload's fields by name."""
+    return {name: getattr(payload, name) for name in payload_names(type(payload))}

@@ -1,13 +1,12 @@
 """The output folder of a check: where each result file goes, written as the analysis streams.
 
 Layout: ``findings.json`` (canonical), ``manifest.jsonl`` (one line per acquisition entry),
-``records/<artifact>.jsonl`` (every parsed record), ``timeline.jsonl`` (Timesketch), ``run.json``
-(times, host, options; never part of any digest).
+``records/<artifact>.jsonl`` (every parsed record but the entries themselves), ``timeline.jsonl``
+(Timesketch), ``run.json`` (times, host, options, artifact versions; never part of any digest).
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import shutil
 import sys
@@ -24,7 +23,7 @@ from vestige.analysis import Result
 from vestige.model import JSON, Record, format_time
 from vestige.report.encoding import dumps, record_json
 from vestige.report.findings import write_findings
-from vestige.report.timeline import TimelineRuns, append_file, finding_event, merge_runs, record_event
+from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_event
 
 
 class OutputFolder:
@@ -37,53 +36,39 @@ class OutputFolder:
         (path / "records").mkdir(parents=True, exist_ok=True)
         self._scratch = Path(tempfile.mkdtemp(prefix="vestige-timeline-"))
         self._runs: list[str] = []
-        self._parted: set[str] = set()
 
-    def open(self, artifact: str, rank: int, part: int | None = None) -> ArtifactWriter:
-        """The writer of an artifact; one partition's writer writes to scratch until it is absorbed."""
-        if part is None:
-            return ArtifactWriter(self._records(artifact), TimelineRuns(self._scratch, rank), artifact)
-        records = self._scratch / f"records-{rank:07d}-{part:07d}.jsonl"
-        return ArtifactWriter(records, TimelineRuns(self._scratch, rank, part), artifact, parted=True)
+    def open(self, artifact: str, rank: int, acquisition: int | None, part: int | None = None) -> ArtifactWriter:
+        """The writer of an artifact of one acquisition. The records of a listing artifact (one
+        partition of entries at a time) are the entries manifest.jsonl holds: they go to the timeline
+        only. Several acquisitions of a check append to the same records file, one after the other."""
+        records = None if part is not None else self.path / "records" / f"{artifact}.jsonl"
+        return ArtifactWriter(records, TimelineRuns(self._scratch, rank, part or 0), acquisition)
 
     def absorb(self, receipt: object) -> None:
-        """Takes the timeline runs that an artifact's writer reported when it closed, and appends a
-        partition's records to the artifact's records file (partitions arrive in order)."""
+        """Takes the timeline runs that an artifact's writer reported when it closed."""
         assert isinstance(receipt, Receipt)
         self._runs.extend(receipt.runs)
-        if receipt.records_part is not None:
-            part = Path(receipt.records_part)
-            # Not "ab": copy_file_range refuses a file opened to append.
-            mode = "r+b" if receipt.artifact in self._parted else "wb"
-            self._parted.add(receipt.artifact)
-            with self._records(receipt.artifact).open(mode) as out:
-                out.seek(0, os.SEEK_END)
-                if part.exists():
-                    with part.open("rb") as stream:
-                        append_file(stream, out)
-                    part.unlink()
 
     def manifest_file(self) -> IO[bytes]:
-        """``manifest.jsonl``, written by the engine's seal task (in a worker when there are several)."""
-        return (self.path / "manifest.jsonl").open("wb", buffering=WRITE_BUFFER)
-
-    def _records(self, artifact: str) -> Path:
-        return self.path / "records" / f"{artifact}.jsonl"
+        """``manifest.jsonl``, written by the engine's seal task (in a worker when there are several),
+        one acquisition after the other."""
+        return (self.path / "manifest.jsonl").open("ab", buffering=WRITE_BUFFER)
 
     def discard_scratch(self) -> None:
-        """Removes the temporary timeline runs and records (``finish`` does; a failed run calls it itself)."""
+        """Removes the temporary timeline runs (``finish`` does; a failed run calls it itself)."""
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def finish(self, result: Result, run: dict[str, JSON]) -> str:
-        """Writes findings.json, timeline.jsonl and run.json (manifest.jsonl is written during the
-        analysis); returns the findings digest."""
+        """Writes findings.json, timeline.jsonl and run.json (manifest.jsonl and the records are written
+        during the analysis); returns the findings digest."""
         findings = TimelineRuns(self._scratch, FINDINGS_RANK)
         for finding in result.findings:
             findings.add(finding_event(finding))
         events = merge_runs(self._runs + findings.spill(), self.path / "timeline.jsonl", self.workers)
         self.discard_scratch()
         digest = write_findings(result, self.path / "findings.json")
-        run = {**run, "timeline_events": events, "findings_sha256": digest}
+        versions = {a.name: a.version for a in result.artifacts} | {c.name: c.version for c in result.correlators}
+        run = {**run, "versions": dict(sorted(versions.items())), "timeline_events": events, "findings_sha256": digest}
         (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         return digest
 
@@ -94,37 +79,37 @@ WRITE_BUFFER = 1 << 20
 
 @dataclass(frozen=True)
 class Receipt:
-    """What an artifact's writer hands to ``OutputFolder.absorb``: its timeline runs, and where one
-    partition's records wait to be appended."""
+    """What an artifact's writer hands to ``OutputFolder.absorb``: its timeline runs."""
 
-    artifact: str
     runs: list[str]
-    records_part: str | None
 
 
 class ArtifactWriter:
-    """Writes one artifact's records to ``records/<artifact>.jsonl`` (or one partition's to scratch)
-    and its timeline runs."""
+    """Writes one artifact's records of one acquisition to ``records/<artifact>.jsonl`` (appending) and
+    its timeline runs; a writer with no records file writes the timeline only."""
 
-    def __init__(self, path: Path, timeline: TimelineRuns, artifact: str, parted: bool = False) -> None:
+    def __init__(self, path: Path | None, timeline: TimelineRuns, acquisition: int | None) -> None:
         self._stream: IO[bytes] | None = None
         self._path = path
         self._timeline = timeline
-        self._artifact, self._parted = artifact, parted
+        self._acquisition = acquisition
 
     def record(self, record: Record) -> None:
-        if self._stream is None:
-            self._stream = self._path.open("wb", buffering=WRITE_BUFFER)
         locator = record.locator.parts()  # written in both lines: built once
-        self._stream.write(dumps(record_json(record, locator), orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
+        if self._acquisition is not None:
+            locator["acquisition"] = self._acquisition
+        if self._path is not None:
+            if self._stream is None:
+                self._stream = self._path.open("ab", buffering=WRITE_BUFFER)
+            line = record_json(record, locator, self._acquisition)
+            self._stream.write(dumps(line, orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
         self._timeline.add(record_event(record, locator))
 
     def close(self) -> Receipt:
         """Closes the records file; the receipt is for ``OutputFolder.absorb``."""
         if self._stream is not None:
             self._stream.close()
-        runs = [str(run) for run in self._timeline.spill()]
-        return Receipt(self._artifact, runs, str(self._path) if self._parted else None)
+        return Receipt([str(run) for run in self._timeline.spill()])
 
 
 def run_metadata(started: datetime, options: dict[str, JSON]) -> dict[str, JSON]:

@@ -2,7 +2,7 @@
 
 Each line has the three fields Timesketch requires (``message``, ``datetime`` in ISO 8601,
 ``timestamp_desc``) plus ``timestamp`` (microseconds since the Unix epoch), ``data_type`` (the
-artifact), the evidence locator and the record's fields. Findings with a time are events too, tagged
+artifact), the evidence locator and the fields of the record's payload. Findings with a time are events too, tagged
 with their severity. Each artifact's events are sorted in chunks spilled to temporary files, and the
 runs of all artifacts are merged at the end, so millions of records never sit in memory.
 """
@@ -21,7 +21,7 @@ import orjson
 
 from vestige.evidence.workers import map_in_processes
 from vestige.model import JSON, Finding, Record, format_time
-from vestige.report.encoding import dumps
+from vestige.report.encoding import dumps, payload_dict
 
 CHUNK = 50_000
 # Each line of a run starts with a fixed-width key (timestamp, rank, part, sequence) so that plain
@@ -39,10 +39,10 @@ def microseconds(moment: datetime) -> int:
 
 
 def record_event(record: Record, locator: dict[str, JSON] | None = None) -> dict[str, object] | None:
-    """The Timesketch event of a record: its fields, then the event attributes (which win)."""
+    """The Timesketch event of a record: its payload's fields, then the event attributes (which win)."""
     if record.time is None:
         return None
-    event: dict[str, object] = dict(record.fields)
+    event = payload_dict(record.payload)
     if not RESERVED.isdisjoint(event):
         event = {key: value for key, value in event.items() if key not in RESERVED}
     event.update(
@@ -75,7 +75,7 @@ class TimelineRuns:
     """The events of one artifact: sorted chunks spilled to ``folder`` as runs to merge later.
 
     Events are ordered by (timestamp, rank, part, sequence): ``rank`` is the artifact's position and
-    ``part`` the partition of entries an ``EntryArtifact`` read, so the merged timeline is the same
+    ``part`` the partition of entries a listing artifact read, so the merged timeline is the same
     whether the artifacts ran in one process or several.
     """
 

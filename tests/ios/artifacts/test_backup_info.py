@@ -6,6 +6,7 @@ import plistlib
 from pathlib import Path
 
 from tests.builders import backup_with, check, plain_set
+from vestige.ios.artifacts.backup_info import BackupPlist
 from vestige.ios.sample.backup import Device
 from vestige.model import Severity
 
@@ -16,21 +17,23 @@ def test_each_plist_is_a_record_with_its_keys(tmp_path: Path) -> None:
     assert sorted(records) == ["Info.plist", "Manifest.plist", "Status.plist"]
     info = records["Info.plist"]
     assert info.summary == "Backup of Reporter's iPhone (iPhone14,2, iOS 17.5.1 build 21F90)"
-    assert info.fields["IMEI"] == "356789104523871"
-    assert info.fields["Installed Applications"] == [
+    assert isinstance(info.payload, BackupPlist)
+    assert info.payload.values["IMEI"] == "356789104523871"
+    assert info.payload.installed_applications == (
         "com.apple.mobilesafari",
         "com.atebits.Tweetie2",
         "net.whatsapp.WhatsApp",
         "ph.telegra.Telegraph",
-    ]
+    )
     assert [o.value for o in info.observables] == [
         "com.apple.mobilesafari",
         "com.atebits.tweetie2",
         "net.whatsapp.whatsapp",
         "ph.telegra.telegraph",
     ]
-    assert records["Status.plist"].fields["SnapshotState"] == "finished"
-    assert records["Manifest.plist"].fields["IsEncrypted"] is False
+    status, manifest = records["Status.plist"].payload, records["Manifest.plist"].payload
+    assert isinstance(status, BackupPlist) and status.snapshot_state == "finished"
+    assert isinstance(manifest, BackupPlist) and manifest.values["IsEncrypted"] is False
 
 
 def test_an_outdated_ios_is_an_info_finding_citing_product_version(tmp_path: Path) -> None:
@@ -76,7 +79,7 @@ def test_a_backup_without_manifest_and_status_plists_is_read(tmp_path: Path) -> 
     root = backup_with(tmp_path / "b", with_manifest_plist=False, with_status_plist=False)
     result = check(root)
     assert [r.locator.path for r in result.artifact_records("ios.backup_info")] == ["Info.plist"]
-    assert result.result.device.model == "iPhone14,2"
+    assert result.result.acquisitions[0].device.model == "iPhone14,2"
     assert result.result.complete
 
 
@@ -85,4 +88,4 @@ def test_a_corrupt_status_plist_is_a_problem(tmp_path: Path) -> None:
     (root / "Status.plist").write_bytes(b"bplist00\x00garbage")
     result = check(root)
     assert [(p.artifact, p.path) for p in result.result.problems] == [("ios.backup_info", "Status.plist")]
-    assert result.result.device.os_version == "17.5.1"
+    assert result.result.acquisitions[0].device.os_version == "17.5.1"

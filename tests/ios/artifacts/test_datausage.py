@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tests.builders import T0, backup_with, check, plain_set
+from vestige.ios.artifacts.datausage import DataUsageLiveUsage, DataUsagePrimaryKey, DataUsageProcess
 from vestige.ios.sample.schemas import DATAUSAGE
 from vestige.ios.timestamps import MAC_EPOCH
 from vestige.model import Severity
@@ -42,7 +43,7 @@ def checked(tmp_path: Path, fill: Callable[[sqlite3.Connection], None], sets=())
 def test_process_rows_and_usage_rows_become_records(tmp_path: Path) -> None:
     result = checked(tmp_path, datausage([(1, "MobileSafari/com.apple.mobilesafari", None)], [(1, 1)], z_max=1))
     records = result.artifact_records("ios.datausage")
-    assert [r.fields["kind"] for r in records] == ["process", "live_usage", "primary_key"]
+    assert [type(r.payload) for r in records] == [DataUsageProcess, DataUsageLiveUsage, DataUsagePrimaryKey]
     process = records[0]
     assert (process.locator.path, process.locator.table, process.locator.row) == (DB, "ZPROCESS", 1)
     assert process.time is not None and (process.time - T0).total_seconds() == 1.0

@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 from tests.builders import Collected, check, plain_set
-from vestige.analysis import analyse, open_acquisition
+from vestige.analysis import analyse
+from vestige.evidence.sources import open_source
 from vestige.indicators import IndicatorIndex
 from vestige.ios import acquisitions as ios_acquisitions
 from vestige.ios.acquisitions import IosBackup, file_id
 from vestige.ios.artifacts import manifest
+from vestige.ios.artifacts.manifest import ListedEntry
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.model import Severity
+from vestige.platforms import Registry
 
 
 def build(root: Path) -> Path:
@@ -31,32 +34,24 @@ def build(root: Path) -> Path:
 def test_every_listed_entry_is_a_record_citing_its_manifest_row(tmp_path: Path) -> None:
     result = check(build(tmp_path / "b"))
     records = result.artifact_records("ios.manifest")
-    by_path = {r.fields["path"]: r for r in records}
+    by_path = {r.payload.path: r for r in records if isinstance(r.payload, ListedEntry)}
     plist = by_path["RootDomain/Library/Preferences/roleaccountd.plist"]
     expected_id = file_id("RootDomain", "Library/Preferences/roleaccountd.plist")
     assert (plist.locator.path, plist.locator.table, plist.locator.key) == ("Manifest.db", "Files", expected_id)
-    assert plist.fields["sha256"] == hashlib.sha256(b"<plist/>").hexdigest()
-    assert plist.fields["file_id"] == expected_id
-    assert plist.fields["mode"] == "0o100644"
-    assert sorted(plist.fields) == [
-        "birth",
-        "domain",
-        "file_id",
-        "mode",
-        "modified",
-        "path",
-        "sha256",
-        "size",
-        "status_changed",
-        "type",
-    ]
+    listed = plist.payload
+    assert isinstance(listed, ListedEntry)
+    assert listed.sha256 == hashlib.sha256(b"<plist/>").hexdigest()
+    assert listed.file_id == expected_id
+    assert listed.mode == "0o100644"
+    assert (listed.domain, listed.size, listed.absent) == ("RootDomain", 8, False)
     assert [(o.kind.value, o.value) for o in plist.observables] == [
         ("file-path", "/Library/Preferences/roleaccountd.plist"),
         ("file-path", "/private/var/root/Library/Preferences/roleaccountd.plist"),
         ("file-name", "roleaccountd.plist"),
         ("sha256", hashlib.sha256(b"<plist/>").hexdigest()),
     ]
-    assert by_path["HomeDomain/Library"].fields["type"] == "directory"
+    directory = by_path["HomeDomain/Library"].payload
+    assert isinstance(directory, ListedEntry) and directory.type == "directory"
 
 
 def test_file_names_paths_hashes_and_hosts_in_folder_names_are_matched(tmp_path: Path) -> None:
@@ -107,7 +102,7 @@ def test_cited_absent_files_are_the_first_by_path_whatever_the_order_read(
     root = builder.finish()
     monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 4)
     [engine] = check(root).findings("ios.manifest.listed_files_absent")
-    with IosBackup(root) as backup:
+    with IosBackup(open_source(root)) as backup:
         [whole] = list(manifest.detect(manifest.parse(backup, "Manifest.db"), IndicatorIndex(())))
     assert engine == whole
     assert engine.title == "25 files listed in Manifest.db are absent from the backup folder"
@@ -117,10 +112,11 @@ def test_cited_absent_files_are_the_first_by_path_whatever_the_order_read(
 
 def test_the_engine_reads_the_listing_when_the_manifest_was_built_before(tmp_path: Path) -> None:
     root = build(tmp_path / "b")
-    with open_acquisition(root) as acquisition:
+    registry = Registry.discover()
+    with registry.open(root) as acquisition:
         acquisition.manifest()  # built without the engine's reader
         sink = Collected()
-        result = analyse(acquisition, IndicatorIndex([]), [], sinks=sink)
+        result = analyse([acquisition], registry, IndicatorIndex([]), [], sinks=sink)
     records = [r for r in sink.records if r.artifact == "ios.manifest"]
     usual = check(root)
     assert sorted(map(repr, records)) == sorted(map(repr, usual.artifact_records("ios.manifest")))

@@ -6,6 +6,8 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.builders import T0, check, plain_set
+from vestige.evidence.plist import plain
+from vestige.ios.artifacts.osanalytics_addaily import BaselineProcess
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.ios.timestamps import MAC_EPOCH
 from vestige.model import Severity
@@ -41,9 +43,16 @@ def build(root: Path) -> Path:
 def test_addaily_processes_are_records_and_backupagent_is_high(tmp_path: Path) -> None:
     result = check(build(tmp_path / "b"), [plain_set("pegasus", "processes", ["nsurlsessiond"])])
     records = result.artifact_records("ios.osanalytics_addaily")
-    assert [(r.fields["process"], r.locator.key, r.fields["usage"]) for r in records] == [
-        ("BackupAgent", "netUsageBaseline/BackupAgent", [1.0, 2.0, 3.0, 4.0]),
-        ("nsurlsessiond", "netUsageBaseline/nsurlsessiond", [5.0, 6.0, 7.0, 8.0]),
+    day_text = plain(datetime(2024, 5, 13, 0, 0))
+    assert [(r.payload, r.locator.key) for r in records] == [
+        (
+            BaselineProcess("BackupAgent", [day_text, 1.0, 2.0, 3.0, 4.0], (1.0, 2.0, 3.0, 4.0)),
+            "netUsageBaseline/BackupAgent",
+        ),
+        (
+            BaselineProcess("nsurlsessiond", [day_text, 5.0, 6.0, 7.0, 8.0], (5.0, 6.0, 7.0, 8.0)),
+            "netUsageBaseline/nsurlsessiond",
+        ),
     ]
     assert records[0].time is not None and records[0].time.isoformat() == "2024-05-13T00:00:00+00:00"
     [triangulation] = result.findings("ios.osanalytics_addaily.backupagent_network_use")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.builders import T0, backup_with, check, plain_set
 from vestige.indicators import bundled_sets
+from vestige.ios.artifacts.safari_history import SafariVisit
 from vestige.ios.sample.schemas import SAFARI_HISTORY
 from vestige.ios.timestamps import MAC_EPOCH
 from vestige.model import Severity
@@ -69,14 +70,14 @@ INJECTED = [
 def test_visits_become_records_with_exact_fields(tmp_path: Path) -> None:
     result = checked(tmp_path, INJECTED)
     records = result.artifact_records("ios.safari_history")
-    assert [r.fields["visit_id"] for r in records] == [1, 2, 3]
+    assert [r.payload.visit_id for r in records if isinstance(r.payload, SafariVisit)] == [1, 2, 3]
     first = records[0]
     assert first.locator.path == HISTORY
     assert (first.locator.table, first.locator.row) == ("history_visits", 1)
     assert first.time == T0
     assert first.time_kind == "visit time"
     assert first.summary == "Safari visit to http://yahoo.fr/"
-    assert first.fields["redirect_destination"] == 2
+    assert isinstance(first.payload, SafariVisit) and first.payload.redirect_destination == 2
     assert [(o.kind.value, o.value) for o in first.observables] == [("url", "http://yahoo.fr/"), ("domain", "yahoo.fr")]
 
 

@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.builders import T0, backup_with, check, plain_set
-from vestige.ios.artifacts.sms import attributed_text
+from vestige.ios.artifacts.sms import SmsAttachment, SmsMessage, attributed_text
 from vestige.ios.sample.schemas import SMS_DB
 from vestige.ios.timestamps import MAC_EPOCH
 from vestige.model import Severity
@@ -63,21 +63,22 @@ def fill(db: sqlite3.Connection) -> None:
 def test_messages_and_attachments_become_records(tmp_path: Path) -> None:
     result = check(backup_with(tmp_path / "b", [("HomeDomain", "Library/SMS/sms.db", SMS_DB, fill)]))
     records = result.artifact_records("ios.sms")
-    assert [(r.fields["kind"], r.locator.table, r.locator.row) for r in records] == [
-        ("message", "message", 1),
-        ("message", "message", 2),
-        ("message", "message", 3),
-        ("message", "message", 4),
-        ("attachment", "attachment", 1),
-        ("attachment", "attachment", 2),
-        ("attachment", "attachment", 3),
+    assert [(type(r.payload), r.locator.table, r.locator.row) for r in records] == [
+        (SmsMessage, "message", 1),
+        (SmsMessage, "message", 2),
+        (SmsMessage, "message", 3),
+        (SmsMessage, "message", 4),
+        (SmsAttachment, "attachment", 1),
+        (SmsAttachment, "attachment", 2),
+        (SmsAttachment, "attachment", 3),
     ]
     first = records[0]
     assert first.time == T0
-    assert first.fields["urls"] == ["https://smscentro.com/c2q7/verify", "www.example.org"]
+    assert isinstance(first.payload, SmsMessage)
+    assert first.payload.urls == ("https://smscentro.com/c2q7/verify", "www.example.org")
     assert first.summary.startswith("SMS received from +33600000001: Colis en attente")
-    assert records[1].fields["text"] == "Lien: https://tookcheckout.com/x"
-    assert records[4].fields["message_rowid"] == 2
+    assert isinstance(records[1].payload, SmsMessage) and records[1].payload.text == "Lien: https://tookcheckout.com/x"
+    assert isinstance(records[4].payload, SmsAttachment) and records[4].payload.message_rowid == 2
 
 
 def test_links_are_matched_and_never_fetched(tmp_path: Path) -> None:

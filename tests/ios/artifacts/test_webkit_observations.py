@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.builders import T0, backup_with, check, plain_set
+from vestige.ios.artifacts.webkit_observations import ObservedDomain, TopFrameRedirect
 from vestige.ios.sample.schemas import OBSERVATIONS_DB
 from vestige.model import Severity
 
@@ -24,10 +25,10 @@ def test_observed_domains_and_redirects_in_an_app_container(tmp_path: Path) -> N
     root = backup_with(tmp_path / "b", [("AppDomain-com.atebits.Tweetie2", PATH, OBSERVATIONS_DB, fill)])
     result = check(root, [plain_set("pegasus", "domains", ["free247downloads.com"])])
     records = result.artifact_records("ios.webkit_observations")
-    assert [(r.fields["kind"], r.locator.table, r.locator.row) for r in records] == [
-        ("observed_domain", "ObservedDomains", 1),
-        ("observed_domain", "ObservedDomains", 2),
-        ("redirect", "TopFrameUniqueRedirectsTo", 1),
+    assert [(type(r.payload), r.locator.table, r.locator.row) for r in records] == [
+        (ObservedDomain, "ObservedDomains", 1),
+        (ObservedDomain, "ObservedDomains", 2),
+        (TopFrameRedirect, "TopFrameUniqueRedirectsTo", 1),
     ]
     assert records[0].time == T0
     assert (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from vestige.evidence.artifact import Artifact
 from vestige.ios.artifacts import (
     backup_info,
     datausage,
@@ -13,6 +12,7 @@ from vestige.ios.artifacts import (
     sms,
     webkit_observations,
 )
+from vestige.platforms import Artifact
 
 ARTIFACTS: tuple[Artifact, ...] = (
     backup_info,

@@ -11,12 +11,13 @@ indicators. An iOS older than the newest release of its line is an info finding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
-from vestige.evidence.artifact import MatchPolicy
+from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.plist import plain
+from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import plist_date
 from vestige.ios.versions import release_table
 from vestige.model import (
@@ -30,10 +31,11 @@ from vestige.model import (
     Record,
     Severity,
 )
+from vestige.platforms import MatchPolicy
 
 NAME = "ios.backup_info"
-KINDS = (IOS_BACKUP,)
-PATHS = ("Info.plist", "Manifest.plist", "Status.plist")
+VERSION = 1
+PATHS = {IOS_BACKUP: ("Info.plist", "Manifest.plist", "Status.plist")}
 DESCRIPTION = "Device and backup facts from Info.plist, Manifest.plist and Status.plist"
 MATCHES = MatchPolicy(
     Severity.HIGH,
@@ -60,24 +62,41 @@ MANIFEST_KEYS = ("Version", "Date", "IsEncrypted", "WasPasscodeSet", "Lockdown")
 STATUS_KEYS = ("Version", "UUID", "Date", "BackupState", "SnapshotState", "IsFullBackup")
 
 
+@dataclass(frozen=True, slots=True)
+class BackupPlist:
+    """The keys vestige reads of ``Info.plist``, ``Manifest.plist`` or ``Status.plist``, as stored, and
+    the installed applications that ``Info.plist`` lists."""
+
+    file: str
+    values: Mapping[str, JSON]
+    installed_applications: tuple[str, ...] = ()
+
+    @property
+    def product_version(self) -> str | None:
+        version = self.values.get("Product Version")
+        return version if isinstance(version, str) else None
+
+    @property
+    def snapshot_state(self) -> JSON:
+        return self.values.get("SnapshotState")
+
+
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     entry = acquisition.file(path)
     content = acquisition.plist(path)
     keys = {"Info.plist": INFO_KEYS, "Manifest.plist": MANIFEST_KEYS, "Status.plist": STATUS_KEYS}[path]
-    fields: dict[str, JSON] = {key: plain(content[key]) for key in keys if key in content}
-    observables: tuple[Observable, ...] = ()
+    values: dict[str, JSON] = {key: plain(content[key]) for key in keys if key in content}
+    apps: list[str] = []
     if path == "Info.plist":
         listed = content.get("Installed Applications")
         apps = sorted(a for a in listed if isinstance(a, str)) if isinstance(listed, list) else []
-        fields["Installed Applications"] = list[JSON](apps)
-        observables = tuple(Observable(ObservableKind.APP_ID, a.lower()) for a in sorted(set(apps)))
     yield Record(
         artifact=NAME,
         locator=Locator(path, entry.sha256),
         time=plist_date(content.get("Last Backup Date") if path == "Info.plist" else content.get("Date")),
         summary=_summary(path, content),
-        fields=fields,
-        observables=observables,
+        payload=BackupPlist(path, values, tuple(apps)),
+        observables=tuple(Observable(ObservableKind.APP_ID, a.lower()) for a in sorted(set(apps))),
         time_kind="backup date",
     )
 
@@ -95,15 +114,18 @@ def _summary(path: str, content: dict[str, Any]) -> str:
 
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     for record in records:
-        if record.locator.path == "Info.plist":
-            yield from _outdated(record)
-        elif record.locator.path == "Status.plist":
-            yield from _unfinished(record)
+        plist = record.payload
+        if not isinstance(plist, BackupPlist):
+            continue
+        if plist.file == "Info.plist":
+            yield from _outdated(record, plist)
+        elif plist.file == "Status.plist":
+            yield from _unfinished(record, plist)
 
 
-def _outdated(record: Record) -> Iterator[Finding]:
-    version = record.fields.get("Product Version")
-    if not isinstance(version, str):
+def _outdated(record: Record, plist: BackupPlist) -> Iterator[Finding]:
+    version = plist.product_version
+    if version is None:
         return
     reason = release_table().outdated_reason(version)
     if reason is None:
@@ -113,7 +135,7 @@ def _outdated(record: Record) -> Iterator[Finding]:
         severity=Severity.INFO,
         title=f"The device ran iOS {version} when it was backed up, an outdated release",
         explanation=(
-            f"Info.plist records iOS {version} (build {record.fields.get('Build Version', '?')}). {reason}. "
+            f"Info.plist records iOS {version} (build {plist.values.get('Build Version', '?')}). {reason}. "
             "Outdated releases lack fixes for vulnerabilities that spyware has exploited."
         ),
         caveats=(
@@ -125,8 +147,8 @@ def _outdated(record: Record) -> Iterator[Finding]:
     )
 
 
-def _unfinished(record: Record) -> Iterator[Finding]:
-    state = record.fields.get("SnapshotState")
+def _unfinished(record: Record, plist: BackupPlist) -> Iterator[Finding]:
+    state = plist.snapshot_state
     if state in (None, "finished"):
         return
     yield Finding(

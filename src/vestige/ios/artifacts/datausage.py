@@ -19,25 +19,27 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
-from vestige.evidence.artifact import MatchPolicy, excerpt
-from vestige.evidence.sqlite import require_tables, table_columns
+from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.sqlite import Schema, Structure, Table
+from vestige.evidence.values import SqlValue, as_int
 from vestige.indicators.observables import app_id_observable, process_observable
-from vestige.ios.processes import TRIANGULATION_PROCESSES
+from vestige.ios.acquisitions import IOS_BACKUP
+from vestige.ios.processes import PROCESS_NAME_CAVEATS, TRIANGULATION_PROCESSES, backup_agent_finding
 from vestige.ios.timestamps import from_mac_absolute
-from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
+from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
+from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.datausage"
-KINDS = (IOS_BACKUP, "ios-filesystem")
-PATHS = (
-    "WirelessDomain/Library/Databases/DataUsage.sqlite",
-    "WirelessDomain/Library/Databases/DataUsage-watch.sqlite",
-    "private/var/wireless/Library/Databases/DataUsage.sqlite",
-    "private/var/networkd/netusage.sqlite",
-    "private/var/networkd/db/netusage.sqlite",
-)
-DESCRIPTION = "Processes that used the network, and their usage rows, from DataUsage.sqlite / netusage.sqlite"
+VERSION = 1
+PATHS = {
+    IOS_BACKUP: (
+        "WirelessDomain/Library/Databases/DataUsage.sqlite",
+        "WirelessDomain/Library/Databases/DataUsage-watch.sqlite",
+    ),
+}
+DESCRIPTION = "Processes that used the network, and their usage rows, from DataUsage.sqlite"
 MATCHES = MatchPolicy(
     Severity.CRITICAL,
     "A process that used the network (DataUsage)",
@@ -45,37 +47,73 @@ MATCHES = MatchPolicy(
         "Process names are short and can be reused by legitimate software, though the names on spyware lists "
         "were chosen to imitate system daemons and are rare on clean phones.",
     ),
+    PROCESS_NAME_CAVEATS,
 )
 CITED_EXAMPLES = 10
-USAGE_COLUMNS = ("ZWIFIIN", "ZWIFIOUT", "ZWWANIN", "ZWWANOUT")
+
+PROCESSES = Table("ZPROCESS", required=("Z_PK", "ZPROCNAME", "ZBUNDLENAME", "ZFIRSTTIMESTAMP", "ZTIMESTAMP"))
+LIVE_USAGE = Table(
+    "ZLIVEUSAGE",
+    required=("Z_PK", "ZHASPROCESS", "ZTIMESTAMP"),
+    optional=("ZWIFIIN", "ZWIFIOUT", "ZWWANIN", "ZWWANOUT"),
+)
+PRIMARY_KEYS = Table("Z_PRIMARYKEY", required=("Z_ENT", "Z_NAME", "Z_MAX"))
+STRUCTURE = Structure(required=(PROCESSES, LIVE_USAGE), optional=(PRIMARY_KEYS,))
+
+
+@dataclass(frozen=True, slots=True)
+class DataUsageProcess:
+    """A ``ZPROCESS`` row: a process (or ``process/bundle.id``) that used the network."""
+
+    pk: SqlValue
+    process: SqlValue
+    bundle: SqlValue
+    first_timestamp: SqlValue
+    timestamp: SqlValue
+
+
+@dataclass(frozen=True, slots=True)
+class DataUsageLiveUsage:
+    """A ``ZLIVEUSAGE`` row, with whether the process row it points to exists."""
+
+    pk: SqlValue
+    process_pk: SqlValue
+    process_present: bool
+    process: SqlValue
+    timestamp: SqlValue
+    wifi_in: SqlValue
+    wifi_out: SqlValue
+    wwan_in: SqlValue
+    wwan_out: SqlValue
+
+
+@dataclass(frozen=True, slots=True)
+class DataUsagePrimaryKey:
+    """``Z_PRIMARYKEY.Z_MAX`` of the Process entity: the highest ``ZPROCESS`` key handed out."""
+
+    entity: str
+    z_max: SqlValue
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
     with acquisition.sqlite(path) as db:
-        require_tables(db, path, "ZPROCESS", "ZLIVEUSAGE")
-        yield from _processes(db, path, sha256)
-        yield from _live_usage(db, path, sha256)
-        yield from _primary_key_max(db, path, sha256)
+        schema = STRUCTURE.read(db, path)
+        yield from _processes(db, schema, path, sha256)
+        yield from _live_usage(db, schema, path, sha256)
+        if schema.has(PRIMARY_KEYS):
+            yield from _primary_key_max(db, path, sha256)
 
 
-def _processes(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
-    rows = db.execute("SELECT Z_PK, ZPROCNAME, ZBUNDLENAME, ZFIRSTTIMESTAMP, ZTIMESTAMP FROM ZPROCESS ORDER BY Z_PK")
+def _processes(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | None) -> Iterator[Record]:
+    rows = db.execute(f"SELECT {schema.select(PROCESSES, '')} FROM ZPROCESS ORDER BY Z_PK")
     for pk, name, bundle, first, last in rows:
-        fields: dict[str, JSON] = {
-            "kind": "process",
-            "pk": pk,
-            "process": name,
-            "bundle": bundle,
-            "first_timestamp": first,
-            "timestamp": last,
-        }
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="ZPROCESS", row=pk),
+            locator=Locator(path, sha256, table="ZPROCESS", row=as_int(pk)),
             time=from_mac_absolute(first),
             summary=f"Process {name!r}" + (f" (bundle {bundle})" if bundle else "") + " first used the network",
-            fields=fields,
+            payload=DataUsageProcess(pk, name, bundle, first, last),
             observables=_process_observables(name, bundle),
             time_kind="first network use",
         )
@@ -94,48 +132,34 @@ def _process_observables(name: object, bundle: object) -> tuple[Observable, ...]
     return tuple(dict.fromkeys(o for o in found if o is not None))
 
 
-def _live_usage(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
-    present = table_columns(db, "ZLIVEUSAGE")
-    usage = ", ".join(f"u.{c}" if c in present else f"NULL AS {c}" for c in USAGE_COLUMNS)
+def _live_usage(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | None) -> Iterator[Record]:
     rows = db.execute(
-        f"SELECT u.Z_PK, u.ZHASPROCESS, u.ZTIMESTAMP, {usage}, p.Z_PK, p.ZPROCNAME "
+        f"SELECT {schema.select(LIVE_USAGE, 'u')}, p.Z_PK, p.ZPROCNAME "
         "FROM ZLIVEUSAGE u LEFT JOIN ZPROCESS p ON p.Z_PK = u.ZHASPROCESS ORDER BY u.Z_PK"
     )
     for pk, process_pk, timestamp, wifi_in, wifi_out, wwan_in, wwan_out, found_pk, name in rows:
-        fields: dict[str, JSON] = {
-            "kind": "live_usage",
-            "pk": pk,
-            "process_pk": process_pk,
-            "process_present": found_pk is not None,
-            "process": name,
-            "timestamp": timestamp,
-            "wifi_in": wifi_in,
-            "wifi_out": wifi_out,
-            "wwan_in": wwan_in,
-            "wwan_out": wwan_out,
-        }
         who = repr(name) if found_pk is not None else f"missing process row {process_pk}"
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="ZLIVEUSAGE", row=pk),
+            locator=Locator(path, sha256, table="ZLIVEUSAGE", row=as_int(pk)),
             time=from_mac_absolute(timestamp),
             summary=f"Network usage by {who}: Wi-Fi in {wifi_in} out {wifi_out}, cellular in {wwan_in} out {wwan_out}",
-            fields=fields,
+            payload=DataUsageLiveUsage(
+                pk, process_pk, found_pk is not None, name, timestamp, wifi_in, wifi_out, wwan_in, wwan_out
+            ),
             time_kind="usage recorded",
         )
 
 
 def _primary_key_max(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
     """The highest ZPROCESS key Core Data handed out, so deleted rows at the end can be seen too."""
-    if "Z_MAX" not in table_columns(db, "Z_PRIMARYKEY"):
-        return
     for ent, z_max in db.execute("SELECT Z_ENT, Z_MAX FROM Z_PRIMARYKEY WHERE Z_NAME = 'Process'"):
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="Z_PRIMARYKEY", row=ent),
+            locator=Locator(path, sha256, table="Z_PRIMARYKEY", row=as_int(ent)),
             time=None,
             summary=f"Core Data has handed out ZPROCESS keys up to {z_max}",
-            fields={"kind": "primary_key", "entity": "Process", "z_max": z_max},
+            payload=DataUsagePrimaryKey("Process", z_max),
         )
 
 
@@ -161,26 +185,23 @@ class _Store:
         self.triangulation: list[Record] = []
 
     def observe(self, record: Record) -> None:
-        fields = record.fields
-        kind = fields.get("kind")
+        row = record.payload
         self.path, self.process_sha256 = record.locator.path, record.locator.sha256
-        if kind == "process":
-            pk = fields.get("pk")
-            if isinstance(pk, int):
+        if isinstance(row, DataUsageProcess):
+            pk = as_int(row.pk)
+            if pk is not None:
                 self.process_keys.append(pk)
-            if fields.get("process") in TRIANGULATION_PROCESSES:
+            if row.process in TRIANGULATION_PROCESSES:
                 self.triangulation.append(record)
-        elif kind == "live_usage":
-            if not fields.get("process_present") and fields.get("process_pk") is not None:
+        elif isinstance(row, DataUsageLiveUsage):
+            if not row.process_present and row.process_pk is not None:
                 self.orphan_count += 1
                 if len(self.orphans) < CITED_EXAMPLES:
                     self.orphans.append(record)
-            if fields.get("process") in TRIANGULATION_PROCESSES:
+            if row.process in TRIANGULATION_PROCESSES:
                 self.triangulation.append(record)
-        elif kind == "primary_key" and isinstance(fields.get("z_max"), int):
-            z_max = fields["z_max"]
-            assert isinstance(z_max, int)
-            self.z_max = z_max
+        elif isinstance(row, DataUsagePrimaryKey) and as_int(row.z_max) is not None:
+            self.z_max = as_int(row.z_max)
 
     def findings(self) -> Iterator[Finding]:
         if self.orphan_count:
@@ -190,7 +211,9 @@ class _Store:
             yield self._backup_agent()
 
     def _manipulated(self) -> Finding:
-        keys = sorted({r.fields.get("process_pk") for r in self.orphans}, key=str)
+        keys = sorted(
+            {r.payload.process_pk for r in self.orphans if isinstance(r.payload, DataUsageLiveUsage)}, key=str
+        )
         return Finding(
             rule="ios.datausage.manipulated_process_entry",
             severity=Severity.HIGH,
@@ -232,21 +255,10 @@ class _Store:
         )
 
     def _backup_agent(self) -> Finding:
-        return Finding(
-            rule="ios.datausage.backupagent_network_use",
-            severity=Severity.HIGH,
-            title="The BackupAgent process used the network",
-            explanation=(
-                f"{self.path} records network use by a process named BackupAgent. Kaspersky reported that "
-                "Operation Triangulation's implant used this name, a deprecated binary that should not appear in "
-                "network usage during normal use of a phone; its triangle_check tool treats it as a detection."
-            ),
-            caveats=(
-                "BackupAgent2, a different and legitimate process, is not matched; check the exact name.",
-                "Very old devices may carry a legitimate BackupAgent entry from their own backups.",
-            ),
-            evidence=tuple(Evidence(r.locator, excerpt(r.summary)) for r in self.triangulation[:CITED_EXAMPLES]),
-            time=min((r.time for r in self.triangulation if r.time), default=None),
+        return backup_agent_finding(
+            "ios.datausage.backupagent_network_use",
+            f"{self.path} records network use by a process named BackupAgent",
+            self.triangulation,
         )
 
 

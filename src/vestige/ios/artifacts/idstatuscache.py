@@ -10,25 +10,39 @@ a handle containing ``\\x00\\x00`` is the lookup artefact Amnesty reported with 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
-from vestige.evidence.artifact import MatchPolicy, excerpt
+from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.plist import plain
 from vestige.indicators.observables import email_observable
+from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_mac_absolute, plist_date
-from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Record, Severity
+from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Record, Severity
+from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.idstatuscache"
-KINDS = (IOS_BACKUP,)
-PATHS = (
-    "HomeDomain/Library/Preferences/com.apple.identityservices.idstatuscache.plist",
-    "HomeDomain/Library/IdentityServices/idstatuscache.plist",
-)
+VERSION = 1
+PATHS = {
+    IOS_BACKUP: (
+        "HomeDomain/Library/Preferences/com.apple.identityservices.idstatuscache.plist",
+        "HomeDomain/Library/IdentityServices/idstatuscache.plist",
+    ),
+}
 DESCRIPTION = "iMessage/FaceTime handle lookups from the identity services status cache"
 MATCHES = MatchPolicy(
     Severity.HIGH,
     "An iMessage/FaceTime lookup",
     ("A lookup happens when the phone is sent a message or call from that account, or when the user types it.",),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityLookup:
+    """One handle looked up by an identity service, with the status the service gave."""
+
+    service: str
+    handle: str
+    id_status: JSON
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
@@ -51,7 +65,7 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
                 locator=Locator(path, sha256, key=f"{service}/{user}"),
                 time=when,
                 summary=f"{service} looked up {user!r} (status {entry.get('IDStatus')})",
-                fields={"service": str(service), "handle": user, "id_status": entry.get("IDStatus")},
+                payload=IdentityLookup(str(service), user, plain(entry.get("IDStatus"))),
                 observables=() if email is None else (email,),
                 time_kind="lookup date",
             )
@@ -59,8 +73,8 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
 
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     for record in records:
-        handle = record.fields.get("handle")
-        if isinstance(handle, str) and "\x00\x00" in handle:
+        handle = record.payload.handle if isinstance(record.payload, IdentityLookup) else ""
+        if "\x00\x00" in handle:
             yield Finding(
                 rule="ios.idstatuscache.null_bytes_lookup",
                 severity=Severity.HIGH,

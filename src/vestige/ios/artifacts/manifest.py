@@ -9,10 +9,12 @@ and files present but not listed, are reported. A match cites the Manifest.db ro
 with content, the file itself (what a hash describes, and what a disclosure can carry instead of the
 whole listing). Format: docs/ios-formats.md section 1.
 
-The engine reads this artifact in the same pass that hashes the backup (``parse_entries`` on each
-partition of the listing, where it was hashed, so records follow Manifest.db's row order), and
-``tally``/``conclude`` split the detector over the partitions; ``parse``/``detect`` read the finished
-manifest in one piece (in path order) and give the same records and the same findings.
+This is a listing artifact (``vestige.platforms.ListingArtifact``): the engine reads it in the same
+pass that hashes the backup (``parse_entries`` on each partition of the listing, where it was
+hashed, so records follow Manifest.db's row order), and ``tally``/``conclude`` split the detector
+over the partitions; ``parse``/``detect`` read the finished manifest in one piece (in path order)
+and give the same records and the same findings. Its records are the backup's entries, which
+``manifest.jsonl`` holds in full, so they are not written again under ``records/``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition, EvidenceFile
-from vestige.evidence.artifact import MatchPolicy, excerpt
+from vestige.evidence.acquisition import Acquisition, EvidenceFile
 from vestige.indicators.observables import embedded_host_observable, normalise_path
-from vestige.ios.acquisitions import DOMAIN_ROOTS, TOP_LEVEL_FILES
+from vestige.ios.acquisitions import DOMAIN_ROOTS, IOS_BACKUP, MANIFEST_DB, TOP_LEVEL_FILES
 from vestige.model import (
     JSON,
     Evidence,
@@ -36,10 +37,11 @@ from vestige.model import (
     Record,
     Severity,
 )
+from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.manifest"
-KINDS = (IOS_BACKUP,)
-PATHS = ("Manifest.db",)
+VERSION = 1
+PATHS = {IOS_BACKUP: ("Manifest.db",)}
 DESCRIPTION = "Files, directories and symlinks listed in Manifest.db, with their SHA-256 and MACB times"
 MATCHES = MatchPolicy(
     Severity.HIGH,
@@ -47,8 +49,33 @@ MATCHES = MatchPolicy(
     ("The backup lists files by path; a path match says such a file existed, not that it ran.",),
 )
 CITED_EXAMPLES = 10
-# What a record keeps of an entry's metadata; manifest.jsonl has all of it (owner, inode, flags, ...).
-RECORD_KEYS = ("file_id", "domain", "size", "mode", "modified", "status_changed", "birth", "absent")
+
+
+@dataclass(frozen=True, slots=True)
+class ListedEntry:
+    """An entry of Manifest.db's ``Files`` table, with what the hashing found (manifest.jsonl has the
+    whole of its metadata: owner, inode, flags, protection class)."""
+
+    path: str
+    type: str
+    sha256: str | None
+    file_id: JSON
+    domain: JSON
+    size: JSON
+    mode: JSON
+    modified: JSON
+    status_changed: JSON
+    birth: JSON
+    absent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UnlistedFile:
+    """A file in the backup folder that Manifest.db does not list."""
+
+    path: str
+    size: int | None
+    sha256: str | None
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
@@ -57,7 +84,7 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
 
 def parse_entries(acquisition: Acquisition, entries: Iterable[EvidenceFile]) -> Iterator[Record]:
     """The records of some hashed entries of the backup (the top-level files are not listed)."""
-    manifest_sha256 = acquisition.file(PATHS[0]).sha256
+    manifest_sha256 = acquisition.file(MANIFEST_DB).sha256
     for entry in entries:
         if entry.path in TOP_LEVEL_FILES:
             continue
@@ -72,20 +99,31 @@ def _record(entry: EvidenceFile, manifest_sha256: str | None) -> Record:
             locator=Locator(entry.path, entry.sha256),
             time=None,
             summary=f"{entry.path}: a file in the backup folder that Manifest.db does not list",
-            fields={"path": entry.path, "size": entry.size, "sha256": entry.sha256, "unlisted": True},
+            payload=UnlistedFile(entry.path, entry.size, entry.sha256),
             observables=_hash_observables(entry),
         )
     domain = str(meta.get("domain", ""))
     relative_path = str(meta.get("relative_path", ""))
-    fields: dict[str, JSON] = {key: meta[key] for key in RECORD_KEYS if key in meta}
-    fields.update(path=entry.path, type=entry.type, sha256=entry.sha256)
     modified = meta.get("modified")
+    listed = ListedEntry(
+        entry.path,
+        entry.type,
+        entry.sha256,
+        meta.get("file_id"),
+        meta.get("domain"),
+        meta.get("size"),
+        meta.get("mode"),
+        modified,
+        meta.get("status_changed"),
+        meta.get("birth"),
+        bool(meta.get("absent")),
+    )
     return Record(
         artifact=NAME,
-        locator=Locator("Manifest.db", manifest_sha256, table="Files", key=str(meta.get("file_id"))),
+        locator=Locator(MANIFEST_DB, manifest_sha256, table="Files", key=str(meta.get("file_id"))),
         time=datetime.fromisoformat(modified.replace("Z", "+00:00")) if isinstance(modified, str) else None,
         summary=f"{entry.path} ({entry.type}{_size(entry)}) listed in Manifest.db",
-        fields=fields,
+        payload=listed,
         observables=_observables(domain, relative_path) + _hash_observables(entry),
         time_kind="last modified",
         cites=() if entry.sha256 is None else (Locator(entry.path, entry.sha256),),
@@ -141,18 +179,22 @@ class Tally:
 
 
 def _first_paths(records: list[Record]) -> list[Record]:
-    return sorted(records, key=lambda r: (str(r.fields.get("path")), r.locator.path))[:CITED_EXAMPLES]
+    return sorted(records, key=lambda r: (_entry_path(r), r.locator.path))[:CITED_EXAMPLES]
+
+
+def _entry_path(record: Record) -> str:
+    return record.payload.path if isinstance(record.payload, ListedEntry | UnlistedFile) else ""
 
 
 def tally(records: Iterable[Record]) -> Tally:
     counted = Tally()
     for record in records:
-        if record.fields.get("absent"):
+        if isinstance(record.payload, ListedEntry) and record.payload.absent:
             counted.absent_count += 1
             counted.absent.append(record)
             if len(counted.absent) > 4 * CITED_EXAMPLES:
                 counted.absent = _first_paths(counted.absent)
-        elif record.fields.get("unlisted"):
+        elif isinstance(record.payload, UnlistedFile):
             counted.unlisted_count += 1
             counted.unlisted.append(record)
             if len(counted.unlisted) > 4 * CITED_EXAMPLES:

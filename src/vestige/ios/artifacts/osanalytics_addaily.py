@@ -8,28 +8,37 @@ wwanOut]`` (docs/ios-formats.md section 7). Names are checked against ``process:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
-from vestige.evidence.artifact import MatchPolicy, excerpt
+from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.errors import UnexpectedFormatError
 from vestige.evidence.plist import plain
 from vestige.indicators.observables import process_observable
-from vestige.ios.processes import TRIANGULATION_PROCESSES
+from vestige.ios.acquisitions import IOS_BACKUP
+from vestige.ios.processes import PROCESS_NAME_CAVEATS, TRIANGULATION_PROCESSES, backup_agent_finding
 from vestige.ios.timestamps import plist_date
-from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
+from vestige.model import JSON, Finding, IndicatorLookup, Locator, Observable, Record, Severity
+from vestige.platforms import MatchPolicy
 
 NAME = "ios.osanalytics_addaily"
-KINDS = (IOS_BACKUP,)
-PATHS = (
-    "HomeDomain/Library/Preferences/com.apple.osanalytics.addaily.plist",
-    "private/var/mobile/Library/Preferences/com.apple.osanalytics.addaily.plist",
-)
+VERSION = 1
+PATHS = {IOS_BACKUP: ("HomeDomain/Library/Preferences/com.apple.osanalytics.addaily.plist",)}
 DESCRIPTION = "Per-process network usage baseline from com.apple.osanalytics.addaily.plist"
 MATCHES = MatchPolicy(
     Severity.CRITICAL,
     "The daily network-usage baseline (osanalytics addaily)",
     ("Process names on spyware lists imitate system daemons; confirm the exact spelling.",),
+    PROCESS_NAME_CAVEATS,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineProcess:
+    """One process of ``netUsageBaseline``: its name, the values as stored and the usage numbers."""
+
+    process: str
+    values: JSON
+    usage: tuple[int | float, ...]
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
@@ -41,13 +50,13 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
         values = baseline[name]
         values = values if isinstance(values, list) else [values]
         when = plist_date(values[0]) if values else None
-        usage: list[JSON] = [v for v in values[1:5] if isinstance(v, int | float)]
+        usage = tuple(v for v in values[1:5] if isinstance(v, int | float))
         yield Record(
             artifact=NAME,
             locator=Locator(path, sha256, key=f"netUsageBaseline/{name}"),
             time=when,
             summary=f"Process {name!r} in the daily network-usage baseline",
-            fields={"process": str(name), "values": plain(values), "usage": usage},
+            payload=BaselineProcess(str(name), plain(values), usage),
             observables=_process_observables(str(name)),
             time_kind="baseline date",
         )
@@ -59,18 +68,12 @@ def _process_observables(name: str) -> tuple[Observable, ...]:
 
 
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
-    for record in records:
-        if record.fields.get("process") in TRIANGULATION_PROCESSES:
-            yield Finding(
-                rule="ios.osanalytics_addaily.backupagent_network_use",
-                severity=Severity.HIGH,
-                title="The BackupAgent process appears in the daily network-usage baseline",
-                explanation=(
-                    f"{record.locator.path} lists BackupAgent under netUsageBaseline. Kaspersky reported that "
-                    "Operation Triangulation's implant used this name, a deprecated binary that should not use the "
-                    "network on a normally used phone; its triangle_check tool treats it as a detection."
-                ),
-                caveats=("BackupAgent2, a different and legitimate process, is not matched; check the exact name.",),
-                evidence=(Evidence(record.locator, excerpt(record.summary)),),
-                time=record.time,
-            )
+    triangulation = [
+        r for r in records if isinstance(r.payload, BaselineProcess) and r.payload.process in TRIANGULATION_PROCESSES
+    ]
+    for path in sorted({r.locator.path for r in triangulation}):
+        yield backup_agent_finding(
+            "ios.osanalytics_addaily.backupagent_network_use",
+            f"{path} lists BackupAgent under netUsageBaseline",
+            [r for r in triangulation if r.locator.path == path],
+        )

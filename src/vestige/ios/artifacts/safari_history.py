@@ -34,13 +34,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
-from vestige.evidence.artifact import MatchPolicy, excerpt
-from vestige.evidence.sqlite import require_tables, table_columns
+from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.sqlite import Schema, Structure, Table
+from vestige.evidence.values import SqlValue, as_float, as_int, as_text
 from vestige.indicators.observables import observables_from_url, registrable_domain
+from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_mac_absolute
 from vestige.model import (
-    JSON,
     Evidence,
     Finding,
     IndicatorLookup,
@@ -51,14 +51,17 @@ from vestige.model import (
     Severity,
     format_time,
 )
+from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.safari_history"
-KINDS = (IOS_BACKUP,)
-PATHS = (
-    "HomeDomain/Library/Safari/History.db",
-    "HomeDomain/Library/Safari/Profiles/*/History.db",
-    "AppDomain-com.apple.mobilesafari/Library/Safari/History.db",
-)
+VERSION = 1
+PATHS = {
+    IOS_BACKUP: (
+        "HomeDomain/Library/Safari/History.db",
+        "HomeDomain/Library/Safari/Profiles/*/History.db",
+        "AppDomain-com.apple.mobilesafari/Library/Safari/History.db",
+    ),
+}
 DESCRIPTION = "Safari visits, redirect chains and deleted-history tombstones from History.db"
 MATCHES = MatchPolicy(
     Severity.HIGH,
@@ -66,6 +69,8 @@ MATCHES = MatchPolicy(
     ("The visit may have been a redirect the user did not choose; see any redirect finding at the same time.",),
 )
 
+REDIRECT_RULES = ("ios.safari_history.injected_redirect", "ios.safari_history.cross_site_http_redirect")
+"""The rules of D2 and D1: a cross-site redirect of an ``http://`` visit, with and without destination traits."""
 CHAIN_WINDOW_MS = 1000.0
 FOLLOW_UP_SECONDS = 60.0
 TOMBSTONE_WINDOW_SECONDS = 600.0
@@ -73,60 +78,68 @@ ORDINARY_PORTS = {"https": {443, 8443}, "http": {80, 8080}}
 _TOKEN_PATH = re.compile(r"/[A-Za-z0-9]{4,16}")
 _DIGIT_FRAGMENT = re.compile(r"[0-9]{20,}")
 _RANDOM_LABEL = re.compile(r"(?=[a-z0-9]*[0-9])(?=[a-z0-9]*[a-z])[a-z0-9]{8,16}")
-_OPTIONAL_VISIT_COLUMNS = ("title", "load_successful", "http_non_get", "synthesized", "origin")
+
+ITEMS = Table("history_items", required=("id", "url"))
+VISITS = Table(
+    "history_visits",
+    required=("id", "history_item", "visit_time", "redirect_source", "redirect_destination"),
+    optional=("title", "load_successful", "http_non_get", "synthesized", "origin"),
+)
+TOMBSTONES = Table("history_tombstones", required=("id", "start_time", "end_time", "url"))
+STRUCTURE = Structure(required=(ITEMS, VISITS), optional=(TOMBSTONES,))
+
+
+@dataclass(frozen=True, slots=True)
+class SafariVisit:
+    """A row of ``history_visits`` with its item's URL (columns as stored)."""
+
+    visit_id: SqlValue
+    history_item: SqlValue
+    url: str | None
+    visit_time: SqlValue
+    redirect_source: SqlValue
+    redirect_destination: SqlValue
+    title: SqlValue
+    load_successful: SqlValue
+    http_non_get: SqlValue
+    synthesized: SqlValue
+    origin: SqlValue
+
+
+@dataclass(frozen=True, slots=True)
+class SafariTombstone:
+    """A row of ``history_tombstones``: a period of deleted history (``url`` shown, or described when
+    encrypted)."""
+
+    start_time: SqlValue
+    end_time: SqlValue
+    url: str | None
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
     with acquisition.sqlite(path) as db:
-        require_tables(db, path, "history_items", "history_visits")
-        yield from _visits(db, path, sha256)
-        if "url" in table_columns(db, "history_tombstones"):
-            yield from _tombstones(db, path, sha256)
+        schema = STRUCTURE.read(db, path)
+        yield from _visits(db, schema, path, sha256)
+        if schema.has(TOMBSTONES):
+            yield from _tombstones(db, schema, path, sha256)
 
 
-def _visits(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
-    present = table_columns(db, "history_visits")
-    optional = ", ".join(f"v.{c}" if c in present else f"NULL AS {c}" for c in _OPTIONAL_VISIT_COLUMNS)
+def _visits(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | None) -> Iterator[Record]:
     rows = db.execute(
-        "SELECT v.id, v.history_item, i.url, v.visit_time, v.redirect_source, v.redirect_destination, "
-        f"{optional} FROM history_visits v LEFT JOIN history_items i ON i.id = v.history_item "
-        "ORDER BY v.visit_time, v.id"
+        f"SELECT {schema.select(VISITS, 'v')}, i.url FROM history_visits v "
+        "LEFT JOIN history_items i ON i.id = v.history_item ORDER BY v.visit_time, v.id"
     )
-    for (
-        visit_id,
-        item,
-        url,
-        visit_time,
-        source,
-        destination,
-        title,
-        loaded,
-        non_get,
-        synthesized,
-        origin,
-    ) in rows:
-        url = url if isinstance(url, str) else None
-        fields: dict[str, JSON] = {
-            "kind": "visit",
-            "visit_id": visit_id,
-            "history_item": item,
-            "url": url,
-            "visit_time": visit_time,
-            "title": title,
-            "redirect_source": source,
-            "redirect_destination": destination,
-            "load_successful": loaded,
-            "http_non_get": non_get,
-            "synthesized": synthesized,
-            "origin": origin,
-        }
+    for visit_id, item, visit_time, source, destination, title, loaded, non_get, synthesized, origin, url in rows:
+        url = as_text(url)
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="history_visits", row=visit_id),
+            locator=Locator(path, sha256, table="history_visits", row=as_int(visit_id)),
             time=from_mac_absolute(visit_time),
             summary=f"Safari visit to {url or '(missing history item)'}",
-            fields=fields,
+            payload=SafariVisit(
+                visit_id, item, url, visit_time, source, destination, title, loaded, non_get, synthesized, origin
+            ),
             observables=_url_observables(url) if url else (),
             time_kind="visit time",
         )
@@ -138,20 +151,20 @@ def _url_observables(url: str) -> tuple[Observable, ...]:
     return observables_from_url(url)
 
 
-def _tombstones(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
+def _tombstones(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | None) -> Iterator[Record]:
     for row_id, start, end, url in db.execute(
-        "SELECT id, start_time, end_time, url FROM history_tombstones ORDER BY start_time, id"
+        f"SELECT {schema.select(TOMBSTONES, '')} FROM history_tombstones ORDER BY start_time, id"
     ):
         shown = url if isinstance(url, str) else (f"encrypted ({len(url)} bytes)" if isinstance(url, bytes) else None)
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="history_tombstones", row=row_id),
+            locator=Locator(path, sha256, table="history_tombstones", row=as_int(row_id)),
             time=from_mac_absolute(end),
             summary=(
                 f"Safari history deleted for {format_time(from_mac_absolute(start))} to "
                 f"{format_time(from_mac_absolute(end))}" + (f" ({shown})" if shown else "")
             ),
-            fields={"kind": "tombstone", "start_time": start, "end_time": end, "url": shown},
+            payload=SafariTombstone(start, end, shown),
             observables=observables_from_url(url) if isinstance(url, str) and "://" in url else (),
             time_kind="history deletion",
         )
@@ -182,8 +195,7 @@ def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[F
     histories: dict[str, _History] = defaultdict(_History)
     for record in records:
         history = histories[record.locator.path]
-        fields = record.fields
-        if fields.get("kind") == "tombstone":
+        if isinstance(record.payload, SafariTombstone):
             history.tombstones.append(record)
             continue
         visit = _as_visit(record)
@@ -202,18 +214,14 @@ def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[F
 
 
 def _as_visit(record: Record) -> _Visit | None:
-    f = record.fields
-    url, seconds, visit_id = f.get("url"), f.get("visit_time"), f.get("visit_id")
-    if not isinstance(url, str) or not isinstance(seconds, int | float) or not isinstance(visit_id, int):
+    visit = record.payload
+    if not isinstance(visit, SafariVisit):
         return None
-    source, destination = f.get("redirect_source"), f.get("redirect_destination")
+    visit_id, seconds = as_int(visit.visit_id), as_float(visit.visit_time)
+    if visit.url is None or seconds is None or visit_id is None:
+        return None
     return _Visit(
-        visit_id,
-        url,
-        float(seconds),
-        source if isinstance(source, int) else None,
-        destination if isinstance(destination, int) else None,
-        record,
+        visit_id, visit.url, seconds, as_int(visit.redirect_source), as_int(visit.redirect_destination), record
     )
 
 
@@ -357,7 +365,7 @@ def _redirect_finding(
     head = chain[0]
     injected = bool(traits)
     severity = Severity.HIGH if injected else Severity.MEDIUM
-    rule = "ios.safari_history.injected_redirect" if injected else "ios.safari_history.cross_site_http_redirect"
+    rule = REDIRECT_RULES[0] if injected else REDIRECT_RULES[1]
     steps = " -> ".join(f"{v.url} (visit {v.id})" for v in chain)
     timing = (
         f"Its destination is stamped {abs(delta_ms):.3f} ms before the http:// visit, so the phone's clock moved "
@@ -387,7 +395,7 @@ def _redirect_finding(
     )
     evidence = [Evidence(v.record.locator, excerpt(f"{v.url} at {format_time(v.record.time)}")) for v in chain]
     evidence.extend(
-        Evidence(t.cites.locator, excerpt(f"{t.cites.fields.get('url')} at {format_time(t.cites.time)}"))
+        Evidence(t.cites.locator, excerpt(f"{_visit_url(t.cites)} at {format_time(t.cites.time)}"))
         for t in traits
         if t.cites is not None
     )
@@ -414,17 +422,23 @@ def _redirect_finding(
     )
 
 
+def _visit_url(record: Record) -> str | None:
+    return record.payload.url if isinstance(record.payload, SafariVisit) else None
+
+
 def _hop_host(url: str) -> str:
     hop = _hop(url)
     return hop.host if hop else url
 
 
 def _deleted_history(tombstone: Record, redirects: list[Finding]) -> Finding:
-    start, end = tombstone.fields.get("start_time"), tombstone.fields.get("end_time")
+    deleted = tombstone.payload
+    assert isinstance(deleted, SafariTombstone)
+    start, end = as_float(deleted.start_time), as_float(deleted.end_time)
     near: list[Finding] = []
-    if isinstance(start, int | float) and isinstance(end, int | float):
-        low = from_mac_absolute(float(start) - TOMBSTONE_WINDOW_SECONDS)
-        high = from_mac_absolute(float(end) + TOMBSTONE_WINDOW_SECONDS)
+    if start is not None and end is not None:
+        low = from_mac_absolute(start - TOMBSTONE_WINDOW_SECONDS)
+        high = from_mac_absolute(end + TOMBSTONE_WINDOW_SECONDS)
         near = [f for f in redirects if f.time and low and high and low <= f.time <= high]
     evidence = [Evidence(tombstone.locator, excerpt(tombstone.summary))]
     evidence.extend(f.evidence[0] for f in near)

@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
-from vestige.evidence.artifact import MatchPolicy, excerpt
-from vestige.evidence.sqlite import require_tables, table_columns, table_names
+from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.sqlite import Schema, Structure, Table
+from vestige.evidence.values import SqlValue, as_int
 from vestige.indicators.observables import extract_urls, observables_from_url, path_observables
+from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_mac_absolute_auto
-from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
+from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Observable, Record, Severity
+from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.sms"
-KINDS = (IOS_BACKUP,)
-PATHS = ("HomeDomain/Library/SMS/sms.db", "private/var/mobile/Library/SMS/sms.db")
+VERSION = 1
+PATHS = {IOS_BACKUP: ("HomeDomain/Library/SMS/sms.db",)}
 DESCRIPTION = "SMS/iMessage messages, their links and attachments from sms.db"
 MATCHES = MatchPolicy(
     Severity.HIGH,
@@ -38,85 +41,98 @@ THREAT_NOTIFICATIONS = (
     "alert: state-sponsored attackers may be targeting your iphone",
     "alert: apple detected a targeted mercenary spyware attack against your iphone",
 )
-_MESSAGE_COLUMNS = ("text", "attributedBody", "service", "date", "date_read", "is_from_me", "handle_id")
+MESSAGES = Table(
+    "message",
+    required=("ROWID", "guid"),
+    optional=("text", "attributedBody", "service", "date", "date_read", "is_from_me", "handle_id"),
+)
+HANDLES = Table("handle", required=("ROWID", "id"))
+ATTACHMENTS = Table(
+    "attachment",
+    required=("ROWID", "filename"),
+    optional=("mime_type", "transfer_name", "created_date", "is_outgoing"),
+)
+ATTACHMENT_JOIN = Table("message_attachment_join", required=("message_id", "attachment_id"))
+STRUCTURE = Structure(required=(MESSAGES,), optional=(HANDLES, ATTACHMENTS, ATTACHMENT_JOIN))
+
+
+@dataclass(frozen=True, slots=True)
+class SmsMessage:
+    """A ``message`` row with its sender's handle, its text (from ``attributedBody`` when ``text`` is
+    NULL) and the URLs found in it."""
+
+    rowid: SqlValue
+    guid: SqlValue
+    service: SqlValue
+    handle: SqlValue
+    is_from_me: bool
+    date: SqlValue
+    date_read: SqlValue
+    text: str
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SmsAttachment:
+    """An ``attachment`` row and the message it belongs to."""
+
+    rowid: SqlValue
+    filename: str
+    mime_type: SqlValue
+    transfer_name: SqlValue
+    is_outgoing: bool
+    message_rowid: SqlValue
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
     with acquisition.sqlite(path) as db:
-        require_tables(db, path, "message")
-        yield from _messages(db, path, sha256)
-        if table_columns(db, "attachment") >= {"filename", "ROWID"}:
-            yield from _attachments(db, path, sha256)
+        schema = STRUCTURE.read(db, path)
+        yield from _messages(db, schema, path, sha256)
+        if schema.has(ATTACHMENTS):
+            yield from _attachments(db, schema, path, sha256)
 
 
-def _messages(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
-    present = table_columns(db, "message")
-    columns = ", ".join(f"m.{c}" if c in present else f"NULL AS {c}" for c in _MESSAGE_COLUMNS)
-    handles = "handle" in table_names(db)
+def _messages(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | None) -> Iterator[Record]:
+    handles = schema.has(HANDLES)
     join = "LEFT JOIN handle h ON h.ROWID = m.handle_id" if handles else ""
     handle = "h.id" if handles else "NULL"
-    rows = db.execute(f"SELECT m.ROWID, m.guid, {columns}, {handle} FROM message m {join} ORDER BY m.ROWID")
+    rows = db.execute(f"SELECT {schema.select(MESSAGES, 'm')}, {handle} FROM message m {join} ORDER BY m.ROWID")
     for rowid, guid, text, body, service, date, date_read, from_me, _, sender in rows:
         if not isinstance(text, str) and isinstance(body, bytes):
             text = attributed_text(body)
         text = text if isinstance(text, str) else ""
-        urls: list[JSON] = list(extract_urls(text))
+        urls = tuple(extract_urls(text))
         observables: list[Observable] = []
         for url in urls:
-            observables.extend(observables_from_url(str(url)))
+            observables.extend(observables_from_url(url))
         direction = "sent to" if from_me else "received from"
-        fields: dict[str, JSON] = {
-            "kind": "message",
-            "rowid": rowid,
-            "guid": guid,
-            "service": service,
-            "handle": sender,
-            "is_from_me": bool(from_me),
-            "date": date,
-            "date_read": date_read,
-            "text": text,
-            "urls": urls,
-        }
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="message", row=rowid),
+            locator=Locator(path, sha256, table="message", row=as_int(rowid)),
             time=from_mac_absolute_auto(date),
             summary=f"{service or 'Message'} {direction} {sender or 'an unknown handle'}: {excerpt(text, 160)}",
-            fields=fields,
+            payload=SmsMessage(rowid, guid, service, sender, bool(from_me), date, date_read, text, urls),
             observables=tuple(dict.fromkeys(observables)),
             time_kind="message date",
         )
 
 
-def _attachments(db: sqlite3.Connection, path: str, sha256: str | None) -> Iterator[Record]:
-    present = table_columns(db, "attachment")
-    optional = ", ".join(
-        f"a.{c}" if c in present else f"NULL AS {c}"
-        for c in ("mime_type", "transfer_name", "created_date", "is_outgoing")
-    )
-    join = "message_attachment_join" in table_names(db)
+def _attachments(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | None) -> Iterator[Record]:
+    join = schema.has(ATTACHMENT_JOIN)
     message = "j.message_id" if join else "NULL"
     join_clause = "LEFT JOIN message_attachment_join j ON j.attachment_id = a.ROWID" if join else ""
     rows = db.execute(
-        f"SELECT a.ROWID, a.filename, {optional}, {message} FROM attachment a {join_clause} ORDER BY a.ROWID"
+        f"SELECT {schema.select(ATTACHMENTS, 'a')}, {message} FROM attachment a {join_clause} ORDER BY a.ROWID"
     )
     for rowid, filename, mime, transfer_name, created, outgoing, message_id in rows:
         name = filename if isinstance(filename, str) else ""
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="attachment", row=rowid),
+            locator=Locator(path, sha256, table="attachment", row=as_int(rowid)),
             time=from_mac_absolute_auto(created),
             summary=f"{'Sent' if outgoing else 'Received'} attachment {name or transfer_name!r} ({mime})",
-            fields={
-                "kind": "attachment",
-                "rowid": rowid,
-                "filename": name,
-                "mime_type": mime,
-                "transfer_name": transfer_name,
-                "is_outgoing": bool(outgoing),
-                "message_rowid": message_id,
-            },
+            payload=SmsAttachment(rowid, name, mime, transfer_name, bool(outgoing), message_id),
             observables=path_observables(name) if name.startswith("/") else (),
             time_kind="attachment created",
         )
@@ -140,50 +156,44 @@ def attributed_text(blob: bytes) -> str | None:
 
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     for record in records:
-        kind = record.fields.get("kind")
-        if kind == "message":
-            yield from _threat_notification(record)
-        elif kind == "attachment":
-            yield from _tmp_attachment(record)
+        if isinstance(record.payload, SmsMessage):
+            yield from _threat_notification(record, record.payload)
+        elif isinstance(record.payload, SmsAttachment):
+            yield from _tmp_attachment(record, record.payload)
 
 
-def _threat_notification(record: Record) -> Iterator[Finding]:
-    text = record.fields.get("text")
-    if not isinstance(text, str) or record.fields.get("is_from_me"):
-        return
-    if not text.lstrip().lower().startswith(THREAT_NOTIFICATIONS):
+def _threat_notification(record: Record, message: SmsMessage) -> Iterator[Finding]:
+    if message.is_from_me or not message.text.lstrip().lower().startswith(THREAT_NOTIFICATIONS):
         return
     yield Finding(
         rule="ios.sms.apple_threat_notification",
         severity=Severity.HIGH,
         title="The phone received a message worded as Apple's threat notification",
         explanation=(
-            f"Message {record.fields.get('rowid')} from {record.fields.get('handle')!r} begins like the iMessage "
+            f"Message {message.rowid!s} from {message.handle!r} begins like the iMessage "
             "Apple sends to people it believes were targeted by mercenary spyware: "
-            f"{excerpt(text, 160)!r}."
+            f"{excerpt(message.text, 160)!r}."
         ),
         caveats=(
             "Phishing messages imitate these notifications; a genuine one never asks to install anything or to "
             "share codes. Check the sender and any link before relying on it.",
             "Apple's notification says Apple suspects targeting; it is not proof of an infection of this phone.",
         ),
-        evidence=(Evidence(record.locator, excerpt(text)),),
+        evidence=(Evidence(record.locator, excerpt(message.text)),),
         time=record.time,
     )
 
 
-def _tmp_attachment(record: Record) -> Iterator[Finding]:
-    name = record.fields.get("filename")
-    if not isinstance(name, str) or record.fields.get("is_outgoing"):
-        return
-    if not (name.startswith(("/var/tmp/", "/private/var/tmp/")) and name.endswith("-1")):
+def _tmp_attachment(record: Record, attachment: SmsAttachment) -> Iterator[Finding]:
+    name = attachment.filename
+    if attachment.is_outgoing or not (name.startswith(("/var/tmp/", "/private/var/tmp/")) and name.endswith("-1")):
         return
     yield Finding(
         rule="ios.sms.tmp_attachment",
         severity=Severity.MEDIUM,
         title="A received attachment was stored under /var/tmp with a name ending in -1",
         explanation=(
-            f"Attachment {record.fields.get('rowid')} of message {record.fields.get('message_rowid')} is stored as "
+            f"Attachment {attachment.rowid!s} of message {attachment.message_rowid!s} is stored as "
             f"{name}. Ordinary attachments live under ~/Library/SMS/Attachments; this location and suffix match "
             "iMessage attachments seen in Pegasus zero-click exploitation."
         ),

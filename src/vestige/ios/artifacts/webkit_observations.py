@@ -13,80 +13,100 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
-from vestige.evidence.acquisition import IOS_BACKUP, Acquisition
-from vestige.evidence.artifact import MatchPolicy
-from vestige.evidence.sqlite import require_tables, table_columns
+from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.sqlite import Schema, Structure, Table
+from vestige.evidence.values import SqlValue, as_int
 from vestige.indicators.observables import domain_observable
+from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_unix
 from vestige.model import Finding, IndicatorLookup, Locator, Observable, Record, Severity
+from vestige.platforms import MatchPolicy
 
 NAME = "ios.webkit_observations"
-KINDS = (IOS_BACKUP,)
-PATHS = ("*/Library/WebKit/WebsiteData/ResourceLoadStatistics/observations.db",)
+VERSION = 1
+PATHS = {IOS_BACKUP: ("*/Library/WebKit/WebsiteData/ResourceLoadStatistics/observations.db",)}
 DESCRIPTION = "Sites loaded by WebKit views (Safari and in-app browsers) from observations.db"
 MATCHES = MatchPolicy(
     Severity.HIGH,
     "A site loaded by a web view (WebKit resource-load statistics)",
     ("A site is recorded when any page element loads from it, which can happen without the user choosing it.",),
 )
-REDIRECT_TABLES = (
-    ("TopFrameUniqueRedirectsTo", "sourceDomainID", "toDomainID"),
-    ("TopFrameUniqueRedirectsFrom", "fromDomainID", "targetDomainID"),
-)
+DOMAINS = Table("ObservedDomains", required=("domainID", "registrableDomain", "lastSeen", "hadUserInteraction"))
+REDIRECTS_TO = Table("TopFrameUniqueRedirectsTo", required=("sourceDomainID", "toDomainID"))
+REDIRECTS_FROM = Table("TopFrameUniqueRedirectsFrom", required=("fromDomainID", "targetDomainID"))
+STRUCTURE = Structure(required=(DOMAINS,), optional=(REDIRECTS_TO, REDIRECTS_FROM))
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedDomain:
+    """A row of ``ObservedDomains``: a site a WebKit view of this app loaded."""
+
+    app_domain: str
+    domain_id: SqlValue
+    registrable_domain: str
+    last_seen: SqlValue
+    had_user_interaction: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TopFrameRedirect:
+    """A top-frame redirect between two observed sites (``from_domain``/``to_domain`` None when the
+    row names a site that is not in ``ObservedDomains``)."""
+
+    table: str
+    from_domain: str | None
+    to_domain: str | None
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
     app = path.split("/", 1)[0]
     with acquisition.sqlite(path) as db:
-        require_tables(db, path, "ObservedDomains")
-        domains: dict[int, str] = {}
-        rows = db.execute(
-            "SELECT domainID, registrableDomain, lastSeen, hadUserInteraction FROM ObservedDomains ORDER BY domainID"
-        )
+        schema = STRUCTURE.read(db, path)
+        domains: dict[object, str] = {}
+        rows = db.execute(f"SELECT {schema.select(DOMAINS, '')} FROM ObservedDomains ORDER BY domainID")
         for domain_id, domain, last_seen, interaction in rows:
             domains[domain_id] = str(domain)
             yield Record(
                 artifact=NAME,
-                locator=Locator(path, sha256, table="ObservedDomains", row=domain_id),
+                locator=Locator(path, sha256, table="ObservedDomains", row=as_int(domain_id)),
                 time=from_unix(last_seen),
                 summary=f"{app} loaded content from {domain}" + (" with user interaction" if interaction else ""),
-                fields={
-                    "kind": "observed_domain",
-                    "app_domain": app,
-                    "domain_id": domain_id,
-                    "registrable_domain": domain,
-                    "last_seen": last_seen,
-                    "had_user_interaction": bool(interaction),
-                },
+                payload=ObservedDomain(app, domain_id, str(domain), last_seen, bool(interaction)),
                 observables=_domain_observables(str(domain)),
                 time_kind="last seen",
             )
-        yield from _redirects(db, path, sha256, app, domains)
+        for table in (REDIRECTS_TO, REDIRECTS_FROM):
+            if schema.has(table):
+                yield from _redirects(db, schema, table, path, sha256, app, domains)
 
 
 def _redirects(
-    db: sqlite3.Connection, path: str, sha256: str | None, app: str, domains: dict[int, str]
+    db: sqlite3.Connection,
+    schema: Schema,
+    table: Table,
+    path: str,
+    sha256: str | None,
+    app: str,
+    domains: dict[object, str],
 ) -> Iterator[Record]:
-    for table, source_column, target_column in REDIRECT_TABLES:
-        if not {source_column, target_column} <= table_columns(db, table):
-            continue
-        rows = db.execute(f"SELECT rowid, {source_column}, {target_column} FROM {table} ORDER BY rowid")
-        for rowid, source, target in rows:
-            source_domain, target_domain = domains.get(source), domains.get(target)
-            observables: list[Observable] = []
-            for domain in (source_domain, target_domain):
-                if domain:
-                    observables.extend(_domain_observables(domain))
-            yield Record(
-                artifact=NAME,
-                locator=Locator(path, sha256, table=table, row=rowid),
-                time=None,
-                summary=f"{app}: a top-frame redirect from {source_domain} to {target_domain}",
-                fields={"kind": "redirect", "table": table, "from": source_domain, "to": target_domain},
-                observables=tuple(dict.fromkeys(observables)),
-            )
+    rows = db.execute(f"SELECT rowid, {schema.select(table, '')} FROM {table.name} ORDER BY rowid")
+    for rowid, source, target in rows:
+        source_domain, target_domain = domains.get(source), domains.get(target)
+        observables: list[Observable] = []
+        for domain in (source_domain, target_domain):
+            if domain:
+                observables.extend(_domain_observables(domain))
+        yield Record(
+            artifact=NAME,
+            locator=Locator(path, sha256, table=table.name, row=as_int(rowid)),
+            time=None,
+            summary=f"{app}: a top-frame redirect from {source_domain} to {target_domain}",
+            payload=TopFrameRedirect(table.name, source_domain, target_domain),
+            observables=tuple(dict.fromkeys(observables)),
+        )
 
 
 def _domain_observables(domain: str) -> tuple[Observable, ...]:

@@ -1,0 +1,263 @@
+"""The jobs the CLI runs on top of the engine: a check written to an output folder, the check of a
+case item recorded in its bundle, and the re-run of a recorded analysis for ``verify --reproduce``.
+
+A check opens each acquisition through the registry, refuses an output folder inside any of them
+(evidence is never written), stages its output (under a hidden name when no ``-o`` is given, so a
+run that stops leaves nothing behind), runs the engine with the garbage collector tuned for the run
+and restored after it, writes the output folder and names it. Nothing here prints: the CLI renders.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from vestige.analysis import Progress, Result, analyse
+from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.errors import EvidenceError
+from vestige.indicators import IndicatorFormatError, IndicatorIndex, IndicatorSet, bundled_sets, load_indicator_set
+from vestige.indicators.plain import TYPES_BY_STEM
+from vestige.model import JSON
+from vestige.platforms import Registry
+from vestige.report.findings import canonical_findings
+from vestige.report.folder import OutputFolder, run_metadata
+
+if TYPE_CHECKING:
+    from vestige.custody.keys import SigningKey
+
+
+class InputError(Exception):
+    """Input a job cannot start on (no such acquisition, a non-empty output folder, an unreadable
+    indicator file, ...): one sentence naming the file and the problem."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    result: Result
+    folder: Path
+    findings_sha256: str
+
+
+def load_indicator_sets(
+    ioc_files: Sequence[Path], bundled: bool, ioc_lists: Sequence[tuple[str, Path]] = ()
+) -> list[IndicatorSet]:
+    """The bundled sets (unless left out), then the user's files and typed lists, in the order given.
+
+    A user's set is named by its file name, not its location, so findings.json does not depend on
+    where the file sits.
+    """
+    sets = list(bundled_sets()) if bundled else []
+    wanted: list[tuple[Path, str | None]] = [(path, None) for path in ioc_files]
+    wanted.extend((path, TYPES_BY_STEM[kind]) for kind, path in ioc_lists)
+    for path, kind in wanted:
+        try:
+            sets.append(load_indicator_set(path, name=path.name, source=f"file {path.name}", indicator_type=kind))
+        except IndicatorFormatError as error:
+            raise InputError(str(error)) from None
+    return sets
+
+
+@contextmanager
+def tuned_collector() -> Iterator[None]:
+    """Keeps the cyclic garbage collector from re-scanning the indicator index and the sets during a
+    run, and restores it after.
+
+    A check allocates millions of short-lived objects; each full collection would traverse every
+    object alive, the compiled index included. Freezing moves what exists now out of the collector's
+    sight (and keeps those pages shared with forked workers); a larger first threshold makes young
+    collections rarer. Reference counting still frees everything as usual.
+    """
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
+def open_acquisitions(paths: Sequence[Path], registry: Registry, stack: ExitStack) -> list[Acquisition]:
+    """The reader of each path, closed with ``stack``; refuses what no platform reads."""
+    acquisitions: list[Acquisition] = []
+    for path in paths:
+        try:
+            acquisitions.append(stack.enter_context(registry.open(path)))
+        except EvidenceError as error:
+            raise InputError(str(error)) from None
+    return acquisitions
+
+
+def run_check(
+    paths: Sequence[Path],
+    output: Path | None,
+    sets: list[IndicatorSet],
+    registry: Registry,
+    options: dict[str, JSON],
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> CheckOutcome:
+    """Analyses the acquisitions at ``paths`` (of one device) into ``output`` (or a new folder in the
+    working directory); nothing is left behind when the run stops on an error."""
+    started = datetime.now(timezone.utc)
+    index = IndicatorIndex(sets)
+    with ExitStack() as stack:
+        acquisitions = open_acquisitions(paths, registry, stack)
+        for acquisition in acquisitions:
+            _refuse_inside(acquisition.source.location, output)
+        staging, created = _staging_folder(output)
+        folder = OutputFolder(staging, workers)
+        try:
+            with tuned_collector():
+                result = analyse(acquisitions, registry, index, sets, sinks=folder, progress=progress, workers=workers)
+            where: dict[str, JSON] = {
+                "inputs": [str(path.resolve()) for path in paths],
+                "acquisitions": [
+                    {"kind": a.kind, "location": str(a.source.location.resolve()), "within": a.source.prefix}
+                    for a in acquisitions
+                ],
+            }
+            digest = folder.finish(result, run_metadata(started, {**options, **where}))
+        except BaseException as error:
+            folder.discard_scratch()
+            _discard(staging, created)
+            if isinstance(error, EvidenceError | sqlite3.DatabaseError):
+                raise InputError(f"{', '.join(map(str, paths))}: {error}") from None
+            raise
+    return CheckOutcome(result, _final_folder(staging, output, result), digest)
+
+
+def check_case_item(
+    case_dir: Path,
+    item: str,
+    signer: SigningKey,
+    location: Path | None,
+    sets: list[IndicatorSet],
+    registry: Registry,
+    parameters: dict[str, JSON],
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> CheckOutcome:
+    """``check --case``: analyses a bundled item (or, kept by reference, the copy at ``location``) and
+    records the analysis, signed, in the bundle. The item must be read from exactly the files its
+    ``acquire`` record signed."""
+    from vestige.custody.case import CASE_ERRORS, Case  # the custody layer, loaded only for --case
+
+    try:
+        with Case(case_dir, for_writing=True) as bundle:
+            state = bundle.require_custodian(signer, "analyze")
+            acquired = state.items.get(item)
+            if acquired is None:
+                items = ", ".join(sorted(state.items))
+                raise InputError(f"{case_dir}: has no item {item!r} (items: {items})")
+            if acquired["item"]["by_reference"] and location is None:
+                raise InputError(f"item {item} is kept by reference: give its location with --acquisition")
+            source = location or bundle.item_location(item)
+            staging = bundle.analysis_staging()
+            try:
+                outcome = run_check([source], staging, sets, registry, dict(parameters), progress, workers)
+                where = "at --acquisition" if location is not None else "in the bundle"
+                bundle.require_acquired_files(item, staging / "manifest.jsonl", where)
+                run = orjson.loads((staging / "run.json").read_bytes())
+                started, finished = str(run["started"]), str(run["finished"])
+                entry = bundle.record_analysis(signer, item, staging, sets, parameters, started, finished)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)  # recorded, it has been moved to its numbered folder
+    except CASE_ERRORS as error:
+        raise InputError(str(error)) from None
+    folder = case_dir / "data" / "analysis" / str(entry.record["run"])
+    return CheckOutcome(outcome.result, folder, outcome.findings_sha256)
+
+
+Reanalyse = Callable[[str, Path], bytes]
+
+
+def reanalysis(registry: Registry, references: dict[str, Path]) -> Reanalyse:
+    """How ``verify --reproduce`` runs a recorded analysis again: on the bundled item (or the copy of
+    an item kept by reference given in ``references``), with the indicator sets the bundle pinned;
+    returns the findings.json a fresh run gives."""
+    from vestige.custody.case import Case, pinned_sets
+    from vestige.custody.verify import ReproductionUnavailableError
+
+    def reanalyse(run: str, root: Path) -> bytes:
+        bundle = Case(root)
+        sets = pinned_sets(root, root / "data" / "analysis" / run)
+        record = next(a for a in bundle.state().analyses if str(a.get("run")) == run)
+        item = str(record["item"]["id"])
+        location = references.get(item)
+        if location is None:
+            if record["item"].get("by_reference"):
+                raise ReproductionUnavailableError(f"item {item} is kept by reference; give --acquisition {item}=PATH")
+            location = bundle.item_location(item)
+        with ExitStack() as stack:
+            try:
+                acquisitions = open_acquisitions([location], registry, stack)
+            except InputError as error:
+                raise ReproductionUnavailableError(str(error)) from None
+            with tuned_collector():
+                result = analyse(acquisitions, registry, IndicatorIndex(sets), sets)
+        return canonical_findings(result)
+
+    return reanalyse
+
+
+def _refuse_inside(location: Path, output: Path | None) -> None:
+    """Evidence is never written: the output folder may not be inside an acquisition."""
+    target = (output if output is not None else Path.cwd()).resolve()
+    root = location.resolve()
+    if target == root or (root.is_dir() and target.is_relative_to(root)):
+        where = f"{output}: the output folder" if output is not None else "the working directory"
+        raise InputError(f"{where} is inside the acquisition {root}; write the results elsewhere with -o")
+
+
+def _staging_folder(output: Path | None) -> tuple[Path, bool]:
+    """``-o DIR`` must be new or empty; without it, results are staged under a hidden name first.
+    Returns the folder and whether this run created it."""
+    if output is not None:
+        if output.exists() and (not output.is_dir() or any(output.iterdir())):
+            raise InputError(f"{output}: the output folder exists and is not empty; choose another with -o")
+        created = not output.exists()
+        output.mkdir(parents=True, exist_ok=True)
+        return output, created
+    staging = Path.cwd() / f".vestige-partial-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}"
+    staging.mkdir()
+    return staging, True
+
+
+def _discard(staging: Path, created: bool) -> None:
+    """Removes what a failed run wrote; a folder the user made empty is left, empty."""
+    if created:
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    for child in staging.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:
+    """``-o DIR``, or ``vestige-<first 12 hex of the Merkle root>`` (of the roots' digest for several
+    acquisitions), numbered when it exists."""
+    if output is not None:
+        return output
+    roots = [a.merkle_root for a in result.acquisitions]
+    label = roots[0] if len(roots) == 1 else hashlib.sha256("\n".join(roots).encode()).hexdigest()
+    base = Path.cwd() / f"vestige-{label[:12]}"
+    target, number = base, 1
+    while target.exists():
+        number += 1
+        target = base.with_name(f"{base.name}-{number}")
+    staging.rename(target)
+    return target
