@@ -12,7 +12,7 @@ import pytest
 
 from vestige.model import Locator, Record
 from vestige.report import timeline
-from vestige.report.timeline import TimelineRuns, merge_runs, microseconds, record_event
+from vestige.report.timeline import TimelineRuns, merge_runs, microseconds, record_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +35,11 @@ def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, m
         record = Record(
             "t", Locator("p", None, row=offset), start + timedelta(seconds=offset), f"event {offset}", EVENT
         )
-        (first if offset % 2 else second).add(record_event(record))
-    second.add(
-        record_event(Record("t", Locator("p", None), start + timedelta(seconds=99), "same time, later rank", EVENT))
+        (first if offset % 2 else second).add_line(record_line(record))
+    second.add_line(
+        record_line(Record("t", Locator("p", None), start + timedelta(seconds=99), "same time, later rank", EVENT))
     )
-    first.add(record_event(Record("t", Locator("p", None), None, "undated", EVENT)))
+    first.add_line(record_line(Record("t", Locator("p", None), None, "undated", EVENT)))
     assert merge_runs(first.spill() + second.spill(), tmp_path / "timeline.jsonl") == 101
     events = [json.loads(line) for line in (tmp_path / "timeline.jsonl").read_text().splitlines()]
     assert [e["message"] for e in events] == [f"event {n}" for n in range(100)] + ["same time, later rank"]
@@ -52,6 +52,38 @@ def test_events_are_merged_in_time_order_across_spilled_chunks(tmp_path: Path, m
         "evidence": {"path": "p", "sha256": None, "row": 0},
         "note": "a field",
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Clashing:
+    """A payload with fields named like event attributes, and one that is not."""
+
+    message: str
+    evidence: str
+    size: int
+
+
+def test_a_record_line_is_the_event_then_the_payload_fields_and_never_repeats_a_key() -> None:
+    moment = datetime(2024, 5, 14, tzinfo=timezone.utc)
+    plain = record_line(Record("t", Locator("p", "00", row=3), moment, "seen", EVENT, time_kind="visit time"))
+    assert plain == (
+        1715644800000000,
+        b'{"message":"seen","datetime":"2024-05-14T00:00:00.000000Z","timestamp":1715644800000000,'
+        b'"timestamp_desc":"visit time","data_type":"t","evidence":{"path":"p","sha256":"00","row":3},'
+        b'"note":"a field"}',
+    )
+    clashing = record_line(Record("t", Locator("p", None), moment, "seen", Clashing("other", "x", 7)))
+    assert clashing is not None
+    assert json.loads(clashing[1]) == {
+        "message": "seen",
+        "datetime": "2024-05-14T00:00:00.000000Z",
+        "timestamp": 1715644800000000,
+        "timestamp_desc": "event time",
+        "data_type": "t",
+        "evidence": {"path": "p", "sha256": None},
+        "size": 7,
+    }
+    assert record_line(Record("t", Locator("p", None), None, "undated", EVENT)) is None
 
 
 def test_microseconds_are_exact() -> None:
@@ -73,7 +105,7 @@ def test_a_merge_cut_into_slices_gives_the_same_file(
         (tmp_path / "runs").mkdir(exist_ok=True)
         for number in range(generator.randrange(0, 700)):
             moment = start + timedelta(seconds=generator.randrange(0, 50))  # many equal times
-            events.add(record_event(Record("t", Locator("p", None, row=number), moment, f"{rank}-{number}", EVENT)))
+            events.add_line(record_line(Record("t", Locator("p", None, row=number), moment, f"{rank}-{number}", EVENT)))
             added += 1
         runs += events.spill()
     assert len(timeline._split_keys(runs, workers)) == workers - 1
@@ -114,8 +146,8 @@ def test_more_runs_than_the_fan_in_are_merged_in_rounds(
     offsets = list(range(200))
     random.Random(5).shuffle(offsets)
     for offset in offsets:
-        events.add(
-            record_event(Record("t", Locator("p", None), start + timedelta(seconds=offset), f"e{offset}", EVENT))
+        events.add_line(
+            record_line(Record("t", Locator("p", None), start + timedelta(seconds=offset), f"e{offset}", EVENT))
         )
     runs = events.spill()
     assert len(runs) == 40

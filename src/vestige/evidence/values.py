@@ -14,7 +14,7 @@ SqlValue = int | float | str | bytes | None
 
 def as_int(value: object) -> int | None:
     """An integer (never a boolean), else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None
 
 
 def as_float(value: object) -> float | None:

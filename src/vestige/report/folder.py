@@ -23,7 +23,7 @@ from vestige.analysis import Result
 from vestige.model import JSON, Record, format_time
 from vestige.report.encoding import dumps, record_json
 from vestige.report.findings import write_findings
-from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_event
+from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_line
 
 
 class OutputFolder:
@@ -103,7 +103,7 @@ class ArtifactWriter:
                 self._stream = self._path.open("ab", buffering=WRITE_BUFFER)
             line = record_json(record, locator, self._acquisition)
             self._stream.write(dumps(line, orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
-        self._timeline.add(record_event(record, locator))
+        self._timeline.add_line(record_line(record, locator))
 
     def close(self) -> Receipt:
         """Closes the records file; the receipt is for ``OutputFolder.absorb``."""

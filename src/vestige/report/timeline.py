@@ -9,6 +9,8 @@ runs of all artifacts are merged at the end, so millions of records never sit in
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import heapq
 import os
 from collections.abc import Iterator
@@ -38,22 +40,36 @@ def microseconds(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def record_event(record: Record, locator: dict[str, JSON] | None = None) -> dict[str, object] | None:
-    """The Timesketch event of a record: its payload's fields, then the event attributes (which win)."""
+def record_line(record: Record, locator: dict[str, JSON] | None = None) -> tuple[int, bytes] | None:
+    """The time and the Timesketch event line of a record: the event attributes, then the fields of
+    the record's payload (written by orjson straight from the dataclass and spliced in, which a
+    timeline of hundreds of thousands of records feels; a payload with a field named like an event
+    attribute has that field left out)."""
     if record.time is None:
         return None
-    event = payload_dict(record.payload)
-    if not RESERVED.isdisjoint(event):
-        event = {key: value for key, value in event.items() if key not in RESERVED}
-    event.update(
-        message=record.summary,
-        datetime=format_time(record.time),
-        timestamp=microseconds(record.time),
-        timestamp_desc=record.time_kind,
-        data_type=record.artifact,
-        evidence=record.locator.parts() if locator is None else locator,
-    )
-    return event
+    timestamp = microseconds(record.time)
+    event = {
+        "message": record.summary,
+        "datetime": format_time(record.time),
+        "timestamp": timestamp,
+        "timestamp_desc": record.time_kind,
+        "data_type": record.artifact,
+        "evidence": record.locator.parts() if locator is None else locator,
+    }
+    head = dumps(event, 0)
+    payload = record.payload
+    if not _splices(type(payload)):
+        fields = {k: v for k, v in payload_dict(payload).items() if k not in event and k not in RESERVED}
+        return timestamp, dumps({**event, **fields}, 0) if fields else head
+    body = dumps(payload, 0)
+    return timestamp, head if body == b"{}" else head[:-1] + b"," + body[1:]
+
+
+@functools.cache
+def _splices(kind: type) -> bool:
+    """Whether a payload type's fields can follow the event attributes as they are: no field is named
+    like one of them."""
+    return not ({f.name for f in dataclasses.fields(kind)} & (RESERVED | {"evidence"}))
 
 
 def finding_event(finding: Finding) -> dict[str, object] | None:
@@ -86,12 +102,20 @@ class TimelineRuns:
         self._sequence = 0
 
     def add(self, event: dict[str, object] | None) -> None:
+        """Takes an event as a dict (a finding's)."""
         if event is None:
             return
         timestamp = event["timestamp"]
         assert isinstance(timestamp, int)
+        self.add_line((timestamp, dumps(event, _DUMP_OPTIONS)))
+
+    def add_line(self, event: tuple[int, bytes] | None) -> None:
+        """Takes an event as its time and JSON line (a record's, from ``record_line``)."""
+        if event is None:
+            return
+        timestamp, line = event
         # Concatenating copies the line to its exact size: orjson's own buffer is a few KiB larger.
-        self._chunk.append((timestamp, self._sequence, dumps(event, _DUMP_OPTIONS) + b"\n"))
+        self._chunk.append((timestamp, self._sequence, line + b"\n"))
         self._sequence += 1
         if len(self._chunk) >= CHUNK:
             self.spill()
