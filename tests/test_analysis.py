@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.builders import check, plain_set
-from vestige.analysis import finding_order
-from vestige.indicators import bundled_sets, read_indicator_data
+from tests.builders import Collected, backup_with, check, plain_set
+from vestige.analysis import analyse, finding_order
+from vestige.indicators import IndicatorIndex, bundled_sets, read_indicator_data
 from vestige.indicators.sets import SetOrigin
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.ios.sample.demo import build_demo_backup
 from vestige.ios.sample.schemas import SMS_DB
 from vestige.model import Severity
+from vestige.platforms import Registry
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +146,23 @@ def test_a_finding_on_rows_of_a_wal_database_cites_the_wal_too(tmp_path: Path) -
     assert finding.evidence[1].excerpt == (
         "HomeDomain/Library/SMS/sms.db-wal: read by SQLite with HomeDomain/Library/SMS/sms.db"
     )
+
+
+def test_two_analyses_at_once_in_one_process_give_what_each_gives_alone(demo_backup: Path, tmp_path: Path) -> None:
+    other = backup_with(tmp_path / "other")
+    registry = Registry.discover()
+    sets = bundled_sets()
+
+    def findings(root: Path, start: threading.Barrier | None = None) -> list[str]:
+        with registry.open(root) as acquisition:
+            if start is not None:
+                start.wait()
+            result = analyse([acquisition], registry, IndicatorIndex(sets), sets, sinks=Collected(), workers=2)
+        return [f.id for f in result.findings]
+
+    alone = [findings(demo_backup), findings(other)]
+    start = threading.Barrier(2)
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        together = [f.result(timeout=300) for f in [threads.submit(findings, r, start) for r in (demo_backup, other)]]
+    assert together == alone
+    assert len(alone[0]) == 9 and alone[0] != alone[1]

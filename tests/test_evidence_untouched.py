@@ -2,19 +2,23 @@
 
 The backup here has a WAL-mode Manifest.db with its ``-wal`` and ``-shm`` beside it on disk, and an
 sms.db whose ``-wal`` and ``-shm`` are separate backup entries: the cases where a careless
-``mode=ro`` open creates or changes files. Every command of the CLI runs on it (or next to it) and
-the whole folder is hashed before and after.
+``mode=ro`` open creates or changes files. Every command of the CLI runs on it (or next to it), on a
+zip of it, and through the custody commands (copied, kept by reference and analysed from where it is),
+and the whole folder and the zip are hashed before and after.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import zipfile
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from tests.builders import change_in_wal, tree_digest
+from tests.builders.custody import PASSPHRASE, cli
 from vestige.cli import main
+from vestige.custody.keys import generate, save_key
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.ios.sample.schemas import SMS_DB
 
@@ -54,3 +58,30 @@ def test_every_command_leaves_the_acquisition_byte_for_byte(tmp_path: Path) -> N
     assert tree_digest(backup) == before
     records = (tmp_path / "out" / "records" / "ios.sms.jsonl").read_text()
     assert "in the WAL: https://example.org" in records
+
+
+def test_custody_commands_leave_the_acquisition_byte_for_byte(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    backup = wal_backup(tmp_path / "backup", scratch)
+    archive = tmp_path / "backup.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(p for p in backup.rglob("*") if p.is_file()):
+            out.write(path, path.relative_to(backup).as_posix())
+    before = tree_digest(backup), archive.read_bytes()
+    key = tmp_path / "k.key"
+    save_key(generate("examiner"), key, PASSPHRASE)
+    bundle = tmp_path / "bundle"
+    steps = [
+        ("case", "new", str(bundle), "--case-id", "C-1", "--examiner", str(key)),
+        ("case", "add", str(bundle), str(backup), "--item-id", "COPY", "--key", str(key)),
+        ("case", "add", str(bundle), str(backup), "--item-id", "REF", "--by-reference", "--key", str(key)),
+        ("case", "add", str(bundle), str(archive), "--item-id", "ZIP", "--key", str(key)),
+        ("check", "--case", str(bundle), "REF", "--acquisition", str(backup), "--key", str(key), "-q", "-j", "2"),
+        ("check", "--case", str(bundle), "ZIP", "--key", str(key), "-q", "-j", "1"),
+        ("check", str(archive), "-o", str(tmp_path / "from-zip"), "-q"),
+    ]
+    for step in steps:
+        code, output = cli(*step)
+        assert code == 0, (step, output)
+    assert (tree_digest(backup), archive.read_bytes()) == before

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.builders.custody import ITEM, Built
+from tests.builders.custody import ITEM, Built, cli
 from vestige.custody.bag import Bag
 from vestige.custody.dsse import Envelope
 from vestige.custody.keys import SigningKey, generate, load_trust_list
@@ -288,3 +289,40 @@ def test_over_a_thousand_mutations_are_each_caught_with_their_exit_code(
         run(kind)
     assert sum(verified.values()) >= 1000, verified
     assert min(verified.values()) >= 50, verified
+
+
+def zipped_case(built: Built, tmp_path: Path) -> Path:
+    """A bundle holding the demo backup as a zip (an archive item: its leaves are the zip's members)."""
+    archive = tmp_path / "backup.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(p for p in built.sample.rglob("*") if p.is_file()):
+            out.write(path, path.relative_to(built.sample).as_posix())
+    bundle = tmp_path / "zip-bundle"
+    key = built.key_a
+    for step in (
+        ("case", "new", str(bundle), "--case-id", "ZIP-1", "--examiner", str(key)),
+        ("case", "add", str(bundle), str(archive), "--item-id", "Z", "--key", str(key)),
+    ):
+        code, output = cli(*step)
+        assert code == 0, output
+    return bundle
+
+
+def test_an_archive_item_verifies_member_by_member_and_a_swapped_member_is_caught(built: Built, tmp_path: Path) -> None:
+    bundle = zipped_case(built, tmp_path)
+    description = orjson.loads((bundle / "data/items/Z/item.json").read_bytes())
+    assert description["source"] == {"shape": "archive", "name": "backup.zip", "within": ""}
+    assert description["files"] == 22  # the files the backup stores, its members
+    report = verify(bundle, built)
+    assert report.exit_code == 0, [c for c in report.checks if not c.ok]
+    copied = bundle / "data/acquisition/Z/backup.zip"
+    with zipfile.ZipFile(copied) as original:
+        members = {info.filename: original.read(info) for info in original.infolist()}
+    members["Info.plist"] = members["Info.plist"].replace(b"Reporter", b"Somebody")
+    with zipfile.ZipFile(copied, "w") as forged:
+        for name, data in members.items():
+            forged.writestr(name, data)
+    rewrite_manifests(bundle)
+    report = verify(bundle, built)
+    assert report.exit_code == INTEGRITY
+    assert "Z: the copied archive is not the one its acquire record signed" in [c.message for c in report.checks]

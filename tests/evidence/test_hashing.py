@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import threading
 from pathlib import Path
 
+import pytest
+
+from vestige.evidence import hashing
 from vestige.evidence.hashing import CHUNK, hash_in_order, sha256_file
 
 
@@ -38,3 +43,33 @@ def test_empty_small_and_large_files_each_get_their_own_digest(tmp_path: Path) -
     results = dict(hash_in_order([(name, tmp_path / name) for name in contents]))
     assert results == {name: (len(content), hashlib.sha256(content).hexdigest()) for name, content in contents.items()}
     assert results["empty"] == (0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+
+
+def test_large_files_go_through_the_thread_pool_and_still_come_back_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    real = hashing.sha256_file
+
+    def watched(path: hashing.PathLike) -> tuple[int, str]:
+        threads.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(hashing, "sha256_file", watched)
+    contents = [bytes([n]) * (CHUNK + 1 + n * 4099 if n % 3 == 0 else 10 + n) for n in range(30)]
+    for number, content in enumerate(contents):
+        (tmp_path / f"f{number}").write_bytes(content)
+    results = list(hash_in_order([(n, tmp_path / f"f{n}") for n in range(30)], workers=3, window=2))
+    assert [n for n, _ in results] == list(range(30))
+    assert [r for _, r in results] == [(len(c), hashlib.sha256(c).hexdigest()) for c in contents]
+    assert len(threads) == 10  # every large file, each hashed on a worker thread of the pool
+    assert threading.main_thread().name not in threads
+
+
+def test_a_stream_target_is_hashed_and_a_failing_one_reported() -> None:
+    def broken() -> io.BytesIO:
+        raise OSError("member damaged")
+
+    results = list(hash_in_order([("member", lambda: io.BytesIO(b"zip member")), ("bad", broken)]))
+    assert results[0] == ("member", (10, hashlib.sha256(b"zip member").hexdigest()))
+    assert results[1][0] == "bad" and isinstance(results[1][1], OSError)

@@ -5,7 +5,7 @@ Subjects are the analysis outputs (findings.json, timeline, records, manifest) b
 an annotation), every indicator set file by SHA-256, and vestige itself by the digest of its
 installed package. The findings are also committed one by one: ``byproducts`` carries the RFC 6962
 root over the canonical JSON of each finding in findings.json order, so a disclosure can prove that
-one finding belongs to the attested analysis without revealing the others (custody.md sections 3.6
+one finding belongs to the attested analysis without revealing the others (docs/custody-design.md sections 3.6
 and 7.3). The Statement is signed in a DSSE envelope (``application/vnd.in-toto+json``).
 """
 

@@ -1,5 +1,5 @@
 """Case bundles: a BagIt bag holding acquisitions, analyses, the exact indicator sets, attestations,
-and the signed custody log of everything done to them (custody.md section 7.1).
+and the signed custody log of everything done to them (docs/custody-design.md section 7.1).
 
 Layout::
 

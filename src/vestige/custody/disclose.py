@@ -6,7 +6,7 @@ timestamps, and the attestations of the analyses the findings come from. For eac
 its RFC 6962 inclusion proof against the findings root of the signed attestation; for each file,
 its salt and inclusion proof against the item root signed in the ``acquire`` record. A verifier
 checks all of it without the rest of the acquisition and learns how many files were withheld, but
-not what they were (custody.md section 7.5).
+not what they were (docs/custody-design.md section 7.5).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The identity of the installed vestige: its version and a digest of every file of the package.
 
-An attestation names the analysis tool by this digest (custody.md section 5: pin the tool by
+An attestation names the analysis tool by this digest (docs/custody-design.md section 5: pin the tool by
 content, not by name), so a verifier can tell whether the vestige that re-runs an analysis is the
 one that produced it. Compiled caches (``__pycache__``) are left out: they differ between Python
 versions without changing what the code does.

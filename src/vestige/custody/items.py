@@ -4,7 +4,7 @@ Each file of an item is a leaf ``salt || path NUL size NUL sha256`` hashed as an
 path order; the item's root is signed in its ``acquire`` custody record. Salts are
 ``HMAC-SHA256(seed, path)`` with a random 32-byte seed kept in the bundle: a disclosure package
 carries the salts of the leaves it reveals, never the seed, so nobody can confirm a guessed
-withheld file (a short message, a phone number) by hashing candidates (custody.md section 7.5).
+withheld file (a short message, a phone number) by hashing candidates (docs/custody-design.md section 7.5).
 """
 
 from __future__ import annotations

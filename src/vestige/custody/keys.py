@@ -7,7 +7,7 @@ is created with mode 0600 and never overwritten. A public key's fingerprint is
 
 A trust list is a text file the verifier brings, one key a line: ``ed25519 <base64 public key>
 <name>``; ``#`` starts a comment. Keys found inside a bundle are only hints and are never trusted on
-their own (custody.md section 7.4).
+their own (docs/custody-design.md section 7.4).
 """
 
 from __future__ import annotations

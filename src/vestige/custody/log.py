@@ -1,6 +1,6 @@
 """The custody log: JSON Lines of DSSE envelopes over RFC 8785 records, hash-chained, checkpointed.
 
-Each record (schema ``vestige.custody/1``, custody.md section 7.2) carries ``seq`` (from 0) and
+Each record (schema ``vestige.custody/1``, docs/custody-design.md section 7.2) carries ``seq`` (from 0) and
 ``prev`` (``sha256:`` + the SHA-256 of the previous record's canonical payload), the case, the
 action, the time as the host clock claims it, the actor's handle and key fingerprint, and the
 digests the action produced. Integers that may exceed 2**53 are strings. A checkpoint

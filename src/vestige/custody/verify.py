@@ -1,6 +1,6 @@
 """``vestige verify``: checks a case bundle offline, read-only, with a trust list the verifier brings.
 
-The procedure is custody.md section 7.4: bag integrity; the custody log (signatures against the
+The procedure is docs/custody-design.md section 7.4: bag integrity; the custody log (signatures against the
 trust list, ``seq``/``prev`` chain, who may sign what); checkpoints (the log extends each signed
 tree head); RFC 3161 tokens; items (their salted Merkle roots recomputed); attestations (subjects
 and dependencies against the files); and, on request, a reproduction of each analysis. Each check

@@ -7,7 +7,7 @@ relativePath)``. ``Manifest.db`` (iOS 10 and later) has ``Files(fileID TEXT PRIM
 relativePath TEXT, flags INTEGER, file BLOB)``; ``flags & 7`` is 1 for a file, 2 a directory, 4 a
 symlink (MobileBackup ``+[MBDatabaseIndex flagsForMode:]``); ``file`` is an NSKeyedArchiver ``MBFile``
 holding Unix times, mode, owner, inode, size and protection class. Sources: libimobiledevice
-``tools/idevicebackup2.c``; the research notes in ``../shared/reference/mvt.md`` section 2.1.
+``tools/idevicebackup2.c``; docs/ios-formats.md section 1.
 """
 
 from __future__ import annotations

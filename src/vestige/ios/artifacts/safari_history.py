@@ -47,6 +47,7 @@ from vestige.model import (
     IndicatorMatch,
     Locator,
     Observable,
+    ObservableKind,
     Record,
     Severity,
     format_time,
@@ -201,9 +202,9 @@ def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[F
         visit = _as_visit(record)
         if visit is None:
             continue
-        hop = _hop(visit.url)
-        if hop is not None:
-            history.hosts[hop.host] += 1
+        host = _visit_host(record)
+        if host is not None:
+            history.hosts[host] += 1
         if visit.source is not None or visit.destination is not None:
             history.chained[visit.id] = visit
         base, _, fragment = visit.url.partition("#")
@@ -257,6 +258,19 @@ class _Hop:
     port: int | None
     path: str
     site: str
+
+
+def _visit_host(record: Record) -> str | None:
+    """The host of a visit as its observables normalise it (already computed for the index)."""
+    for observable in record.observables:
+        if observable.kind is ObservableKind.DOMAIN or observable.kind is ObservableKind.IP:
+            return observable.value
+    return None
+
+
+def _first_on(chain: list[_Visit], hop: _Hop) -> int:
+    """The position in the chain of the first visit to ``hop``'s host."""
+    return next(i for i, v in enumerate(chain) if (h := _hop(v.url)) is not None and h.host == hop.host)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -349,14 +363,15 @@ def _indicator_traits(chain: list[_Visit], indicators: IndicatorLookup) -> list[
 def _seen_only_here(chain: list[_Visit], hop: _Hop, history: _History) -> bool:
     """Whether the destination host appears in no visit of this history outside the chain and the
     chain's own numeric-fragment reloads (corroborates D2; alone it is true of many one-off redirects)."""
-    inside = sum(1 for v in chain if (h := _hop(v.url)) is not None and h.host == hop.host)
+    host = _visit_host(chain[_first_on(chain, hop)].record)
+    inside = sum(1 for v in chain if _visit_host(v.record) == host)
     reloads = {
         later.id
         for v in chain
         for later in history.follow_ups.get(v.url.partition("#")[0], [])
         if 0 <= later.seconds - v.seconds <= FOLLOW_UP_SECONDS
     }
-    return history.hosts[hop.host] <= inside + len(reloads)
+    return host is not None and history.hosts[host] <= inside + len(reloads)
 
 
 def _redirect_finding(
