@@ -383,8 +383,13 @@ class FolderSource(Source):
                 census.note(shown, reason)
                 continue
             plain = prefix == real_prefix  # every folder above has a UTF-8 name
+            found = census.found
             for entry in entries:
                 raw = entry.name
+                if plain and raw.isascii() and entry.is_file(follow_symlinks=False) and prefix + raw not in found:
+                    # The common case, by the hundred thousand: a regular file with a plain name.
+                    found[prefix + raw] = _tuple(Member, (prefix + raw, "file", None, None, True))
+                    continue
                 text, clean = (raw, True) if raw.isascii() else name_text(raw)
                 member = _folder_member(entry, prefix + text, clean and plain)
                 if not census.admit(member):
@@ -923,6 +928,9 @@ def _shown(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+_tuple = tuple.__new__
 
 
 def _folder_member(entry: os.DirEntry[str], name: str, utf8: bool) -> Member:
