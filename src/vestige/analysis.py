@@ -191,7 +191,7 @@ class _Plan:
 
     acquisition: Acquisition
     position: int | None
-    index: IndicatorIndex
+    indicators: IndicatorIndex
     artifacts: tuple[Artifact, ...]
     correlators: tuple[Correlator, ...]
     sinks: SinkFactory | None
@@ -242,20 +242,20 @@ def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _
     sealed = next(results)
     assert isinstance(sealed, str)
     others = zip(tasks[1:], (r for r in results if isinstance(r, _TaskResult)), strict=True)
-    by_position = chain(listing.results(), ((t.position, r) for t, r in others if isinstance(t, _ArtifactTask)))
+    by_index = chain(listing.results(), ((t.index, r) for t, r in others if isinstance(t, _ArtifactTask)))
     sidecars = _SidecarCitations({plan.position: acquisition})
-    tracker: ConjunctionTracker[Record] = ConjunctionTracker(plan.index)
+    tracker: ConjunctionTracker[Record] = ConjunctionTracker(plan.indicators)
     findings: list[Finding] = []
     summaries: dict[int, ArtifactSummary] = {}
     kept: dict[str, list[Record]] = {}
-    for position, task_result in by_position:
+    for index, task_result in by_index:
         findings.extend(sidecars.cite_all(_stamped(f, plan.position) for f in task_result.findings))
         for record in task_result.pattern_records:
             tracker.observe(record, record.observables)
         problems.extend(_placed(p, plan.position) for p in task_result.problems)
         for name, records in task_result.kept.items():
             kept.setdefault(name, []).extend(records)
-        summaries[position] = task_result.summary
+        summaries[index] = task_result.summary
         if plan.sinks is not None and task_result.receipt is not None:
             plan.sinks.absorb(task_result.receipt)
         if progress is not None:
@@ -278,9 +278,9 @@ class _SealTask:
 
 @dataclass(frozen=True, slots=True)
 class _ArtifactTask:
-    """Run the artifact at ``position`` in the plan's list."""
+    """Run the artifact at ``index`` in the plan's list of artifacts."""
 
-    position: int
+    index: int
 
 
 _Task = _SealTask | _ArtifactTask
@@ -306,18 +306,18 @@ def _run_task(plan: _Plan, task: _Task) -> _TaskResult | str:
             return manifest.seal(None)
         with plan.sinks.manifest_file() as lines:
             return manifest.seal(lines, plan.position)
-    return _run_artifact(plan, task.position)
+    return _run_artifact(plan, task.index)
 
 
-def _run_artifact(plan: _Plan, position: int) -> _TaskResult:
+def _run_artifact(plan: _Plan, index: int) -> _TaskResult:
     """Runs one artifact on every file it selects; in a worker process or in this one."""
-    artifact = plan.artifacts[position]
-    sink = plan.sinks.open(artifact.NAME, plan.rank + position, plan.position) if plan.sinks is not None else None
+    artifact = plan.artifacts[index]
+    sink = plan.sinks.open(artifact.NAME, plan.rank + index, plan.position) if plan.sinks is not None else None
     paths = _selected_paths(plan.acquisition, artifact)
     run = _ArtifactRun(artifact, plan, sink)
     findings = list(
         artifact.detect(
-            run.records((path, partial(artifact.parse, plan.acquisition, path)) for path in paths), plan.index
+            run.records((path, partial(artifact.parse, plan.acquisition, path)) for path in paths), plan.indicators
         )
     )
     for _ in run.remaining():
@@ -357,9 +357,9 @@ class _ListingReader:
     def read(self, part: int, entries: Sequence[EvidenceFile]) -> dict[int, _PartReading]:
         plan = self.plan
         readings: dict[int, _PartReading] = {}
-        for position, artifact in self.artifacts.items():
+        for index, artifact in self.artifacts.items():
             sinks = plan.sinks
-            sink = sinks.open(artifact.NAME, plan.rank + position, plan.position, part) if sinks is not None else None
+            sink = sinks.open(artifact.NAME, plan.rank + index, plan.position, part) if sinks is not None else None
             run = _ArtifactRun(artifact, plan, sink)
             location = next(iter(artifact.PATHS[plan.acquisition.kind]), artifact.NAME)
             tally = artifact.tally(
@@ -368,22 +368,22 @@ class _ListingReader:
             for _ in run.remaining():
                 pass
             receipt = sink.close() if sink is not None else None
-            readings[position] = _PartReading(
+            readings[index] = _PartReading(
                 run.count, run.matches, run.problems, run.pattern_records, run.kept, tally, receipt
             )
         return readings
 
     def absorb(self, reading: object) -> None:
         assert isinstance(reading, dict)
-        for position, part in reading.items():
-            self._parts[position].append(part)
+        for index, part in reading.items():
+            self._parts[index].append(part)
             if self.plan.sinks is not None and part.receipt is not None:
                 self.plan.sinks.absorb(part.receipt)
 
     def results(self) -> Iterator[tuple[int, _TaskResult]]:
         """Each listing artifact's result over all partitions, once the manifest is built."""
-        for position, artifact in self.artifacts.items():
-            parts = self._parts[position]
+        for index, artifact in self.artifacts.items():
+            parts = self._parts[index]
             findings = [finding for part in parts for finding in part.matches]
             findings.extend(artifact.conclude([part.tally for part in parts]))
             paths = _selected_paths(self.plan.acquisition, artifact)
@@ -394,7 +394,7 @@ class _ListingReader:
             for part in parts:
                 for name, records in part.kept.items():
                     kept.setdefault(name, []).extend(records)
-            yield position, _TaskResult(summary, findings, problems, pattern_records, kept, None)
+            yield index, _TaskResult(summary, findings, problems, pattern_records, kept, None)
 
 
 def finding_order(finding: Finding) -> tuple[int, str, str, str]:
@@ -417,7 +417,7 @@ class _ArtifactRun:
     keeping those that a correlator needs."""
 
     def __init__(self, artifact: Artifact, plan: _Plan, sink: RecordSink | None) -> None:
-        self.artifact, self.plan, self.index, self.sink = artifact, plan, plan.index, sink
+        self.artifact, self.plan, self.indicators, self.sink = artifact, plan, plan.indicators, sink
         self.wanted = plan.wanted()
         self.matches: list[Finding] = []
         self.problems: list[Problem] = []
@@ -450,11 +450,11 @@ class _ArtifactRun:
             self.sink.record(record)
         if record.observables:
             by_observable: dict[Observable, list[IndicatorMatch]] = {}
-            for observable, match in self.index.match_record(record.observables):
+            for observable, match in self.indicators.match_record(record.observables):
                 by_observable.setdefault(observable, []).append(match)
             for observable, matches in by_observable.items():
                 self.matches.append(self.artifact.MATCHES.finding(record, observable, tuple(matches)))
-            if self.index.spans_records(record.observables):
+            if self.indicators.spans_records(record.observables):
                 self.pattern_records.append(_placed_record(record, self.plan.position))
         correlators = self.wanted.get(type(record.payload))
         if correlators:

@@ -231,10 +231,20 @@ class PlatformError(Exception):
 
 @dataclass(frozen=True)
 class Recognised:
-    """A path recognised as an acquisition: its kind and its source (which the caller closes)."""
+    """A path recognised as an acquisition: its kind and its source (perhaps a view of one folder of what
+    the path holds). The caller closes it, or hands the source to a reader, which closes it."""
 
     kind: AcquisitionKind
     source: Source
+
+    def __enter__(self) -> Recognised:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.source.root.close()
 
 
 class Registry:
@@ -311,7 +321,7 @@ class Registry:
         try:
             return recognised.kind.read(recognised.source)
         except BaseException:
-            recognised.source.close()
+            recognised.close()
             raise
 
 

@@ -7,6 +7,7 @@ import hashlib
 import os
 import plistlib
 import sqlite3
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,8 @@ from vestige.platforms import Registry
 
 def detect(path: Path) -> tuple[str, Path, str]:
     """The kind, location and folder inside it that the registry recognises at ``path``."""
-    recognised = Registry.discover().recognise(path)
-    with recognised.source as source:
-        return recognised.kind.name, source.location, source.prefix
+    with Registry.discover().recognise(path) as recognised:
+        return recognised.kind.name, recognised.source.location, recognised.source.prefix
 
 
 def test_a_missing_path_is_refused_by_name(tmp_path: Path) -> None:
@@ -56,10 +56,13 @@ def test_a_zip_of_one_backup_folder_is_read_like_the_folder(tmp_path: Path) -> N
                 zipped.write(path, f"00008110-001A2B3C4D5E801E/{path.relative_to(root).as_posix()}")
     assert detect(archive) == (IOS_BACKUP, archive, "00008110-001A2B3C4D5E801E/")
     registry = Registry.discover()
+    scratch = sorted(Path(tempfile.gettempdir()).glob("vestige-source-*"))
     with registry.open(root) as folder, registry.open(archive) as zipped_backup:
         assert list(zipped_backup.files()) == list(folder.files())
         assert zipped_backup.manifest().merkle_root == folder.manifest().merkle_root
         assert zipped_backup.info() == folder.info()
+        assert len(sorted(Path(tempfile.gettempdir()).glob("vestige-source-*"))) == len(scratch) + 1  # Manifest.db
+    assert sorted(Path(tempfile.gettempdir()).glob("vestige-source-*")) == scratch  # removed with the view's root
 
 
 def test_a_folder_with_two_backups_asks_for_one(tmp_path: Path) -> None:

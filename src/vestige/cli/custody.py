@@ -289,11 +289,11 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
     bag, signer = open_case(bundle), signing_key(key_file)
 
     def anchor() -> None:
-        outcome = bag.timestamp(signer, url=url, tsa_chain=tsa_cert, response=response)
-        if isinstance(outcome, Path):
-            message = f"wrote {outcome}; send it to a TSA, then run this again with --response TOKEN --tsa-cert PEM"
+        anchored = bag.timestamp(signer, url=url, tsa_chain=tsa_cert, response=response)
+        if isinstance(anchored, Path):
+            message = f"wrote {anchored}; send it to a TSA, then run this again with --response TOKEN --tsa-cert PEM"
         else:
-            fields = outcome.record
+            fields = anchored.record
             message = f"anchored {fields['checkpoint']}: the log existed before {fields['gen_time']} ({fields['tsa']})"
         Console(soft_wrap=True).print(shown(message))
 

@@ -227,10 +227,10 @@ def _compare(root: Path, manifest: Mapping[str, str], present: set[str], kind: s
     for name in sorted(set(manifest) - present):
         yield IntegrityProblem(name, f"listed in the {kind} manifest but missing")
     listed = sorted(set(manifest) & present)
-    for name, outcome in hash_in_order((name, str(root / name)) for name in listed):
-        if isinstance(outcome, OSError):
-            yield IntegrityProblem(name, f"cannot be read ({outcome.strerror})")
-        elif outcome is None or outcome[1] != manifest[name]:
+    for name, result in hash_in_order((name, str(root / name)) for name in listed):
+        if isinstance(result, OSError):
+            yield IntegrityProblem(name, f"cannot be read ({result.strerror})")
+        elif result is None or result[1] != manifest[name]:
             yield IntegrityProblem(name, "its SHA-256 differs from the manifest")
 
 

@@ -289,7 +289,8 @@ class Case:
         except EvidenceError as error:
             raise CaseError(str(error)) from None
         kind = recognised.kind.name
-        with recognised.source as source:
+        with recognised:
+            source = recognised.source
             files, container = self._take_files(source, item, by_reference)
             refused = [problem.reason for problem in source.problems]
             shape = {"shape": source.shape, "name": source.location.name, "within": source.prefix}

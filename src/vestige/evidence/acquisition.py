@@ -390,10 +390,11 @@ class Acquisition(abc.ABC):
             yield connection
 
     def close(self) -> None:
+        """Closes the manifest spool and the source (the whole of it, when the acquisition reads a view)."""
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None
-        self.source.close()
+        self.source.root.close()
 
 
 class FilesAcquisition(Acquisition):

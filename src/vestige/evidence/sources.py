@@ -166,6 +166,11 @@ class Source(abc.ABC):
         """The folder (ending in ``/``) that a view given by ``within`` shows, or ``""``."""
         return self._prefix
 
+    @property
+    def root(self) -> Source:
+        """The source a view shows part of (a source is its own root): what the owner of a view closes."""
+        return self._root
+
     def members(self) -> Iterator[Member]:
         """Every member, sorted by name; refused members are left out (and reported once)."""
         ordered = self._root._listing_sorted()
@@ -188,6 +193,10 @@ class Source(abc.ABC):
         """Whether ``name`` is a file member."""
         found = self.member(name)
         return found is not None and found.type == "file"
+
+    def file_names(self) -> Iterator[str]:
+        """The names of the file members, sorted."""
+        return (member.name for member in self.members() if member.type == "file")
 
     def subfolders(self) -> list[str]:
         """The names of the folders at the top of this source (or view), sorted: those listed, and those
@@ -318,9 +327,13 @@ class Source(abc.ABC):
             self._scan(census)
         except _OverLimitError as limit:
             self.problems.append(Problem(artifact="acquisition", path=self.label, reason=limit.reason))
-        self._sorted = sorted(census.found.values(), key=_name_of)
-        self._found = census.found
+        self._order(census.found)
+        self._found = census.found  # last: a thread that sees it sees the order too
         return census.found
+
+    def _order(self, found: dict[str, Member]) -> None:
+        """Keeps the members in name order for ``members``."""
+        self._sorted = sorted(found.values(), key=_name_of)
 
     def _guard(self) -> threading.RLock:
         """This process's lock for work done once (listing, opening, the scratch folder): a forked worker
@@ -359,17 +372,88 @@ class FolderSource(Source):
     """A folder read in place (an iOS backup, an androidqf dump). It is walked once with ``os.scandir``,
     one call per folder and no ``stat`` per file; symbolic links are listed with their target, never
     entered or opened. A name that is not UTF-8 is listed with ``\\xNN`` escapes (``utf8`` False) and
-    read under its real name."""
+    read under its real name.
+
+    A phone's folder holds hundreds of thousands of regular files with plain names: the listing keeps
+    those as names only (``_files``), and a ``Member`` for everything else, so that it stays small in
+    the process that forks the workers and the workers' lookups write to none of its objects."""
 
     shape = "folder"
 
     def __init__(self, location: Path, limits: ArchiveLimits | None = None, label: str | None = None) -> None:
         super().__init__(location, limits, label)
         self._real: dict[str, str] = {}  # escaped member name -> the name on disk, for names not UTF-8
+        self._files: set[str] = set()  # regular files with plain names, the members not in _found
+        self._names: list[str] = []  # every member's name, sorted
         self._base = os.fspath(location).rstrip("/") + "/"  # a member's path is one concatenation
+
+    def members(self) -> Iterator[Member]:
+        root = self._root
+        assert isinstance(root, FolderSource)
+        root._listing()
+        names, prefix = root._names, self._prefix
+        start = bisect_left(names, prefix) if prefix else 0
+        for name in itertools.islice(names, start, None):
+            if prefix and not name.startswith(prefix):
+                break
+            yield self._relative(root._member_of(name))
+
+    def member(self, name: str) -> Member | None:
+        root = self._root
+        assert isinstance(root, FolderSource)
+        full = self._prefix + name
+        if full not in root._listing() and full not in root._files:
+            return None
+        return self._relative(root._member_of(full))
+
+    def has_file(self, name: str) -> bool:
+        root = self._root
+        assert isinstance(root, FolderSource)
+        found = root._listing()  # first: it fills _files
+        full = self._prefix + name
+        if full in root._files:
+            return True
+        member = found.get(full)
+        return member is not None and member.type == "file"
+
+    def file_names(self) -> Iterator[str]:
+        root = self._root
+        assert isinstance(root, FolderSource)
+        root._listing()
+        names, prefix, files, found = root._names, self._prefix, root._files, root._listing()
+        start = bisect_left(names, prefix) if prefix else 0
+        for name in itertools.islice(names, start, None):
+            if prefix and not name.startswith(prefix):
+                break
+            if name in files or found[name].type == "file":
+                yield name[len(prefix) :]
+
+    def _member_of(self, name: str) -> Member:
+        return Member(name, "file", None) if name in self._files else self._listing()[name]
+
+    def _file_member(self, name: str) -> Member:
+        root = self._root
+        assert isinstance(root, FolderSource)
+        full = self._prefix + name
+        root._listing()
+        if full in root._files:
+            return Member(full, "file", None)
+        return super()._file_member(name)
+
+    def hash_target(self, name: str) -> str | Callable[[], IO[bytes]]:
+        """The file's path (the hashing layer asks for one per file of the folder)."""
+        root, full = self._root, self._prefix + name
+        assert isinstance(root, FolderSource)
+        if root._found is not None and full in root._files:
+            return root._base + full
+        return super().hash_target(name)  # lists first, reads a file with an escaped name, or names what is missing
+
+    def _order(self, found: dict[str, Member]) -> None:
+        self._names = sorted([*self._files, *found])
 
     def _scan(self, census: _Census) -> None:
         pending = [(os.fspath(self.location), "", "")]
+        files = self._files
         while pending:
             folder, prefix, real_prefix = pending.pop()
             try:
@@ -386,27 +470,21 @@ class FolderSource(Source):
             found = census.found
             for entry in entries:
                 raw = entry.name
-                if plain and raw.isascii() and entry.is_file(follow_symlinks=False) and prefix + raw not in found:
-                    # The common case, by the hundred thousand: a regular file with a plain name.
-                    found[prefix + raw] = _tuple(Member, (prefix + raw, "file", None, None, True))
-                    continue
+                if plain and raw.isascii() and entry.is_file(follow_symlinks=False):
+                    name = prefix + raw
+                    if name not in found and name not in files:  # the common case, by the hundred thousand
+                        files.add(name)
+                        continue
                 text, clean = (raw, True) if raw.isascii() else name_text(raw)
                 member = _folder_member(entry, prefix + text, clean and plain)
-                if not census.admit(member):
+                if member.name in files or not census.admit(member):
+                    if member.name in files:
+                        census.refuse(member.name, "another member has the same name, and the first one was kept")
                     continue
                 if not (clean and plain):
                     self._real[member.name] = real_prefix + raw
                 if member.type == "directory":
                     pending.append((entry.path, member.name + "/", real_prefix + raw + "/"))
-
-    def hash_target(self, name: str) -> str | Callable[[], IO[bytes]]:
-        """The file's path (the hashing layer asks for one per file of the folder)."""
-        root, full = self._root, self._prefix + name
-        assert isinstance(root, FolderSource)
-        found = root._found.get(full) if root._found is not None else None
-        if found is None or found.type != "file":
-            return super().hash_target(name)  # lists first, or names what is missing
-        return root._base + root._real.get(full, full)
 
     def _on_disk(self, member: Member) -> str:
         return self._base + self._real.get(member.name, member.name)

@@ -123,6 +123,11 @@ def _read_plist(source: Source, name: str) -> dict[str, Any]:
     return load_plist_dict(data, name)
 
 
+def _utf8(source: Source, name: str) -> bool:
+    member = source.member(name)
+    return member is None or member.utf8
+
+
 def _stored_file(name: str, metadata: dict[str, JSON], utf8: bool) -> EvidenceFile:
     """A file found in the backup folder, listed under its own name (a name that is not UTF-8 under
     its escaped text, and said so)."""
@@ -134,8 +139,6 @@ class IosBackup(Acquisition):
 
     def __init__(self, source: Source) -> None:
         super().__init__(source, IOS_BACKUP)
-        self._stored: set[str] = set()
-        self._not_utf8: set[str] = set()
         self._listing: Path | None = None
         self._scratch: Path | None = None
         self._creator = os.getpid()
@@ -174,10 +177,8 @@ class IosBackup(Acquisition):
             self._scratch = self._listing = None
 
     def _partitions(self) -> Sequence[Hashable]:
-        """The top-level files, then slices of Manifest.db's rows by rowid."""
-        files = [m for m in self.source.members() if m.type == "file"]
-        self._stored = {m.name for m in files}
-        self._not_utf8 = {m.name for m in files if not m.utf8}
+        """The top-level files, then slices of Manifest.db's rows by rowid (the source is listed here,
+        in this process, when Manifest.db is first opened: the workers share the listing)."""
         with self._manifest_db() as db:
             LISTING.read(db, MANIFEST_DB)
             low, high = db.execute("SELECT min(rowid), max(rowid) FROM Files").fetchone()
@@ -189,8 +190,9 @@ class IosBackup(Acquisition):
     def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
         source = self.source
         if partition == "top":
-            for name in sorted(n for n in self._stored if "/" not in n):
-                yield _stored_file(name, {}, name not in self._not_utf8), source.hash_target(name)
+            for name in source.file_names():
+                if "/" not in name:
+                    yield _stored_file(name, {}, _utf8(source, name)), source.hash_target(name)
             return
         assert isinstance(partition, tuple)
         with self._manifest_db() as db:
@@ -202,7 +204,7 @@ class IosBackup(Acquisition):
                 if entry.type == "file":
                     file_id_ = str(entry.metadata["file_id"])
                     stored_as = f"{file_id_[:2]}/{file_id_}"
-                    if stored_as in self._stored:
+                    if source.has_file(stored_as):
                         present = EvidenceFile(entry.path, "file", None, None, stored_as, entry.metadata)
                         yield present, source.hash_target(stored_as)
                         continue
@@ -212,9 +214,10 @@ class IosBackup(Acquisition):
     def _unlisted(self, listed: set[str]) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
         """Files in the backup's subfolders that Manifest.db does not list: hashed and flagged (the
         top-level files are listed by the first partition)."""
-        for stored_as in sorted(n for n in self._stored - listed if "/" in n):
-            utf8 = stored_as not in self._not_utf8
-            yield _stored_file(stored_as, {"unlisted": True}, utf8), self.source.hash_target(stored_as)
+        source = self.source
+        for name in source.file_names():
+            if "/" in name and name not in listed:
+                yield _stored_file(name, {"unlisted": True}, _utf8(source, name)), source.hash_target(name)
 
     def info(self) -> DeviceInfo:
         info = self._top_plist("Info.plist")
