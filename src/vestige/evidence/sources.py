@@ -47,7 +47,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, TypeVar
+from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, TypeVar, cast
 
 from vestige.evidence.errors import CorruptArchiveError, MissingFileError, NotAnAcquisitionError
 from vestige.model import Problem
@@ -387,10 +387,16 @@ class FolderSource(Source):
         self._names: list[str] = []  # every member's name, sorted
         self._base = os.fspath(location).rstrip("/") + "/"  # a member's path is one concatenation
 
+    @property
+    def _folder(self) -> FolderSource:
+        """The folder source a view of a folder shows part of (listed): where the names are kept."""
+        root = cast(FolderSource, self._root)
+        if root._found is None:
+            root._listing()
+        return root
+
     def members(self) -> Iterator[Member]:
-        root = self._root
-        assert isinstance(root, FolderSource)
-        root._listing()
+        root = self._folder
         names, prefix = root._names, self._prefix
         start = bisect_left(names, prefix) if prefix else 0
         for name in itertools.islice(names, start, None):
@@ -399,27 +405,22 @@ class FolderSource(Source):
             yield self._relative(root._member_of(name))
 
     def member(self, name: str) -> Member | None:
-        root = self._root
-        assert isinstance(root, FolderSource)
+        root = self._folder
         full = self._prefix + name
-        if full not in root._listing() and full not in root._files:
+        if full not in root._files and full not in root._listing():
             return None
         return self._relative(root._member_of(full))
 
     def has_file(self, name: str) -> bool:
-        root = self._root
-        assert isinstance(root, FolderSource)
-        found = root._listing()  # first: it fills _files
+        root = self._folder
         full = self._prefix + name
         if full in root._files:
             return True
-        member = found.get(full)
+        member = root._listing().get(full)
         return member is not None and member.type == "file"
 
     def file_names(self) -> Iterator[str]:
-        root = self._root
-        assert isinstance(root, FolderSource)
-        root._listing()
+        root = self._folder
         names, prefix, files, found = root._names, self._prefix, root._files, root._listing()
         start = bisect_left(names, prefix) if prefix else 0
         for name in itertools.islice(names, start, None):
@@ -432,19 +433,16 @@ class FolderSource(Source):
         return Member(name, "file", None) if name in self._files else self._listing()[name]
 
     def _file_member(self, name: str) -> Member:
-        root = self._root
-        assert isinstance(root, FolderSource)
+        root = self._folder
         full = self._prefix + name
-        root._listing()
         if full in root._files:
             return Member(full, "file", None)
         return super()._file_member(name)
 
     def hash_target(self, name: str) -> str | Callable[[], IO[bytes]]:
         """The file's path (the hashing layer asks for one per file of the folder)."""
-        root, full = self._root, self._prefix + name
-        assert isinstance(root, FolderSource)
-        if root._found is not None and full in root._files:
+        root, full = self._folder, self._prefix + name
+        if full in root._files:
             return root._base + full
         return super().hash_target(name)  # lists first, reads a file with an escaped name, or names what is missing
 
