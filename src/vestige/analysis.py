@@ -229,7 +229,7 @@ def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _
     problems = [_placed(p, plan.position) for p in manifest.problems]
     try:
         device = acquisition.info()
-    except EvidenceError as error:
+    except READ_ERRORS as error:
         problems.append(_placed(Problem("acquisition", "info", str(error)), plan.position))
         device = DeviceInfo()
     if progress is not None:

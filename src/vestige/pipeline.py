@@ -25,6 +25,7 @@ import orjson
 from vestige.analysis import Progress, Result, analyse
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.errors import EvidenceError
+from vestige.evidence.sources import name_text
 from vestige.indicators import IndicatorFormatError, IndicatorIndex, IndicatorSet, bundled_sets, load_indicator_set
 from vestige.indicators.plain import TYPES_BY_STEM
 from vestige.model import JSON
@@ -122,9 +123,9 @@ def run_check(
             with tuned_collector():
                 result = analyse(acquisitions, registry, index, sets, sinks=folder, progress=progress, workers=workers)
             where: dict[str, JSON] = {
-                "inputs": [str(path.resolve()) for path in paths],
+                "inputs": [_shown(path) for path in paths],
                 "acquisitions": [
-                    {"kind": a.kind, "location": str(a.source.location.resolve()), "within": a.source.prefix}
+                    {"kind": a.kind, "location": _shown(a.source.location), "within": a.source.prefix}
                     for a in acquisitions
                 ],
             }
@@ -210,6 +211,11 @@ def reanalysis(registry: Registry, references: dict[str, Path]) -> Reanalyse:
         return canonical_findings(result)
 
     return reanalyse
+
+
+def _shown(path: Path) -> str:
+    """A path as text run.json can hold (bytes of a name that is not UTF-8 as ``\\xNN``)."""
+    return name_text(str(path.resolve()))[0]
 
 
 def _refuse_inside(location: Path, output: Path | None) -> None:

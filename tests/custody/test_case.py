@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import orjson
@@ -163,3 +164,31 @@ def test_key_rotation_and_recorded_documents(built: Built, tmp_path: Path) -> No
     assert verify_case(bundle, load_trust_list(built.trust)).exit_code == 2
     with pytest.raises(CaseError, match="'acquire' is not recorded this way"):
         case.simple(new, "acquire")
+
+
+def test_a_bundle_inside_the_acquisition_is_refused(built: Built, tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence"
+    shutil.copytree(built.sample, evidence)
+    bundle = evidence / "case"
+    assert cli("case", "new", str(bundle), "--case-id", "C-3", "--examiner", str(built.key_a))[0] == 0
+    code, output = cli("case", "add", str(bundle), str(evidence), "--item-id", "I1", "--key", str(built.key_a))
+    assert code == 2
+    assert "the bundle is inside the acquisition it would take in; put it elsewhere" in output
+    assert not (bundle / "data/acquisition").exists()
+
+
+def test_an_archive_with_a_member_that_cannot_be_read_is_refused_with_nothing_written(
+    built: Built, tmp_path: Path
+) -> None:
+    archive = tmp_path / "backup.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(p for p in built.sample.rglob("*") if p.is_file()):
+            name = path.relative_to(built.sample).as_posix()
+            out.write(path, name, compress_type=zipfile.ZIP_BZIP2 if name.startswith("3d/") else zipfile.ZIP_STORED)
+    bundle = tmp_path / "bundle"
+    assert cli("case", "new", str(bundle), "--case-id", "C-4", "--examiner", str(built.key_a))[0] == 0
+    code, output = cli("case", "add", str(bundle), str(archive), "--item-id", "Z", "--key", str(built.key_a))
+    assert code == 2
+    assert "cannot be read" in output
+    assert sorted(p.name for p in (bundle / "data").iterdir()) == []
+    assert cli("verify", str(bundle), "--trust", str(built.trust))[0] == 0

@@ -114,7 +114,7 @@ def test_a_folder_is_listed_sorted_and_its_links_are_never_followed(tmp_path: Pa
         assert source.local_path("a/c.txt") == root / "a" / "c.txt"
         assert source.member("to_root") == Member("to_root", "symlink", None, "/")
         for name in ("to_root", "a/to_outside", "pipe", "a", "to_root/etc/passwd", "missing"):
-            with pytest.raises(MissingFileError, match=f"^{re.escape(name)}: no such file in backup$"):
+            with pytest.raises(MissingFileError, match=f"^{re.escape(name)}: no such file$"):
                 source.open(name)
         with pytest.raises(MissingFileError):
             source.local_path("a/to_outside")
@@ -158,7 +158,7 @@ def test_a_single_file_is_one_member_named_after_it(tmp_path: Path) -> None:
         assert read(source, "capture.pcap") == data
         assert source.hash_target("capture.pcap") == str(path)
         assert source.local_path("capture.pcap") == path
-        with pytest.raises(MissingFileError, match=r"^other: no such file in capture\.pcap$"):
+        with pytest.raises(MissingFileError, match=r"^other: no such file$"):
             source.open("other")
 
 
@@ -232,7 +232,7 @@ def test_a_zip_is_listed_opened_and_its_members_copied_once(tmp_path: Path) -> N
         again = source.local_path("a/c.db")
         assert (again, again.stat().st_ino) == (copy, copy.stat().st_ino)
         assert source.hash_target("a/c.db") == str(copy)
-        with pytest.raises(MissingFileError, match=r"^a: no such file in backup\.zip$"):
+        with pytest.raises(MissingFileError, match=r"^a: no such file$"):
             source.open("a")
         assert source.problems == []
     assert not copy.parent.parent.exists()
@@ -244,8 +244,8 @@ def test_a_zip_member_with_an_absolute_name_is_refused(tmp_path: Path) -> None:
     with open_source(archive) as source:
         assert list(source.members()) == [Member("ok.txt", "file", 2)]
         assert source.problems == [
-            problem("/etc/passwd", "evil.zip: member /etc/passwd was refused: its name is absolute"),
-            problem("C:/Windows/win.ini", "evil.zip: member C:/Windows/win.ini was refused: its name is absolute"),
+            problem("/etc/passwd", "member /etc/passwd was refused: its name is absolute"),
+            problem("C:/Windows/win.ini", "member C:/Windows/win.ini was refused: its name is absolute"),
         ]
 
 
@@ -256,7 +256,7 @@ def test_a_zip_member_climbing_out_with_dotdot_is_refused(tmp_path: Path) -> Non
         assert source.problems == [
             problem(
                 "a/../../evil.sh",
-                "evil.zip: member a/../../evil.sh was refused: its name climbs out of the archive with '..'",
+                "member a/../../evil.sh was refused: its name climbs out of the archive with '..'",
             )
         ]
 
@@ -276,13 +276,11 @@ def test_a_zip_symlink_leaving_the_archive_is_refused(tmp_path: Path) -> None:
         assert source.problems == [
             problem(
                 "dir/escape",
-                "links.zip: member dir/escape was refused: it is a link to ../../etc/passwd, outside the archive",
+                "member dir/escape was refused: it is a link to ../../etc/passwd, outside the archive",
             ),
-            problem(
-                "absolute", "links.zip: member absolute was refused: it is a link to /etc/shadow, outside the archive"
-            ),
+            problem("absolute", "member absolute was refused: it is a link to /etc/shadow, outside the archive"),
         ]
-        with pytest.raises(MissingFileError, match=r"^dir/inside: no such file in links\.zip$"):
+        with pytest.raises(MissingFileError, match=r"^dir/inside: no such file$"):
             source.open("dir/inside")
 
 
@@ -304,13 +302,9 @@ def test_a_tar_link_leaving_the_archive_is_refused(tmp_path: Path) -> None:
             Member("pipe", "other", None),
         ]
         assert source.problems == [
-            problem(
-                "dir/escape", "links.tar: member dir/escape was refused: it is a link to ../../etc, outside the archive"
-            ),
-            problem(
-                "absolute", "links.tar: member absolute was refused: it is a link to /etc/passwd, outside the archive"
-            ),
-            problem("hard", "links.tar: member hard was refused: it is a link to ../x, outside the archive"),
+            problem("dir/escape", "member dir/escape was refused: it is a link to ../../etc, outside the archive"),
+            problem("absolute", "member absolute was refused: it is a link to /etc/passwd, outside the archive"),
+            problem("hard", "member hard was refused: it is a link to ../x, outside the archive"),
         ]
         for name in ("copy", "dir/up", "pipe"):
             with pytest.raises(MissingFileError):
@@ -329,9 +323,7 @@ def test_too_many_members_stop_the_listing(tmp_path: Path, suffix: str) -> None:
         assert list(source.members()) == [Member(name, "file", 6) for name in names[:3]]
         assert list(source.members()) == [Member(name, "file", 6) for name in names[:3]]
         assert source.member("m3.txt") is None
-        assert source.problems == [
-            problem(f"many.{suffix}", f"many.{suffix}: more than 3 members; the rest were not read")
-        ]
+        assert source.problems == [problem(".", "more than 3 members; the rest were not read")]
 
 
 def test_a_zip_ratio_bomb_is_refused_from_the_ratio_floor_on(tmp_path: Path) -> None:
@@ -342,7 +334,7 @@ def test_a_zip_ratio_bomb_is_refused_from_the_ratio_floor_on(tmp_path: Path) -> 
     with open_source(archive) as source:
         assert list(source.members()) == [Member("small.txt", "file", 1000)]
         reason = (
-            f"bomb.zip: member zeros was refused: it declares 83886080 bytes from {compressed} compressed,"
+            f"member zeros was refused: it declares 83886080 bytes from {compressed} compressed,"
             " more than 1000 times (a decompression bomb)"
         )
         assert source.problems == [problem("zeros", reason)]
@@ -359,10 +351,10 @@ def test_a_tar_gz_bomb_is_stopped_by_its_stream_ratio(tmp_path: Path) -> None:
     with open_source(archive, ArchiveLimits(max_ratio=100.0, ratio_floor=1 << 20)) as source:
         assert list(source.members()) == [Member("a.txt", "file", 5)]
         reason = (
-            f"bomb.tgz: it decompresses to more than 100 times its {size} compressed bytes (a decompression bomb);"
+            f"it decompresses to more than 100 times its {size} compressed bytes (a decompression bomb);"
             " the rest was not read"
         )
-        assert source.problems == [problem("bomb.tgz", reason)]
+        assert source.problems == [problem(".", reason)]
         extracted = source.local_path("a.txt")
         assert extracted.read_bytes() == b"first"
         assert [path.name for path in extracted.parent.iterdir()] == [extracted.name]  # no half-written bomb
@@ -372,8 +364,8 @@ def test_the_declared_total_size_stops_the_listing(tmp_path: Path) -> None:
     archive = make_zip(tmp_path / "big.zip", [("a", bytes(100)), ("b", bytes(100)), ("c", bytes(10))])
     with open_source(archive, ArchiveLimits(max_total_bytes=150)) as source:
         assert list(source.members()) == [Member("a", "file", 100)]
-        reason = "big.zip: its members declare more than 150 bytes in all; the rest were not read"
-        assert source.problems == [problem("big.zip", reason)]
+        reason = "its members declare more than 150 bytes in all; the rest were not read"
+        assert source.problems == [problem(".", reason)]
 
 
 def test_duplicate_names_keep_the_first_member(tmp_path: Path) -> None:
@@ -383,8 +375,8 @@ def test_duplicate_names_keep_the_first_member(tmp_path: Path) -> None:
         assert (read(source, "a.txt"), read(source, "b.txt")) == (b"first", b"b")
         same = "was refused: another member has the same name, and the first one was kept"
         assert source.problems == [
-            problem("a.txt", f"twice.zip: member a.txt {same}"),
-            problem("b.txt", f"twice.zip: member b.txt {same}"),
+            problem("a.txt", f"member a.txt {same}"),
+            problem("b.txt", f"member b.txt {same}"),
         ]
 
 
@@ -400,7 +392,7 @@ def test_an_encrypted_zip_member_is_refused(tmp_path: Path) -> None:
     archive.write_bytes(bytes(data))
     with open_source(archive) as source:
         assert list(source.members()) == [Member("plain.txt", "file", 5)]
-        assert source.problems == [problem("secret.txt", "locked.zip: member secret.txt was refused: it is encrypted")]
+        assert source.problems == [problem("secret.txt", "member secret.txt was refused: it is encrypted")]
 
 
 def test_a_corrupt_zip_stream_raises_an_oserror_not_badzipfile(tmp_path: Path) -> None:
@@ -411,11 +403,11 @@ def test_a_corrupt_zip_stream_raises_an_oserror_not_badzipfile(tmp_path: Path) -
     raw[start + 2000 : start + 2064] = bytes(64)
     archive.write_bytes(bytes(raw))
     with open_source(archive) as source:
-        with pytest.raises(ArchiveReadError, match=r"^corrupt\.zip: member log\.txt cannot be read \(") as caught:
+        with pytest.raises(ArchiveReadError, match=r"^member log\.txt cannot be read \(") as caught:
             read(source, "log.txt")
         assert isinstance(caught.value, OSError)
         assert not isinstance(caught.value, zipfile.BadZipFile)
-        with pytest.raises(OSError, match=r"^corrupt\.zip: member log\.txt cannot be read \("):
+        with pytest.raises(OSError, match=r"^member log\.txt cannot be read \("):
             source.local_path("log.txt")
 
 
@@ -423,7 +415,7 @@ def test_a_zip_member_compressed_with_bzip2_is_listed_but_not_decompressed(tmp_p
     archive = make_zip(tmp_path / "bz.zip", [("a.txt", b"a" * 100)], zipfile.ZIP_BZIP2)
     with open_source(archive) as source:
         assert list(source.members()) == [Member("a.txt", "file", 100)]
-        reason = r"^bz\.zip: member a\.txt is compressed with method 12, which vestige does not decompress"
+        reason = r"^member a\.txt is compressed with method 12, which vestige does not decompress"
         with pytest.raises(ArchiveReadError, match=reason):
             source.open("a.txt")
 
@@ -481,7 +473,7 @@ def test_a_plain_tar_is_read_in_place(tmp_path: Path) -> None:
         with opener() as stream:
             assert stream.read() == b"notes"
         assert source.local_path("data/sms.db").read_bytes() == b"SQLite format 3\x00" + bytes(100)
-        with pytest.raises(MissingFileError, match=r"^data/copy\.db: no such file in fs\.tar$"):
+        with pytest.raises(MissingFileError, match=r"^data/copy\.db: no such file$"):
             source.open("data/copy.db")
         assert source.problems == []
 
@@ -494,8 +486,8 @@ def test_a_damaged_tar_header_stops_the_listing_with_a_problem(tmp_path: Path) -
     archive.write_bytes(bytes(data))
     with open_source(archive) as source:
         assert list(source.members()) == [Member("a.txt", "file", 1)]
-        reason = "damaged.tar: reading stopped at entry 2 (a damaged header: bad checksum)"
-        assert source.problems == [problem("damaged.tar", reason)]
+        reason = "reading stopped at entry 2 (a damaged header: bad checksum)"
+        assert source.problems == [problem(".", reason)]
 
 
 def test_a_tar_cut_short_lists_what_it_holds_and_says_so(tmp_path: Path) -> None:
@@ -503,11 +495,8 @@ def test_a_tar_cut_short_lists_what_it_holds_and_says_so(tmp_path: Path) -> None
     archive.write_bytes(archive.read_bytes()[:2048])  # both members, no end-of-archive marker
     with open_source(archive) as source:
         assert list(source.members()) == [Member("a.txt", "file", 1), Member("b.txt", "file", 1)]
-        reason = (
-            "cut.tar: reading stopped at entry 3"
-            " (it ends without the end-of-archive marker, so it may have been cut short)"
-        )
-        assert source.problems == [problem("cut.tar", reason)]
+        reason = "reading stopped at entry 3 (it ends without the end-of-archive marker, so it may have been cut short)"
+        assert source.problems == [problem(".", reason)]
         assert read(source, "b.txt") == b"b"
 
 
@@ -518,11 +507,8 @@ def test_a_tar_header_asking_for_a_huge_read_stops_the_pass(tmp_path: Path) -> N
     archive.write_bytes(gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(1 << 16)))
     with open_source(archive) as source:
         assert list(source.members()) == []
-        reason = (
-            "longname.tgz: reading stopped at entry 1"
-            " (a header asks to read 1099511627776 bytes at once, more than a tar holds)"
-        )
-        assert source.problems == [problem("longname.tgz", reason)]
+        reason = "reading stopped at entry 1 (a header asks to read 1099511627776 bytes at once, more than a tar holds)"
+        assert source.problems == [problem(".", reason)]
 
 
 # Views and nested archives
@@ -553,7 +539,7 @@ def test_within_a_zip_of_an_ios_backup(tmp_path: Path) -> None:
         assert view.local_path("Manifest.db").read_bytes() == b"SQLite format 3\x00manifest"
         assert view.hash_target("Manifest.db") == str(source.local_path(f"{udid}/Manifest.db"))
         assert [member.name for member in view.within("3d/").members()] == ["3d0d7e5fb2ce288813306e4d4636395e047a3d28"]
-        with pytest.raises(MissingFileError, match=rf"^{udid}/readme\.txt: no such file in backup\.zip$"):
+        with pytest.raises(MissingFileError, match=rf"^{udid}/readme\.txt: no such file$"):
             view.open("readme.txt")
         with pytest.raises(ValueError, match=r"^\.\./x: a folder inside a source cannot climb out of it with '\.\.'$"):
             source.within("../x")
@@ -568,12 +554,12 @@ def test_nested_bugreport_zip_in_an_androidqf_folder(tmp_path: Path) -> None:
     with open_source(folder) as source:
         report = source.nested("bugreport.zip")
         assert isinstance(report, ZipSource)
-        assert (report.location, report.label) == (inner, "androidqf/bugreport.zip")
+        assert (report.location, report.label, report.scope) == (inner, "androidqf/bugreport.zip", "bugreport.zip")
         assert list(report.members()) == [Member("FS/data/x", "file", 1), Member("dumpstate.txt", "file", 9)]
         assert read(report, "dumpstate.txt") == b"dumpstate"
         with pytest.raises(CorruptArchiveError, match=r"^androidqf/packages\.json: not a zip or tar archive$"):
             source.nested("packages.json")
-        with pytest.raises(MissingFileError, match=r"^FS: no such file in androidqf$"):
+        with pytest.raises(MissingFileError, match=r"^FS: no such file$"):
             source.nested("FS")
 
 
@@ -592,7 +578,9 @@ def test_nested_archives_in_a_zip_are_copied_out_and_closed_with_it(tmp_path: Pa
     assert list(nested_zip.members()) == [Member("a.txt", "file", 7)]
     assert read(nested_zip, "a.txt") == b"inner a"
     nested_tar = outer.within("logs").nested("logs.tgz")
-    assert nested_tar.label == "outer.zip/logs/logs.tgz"
+    assert (nested_tar.label, nested_tar.scope) == ("outer.zip/logs/logs.tgz", "logs/logs.tgz")
+    with pytest.raises(MissingFileError, match=r"^logs/logs\.tgz: absent: no such file$"):
+        nested_tar.open("absent")
     extracted = nested_tar.local_path("log.txt")
     assert extracted.read_bytes() == b"log"
     outer.close()
@@ -650,3 +638,50 @@ def test_a_forked_worker_reads_through_its_own_handle_while_the_parent_keeps_rea
         assert mine == expected
         assert theirs == expected
         assert copy.read_bytes() == contents["m0.txt"]
+
+
+def without_utf8_flag(archive: Path) -> Path:
+    """The zip as Info-ZIP writes one on Linux: names in UTF-8 bytes, but general purpose bit 11 unset."""
+    data = bytearray(archive.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = data.find(signature)
+        while start >= 0:
+            data[start + flags_at + 1] &= ~0x08  # bit 11 is bit 3 of the high byte
+            start = data.find(signature, start + 4)
+    archive.write_bytes(bytes(data))
+    return archive
+
+
+def test_zip_names_without_the_utf8_flag_are_read_as_the_bytes_they_are(tmp_path: Path) -> None:
+    archive = without_utf8_flag(make_zip(tmp_path / "infozip.zip", [("0d/café.txt", b"cafe"), ("plain.txt", b"p")]))
+    with zipfile.ZipFile(archive) as raw:
+        assert [i.orig_filename for i in raw.infolist()] == ["0d/caf├⌐.txt", "plain.txt"]  # what zipfile makes of it
+    with open_source(archive) as source:
+        assert [m.name for m in source.members()] == ["0d/café.txt", "plain.txt"]
+        assert read(source, "0d/café.txt") == b"cafe"
+
+
+def test_a_sparse_tar_member_is_refused_and_a_malformed_sparse_map_stops_the_listing(tmp_path: Path) -> None:
+    sparse = tarfile.TarInfo("holes.img")
+    sparse.type, sparse.size = tarfile.GNUTYPE_SPARSE, 0
+    archive = tmp_path / "sparse.tar"
+    first, data = tar_entry("a.txt", b"first")
+    with tarfile.open(archive, "w", format=tarfile.GNU_FORMAT) as out:
+        out.addfile(first, io.BytesIO(data))
+        out.addfile(sparse, io.BytesIO())
+    with open_source(archive) as source:
+        assert [m.name for m in source.members()] == ["a.txt"]
+        assert source.problems == [
+            problem("holes.img", "member holes.img was refused: it is a sparse file, which vestige does not extract")
+        ]
+    broken = tarfile.TarInfo("map.img")
+    broken.size = 0
+    broken.pax_headers = {"GNU.sparse.map": "x,y", "GNU.sparse.size": "1"}
+    malformed = tmp_path / "map.tar"
+    with tarfile.open(malformed, "w", format=tarfile.PAX_FORMAT) as out:
+        out.addfile(first, io.BytesIO(data))
+        out.addfile(broken, io.BytesIO())
+    with open_source(malformed) as source:
+        assert [m.name for m in source.members()] == ["a.txt"]
+        [stopped] = source.problems
+    assert (stopped.path, stopped.reason.startswith("reading stopped at entry 2 (")) == (".", True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import backup_with, change_in_wal
+from tests.builders import backup_with, change_in_wal, check
 from vestige.evidence.errors import EncryptedBackupError, MissingFileError, NotAnAcquisitionError, UnexpectedFormatError
 from vestige.evidence.merkle import MerkleRoot
 from vestige.evidence.sources import open_source
@@ -22,6 +22,7 @@ from vestige.ios import acquisitions as ios_acquisitions
 from vestige.ios.acquisitions import IOS_BACKUP, IosBackup
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.platforms import Registry
+from vestige.report.findings import findings_document
 
 
 def detect(path: Path) -> tuple[str, Path, str]:
@@ -210,3 +211,52 @@ def test_a_wal_mode_manifest_db_is_copied_once_for_every_partition(
     assert "HomeDomain/Library/only-in-the-wal.txt" in paths
     assert "HomeDomain/Library/f0.txt" not in paths
     assert not scratch.exists()
+
+
+def zip_of(root: Path, archive: Path, compressed: dict[str, int] | None = None) -> Path:
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            name = path.relative_to(root).as_posix()
+            out.write(path, name, compress_type=(compressed or {}).get(name, zipfile.ZIP_STORED))
+    return archive
+
+
+def test_a_zipped_backup_whose_manifest_db_cannot_be_read_is_refused_by_name(tmp_path: Path) -> None:
+    archive = zip_of(backup_with(tmp_path / "b"), tmp_path / "b.zip", {"Manifest.db": zipfile.ZIP_BZIP2})
+    with pytest.raises(NotAnAcquisitionError, match=r"b\.zip: Manifest\.db cannot be read \(member Manifest\.db is"):
+        detect(archive)
+
+
+def test_an_unreadable_info_plist_in_a_zip_is_a_problem_and_the_rest_is_read(tmp_path: Path) -> None:
+    archive = zip_of(backup_with(tmp_path / "b"), tmp_path / "b.zip", {"Info.plist": zipfile.ZIP_BZIP2})
+    result = check(archive).result
+    assert [(p.artifact, p.path) for p in result.problems] == [("acquisition", "Info.plist"), ("acquisition", "info")]
+    assert result.problems[0].reason.startswith("Info.plist: cannot be read (member Info.plist is compressed")
+    assert result.problems[1].reason.startswith("Info.plist: cannot be read (member Info.plist is compressed")
+    assert result.acquisitions[0].device.model is None
+
+
+def test_the_same_archive_under_another_name_gives_the_same_findings(tmp_path: Path) -> None:
+    root = backup_with(tmp_path / "b")
+    first = zip_of(root, tmp_path / "first.zip")
+    with zipfile.ZipFile(first, "a") as out:
+        out.writestr("../escape.txt", b"outside")  # a refused member: a problem of the acquisition
+    second = tmp_path / "renamed-copy.zip"
+    second.write_bytes(first.read_bytes())
+    one, two = check(first).result, check(second).result
+    assert [p.as_json() for p in one.problems] == [
+        {
+            "artifact": "acquisition",
+            "path": "../escape.txt",
+            "reason": "member ../escape.txt was refused: its name climbs out of the archive with '..'",
+        }
+    ]
+    assert findings_document(one).canonical() == findings_document(two).canonical()
+
+
+def test_a_backup_in_a_folder_whose_name_is_not_utf8_is_read(tmp_path: Path) -> None:
+    parent = Path(os.fsdecode(os.fsencode(tmp_path) + b"/UD\xffID"))
+    root = backup_with(parent / "00008110-001A2B3C4D5E801E")
+    assert root.is_dir()
+    result = check(parent).result
+    assert result.complete and result.acquisitions[0].device.model == "iPhone14,2"

@@ -50,7 +50,7 @@ from vestige.custody.log import CustodyLog, Entry, canonical
 from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.hashing import hash_in_order, hash_threads, sha256_file
-from vestige.evidence.sources import Source
+from vestige.evidence.sources import Source, name_text
 from vestige.indicators import IndicatorSet, read_indicator_data
 from vestige.indicators.plain import read_plain_list
 from vestige.indicators.sets import IndicatorFormatError, SetOrigin
@@ -284,6 +284,8 @@ class Case:
             raise CaseError(f"{item!r}: an item id is letters, digits, '.', '_' and '-'")
         if item in state.items:
             raise CaseError(f"item {item} is already in the bundle")
+        if self.root.resolve().is_relative_to(location.resolve()):
+            raise CaseError(f"{self.root}: the bundle is inside the acquisition it would take in; put it elsewhere")
         try:
             recognised = (registry or Registry.discover()).recognise(location)
         except EvidenceError as error:
@@ -330,20 +332,26 @@ class Case:
         return self._commit(key, fields)
 
     def _take_files(self, source: Source, item: str, by_reference: bool) -> tuple[list[ItemFile], ItemFile | None]:
-        """The item's files, copied in (hashed in the same pass) or only hashed, and for a file or an
-        archive the copy of it (its container)."""
+        """The item's files, copied in (hashed in the same pass) or only hashed, and for an archive the
+        archive itself as one file (its container). A file or archive is read whole before it is copied,
+        so a member that cannot be read stops the item with nothing written."""
         if source.shape == "folder":
             names = _folder_files(source)
             return (self._hash_files(source, names) if by_reference else self._copy_folder(source, item, names)), None
+        if not name_text(str(source.location))[1]:
+            raise CaseError(
+                f"{name_text(str(source.location))[0]}: a file name that is not UTF-8; a case bundle's "
+                "manifests cannot name it"
+            )
         names = [m.name for m in source.members() if m.type == "file"]
-        container = None if by_reference else self._copy_container(source.location, item)
-        files = self._hash_files(source, names)
-        if source.shape == "file":
+        files = self._hash_files(source, names)  # first: an unreadable member stops it before anything is copied
+        if by_reference and source.shape == "file":
             return files, None
-        if container is None:
+        if by_reference:
             size, sha256 = _container_digest(source.location)
-            container = ItemFile(source.location.name, size, sha256)
-        return files, container
+            return files, ItemFile(source.location.name, size, sha256)
+        container = self._copy_container(source.location, item)
+        return files, None if source.shape == "file" else container
 
     def _copy_folder(self, source: Source, item: str, names: list[str]) -> list[ItemFile]:
         target = self.root / "data" / "acquisition" / item

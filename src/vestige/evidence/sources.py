@@ -64,6 +64,7 @@ _TAR_READ_MAX = 64 << 20  # the largest single read a tar header may ask for (a 
 _SHARD = 4096  # extracted tar members per scratch sub-folder
 _UNIX = 3  # ZipInfo.create_system of an archive whose external attributes hold a Unix mode
 _ENCRYPTED = 0x1  # general purpose bit 0
+_UTF8_NAME = 0x800  # general purpose bit 11: the name is UTF-8
 _READABLE_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive's end record
 _COMPRESSION_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
@@ -76,6 +77,7 @@ _READ_ERRORS: tuple[type[Exception], ...] = (
     EOFError,
     NotImplementedError,
     UnicodeDecodeError,
+    ValueError,  # tarfile on a malformed sparse map or number field
 )
 """What ``zipfile``, ``tarfile`` and the decompressors raise on corrupt data, besides ``OSError``."""
 _DAMAGE_ERRORS: tuple[type[Exception], ...] = (*_READ_ERRORS, OSError)
@@ -144,6 +146,7 @@ class Source(abc.ABC):
         self.location = location
         self.limits = limits or ArchiveLimits()
         self.label = label or location.name or str(location)
+        self.scope = ""  # where a nested archive sits in the acquisition ("bugreport.zip"); "" for the whole
         self.problems: list[Problem] = []
         self._root: Source = self  # the source whose listing, handles and scratch folder a view uses
         self._prefix = ""
@@ -165,6 +168,13 @@ class Source(abc.ABC):
     def prefix(self) -> str:
         """The folder (ending in ``/``) that a view given by ``within`` shows, or ``""``."""
         return self._prefix
+
+    @property
+    def _in(self) -> str:
+        """How problems and read errors begin: the nested archive they are in, or nothing. Never the
+        name of the file or folder given, which is not part of the acquisition (the same bytes under
+        another name give the same findings)."""
+        return f"{self.scope}: " if self.scope else ""
 
     @property
     def root(self) -> Source:
@@ -245,7 +255,8 @@ class Source(abc.ABC):
         root = self._root
         path = self.local_path(name)
         label = f"{root.label}/{member.name}"
-        child = _archive_source(path, root.limits, label)
+        scope = f"{root.scope}/{member.name}" if root.scope else member.name
+        child = _archive_source(path, root.limits, label, scope)
         if child is None:
             raise CorruptArchiveError(f"{label}: not a zip or tar archive")
         root._children.append(child)
@@ -293,6 +304,7 @@ class Source(abc.ABC):
     def _view_of(self, parent: Source, prefix: str) -> None:
         root = parent._root
         self.location, self.limits, self.label, self.problems = root.location, root.limits, root.label, root.problems
+        self.scope = root.scope
         self._root, self._prefix = root, parent._prefix + prefix
 
     def _relative(self, member: Member) -> Member:
@@ -304,7 +316,7 @@ class Source(abc.ABC):
         root = self._root
         member = root._listing().get(self._prefix + name)
         if member is None or member.type != "file" or not root._reachable(member):
-            raise MissingFileError(f"{self._prefix + name}: no such file in {root.label}")
+            raise MissingFileError(f"{root._in}{self._prefix + name}: no such file")
         return member
 
     def _listing(self) -> dict[str, Member]:
@@ -326,7 +338,7 @@ class Source(abc.ABC):
         try:
             self._scan(census)
         except _OverLimitError as limit:
-            self.problems.append(Problem(artifact="acquisition", path=self.label, reason=limit.reason))
+            self.problems.append(Problem(artifact="acquisition", path=self.scope or ".", reason=limit.reason))
         self._order(census.found)
         self._found = census.found  # last: a thread that sees it sees the order too
         return census.found
@@ -461,7 +473,7 @@ class FolderSource(Source):
                     entries.sort(key=_entry_name)  # a fixed order, so names that escape alike resolve alike
             except OSError as error:
                 shown = _shown(prefix.rstrip("/") or ".")
-                reason = f"{self.label}: folder {shown} cannot be read ({error.strerror}); its contents were not listed"
+                reason = f"{self._in}folder {shown} cannot be read ({error.strerror}); its contents were not listed"
                 census.note(shown, reason)
                 continue
             plain = prefix == real_prefix  # every folder above has a UTF-8 name
@@ -554,7 +566,7 @@ class ZipSource(Source):
                 self._infos[member.name] = info
 
     def _zip_member(self, info: zipfile.ZipInfo, census: _Census) -> Member | None:
-        stored = info.orig_filename  # ``filename`` is cut at a NUL; the name as stored is not
+        stored = _zip_name(info)
         fault = _name_fault(stored)
         if fault is not None:
             census.refuse(stored, fault)
@@ -581,22 +593,22 @@ class ZipSource(Source):
                 f" {limits.max_ratio:g} times (a decompression bomb)",
             )
             return None
-        return Member(name, "file", info.file_size)
+        return Member(name, "file", info.file_size, None, name_text(stored)[1])
 
     def _zip_link(self, info: zipfile.ZipInfo, name: str, census: _Census) -> Member | None:
         """A symbolic link member: its content is the target."""
         if info.file_size > _LINK_MAX:
-            census.refuse(info.orig_filename, f"its link target is longer than {_LINK_MAX} bytes")
+            census.refuse(_zip_name(info), f"its link target is longer than {_LINK_MAX} bytes")
             return None
         try:
             with self._member_stream(info, name) as stream:
                 target = name_text(os.fsdecode(stream.read()))[0]
         except OSError as error:
-            census.refuse(info.orig_filename, f"its link target cannot be read ({error})")
+            census.refuse(_zip_name(info), f"its link target cannot be read ({error})")
             return None
         fault = _link_fault(name, target, hard=False)
         if fault is not None:
-            census.refuse(info.orig_filename, fault)
+            census.refuse(_zip_name(info), fault)
             return None
         return Member(name, "symlink", None, target)
 
@@ -604,7 +616,7 @@ class ZipSource(Source):
         return self._member_stream(self._infos[member.name], member.name)
 
     def _member_stream(self, info: zipfile.ZipInfo, name: str) -> IO[bytes]:
-        what = f"{self.label}: member {_shown(name)}"
+        what = f"{self._in}member {_shown(name)}"
         if info.compress_type not in _READABLE_ZIP_METHODS:
             raise ArchiveReadError(
                 f"{what} is compressed with method {info.compress_type}, which vestige does not decompress"
@@ -667,7 +679,7 @@ class TarSource(Source):
                 self._take(archive, info, number, census)
                 number += 1
         except _DAMAGE_ERRORS as error:
-            census.note(self.label, f"{self.label}: reading stopped at entry {number} ({error})")
+            census.note(self.scope or ".", f"{self._in}reading stopped at entry {number} ({error})")
 
     def _take(self, archive: tarfile.TarFile, info: tarfile.TarInfo, number: int, census: _Census) -> None:
         member = self._tar_member(info, census)
@@ -709,8 +721,12 @@ class TarSource(Source):
                 census.refuse(stored, fault)
                 return None
             return Member(name, "symlink" if info.issym() else "hardlink", None, name_text(info.linkname)[0])
+        if info.isreg() and info.issparse():
+            # Extracting one writes its holes in full: a few KB of tar could fill the disk.
+            census.refuse(stored, "it is a sparse file, which vestige does not extract")
+            return None
         if info.isreg():
-            return Member(name, "file", info.size)
+            return Member(name, "file", info.size, None, name_text(stored)[1])
         return Member(name, "other", None)
 
     def _plain_file(self, member: Member) -> Path | None:
@@ -723,7 +739,7 @@ class TarSource(Source):
         offset, size = self._in_place[member.name]
         raw = self.location.open("rb")
         raw.seek(offset)
-        return _bounded(raw, size, f"{self.label}: member {_shown(member.name)}")
+        return _bounded(raw, size, f"{self._in}member {_shown(member.name)}")
 
 
 def open_source(path: Path, limits: ArchiveLimits | None = None) -> Source:
@@ -739,15 +755,20 @@ def open_source(path: Path, limits: ArchiveLimits | None = None) -> Source:
     return archive if archive is not None else FileSource(path, limits)
 
 
-def _archive_source(path: Path, limits: ArchiveLimits | None, label: str | None) -> Source | None:
-    """A zip or tar source for the file at ``path``, or None when it is neither."""
+def _archive_source(path: Path, limits: ArchiveLimits | None, label: str | None, scope: str = "") -> Source | None:
+    """A zip or tar source for the file at ``path`` (``scope``: where it sits in the acquisition, for a
+    nested one), or None when it is neither."""
     with path.open("rb") as stream:
         head = stream.read(4)
+    source: Source
     if head in _ZIP_MAGIC:
-        return ZipSource(path, limits, label)
-    if _tar_kind(path) is not None:
-        return TarSource(path, limits, label)
-    return None
+        source = ZipSource(path, limits, label)
+    elif _tar_kind(path) is not None:
+        source = TarSource(path, limits, label)
+    else:
+        return None
+    source.scope = scope
+    return source
 
 
 def _tar_kind(path: Path) -> str | None:
@@ -799,7 +820,7 @@ class _Census:
     and a problem for each member refused."""
 
     def __init__(self, source: Source) -> None:
-        self.label, self.limits, self.problems = source.label, source.limits, source.problems
+        self.prefix, self.limits, self.problems = source._in, source.limits, source.problems
         self.bounded = source.shape == "archive"
         self.found: dict[str, Member] = {}
         self.entries = 0
@@ -809,7 +830,7 @@ class _Census:
         """Counts one more stored entry and returns its number; past ``max_members`` the listing stops."""
         self.entries += 1
         if self.entries > self.limits.max_members:
-            raise _OverLimitError(f"{self.label}: more than {self.limits.max_members} members; the rest were not read")
+            raise _OverLimitError(f"{self.prefix}more than {self.limits.max_members} members; the rest were not read")
         return self.entries
 
     def admit(self, member: Member) -> bool:
@@ -821,7 +842,7 @@ class _Census:
             self.total += member.size
             if self.total > self.limits.max_total_bytes:
                 raise _OverLimitError(
-                    f"{self.label}: its members declare more than {self.limits.max_total_bytes} bytes in all;"
+                    f"{self.prefix}its members declare more than {self.limits.max_total_bytes} bytes in all;"
                     " the rest were not read"
                 )
         self.found[member.name] = member
@@ -834,7 +855,7 @@ class _Census:
 
     def refuse(self, stored: str, why: str) -> None:
         shown = _shown(stored)
-        self.note(shown, f"{self.label}: member {shown} was refused: {why}")
+        self.note(shown, f"{self.prefix}member {shown} was refused: {why}")
 
     def note(self, path: str, reason: str) -> None:
         self.problems.append(Problem(artifact="acquisition", path=path, reason=reason))
@@ -888,7 +909,7 @@ class _TarFeed(io.RawIOBase):
     def __init__(self, inner: io.BufferedIOBase, compressed_size: int | None, source: Source) -> None:
         super().__init__()
         self._inner, self._compressed_size = inner, compressed_size
-        self._limits, self._label = source.limits, source.label
+        self._limits, self._prefix = source.limits, source._in
         self._position = 0
 
     def readable(self) -> bool:
@@ -927,11 +948,11 @@ class _TarFeed(io.RawIOBase):
         limits, done = self._limits, self._position
         if done > limits.max_total_bytes:
             raise _OverLimitError(
-                f"{self._label}: it decompresses to more than {limits.max_total_bytes} bytes; the rest was not read"
+                f"{self._prefix}it decompresses to more than {limits.max_total_bytes} bytes; the rest was not read"
             )
         if done >= limits.ratio_floor and done > limits.max_ratio * compressed_size:
             raise _OverLimitError(
-                f"{self._label}: it decompresses to more than {limits.max_ratio:g} times its {compressed_size}"
+                f"{self._prefix}it decompresses to more than {limits.max_ratio:g} times its {compressed_size}"
                 " compressed bytes (a decompression bomb); the rest was not read"
             )
 
@@ -984,6 +1005,16 @@ def _normal_name(stored: str) -> str:
     """A stored name that passed ``_name_fault`` as a member's name: ``.`` and empty components dropped,
     bytes that are not UTF-8 escaped; ``""`` for the archive's own root."""
     return name_text("/".join(part for part in stored.split("/") if part not in ("", ".")))[0]
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name as stored. ``filename`` is cut at a NUL, so ``orig_filename`` is read; a name
+    without the UTF-8 flag was decoded by ``zipfile`` as CP437, which Info-ZIP and most tools on Linux
+    and macOS do not mean (they write the file system's bytes, UTF-8 as a rule): its bytes are taken
+    back and read as UTF-8, with ``\\xNN`` for bytes that are not, as a folder's names are."""
+    if info.flag_bits & _UTF8_NAME:
+        return info.orig_filename
+    return info.orig_filename.encode("cp437").decode("utf-8", "surrogateescape")
 
 
 def _link_fault(name: str, target: str, hard: bool) -> str | None:

@@ -9,6 +9,7 @@ that SQLite may replay the write-ahead log or roll back a hot journal on the cop
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -47,7 +48,7 @@ def open_database(path: Path, name: str, sidecars: Mapping[str, Path] | None = N
                 shutil.copyfile(sidecar, Path(scratch) / f"db{suffix}")
             connection = sqlite3.connect(str(copy))
         else:
-            uri = f"file:{quote(str(path.resolve()))}?mode=ro&immutable=1"
+            uri = f"file:{quote(os.fsencode(path.resolve()))}?mode=ro&immutable=1"  # bytes: any name
             connection = sqlite3.connect(uri, uri=True)
         try:
             connection.execute("PRAGMA query_only = 1")

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from vestige.evidence.acquisition import Acquisition, DeviceInfo, EvidenceFile
-from vestige.evidence.errors import EncryptedBackupError, NotAnAcquisitionError, UnexpectedFormatError
+from vestige.evidence.errors import (
+    CorruptDatabaseError,
+    EncryptedBackupError,
+    NotAnAcquisitionError,
+    UnexpectedFormatError,
+)
 from vestige.evidence.hashing import HashTarget
 from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
 from vestige.evidence.sources import Source
@@ -98,16 +103,19 @@ def _is_backup(source: Source, prefix: str = "") -> bool:
 
 def _refuse_encrypted(backup: Source) -> None:
     """A backup whose Manifest.db is SQLite is readable (a decrypted copy keeps ``IsEncrypted``)."""
-    with backup.open(MANIFEST_DB) as stream:
-        if stream.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
-            return
+    where = f"{backup.location}/{backup.prefix}".rstrip("/")
+    try:
+        with backup.open(MANIFEST_DB) as stream:
+            if stream.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
+                return
+    except OSError as error:
+        raise NotAnAcquisitionError(f"{where}: Manifest.db cannot be read ({error})") from None
     encrypted = False
     if backup.has_file("Manifest.plist"):
         try:
             encrypted = bool(_read_plist(backup, "Manifest.plist").get("IsEncrypted"))
         except UnexpectedFormatError:
             encrypted = False
-    where = f"{backup.location}/{backup.prefix}".rstrip("/")
     if encrypted:
         raise EncryptedBackupError(
             f"{where}: this iOS backup is encrypted; decrypt it first (vestige reads the decrypted copy)"
@@ -116,8 +124,11 @@ def _refuse_encrypted(backup: Source) -> None:
 
 
 def _read_plist(source: Source, name: str) -> dict[str, Any]:
-    with source.open(name) as stream:
-        data = stream.read(TOP_PLIST_LIMIT + 1)
+    try:
+        with source.open(name) as stream:
+            data = stream.read(TOP_PLIST_LIMIT + 1)
+    except OSError as error:
+        raise UnexpectedFormatError(f"{name}: cannot be read ({error})") from None
     if len(data) > TOP_PLIST_LIMIT:
         raise UnexpectedFormatError(f"{name}: larger than {TOP_PLIST_LIMIT >> 20} MiB, not a backup's plist")
     return load_plist_dict(data, name)
@@ -152,12 +163,15 @@ class IosBackup(Acquisition):
         """Manifest.db, read in place; a WAL-mode one through one private copy made on first use and
         shared by every partition (and forked worker) after it."""
         if self._listing is None:
-            location = self.source.local_path(MANIFEST_DB)
-            sidecars = {
-                suffix: self.source.local_path(MANIFEST_DB + suffix)
-                for suffix in SIDECARS
-                if self.source.has_file(MANIFEST_DB + suffix)
-            }
+            try:
+                location = self.source.local_path(MANIFEST_DB)
+                sidecars = {
+                    suffix: self.source.local_path(MANIFEST_DB + suffix)
+                    for suffix in SIDECARS
+                    if self.source.has_file(MANIFEST_DB + suffix)
+                }
+            except OSError as error:  # a member of an archive that cannot be read
+                raise CorruptDatabaseError(f"{MANIFEST_DB}: cannot be read ({error})") from None
             if "-wal" not in sidecars and "-journal" not in sidecars:
                 self._listing = location
             else:
