@@ -260,3 +260,24 @@ def test_a_backup_in_a_folder_whose_name_is_not_utf8_is_read(tmp_path: Path) -> 
     assert root.is_dir()
     result = check(parent).result
     assert result.complete and result.acquisitions[0].device.model == "iPhone14,2"
+
+
+def test_manifest_db_is_cut_by_row_count_so_a_rowid_gap_costs_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder = BackupBuilder(tmp_path / "b")
+    for number in range(5):
+        builder.add_file("HomeDomain", f"Library/f{number}.txt", b"%d" % number)
+    root = builder.finish()
+    db = sqlite3.connect(str(root / "Manifest.db"))
+    (count,) = db.execute("SELECT count(*) FROM Files").fetchone()
+    db.execute("UPDATE Files SET rowid = 9223372036854775807 WHERE relativePath = 'Library/f4.txt'")
+    db.commit()
+    db.close()
+    monkeypatch.setattr(ios_acquisitions, "ROWS_PER_PARTITION", 3)
+    with IosBackup(open_source(root)) as backup:
+        partitions = backup._partitions()
+        assert partitions[0] == "top"
+        assert len(partitions) == 1 + -(-count // 3)
+        assert partitions[-1][1] == 9223372036854775807
+        assert "HomeDomain/Library/f4.txt" in {entry.path for entry in backup.files()}

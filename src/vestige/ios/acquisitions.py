@@ -195,11 +195,20 @@ class IosBackup(Acquisition):
         in this process, when Manifest.db is first opened: the workers share the listing)."""
         with self._manifest_db() as db:
             LISTING.read(db, MANIFEST_DB)
-            low, high = db.execute("SELECT min(rowid), max(rowid) FROM Files").fetchone()
-        if low is None:
+            # Cut by row count, not by rowid range: a crafted gap in the rowids costs nothing.
+            starts = [
+                row[0]
+                for row in db.execute(
+                    "SELECT rowid FROM (SELECT rowid, row_number() OVER (ORDER BY rowid) AS n FROM Files)"
+                    " WHERE (n - 1) % ? = 0 ORDER BY rowid",
+                    (ROWS_PER_PARTITION,),
+                )
+            ]
+            (high,) = db.execute("SELECT max(rowid) FROM Files").fetchone()
+        if not starts:
             return ("top",)
-        slices = range(low, high + 1, ROWS_PER_PARTITION)
-        return ("top", *((start, min(high, start + ROWS_PER_PARTITION - 1)) for start in slices))
+        ends = [start - 1 for start in starts[1:]] + [high]
+        return ("top", *zip(starts, ends, strict=True))
 
     def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
         source = self.source
