@@ -195,18 +195,20 @@ class IosBackup(Acquisition):
         in this process, when Manifest.db is first opened: the workers share the listing)."""
         with self._manifest_db() as db:
             LISTING.read(db, MANIFEST_DB)
-            # Cut by row count, not by rowid range: a crafted gap in the rowids costs nothing.
-            starts = [
-                row[0]
-                for row in db.execute(
-                    "SELECT rowid FROM (SELECT rowid, row_number() OVER (ORDER BY rowid) AS n FROM Files)"
-                    " WHERE (n - 1) % ? = 0 ORDER BY rowid",
-                    (ROWS_PER_PARTITION,),
-                )
-            ]
-            (high,) = db.execute("SELECT max(rowid) FROM Files").fetchone()
-        if not starts:
-            return ("top",)
+            low, high, count = db.execute("SELECT min(rowid), max(rowid), count(*) FROM Files").fetchone()
+            if low is None:
+                return ("top",)
+            if high - low < 2 * count:  # dense rowids, as iOS writes them: slices of the range
+                starts = list(range(low, high + 1, ROWS_PER_PARTITION))
+            else:  # a gap (crafted, or rows deleted): cut by row count, so the gap costs nothing
+                starts = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT rowid FROM (SELECT rowid, row_number() OVER (ORDER BY rowid) AS n FROM Files)"
+                        " WHERE (n - 1) % ? = 0 ORDER BY rowid",
+                        (ROWS_PER_PARTITION,),
+                    )
+                ]
         ends = [start - 1 for start in starts[1:]] + [high]
         return ("top", *zip(starts, ends, strict=True))
 
