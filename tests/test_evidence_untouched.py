@@ -10,12 +10,11 @@ and the whole folder and the zip are hashed before and after.
 from __future__ import annotations
 
 import sqlite3
-import zipfile
 from pathlib import Path
 
 from click.testing import CliRunner
 
-from tests.builders import change_in_wal, tree_digest
+from tests.builders import change_in_wal, tree_digest, zip_folder
 from tests.builders.custody import PASSPHRASE, cli
 from vestige.cli import main
 from vestige.custody.keys import generate, save_key
@@ -64,10 +63,7 @@ def test_custody_commands_leave_the_acquisition_byte_for_byte(tmp_path: Path) ->
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     backup = wal_backup(tmp_path / "backup", scratch)
-    archive = tmp_path / "backup.zip"
-    with zipfile.ZipFile(archive, "w") as out:
-        for path in sorted(p for p in backup.rglob("*") if p.is_file()):
-            out.write(path, path.relative_to(backup).as_posix())
+    archive = zip_folder(backup, tmp_path / "backup.zip")
     before = tree_digest(backup), archive.read_bytes()
     key = tmp_path / "k.key"
     save_key(generate("examiner"), key, PASSPHRASE)

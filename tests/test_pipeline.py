@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import zipfile
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.builders import backup_with
+from tests.builders import backup_with, zip_folder
 from tests.ios.artifacts.test_safari_history import INJECTED, history
 from vestige.ios.sample.schemas import SAFARI_HISTORY
 from vestige.pipeline import InputError, run_check, tuned_collector
@@ -28,20 +27,13 @@ def test_the_collector_is_tuned_for_the_run_and_restored_after() -> None:
     assert gc.get_freeze_count() == 0
 
 
-def zipped_backup(root: Path, archive: Path) -> Path:
-    with zipfile.ZipFile(archive, "w") as out:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            out.write(path, f"backup/{path.relative_to(root).as_posix()}")
-    return archive
-
-
 def test_two_acquisitions_share_one_output_folder_and_each_place_names_its_acquisition(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = backup_with(
         tmp_path / "first", [("HomeDomain", "Library/Safari/History.db", SAFARI_HISTORY, history(INJECTED))]
     )
-    second = zipped_backup(backup_with(tmp_path / "second"), tmp_path / "second.zip")
+    second = zip_folder(backup_with(tmp_path / "second"), tmp_path / "second.zip", "backup/")
     monkeypatch.chdir(tmp_path)
     outcome = run_check([first, second], None, [], Registry.discover(), {})
     roots = [a.merkle_root for a in outcome.result.acquisitions]

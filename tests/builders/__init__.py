@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sqlite3
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -106,6 +107,18 @@ def change_in_wal(database: Path, *statements: str) -> None:
     live.close()  # closing the last connection checkpoints and removes the log: put them back
     for suffix, data in keep.items():
         database.with_name(database.name + suffix).write_bytes(data)
+
+
+def zip_folder(
+    root: Path, archive: Path, prefix: str = "", method: int = zipfile.ZIP_STORED, methods: dict[str, int] | None = None
+) -> Path:
+    """A zip of every file under ``root``, each under ``prefix`` + its relative path, compressed with
+    ``method`` (or the one ``methods`` names for that path)."""
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            name = path.relative_to(root).as_posix()
+            out.write(path, prefix + name, compress_type=(methods or {}).get(name, method))
+    return archive
 
 
 def tree_digest(root: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.builders import tree_digest
+from tests.builders import tree_digest, zip_folder
 from tests.builders.custody import ITEM, PASSPHRASE, Built, cli
 from vestige.custody.bag import copy_with_hash
 from vestige.custody.case import Case, CaseError, replay
@@ -180,11 +180,8 @@ def test_a_bundle_inside_the_acquisition_is_refused(built: Built, tmp_path: Path
 def test_an_archive_with_a_member_that_cannot_be_read_is_refused_with_nothing_written(
     built: Built, tmp_path: Path
 ) -> None:
-    archive = tmp_path / "backup.zip"
-    with zipfile.ZipFile(archive, "w") as out:
-        for path in sorted(p for p in built.sample.rglob("*") if p.is_file()):
-            name = path.relative_to(built.sample).as_posix()
-            out.write(path, name, compress_type=zipfile.ZIP_BZIP2 if name.startswith("3d/") else zipfile.ZIP_STORED)
+    bzip2 = {p.relative_to(built.sample).as_posix(): zipfile.ZIP_BZIP2 for p in (built.sample / "3d").iterdir()}
+    archive = zip_folder(built.sample, tmp_path / "backup.zip", methods=bzip2)
     bundle = tmp_path / "bundle"
     assert cli("case", "new", str(bundle), "--case-id", "C-4", "--examiner", str(built.key_a))[0] == 0
     code, output = cli("case", "add", str(bundle), str(archive), "--item-id", "Z", "--key", str(built.key_a))

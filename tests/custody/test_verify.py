@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.builders import zip_folder
 from tests.builders.custody import ITEM, Built, cli
 from vestige.custody.bag import Bag
 from vestige.custody.dsse import Envelope
@@ -293,10 +294,7 @@ def test_over_a_thousand_mutations_are_each_caught_with_their_exit_code(
 
 def zipped_case(built: Built, tmp_path: Path) -> Path:
     """A bundle holding the demo backup as a zip (an archive item: its leaves are the zip's members)."""
-    archive = tmp_path / "backup.zip"
-    with zipfile.ZipFile(archive, "w") as out:
-        for path in sorted(p for p in built.sample.rglob("*") if p.is_file()):
-            out.write(path, path.relative_to(built.sample).as_posix())
+    archive = zip_folder(built.sample, tmp_path / "backup.zip")
     bundle = tmp_path / "zip-bundle"
     key = built.key_a
     for step in (

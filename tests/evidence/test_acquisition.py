@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import zip_folder
 from vestige.evidence.acquisition import FileManifest, FilesAcquisition
 from vestige.evidence.errors import MissingFileError, UnexpectedFormatError
 from vestige.evidence.merkle import MerkleRoot
@@ -24,20 +25,13 @@ def folder(root: Path) -> Path:
     return root
 
 
-def zipped(root: Path, archive: Path) -> Path:
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as out:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            out.write(path, path.relative_to(root).as_posix())
-    return archive
-
-
 def entries(acquisition: FilesAcquisition) -> list[tuple[str, str, int | None, str | None]]:
     return [(e.path, e.type, e.size, e.sha256) for e in acquisition.files()]
 
 
 def test_a_folder_and_a_zip_of_it_give_the_same_entries_and_merkle_root(tmp_path: Path) -> None:
     root = folder(tmp_path / "dump")
-    archive = zipped(root, tmp_path / "dump.zip")
+    archive = zip_folder(root, tmp_path / "dump.zip", method=zipfile.ZIP_DEFLATED)
     with FilesAcquisition(open_source(root), "dump") as a, FilesAcquisition(open_source(archive), "dump") as b:
         files = [e for e in entries(a) if e[1] == "file"]
         assert files == [e for e in entries(b) if e[1] == "file"]
@@ -59,7 +53,7 @@ def test_several_workers_give_the_same_manifest(tmp_path: Path, monkeypatch: pyt
     root.mkdir()
     for number in range(40):
         (root / f"f{number:02d}").write_bytes(b"%d" % number * (number + 1))
-    archive = zipped(root, tmp_path / "many.zip")
+    archive = zip_folder(root, tmp_path / "many.zip", method=zipfile.ZIP_DEFLATED)
     monkeypatch.setattr(FilesAcquisition, "SLICE", 7)
     for path in (root, archive):
         with FilesAcquisition(open_source(path), "x") as one, FilesAcquisition(open_source(path), "x") as two:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.builders import backup_with, change_in_wal, check
+from tests.builders import backup_with, change_in_wal, check, zip_folder
 from vestige.evidence.errors import EncryptedBackupError, MissingFileError, NotAnAcquisitionError, UnexpectedFormatError
 from vestige.evidence.merkle import MerkleRoot
 from vestige.evidence.sources import open_source
@@ -50,11 +50,7 @@ def test_a_folder_with_one_backup_inside_is_accepted(tmp_path: Path) -> None:
 
 def test_a_zip_of_one_backup_folder_is_read_like_the_folder(tmp_path: Path) -> None:
     root = backup_with(tmp_path / "00008110-001A2B3C4D5E801E", [])
-    archive = tmp_path / "backup.zip"
-    with zipfile.ZipFile(archive, "w") as zipped:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                zipped.write(path, f"00008110-001A2B3C4D5E801E/{path.relative_to(root).as_posix()}")
+    archive = zip_folder(root, tmp_path / "backup.zip", "00008110-001A2B3C4D5E801E/")
     assert detect(archive) == (IOS_BACKUP, archive, "00008110-001A2B3C4D5E801E/")
     registry = Registry.discover()
     scratch = sorted(Path(tempfile.gettempdir()).glob("vestige-source-*"))
@@ -213,22 +209,14 @@ def test_a_wal_mode_manifest_db_is_copied_once_for_every_partition(
     assert not scratch.exists()
 
 
-def zip_of(root: Path, archive: Path, compressed: dict[str, int] | None = None) -> Path:
-    with zipfile.ZipFile(archive, "w") as out:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            name = path.relative_to(root).as_posix()
-            out.write(path, name, compress_type=(compressed or {}).get(name, zipfile.ZIP_STORED))
-    return archive
-
-
 def test_a_zipped_backup_whose_manifest_db_cannot_be_read_is_refused_by_name(tmp_path: Path) -> None:
-    archive = zip_of(backup_with(tmp_path / "b"), tmp_path / "b.zip", {"Manifest.db": zipfile.ZIP_BZIP2})
+    archive = zip_folder(backup_with(tmp_path / "b"), tmp_path / "b.zip", methods={"Manifest.db": zipfile.ZIP_BZIP2})
     with pytest.raises(NotAnAcquisitionError, match=r"b\.zip: Manifest\.db cannot be read \(member Manifest\.db is"):
         detect(archive)
 
 
 def test_an_unreadable_info_plist_in_a_zip_is_a_problem_and_the_rest_is_read(tmp_path: Path) -> None:
-    archive = zip_of(backup_with(tmp_path / "b"), tmp_path / "b.zip", {"Info.plist": zipfile.ZIP_BZIP2})
+    archive = zip_folder(backup_with(tmp_path / "b"), tmp_path / "b.zip", methods={"Info.plist": zipfile.ZIP_BZIP2})
     result = check(archive).result
     assert [(p.artifact, p.path) for p in result.problems] == [("acquisition", "Info.plist"), ("acquisition", "info")]
     assert result.problems[0].reason.startswith("Info.plist: cannot be read (member Info.plist is compressed")
@@ -238,7 +226,7 @@ def test_an_unreadable_info_plist_in_a_zip_is_a_problem_and_the_rest_is_read(tmp
 
 def test_the_same_archive_under_another_name_gives_the_same_findings(tmp_path: Path) -> None:
     root = backup_with(tmp_path / "b")
-    first = zip_of(root, tmp_path / "first.zip")
+    first = zip_folder(root, tmp_path / "first.zip")
     with zipfile.ZipFile(first, "a") as out:
         out.writestr("../escape.txt", b"outside")  # a refused member: a problem of the acquisition
     second = tmp_path / "renamed-copy.zip"

@@ -348,7 +348,7 @@ class Case:
         if by_reference and source.shape == "file":
             return files, None
         if by_reference:
-            size, sha256 = _container_digest(source.location)
+            size, sha256 = sha256_file(source.location)
             return files, ItemFile(source.location.name, size, sha256)
         container = self._copy_container(source.location, item)
         return files, None if source.shape == "file" else container
@@ -618,10 +618,6 @@ def _folder_files(source: Source) -> list[str]:
         if member.type == "file":
             names.append(member.name)
     return sorted(names)
-
-
-def _container_digest(location: Path) -> tuple[int, str]:
-    return sha256_file(location)
 
 
 def _written_files(root: Path) -> list[str]:

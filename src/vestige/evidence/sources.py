@@ -1037,9 +1037,6 @@ def _shown(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
-_tuple = tuple.__new__
-
-
 def _folder_member(entry: os.DirEntry[str], name: str, utf8: bool) -> Member:
     """A folder entry as a member, from what ``scandir`` knows of it (its ``d_type``)."""
     try:
