@@ -11,8 +11,10 @@ SHA-256 itself.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -191,12 +193,92 @@ class Bag:
 
 
 def _files(root: Path) -> Iterator[str]:
-    """Relative paths of every regular file under ``root`` (symlinks are reported as files too)."""
-    for folder, folders, names in os.walk(root):
-        folders.sort()
-        base = Path(folder).relative_to(root).as_posix()
-        for name in sorted(names):
-            yield name if base == "." else f"{base}/{name}"
+    """Relative paths of every regular file under ``root``, in sorted order (links and special files
+    are left out: ``walk`` names them)."""
+    yield from walk(root)[0]
+
+
+def walk(root: Path) -> tuple[list[str], list[IntegrityProblem]]:
+    """The regular files under ``root`` (relative POSIX paths, sorted) and one problem for each entry
+    that is neither a regular file nor a folder. Nothing is followed or opened: a link is never
+    entered (a link to ``/`` or to the bag itself stays a link) and a FIFO is never read."""
+    files: list[str] = []
+    problems: list[IntegrityProblem] = []
+    folders = [""]
+    while folders:
+        base = folders.pop()
+        try:
+            entries = sorted(os.scandir(root / base if base else root), key=lambda e: e.name)
+        except OSError as error:
+            problems.append(IntegrityProblem(_shown(base or "."), f"the folder cannot be listed ({error.strerror})"))
+            continue
+        for entry in entries:
+            relative = f"{base}/{entry.name}" if base else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(relative)
+            elif entry.is_file(follow_symlinks=False):
+                files.append(relative)
+            else:
+                reason = f"{_kind(entry)}; a bag holds only regular files and folders"
+                problems.append(IntegrityProblem(_shown(relative), reason))
+    return sorted(files), sorted(problems, key=lambda p: p.path)
+
+
+def regular_tree(root: Path) -> list[str]:
+    """Every entry under ``root`` that is not a regular file or a folder (a symbolic link, a FIFO, a
+    device, a socket), one problem each naming its path; empty when the tree is safe to read. Bundles
+    and disclosure packages are both checked with it before anything in them is opened."""
+    return [f"{problem.path}: {problem.reason}" for problem in walk(root)[1]]
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    try:
+        mode = entry.stat(follow_symlinks=False).st_mode
+    except OSError as error:
+        return f"cannot be examined ({error.strerror})"
+    if stat.S_ISLNK(mode):
+        try:
+            return f"a symbolic link (to {_shown(str(Path(entry.path).readlink()))})"
+        except OSError:
+            return "a symbolic link"
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    kinds[stat.S_ISSOCK] = "a socket"
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def _shown(name: str) -> str:
+    """A name as text any report can hold: bytes that are not UTF-8 as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class NotRegularError(OSError):
+    """A path that is not a regular file (a link, a FIFO, a device), refused before it is read."""
+
+
+def open_regular(path: Path) -> IO[bytes]:
+    """Opens a regular file for reading without following a final symbolic link and without blocking
+    (a FIFO opened for reading waits for a writer; ``O_NONBLOCK`` returns at once and ``fstat`` then
+    refuses it). Raises ``NotRegularError`` for anything but a regular file."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotRegularError(errno.ELOOP, "a symbolic link, not a regular file", str(path)) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise NotRegularError(errno.EINVAL, "not a regular file", str(path))
+        return os.fdopen(descriptor, "rb", buffering=0)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file, read as ``open_regular`` opens it."""
+    with open_regular(path) as stream:
+        return stream.read()
 
 
 def validate(root: Path) -> list[IntegrityProblem]:
@@ -213,7 +295,9 @@ def validate(root: Path) -> list[IntegrityProblem]:
         tags = read_manifest(root / TAG_MANIFEST)
     except BagError as error:
         return [*problems, IntegrityProblem(PAYLOAD_MANIFEST, str(error))]
-    present = set(_files(root))
+    files, odd = walk(root)
+    problems.extend(odd)
+    present = set(files)
     problems.extend(_compare(root, payload, {p for p in present if p.startswith("data/")}, "payload"))
     expected_tags = {p for p in present if not p.startswith("data/") and not p.startswith("tagmanifest-")}
     problems.extend(_compare(root, tags, expected_tags, "tag"))
