@@ -48,6 +48,7 @@ def test_validate_names_a_listed_file_replaced_by_a_link_and_never_reads_through
     assert problems == {
         ("data/a/file.txt", f"a symbolic link (to {twin}); a bag holds only regular files and folders"),
         ("data/a/file.txt", "listed in the payload manifest but missing"),
+        ("bag-info.txt", "Payload-Oxum 7.1 does not match 0.1"),
     }
 
 

@@ -10,6 +10,7 @@ says, 2 when a signature, the trust list or the chain is violated.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from tests.builders import zip_folder
 from tests.builders.custody import ITEM, Built, cli
-from vestige.custody.bag import Bag
+from vestige.custody.bag import write_manifest
 from vestige.custody.dsse import Envelope
 from vestige.custody.keys import SigningKey, generate, load_trust_list
 from vestige.custody.log import LOG, canonical
@@ -37,19 +38,31 @@ def verify(root: Path, built: Built) -> Report:
 
 
 def files_of(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def rewrite_manifests(root: Path) -> None:
-    """What an attacker without the keys can always do: make the bag manifests match the files."""
-    bag = Bag(root)
-    bag.payload = {
+    """What an attacker without the keys can always do: make the bag manifests and Payload-Oxum match
+    the files (bag-info.txt is otherwise left as it is, whatever it holds)."""
+    payload = {
         name: hashlib.sha256((root / name).read_bytes()).hexdigest()
         for name in files_of(root)
         if name.startswith("data/")
     }
-    bag.sizes = {}
-    bag.save()
+    write_manifest(root / "manifest-sha256.txt", payload)
+    octets = sum((root / name).stat().st_size for name in payload)
+    info = root / "bag-info.txt"
+    if info.is_file() and not info.is_symlink():
+        oxum = re.sub(
+            rb"Payload-Oxum: [0-9]+\.[0-9]+", f"Payload-Oxum: {octets}.{len(payload)}".encode(), info.read_bytes()
+        )
+        info.write_bytes(oxum)
+    tags = {
+        name: hashlib.sha256((root / name).read_bytes()).hexdigest()
+        for name in files_of(root)
+        if not name.startswith(("data/", "tagmanifest-"))
+    }
+    write_manifest(root / "tagmanifest-sha256.txt", tags)
 
 
 def log_lines(root: Path) -> list[bytes]:
@@ -69,6 +82,7 @@ def test_the_untouched_bundle_verifies(built: Built, tmp_path: Path) -> None:
         "checkpoints",
         "timestamps",
         "bundle",
+        "payload",
         "items",
         "attestations",
     ]
