@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from vestige.custody.bag import Bag, NotRegularError, read_regular, regular_tree, validate
+from tests.builders.custody import ITEM, Built, cli
+from vestige.custody.bag import (
+    Bag,
+    NotRegularError,
+    read_manifest,
+    read_regular,
+    regular_tree,
+    validate,
+    write_manifest,
+)
 
 
 def small_bag(tmp_path: Path) -> Bag:
@@ -77,3 +86,82 @@ def test_a_final_link_is_refused_even_to_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(NotRegularError, match="a symbolic link, not a regular file"):
         read_regular(tmp_path / "link")
     assert read_regular(target) == b"secret"
+
+
+def verify_in_time(bundle: Path, trust: Path, seconds: float = 120) -> tuple[int, list[str]]:
+    """``vestige verify`` run in a thread that must finish: a FIFO that is opened waits for a writer."""
+    outcome: list[tuple[int, str]] = []
+    worker = threading.Thread(target=lambda: outcome.append(cli("verify", str(bundle), "--trust", str(trust))))
+    worker.daemon = True
+    worker.start()
+    worker.join(seconds)
+    assert outcome, "verify did not finish: it is blocked on a file"
+    code, output = outcome[0]
+    return code, output.splitlines()
+
+
+def failed(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith(("FAIL", "warning"))]
+
+
+NOT_READ = "FAIL    integrity     nothing more was read: a bundle holding links or special files is refused"
+
+
+def test_a_link_to_the_root_inside_an_acquisition_is_named_and_not_followed(built: Built, tmp_path: Path) -> None:
+    bundle = built.copy(tmp_path / "b")
+    (bundle / f"data/acquisition/{ITEM}/everything").symlink_to("/")
+    (bundle / "data/loop").symlink_to(bundle)
+    code, output = verify_in_time(bundle, built.trust)
+    assert code == 1
+    assert failed(output) == [
+        f"FAIL    integrity     data/acquisition/{ITEM}/everything: a symbolic link (to /); a bag holds only "
+        "regular files and folders",
+        f"FAIL    integrity     data/loop: a symbolic link (to {bundle}); a bag holds only regular files and folders",
+        NOT_READ,
+    ]
+
+
+def test_the_log_replaced_by_a_link_to_an_identical_file_is_refused(built: Built, tmp_path: Path) -> None:
+    bundle = built.copy(tmp_path / "b")
+    twin = tmp_path / "elsewhere.jsonl"
+    twin.write_bytes((bundle / "custody/custody.jsonl").read_bytes())
+    (bundle / "custody/custody.jsonl").unlink()
+    (bundle / "custody/custody.jsonl").symlink_to(twin)
+    code, output = verify_in_time(bundle, built.trust)
+    assert code == 1
+    assert failed(output) == [
+        f"FAIL    integrity     custody/custody.jsonl: a symbolic link (to {twin}); a bag holds only regular files "
+        "and folders",
+        "FAIL    integrity     custody/custody.jsonl: listed in the tag manifest but missing",
+        NOT_READ,
+    ]
+
+
+def test_a_fifo_or_a_link_to_dev_zero_listed_in_the_manifest_never_blocks(built: Built, tmp_path: Path) -> None:
+    bundle = built.copy(tmp_path / "b")
+    os.mkfifo(bundle / "data/iocs/pipe.txt")
+    (bundle / "data/iocs/zeros.txt").symlink_to("/dev/zero")
+    manifest = bundle / "manifest-sha256.txt"
+    entries = read_manifest(manifest) | {"data/iocs/pipe.txt": "0" * 64, "data/iocs/zeros.txt": "0" * 64}
+    write_manifest(manifest, entries)
+    code, output = verify_in_time(bundle, built.trust)
+    assert code == 1
+    assert failed(output)[:2] == [
+        "FAIL    integrity     data/iocs/pipe.txt: a FIFO; a bag holds only regular files and folders",
+        "FAIL    integrity     data/iocs/zeros.txt: a symbolic link (to /dev/zero); a bag holds only regular files "
+        "and folders",
+    ]
+    assert failed(output)[-1] == NOT_READ
+
+
+def test_a_file_name_with_line_breaks_prints_on_one_line(built: Built, tmp_path: Path) -> None:
+    bundle = built.copy(tmp_path / "b")
+    fake = "x\nok      items         all evidence verified\nverified (exit 0)"
+    (bundle / "data" / fake).write_bytes(b"planted")
+    code, output = verify_in_time(bundle, built.trust)
+    assert code == 1
+    assert not any(line.startswith(("ok      items         all", "verified")) for line in output)
+    assert failed(output) == [
+        "FAIL    integrity     data/x\\x0aok      items         all evidence verified\\x0averified (exit 0): a "
+        "payload file that the manifest does not list"
+    ]

@@ -87,6 +87,9 @@ class Envelope:
     def parse(cls, data: bytes) -> Envelope:
         try:
             document = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise EnvelopeError("not a DSSE envelope (not JSON)") from None
+        try:
             if not isinstance(document, dict) or set(document) != ENVELOPE_FIELDS:
                 raise TypeError(f"its fields are not exactly {', '.join(sorted(ENVELOPE_FIELDS))}")
             if not isinstance(document["signatures"], list):
@@ -96,7 +99,7 @@ class Envelope:
             if not isinstance(payload_type, str) or not isinstance(payload, str):
                 raise TypeError("payloadType and payload are not strings")
             envelope = cls(payload_type, base64.b64decode(payload, validate=True), signatures)
-        except (orjson.JSONDecodeError, KeyError, TypeError, binascii.Error, ValueError) as error:
+        except (KeyError, TypeError, binascii.Error, ValueError) as error:
             raise EnvelopeError(f"not a DSSE envelope ({error})") from None
         if len({s.keyid for s in signatures}) != len(signatures):
             raise EnvelopeError("not a DSSE envelope vestige writes (a key signs it twice)")

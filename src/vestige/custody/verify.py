@@ -30,9 +30,11 @@ from vestige.custody.attestation import PREDICATE_TYPE, STATEMENT_TYPE, findings
 from vestige.custody.bag import (
     BAG_INFO,
     PAYLOAD_MANIFEST,
+    TAG_MANIFEST,
     Bag,
     BagError,
     IntegrityProblem,
+    read_bag_info,
     read_regular,
     validate,
     walk,
@@ -155,7 +157,7 @@ def verify_case(
     run_stage(report, "checkpoints", CHAIN, lambda: check_checkpoints(root, entries, trusted, report))
     run_stage(report, "timestamps", CHAIN, lambda: _timestamps(root, bag, entries, report, tsa_roots))
     if chain_holds(report):
-        run_stage(report, "bundle", INTEGRITY, lambda: _bundle(root, bag, entries, state, report))
+        run_stage(report, "bundle", INTEGRITY, lambda: _bundle(root, present, entries, state, report))
         run_stage(report, "payload", INTEGRITY, lambda: _payload(bag, entries, state, report))
         run_stage(report, "items", INTEGRITY, lambda: _items(root, bag, state, report))
         run_stage(report, "attestations", INTEGRITY, lambda: _attestations(root, bag, state, trusted, report))
@@ -500,14 +502,15 @@ def _timestamps(root: Path, bag: Bag, entries: list[Entry], report: Report, root
             report.ok("timestamps", message)
 
 
-def _bundle(root: Path, bag: Bag, entries: list[Entry], state: CustodyState, report: Report) -> None:
+def _bundle(root: Path, present: set[str], entries: list[Entry], state: CustodyState, report: Report) -> None:
     """Every file outside data/ is one the signed log accounts for, with the content it signs."""
     failures = len(report.checks)
-    info = bag.info()
+    raw = read_regular(root / BAG_INFO)
+    info, _ = read_bag_info(raw)  # how it departs from what vestige writes is an integrity problem already
     if info.get("Bag-Type") != CASE_BAG or info.get("External-Identifier") != state.case:
         report.fail("bundle", "bag-info.txt does not name the case and bundle type the log opened", INTEGRITY)
     latest = entries[-1].record if entries else {}
-    if hashlib.sha256(read_regular(root / BAG_INFO)).hexdigest() != latest.get("bag", {}).get("info_sha256"):
+    if hashlib.sha256(raw).hexdigest() != latest.get("bag", {}).get("info_sha256"):
         report.fail("bundle", "bag-info.txt is not the one the last record signed", INTEGRITY)
     opening = entries[0].record.get("bundle", {}) if entries else {}
     try:
@@ -516,7 +519,8 @@ def _bundle(root: Path, bag: Bag, entries: list[Entry], state: CustodyState, rep
         verify_md = ""
     if verify_md != opening.get("verify_md_sha256"):
         report.fail("bundle", "VERIFY.md is not the one the opening record signed", INTEGRITY)
-    for name in sorted(set(bag.tag_files()) - accounted_tag_files(entries, state)):
+    outside = {name for name in present if not name.startswith("data/")} - {TAG_MANIFEST}
+    for name in sorted(outside - accounted_tag_files(entries, state)):
         report.fail("bundle", f"{name}: a file that no record or checkpoint accounts for", INTEGRITY)
     if len(report.checks) == failures:
         report.ok("bundle", "bag-info.txt, VERIFY.md and every file outside data/ are the signed ones")
