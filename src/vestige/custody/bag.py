@@ -105,7 +105,7 @@ def read_bag_info(data: bytes) -> tuple[dict[str, str], list[str]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        return {}, [f"{BAG_INFO} is not UTF-8 text (byte {error.start})"]
+        return {}, [f"{BAG_INFO}: not UTF-8 text (byte {error.start})"]
     values: dict[str, str] = {}
     problems: list[str] = []
     lines = text.split("\n")

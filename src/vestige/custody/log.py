@@ -105,8 +105,10 @@ def parse_line(line: bytes, number: int) -> Entry:
         raise LogError(f"{LOG} line {number}: not a {RECORD_SCHEMA} record")
     try:
         recanonical = canonical(record)
-    except ValueError as error:  # rfc8785's CanonicalizationError: an integer beyond I-JSON's range
-        raise LogError(f"{LOG} line {number}: the payload is not RFC 8785 JSON ({error})") from None
+    except ValueError:  # rfc8785's CanonicalizationError: a number JSON parsers may not all read alike
+        raise LogError(
+            f"{LOG} line {number}: the payload is not RFC 8785 JSON (a number beyond the I-JSON range)"
+        ) from None
     if recanonical != envelope.payload:
         raise LogError(f"{LOG} line {number}: the payload is not in RFC 8785 canonical form")
     return Entry(envelope, record)

@@ -277,7 +277,7 @@ def check_key_hints(
         fingerprint, key = next(iter(keys.items()))
         if match is None or match[1] != fingerprint.split(":", 1)[1]:
             report.fail("keys", f"{where} holds another key ({fingerprint})", CHAIN)
-        elif names is not None and key.name not in names.get(fingerprint, set()):
+        elif names is not None and fingerprint in names and key.name not in names[fingerprint]:
             report.fail("keys", f"{where}: its name {key.name!r} is not the one the signed records give it", INTEGRITY)
         _seen(report, fingerprint, trusted, key.name)
     for fingerprint, handles in sorted((names or {}).items()):
