@@ -109,3 +109,4 @@ def test_a_manifest_is_read_only_in_the_form_vestige_writes(tmp_path: Path, text
 def test_bag_info_refuses_a_value_that_would_make_another_line(tmp_path: Path) -> None:
     with pytest.raises(BagError, match="cannot be written"):
         Bag.create(tmp_path / "bag", {"Source-Organization": "ACME\nExternal-Description: approved by the court"})
+    assert not (tmp_path / "bag").exists()

@@ -3,8 +3,11 @@
 The property tests generate over a thousand mutations of a real bundle (flipped bytes in any file,
 files deleted, added or renamed, custody records dropped, reordered, duplicated, edited or
 re-signed, attestations swapped, keys replaced, payloads changed with the bag manifests rewritten to
-match) and check each exit code: 1 when a file no longer matches what the bag or a signed record
-says, 2 when a signature, the trust list or the chain is violated.
+match, bytes around what records sign edited (bag-info.txt labels, key hint names, other tag
+manifests, timestamp requests, fields around an envelope, blank lines in the log), links, FIFOs and
+links to devices put anywhere) and check each exit code: 1 when a file no longer matches what the
+bag or a signed record says or is not a regular file, 2 when a signature, the trust list or the
+chain is violated.
 """
 
 from __future__ import annotations

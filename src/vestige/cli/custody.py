@@ -51,7 +51,7 @@ def err() -> Console:
 
 
 def refuse(message: str) -> None:
-    err().print(f"[bold red]vestige:[/] {shown(message)}")
+    err().print(f"[bold red]vestige:[/] {one_line(message)}")
     sys.exit(EXIT_USAGE)
 
 

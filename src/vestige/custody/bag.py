@@ -183,6 +183,7 @@ class Bag:
     def create(cls, root: Path, info: Mapping[str, str]) -> Bag:
         if root.exists() and any(root.iterdir()):
             raise BagError(f"{root}: exists and is not empty; a new bundle needs a new folder")
+        info_text(info)  # a value that cannot be written is refused before anything is
         (root / "data").mkdir(parents=True, exist_ok=True)
         (root / "bagit.txt").write_text(BAGIT_TXT, "utf-8")
         bag = cls(root)
