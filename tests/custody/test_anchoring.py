@@ -72,3 +72,24 @@ def test_a_token_for_another_checkpoint_is_refused(built: Built, tsa: TimestampA
     )
     assert code == 2
     assert "vestige:" in output
+
+
+def test_a_token_or_chain_other_than_the_signed_one_is_refused(
+    built: Built, tsa: TimestampAuthority, tmp_path: Path
+) -> None:
+    from tests.custody.test_verify import rewrite_manifests
+
+    bundle = built.copy(tmp_path / "b")
+    chain = tmp_path / "tsa-chain.pem"
+    chain.write_bytes(tsa.pki.pem("tsa-rsa") + tsa.pki.pem("ca"))
+    code, output = cli(
+        "case", "timestamp", str(bundle), "--tsa", tsa.url("/rsa"), "--tsa-cert", str(chain), "--key", str(built.key_b)
+    )
+    assert code == 0, output
+    (bundle / "custody/timestamps/000006.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\njunk\n")
+    rewrite_manifests(bundle)
+    report = verify_case(bundle, load_trust_list(built.trust), tsa_roots=tsa.pki.pem("ca"))
+    assert report.exit_code == CHAIN
+    assert [c.message for c in report.checks if not c.ok] == [
+        "000006.json: the token or chain is not the one the anchor record signed"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import bagit
@@ -85,3 +86,27 @@ def test_a_folder_that_is_not_empty_or_not_a_bag_is_refused(tmp_path: Path) -> N
         Bag.create(tmp_path / "x", {})
     with pytest.raises(BagError, match="not a bag"):
         Bag(tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (f"{'0' * 64} data/a\n", "line 1 is not '<sha256>  <path>' as vestige writes it"),
+        (f"{'0' * 64}  data/b\n{'0' * 64}  data/a\n", "its lines are not sorted by path"),
+        (f"{'0' * 64}  data/a\n{'0' * 64}  data/a\n", "line 2 repeats 'data/a'"),
+        (f"{'0' * 64}  data/a%0a\n", "line 1 is not '<sha256>  <path>' as vestige writes it"),
+        (f"{'0' * 64}  data/a", "the last line does not end with a line feed"),
+        (f"{'0' * 64}  data/a\n\n", "line 2 is not '<sha256>  <path>' as vestige writes it"),
+    ],
+)
+def test_a_manifest_is_read_only_in_the_form_vestige_writes(tmp_path: Path, text: str, reason: str) -> None:
+    manifest = tmp_path / "manifest-sha256.txt"
+    manifest.write_text(text)
+    with pytest.raises(BagError, match=f"^manifest-sha256.txt: {re.escape(reason)}$"):
+        read_manifest(manifest)
+
+
+def test_bag_info_refuses_a_value_that_would_make_another_line(tmp_path: Path) -> None:
+    with pytest.raises(BagError, match="cannot be written"):
+        Bag.create(tmp_path / "bag", {"Source-Organization": "ACME\nExternal-Description: approved by the court"})
+    assert not (tmp_path / "bag").exists()

@@ -3,13 +3,18 @@
 The property tests generate over a thousand mutations of a real bundle (flipped bytes in any file,
 files deleted, added or renamed, custody records dropped, reordered, duplicated, edited or
 re-signed, attestations swapped, keys replaced, payloads changed with the bag manifests rewritten to
-match) and check each exit code: 1 when a file no longer matches what the bag or a signed record
-says, 2 when a signature, the trust list or the chain is violated.
+match, bytes around what records sign edited (bag-info.txt labels, key hint names, other tag
+manifests, timestamp requests, fields around an envelope, blank lines in the log), links, FIFOs and
+links to devices put anywhere) and check each exit code: 1 when a file no longer matches what the
+bag or a signed record says or is not a regular file, 2 when a signature, the trust list or the
+chain is violated.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -23,7 +28,7 @@ from hypothesis import strategies as st
 
 from tests.builders import zip_folder
 from tests.builders.custody import ITEM, Built, cli
-from vestige.custody.bag import Bag
+from vestige.custody.bag import write_manifest
 from vestige.custody.dsse import Envelope
 from vestige.custody.keys import SigningKey, generate, load_trust_list
 from vestige.custody.log import LOG, canonical
@@ -37,19 +42,40 @@ def verify(root: Path, built: Built) -> Report:
 
 
 def files_of(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    """The regular files under ``root`` (no link is followed: a mutated bundle may hold a link to /)."""
+    files: list[str] = []
+    for folder, _, names in os.walk(root):
+        base = Path(folder)
+        files += [
+            (base / n).relative_to(root).as_posix()
+            for n in names
+            if (base / n).is_file() and not (base / n).is_symlink()
+        ]
+    return sorted(files)
 
 
 def rewrite_manifests(root: Path) -> None:
-    """What an attacker without the keys can always do: make the bag manifests match the files."""
-    bag = Bag(root)
-    bag.payload = {
+    """What an attacker without the keys can always do: make the bag manifests and Payload-Oxum match
+    the files (bag-info.txt is otherwise left as it is, whatever it holds)."""
+    payload = {
         name: hashlib.sha256((root / name).read_bytes()).hexdigest()
         for name in files_of(root)
         if name.startswith("data/")
     }
-    bag.sizes = {}
-    bag.save()
+    write_manifest(root / "manifest-sha256.txt", payload)
+    octets = sum((root / name).stat().st_size for name in payload)
+    info = root / "bag-info.txt"
+    if info.is_file() and not info.is_symlink():
+        oxum = re.sub(
+            rb"Payload-Oxum: [0-9]+\.[0-9]+", f"Payload-Oxum: {octets}.{len(payload)}".encode(), info.read_bytes()
+        )
+        info.write_bytes(oxum)
+    tags = {
+        name: hashlib.sha256((root / name).read_bytes()).hexdigest()
+        for name in files_of(root)
+        if not name.startswith(("data/", "tagmanifest-"))
+    }
+    write_manifest(root / "tagmanifest-sha256.txt", tags)
 
 
 def log_lines(root: Path) -> list[bytes]:
@@ -69,6 +95,7 @@ def test_the_untouched_bundle_verifies(built: Built, tmp_path: Path) -> None:
         "checkpoints",
         "timestamps",
         "bundle",
+        "payload",
         "items",
         "attestations",
     ]
@@ -239,6 +266,97 @@ def mutate_payload(root: Path, data: st.DataObject) -> int:
     return INTEGRITY
 
 
+def mutate_tags(root: Path, data: st.DataObject) -> int:
+    """Edits the bytes around what records sign (bag-info.txt labels, a key hint's name, another tag
+    manifest, a timestamp request, a field around a DSSE envelope, blank lines in the log), then
+    rewrites the bag manifests to match: each is refused, never passed off as signed."""
+    kind = data.draw(
+        st.sampled_from(
+            ["label", "duplicate", "organisation", "tag-manifest", "request", "hint-name", "envelope", "log-bytes"]
+        ),
+        label="kind",
+    )
+    info = root / "bag-info.txt"
+    words = st.text("abcdefghij ABCXYZ", min_size=1, max_size=24).map(str.strip).filter(bool)
+    expected = INTEGRITY
+    if kind == "label":
+        label = data.draw(st.sampled_from(["External-Description", "Contact-Name", "Bag-Group-Identifier"]))
+        lines = [*info.read_text().splitlines(), f"{label}: {data.draw(words, label='value')}"]
+        info.write_text("".join(f"{line}\n" for line in sorted(lines)))
+    elif kind == "duplicate":
+        label = data.draw(st.sampled_from(["External-Identifier", "Bag-Type", "Bagging-Date"]), label="label")
+        info.write_text(f"{label}: {data.draw(words, label='value')}\n" + info.read_text())
+    elif kind == "organisation":
+        lines = [*info.read_text().splitlines(), f"Source-Organization: {data.draw(words, label='value')}"]
+        info.write_text("".join(f"{line}\n" for line in sorted(lines)))
+    elif kind == "tag-manifest":
+        algorithm = data.draw(st.sampled_from(["md5", "sha1", "sha512", "sha256x"]), label="algorithm")
+        (root / f"tagmanifest-{algorithm}.txt").write_bytes(data.draw(st.binary(max_size=64), label="content"))
+    elif kind == "request":
+        folder = root / "custody/timestamps"
+        folder.mkdir(exist_ok=True)
+        number = data.draw(st.integers(1, len(log_lines(root))), label="checkpoint")
+        (folder / f"{number:06d}.tsq").write_bytes(data.draw(st.binary(max_size=80), label="content"))
+    elif kind == "hint-name":
+        hint = data.draw(st.sampled_from(sorted((root / "custody/keys").iterdir())), label="hint")
+        key, _, name = hint.read_text().rstrip("\n").rpartition(" ")
+        hint.write_text(f"{key} {data.draw(words.filter(lambda n: n != name), label='name')}\n")
+    elif kind == "envelope":
+        expected = CHAIN
+        target = data.draw(st.sampled_from(["log", "checkpoint"]), label="target")
+        field = data.draw(st.sampled_from(["comment", "keyid", "payloadtype", "x"]), label="field")
+        value = data.draw(words, label="value")
+        if target == "log":
+            lines = log_lines(root)
+            index = data.draw(st.integers(0, len(lines) - 1), label="index")
+            lines[index] = orjson.dumps({**orjson.loads(lines[index]), field: value}, option=orjson.OPT_SORT_KEYS)
+            write_log(root, lines)
+        else:
+            path = data.draw(st.sampled_from(sorted((root / "custody/checkpoints").iterdir())), label="checkpoint")
+            document = {**orjson.loads(path.read_bytes()), field: value}
+            path.write_bytes(orjson.dumps(document, option=orjson.OPT_SORT_KEYS) + b"\n")
+    else:
+        expected = CHAIN
+        lines = log_lines(root)
+        index = data.draw(st.integers(0, len(lines)), label="index")
+        filler = data.draw(st.sampled_from([b"", b" ", b"\t", b"\r"]), label="filler")
+        write_log(root, [*lines[:index], filler, *lines[index:]])
+    rewrite_manifests(root)
+    return expected
+
+
+def mutate_links(root: Path, data: st.DataObject) -> int:
+    """Puts a symbolic link, a FIFO or a link to a device anywhere in the bundle (or a file or folder
+    replaced by a link to an identical copy outside it): named, never followed or opened."""
+    kind = data.draw(st.sampled_from(["file", "folder", "add", "fifo"]), label="kind")
+    outside = root.parent / "outside"
+    shutil.rmtree(outside, ignore_errors=True)
+    outside.mkdir()
+    if kind == "file":
+        name = data.draw(st.sampled_from(files_of(root)), label="file")
+        twin = outside / "twin"
+        shutil.copyfile(root / name, twin)
+        (root / name).unlink()
+        (root / name).symlink_to(twin)
+    elif kind == "folder":
+        folders = sorted({str(Path(name).parent) for name in files_of(root)} - {"."})
+        folder = data.draw(st.sampled_from(folders), label="folder")
+        shutil.copytree(root / folder, outside / "twin")
+        shutil.rmtree(root / folder)
+        (root / folder).symlink_to(outside / "twin")
+    else:
+        folders = sorted({str(Path(name).parent) for name in files_of(root)})
+        where = root / data.draw(st.sampled_from(folders), label="folder") / "added"
+        if kind == "fifo":
+            os.mkfifo(where)
+        else:
+            target = data.draw(st.sampled_from(["/", "/dev/zero", str(root), str(outside / "nowhere")]), label="to")
+            where.symlink_to(target)
+    if data.draw(st.booleans(), label="rewrite"):
+        rewrite_manifests(root)
+    return INTEGRITY
+
+
 MUTATIONS: dict[str, Callable[[Path, st.DataObject], int]] = {
     "flip": mutate_flip,
     "delete": mutate_delete,
@@ -250,6 +368,8 @@ MUTATIONS: dict[str, Callable[[Path, st.DataObject], int]] = {
     "checkpoint": mutate_checkpoint,
     "payload": mutate_payload,
     "unsigned": mutate_unsigned_tags,
+    "tags": mutate_tags,
+    "links": mutate_links,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +51,7 @@ def err() -> Console:
 
 
 def refuse(message: str) -> None:
-    err().print(f"[bold red]vestige:[/] {shown(message)}")
+    err().print(f"[bold red]vestige:[/] {one_line(message)}")
     sys.exit(EXIT_USAGE)
 
 
@@ -325,7 +326,7 @@ def verify(
         trusted = load_trust_list(trust_file)
     except KeyFileError as error:
         refuse(str(error))
-    if (bundle / DOCUMENT).is_file():
+    if _regular(bundle / DOCUMENT):
         report = verify_disclosure(bundle, trusted)
     else:
         reanalyse = reanalysis(platforms(), dict(_pair(r) for r in references)) if reproduce else None
@@ -339,6 +340,14 @@ def verify(
     sys.exit(report.exit_code)
 
 
+def _regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself (a link to one is not: the bundle check names it)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def _pair(text: str) -> tuple[str, Path]:
     item, sep, path = text.partition("=")
     if not sep:
@@ -347,20 +356,40 @@ def _pair(text: str) -> tuple[str, Path]:
 
 
 def render_report(console: Console, report: Report, trusted: dict[str, PublicKey]) -> None:
-    """One line per check (greppable, never wrapped into a table), then the keys, facts and verdict."""
-    console.print(f"[bold]{shown(report.kind)}[/] {shown(report.bundle)}")
+    """One line per check (greppable, never wrapped into a table), then the keys, facts and verdict.
+    Every text from the bundle is shown on one line (a line break in a file name is ``\\x0a``, so it
+    cannot print a line of its own), and a key's name is the one your trust list gives it: a name
+    the bundle gives a key it does not trust is shown as that, a claim."""
+    console.print(f"[bold]{one_line(report.kind)}[/] {one_line(report.bundle)}")
     for check in report.checks:
         if check.ok:
             result = "[green]ok     [/]"
         else:
             result = "[yellow]warning[/]" if check.code == WARNING else "[bold red]FAIL   [/]"
-        console.print(f"{result} {check.area:<13} {shown(check.message)}")
+        console.print(f"{result} {check.area:<13} {one_line(check.message)}")
     for fingerprint, seen in sorted(report.keys.items()):
-        state = "trusted" if fingerprint in trusted else "NOT in your trust list"
-        console.print(f"key {fingerprint} {shown(str(seen.get('name', '')))}: {state}")
+        known = trusted.get(fingerprint)
+        if known is not None:
+            console.print(f"key {one_line(fingerprint)} {one_line(known.name)}: trusted")
+        else:
+            claim = (
+                f" (the bundle claims it is {one_line(repr(str(seen.get('claimed', ''))))})"
+                if seen.get("claimed")
+                else ""
+            )
+            console.print(f"key {one_line(fingerprint)}{claim}: NOT in your trust list")
     for name, value in sorted(report.facts.items()):
-        console.print(f"{name}: {shown(str(value))}")
+        console.print(f"{name}: {one_line(str(value))}")
     console.print(f"[bold]{VERDICTS[report.exit_code]}[/] (exit {report.exit_code})")
+
+
+LINE_BREAKS = str.maketrans({"\n": "\\x0a", "\r": "\\x0d", "\t": "\\x09", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def one_line(text: str) -> str:
+    """Text from a bundle made safe to print as part of one line: line breaks and tabs escaped (the
+    rest of the control characters ``shown`` escapes), bytes that are not UTF-8 as ``\\xNN``."""
+    return shown(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").translate(LINE_BREAKS))
 
 
 VERDICTS = {

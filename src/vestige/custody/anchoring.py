@@ -6,7 +6,8 @@ is sent at once; offline it can be carried to a TSA and the token brought back (
 The token and the TSA's chain are kept beside the request (``.tsr``, ``.pem``) and an ``anchor``
 record commits to all three. ``check_anchor`` verifies an anchor offline: the token covers that
 checkpoint, and the checkpoint's tree is what the log says; the claim is "the log up to this
-checkpoint existed before genTime".
+checkpoint existed before genTime". A request carries no nonce, so its bytes follow from the
+checkpoint alone: ``check_request`` recomputes them, and a ``.tsq`` holding anything else is refused.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from vestige.custody.bag import read_regular
 from vestige.custody.dsse import Envelope, EnvelopeError
 from vestige.custody.log import CHECKPOINTS
-from vestige.custody.timestamp import TimestampError, verify_timestamp
+from vestige.custody.timestamp import TimestampError, timestamp_request, verify_timestamp
 from vestige.model import format_time
 
 TIMESTAMPS = "custody/timestamps"
@@ -34,9 +36,11 @@ def latest_checkpoint(root: Path) -> Path:
 def checkpoint_digest(path: Path) -> bytes:
     """SHA-256 of a checkpoint's canonical payload (the signed tree head itself)."""
     try:
-        return hashlib.sha256(Envelope.parse(path.read_bytes().strip()).payload).digest()
+        return hashlib.sha256(Envelope.parse(read_regular(path).strip()).payload).digest()
     except EnvelopeError as error:
         raise TimestampError(f"{path.name}: {error}") from None
+    except OSError as error:
+        raise TimestampError(f"{path.name}: cannot be read ({error.strerror or error})") from None
 
 
 def anchor_fields(root: Path, checkpoint: Path, response: bytes, chain: bytes) -> dict[str, Any]:
@@ -67,7 +71,7 @@ def check_anchor(root: Path, record: Mapping[str, Any], roots: bytes | None = No
     digests = record.get("digests", {})
     stem = root / TIMESTAMPS / checkpoint.stem
     try:
-        response, chain = stem.with_suffix(".tsr").read_bytes(), stem.with_suffix(".pem").read_bytes()
+        response, chain = read_regular(stem.with_suffix(".tsr")), read_regular(stem.with_suffix(".pem"))
     except OSError:
         return False, f"{checkpoint.name}: the timestamp token or its TSA chain is missing"
     if hashlib.sha256(response).hexdigest() != digests.get("tsr_sha256") or hashlib.sha256(
@@ -82,3 +86,19 @@ def check_anchor(root: Path, record: Mapping[str, Any], roots: bytes | None = No
     if digest.hex() != digests.get("checkpoint_sha256"):
         return False, f"{checkpoint.name}: the anchor record names another checkpoint"
     return True, f"the log up to {checkpoint.name} existed before {format_time(token.gen_time)} ({token.tsa_subject})"
+
+
+def check_request(root: Path, request: str) -> str | None:
+    """Why the request file ``request`` (``custody/timestamps/NNNNNN.tsq``) is not the one vestige
+    writes for checkpoint NNNNNN, or None when it is, byte for byte."""
+    checkpoint = root / CHECKPOINTS / f"{Path(request).stem}.json"
+    try:
+        expected = timestamp_request(checkpoint_digest(checkpoint))
+        found = read_regular(root / request)
+    except TimestampError as error:
+        return f"{request}: its checkpoint cannot be read ({error})"
+    except OSError as error:
+        return f"{request}: cannot be read ({error.strerror or error})"
+    if found != expected:
+        return f"{request}: not the RFC 3161 request for {checkpoint.name} vestige writes ({len(found)} bytes)"
+    return None

@@ -18,9 +18,11 @@ Layout::
     attestations/analysis-<run>.intoto.jsonl  the signed in-toto Statement of each analysis
 
 Every operation is done by the current custodian with their key: it writes its files, records them
-in the payload manifest, appends one signed record (which commits to the payload manifest), writes a
-checkpoint and rewrites the tag manifest. A hand-over is a ``transfer`` signed by the releasing
-custodian and countersigned by the receiver when they ``receive``.
+in the payload manifest, appends one signed record (which commits to the payload manifest and to
+bag-info.txt), writes a checkpoint and rewrites the tag manifest. While the bundle is sealed no
+record changes the payload (a CASE/UCO export made then is written only where it was asked for). A
+hand-over is a ``transfer`` signed by the releasing custodian and countersigned by the receiver when
+they ``receive``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import orjson
 
 from vestige.custody.anchoring import TIMESTAMPS, anchor_fields, checkpoint_digest, latest_checkpoint
 from vestige.custody.attestation import analysis_statement
-from vestige.custody.bag import Bag, BagError, copy_with_hash
+from vestige.custody.bag import BAG_INFO, Bag, BagError, copy_with_hash, read_regular
 from vestige.custody.case_uco import case_graph
 from vestige.custody.dsse import IN_TOTO_TYPE, Envelope
 from vestige.custody.items import ItemFile, item_root, new_seed
@@ -63,6 +65,7 @@ INDICATORS = "indicators.json"
 EXPORT = "data/export/case.jsonld"
 TAKE_BATCH = 256
 ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+PINNED_SET = re.compile(r"data/iocs/[0-9a-f]{64}\.[^/\x00]{1,64}")
 SIMPLE_ACTIONS = frozenset(
     {"note", "seal", "unseal", "consent", "hash", "verify", "copy", "store", "redact", "report", "dispose", "export"}
 )
@@ -90,6 +93,8 @@ class CustodyState:
     custodian: str = ""
     sealed: bool = False
     pending: tuple[int, str] | None = None
+    sealed_manifest: str = ""
+    """The payload manifest digest the ``seal`` committed: no record may change it while sealed."""
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     analyses: list[dict[str, Any]] = field(default_factory=list)
 
@@ -120,8 +125,11 @@ def apply(state: CustodyState, record: Mapping[str, Any]) -> None:
         state.custodian = str(record.get("counterparty", {}).get("key", ""))
     elif action in ("seal", "unseal"):
         state.sealed = action == "seal"
+        bag = record.get("bag")
+        state.sealed_manifest = str(bag.get("manifest_sha256", "")) if isinstance(bag, Mapping) else ""
     elif action == "acquire":
-        state.items[str(record.get("item", {}).get("id", ""))] = dict(record)
+        # One acquire per item: a second one never supersedes the first (verify reports it).
+        state.items.setdefault(str(record.get("item", {}).get("id", "")), dict(record))
     elif action == "analyze":
         state.analyses.append(dict(record))
 
@@ -133,9 +141,10 @@ class Case:
     def __init__(self, root: Path, *, for_writing: bool = False) -> None:
         try:
             self.bag = Bag(root)
+            info = self.bag.info()
         except BagError as error:
             raise CaseError(str(error)) from None
-        if self.bag.info().get("Bag-Type") != CASE_BAG:
+        if info.get("Bag-Type") != CASE_BAG:
             raise CaseError(f"{root}: not a vestige case bundle")
         self.root = root
         self.log = CustodyLog(root)
@@ -162,7 +171,7 @@ class Case:
 
     @property
     def case_id(self) -> str:
-        """The case named by the signed ``open`` record (bag-info.txt is not signed)."""
+        """The case named by the signed ``open`` record."""
         entries = self.log.entries()
         if entries:
             return str(entries[0].record.get("case", ""))
@@ -209,7 +218,11 @@ class Case:
         record = {
             "case": self.case_id,
             "actor": actor(key.public),
-            "bag": {"manifest_sha256": self.bag.manifest_sha256(), "payload_files": len(self.bag.payload)},
+            "bag": {
+                "manifest_sha256": self.bag.manifest_sha256(),
+                "info_sha256": sha256_file(self.root / BAG_INFO)[1],
+                "payload_files": len(self.bag.payload),
+            },
             **fields,
         }
         entry = self.log.append(record, (key, *extra_signers))
@@ -235,7 +248,12 @@ class Case:
         latest = entries[-1].record
         if latest.get("bag", {}).get("manifest_sha256") != self.bag.manifest_sha256():
             raise CaseError("the payload manifest changed since the last signed record; run 'vestige verify' first")
-        info = self.bag.info()
+        if latest.get("bag", {}).get("info_sha256") != sha256_file(self.root / BAG_INFO)[1]:
+            raise CaseError("bag-info.txt changed since the last signed record; run 'vestige verify' first")
+        try:
+            info = self.bag.info()
+        except BagError as error:
+            raise CaseError(str(error)) from None
         if info.get("External-Identifier") != self.case_id:
             raise CaseError("bag-info.txt names another case than the custody log; run 'vestige verify' first")
         for entry in entries:
@@ -398,11 +416,19 @@ class Case:
         return files
 
     def item_location(self, item: str) -> Path:
-        """Where the bundled copy of an item is: its folder, or the file or archive inside it."""
-        description = orjson.loads((self.root / f"data/items/{item}/item.json").read_bytes())
+        """Where the bundled copy of an item is: its folder, or the file or archive inside it (a name
+        that would lead out of the item's folder is refused)."""
+        if not ITEM_ID.fullmatch(item):
+            raise CaseError(f"{item!r}: not an item id")
+        description = orjson.loads(read_regular(self.root / f"data/items/{item}/item.json"))
         folder = self.root / "data" / "acquisition" / item
         source = description.get("source", {"shape": "folder"})
-        return folder if source.get("shape", "folder") == "folder" else folder / str(source["name"])
+        if source.get("shape", "folder") == "folder":
+            return folder
+        name = str(source.get("name"))
+        if name in ("", ".", "..") or "/" in name or "\x00" in name:
+            raise CaseError(f"item {item}: its file name {name!r} is not a name inside the bundle")
+        return folder / name
 
     def require_acquired_files(self, item: str, manifest: Path, where: str) -> None:
         """An item must be analysed from exactly the files that were acquired (and signed): the
@@ -450,8 +476,7 @@ class Case:
             name = f"{folder}/{relative}"
             size, sha256 = sha256_file(self.root / name)
             self.bag.add(name, size, sha256)
-            if relative != "run.json":
-                subjects[name] = sha256
+            subjects[name] = sha256  # run.json too: nothing in an analysis folder goes unattested
         digests = acquired["digests"]
         statement = analysis_statement(
             subjects=subjects,
@@ -525,13 +550,18 @@ class Case:
         return self._commit(key, {"action": "receive", "note": note, "transfer_seq": seq})
 
     def export_case_uco(self, key: SigningKey, target: Path) -> Entry:
-        """Writes the custody history as CASE/UCO JSON-LD to ``target`` and into the bundle."""
+        """Writes the custody history as CASE/UCO JSON-LD to ``target`` and, unless the bundle is
+        sealed (a sealed payload does not change), into the bundle."""
+        state = self.require_custodian(key, "export")
         graph = case_graph([entry.record for entry in self.log.entries()])
         data = orjson.dumps(graph, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-        sha256 = self.bag.write(EXPORT, data)
+        if state.sealed:
+            sha256, name = hashlib.sha256(data).hexdigest(), target.name
+        else:
+            sha256, name = self.bag.write(EXPORT, data), EXPORT
         target.write_bytes(data)
         return self._commit(
-            key, {"action": "export", "outputs": [{"name": EXPORT, "sha256": sha256}], "note": "CASE/UCO"}
+            key, {"action": "export", "outputs": [{"name": name, "sha256": sha256}], "note": "CASE/UCO"}
         )
 
     def timestamp(
@@ -630,8 +660,13 @@ def pinned_sets(root: Path, folder: Path) -> list[IndicatorSet]:
     from vestige.custody.verify import ReproductionUnavailableError
 
     sets: list[IndicatorSet] = []
-    for entry in orjson.loads((folder / INDICATORS).read_bytes()):
-        data = (root / entry["file"]).read_bytes()
+    for entry in orjson.loads(read_regular(folder / INDICATORS)):
+        name = str(entry["file"])
+        if not PINNED_SET.fullmatch(name):
+            raise ReproductionUnavailableError(f"{name!r}: not an indicator set file inside the bundle")
+        data = read_regular(root / name)
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ReproductionUnavailableError(f"{name}: not the indicator set file the analysis used")
         origin = SetOrigin(entry["name"], entry["source"], entry["licence"], entry["file_name"], entry["sha256"])
         try:
             if "indicator_type" in entry:

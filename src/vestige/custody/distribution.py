@@ -3,7 +3,8 @@
 An attestation names the analysis tool by this digest (docs/custody-design.md section 5: pin the tool by
 content, not by name), so a verifier can tell whether the vestige that re-runs an analysis is the
 one that produced it. Compiled caches (``__pycache__``) are left out: they differ between Python
-versions without changing what the code does.
+versions without changing what the code does. So is ``custody/releases.py``, the list of release
+digests: a release adds its own digest there, which must not change the digest it adds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import vestige
 
+UNHASHED = frozenset({"custody/releases.py"})
+
 
 @functools.cache
 def package_digest() -> str:
@@ -21,7 +24,8 @@ def package_digest() -> str:
     root = Path(vestige.__file__).resolve().parent
     lines = []
     for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pyo"):
-            relative = path.relative_to(root).as_posix()
+        relative = path.relative_to(root).as_posix()
+        compiled = "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo")
+        if path.is_file() and not compiled and relative not in UNHASHED:
             lines.append(f"{relative}\x00{hashlib.sha256(path.read_bytes()).hexdigest()}\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()

@@ -4,6 +4,11 @@ An envelope is ``{"payloadType", "payload" (standard base64), "signatures": [{"k
 Signatures cover the pre-authentication encoding ``PAE = "DSSEv1" SP len(type) SP type SP len(body)
 SP body``, never a re-encoding of the JSON, and an envelope may carry several signatures (a custody
 hand-over is signed by both custodians). ``keyid`` is the signer's fingerprint.
+
+An envelope is read only in the one encoding vestige writes (``Envelope.line``: keys sorted, no
+spaces, canonical base64, each key signing once): a field DSSE does not define, a repeated key, other
+spacing or another base64 spelling of the same bytes is refused, so that no byte of an envelope
+carries anything its signatures do not cover or its reader would have to interpret.
 """
 
 from __future__ import annotations
@@ -82,12 +87,37 @@ class Envelope:
     def parse(cls, data: bytes) -> Envelope:
         try:
             document = orjson.loads(data)
-            signatures = tuple(
-                Signature(str(s["keyid"]), base64.b64decode(str(s["sig"]), validate=True))
-                for s in document["signatures"]
-            )
-            return cls(
-                str(document["payloadType"]), base64.b64decode(str(document["payload"]), validate=True), signatures
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, binascii.Error, ValueError) as error:
+        except orjson.JSONDecodeError:
+            raise EnvelopeError("not a DSSE envelope (not JSON)") from None
+        try:
+            if not isinstance(document, dict) or set(document) != ENVELOPE_FIELDS:
+                raise TypeError(f"its fields are not exactly {', '.join(sorted(ENVELOPE_FIELDS))}")
+            if not isinstance(document["signatures"], list):
+                raise TypeError("signatures is not a list")
+            signatures = tuple(_signature(s) for s in document["signatures"])
+            payload_type, payload = document["payloadType"], document["payload"]
+            if not isinstance(payload_type, str) or not isinstance(payload, str):
+                raise TypeError("payloadType and payload are not strings")
+            envelope = cls(payload_type, base64.b64decode(payload, validate=True), signatures)
+        except (KeyError, TypeError, binascii.Error, ValueError) as error:
             raise EnvelopeError(f"not a DSSE envelope ({error})") from None
+        if len({s.keyid for s in signatures}) != len(signatures):
+            raise EnvelopeError("not a DSSE envelope vestige writes (a key signs it twice)")
+        if envelope.line() != data:
+            raise EnvelopeError(
+                "not a DSSE envelope in the one encoding vestige writes (spacing, key order or base64 differ)"
+            )
+        return envelope
+
+
+ENVELOPE_FIELDS = frozenset({"payloadType", "payload", "signatures"})
+SIGNATURE_FIELDS = frozenset({"keyid", "sig"})
+
+
+def _signature(value: object) -> Signature:
+    if not isinstance(value, dict) or set(value) != SIGNATURE_FIELDS:
+        raise TypeError("a signature's fields are not exactly keyid, sig")
+    keyid, sig = value["keyid"], value["sig"]
+    if not isinstance(keyid, str) or not isinstance(sig, str):
+        raise TypeError("a signature's keyid and sig are not strings")
+    return Signature(keyid, base64.b64decode(sig, validate=True))
