@@ -4,7 +4,10 @@ Pure data with no I/O. Every layer speaks in these types: readers yield ``Record
 their ``Locator`` and carry a typed payload (one frozen dataclass per record kind, defined by the
 artifact that reads it); the indicator engine answers ``IndicatorMatch`` tuples; detectors yield
 ``Finding`` objects; renderers turn them into files. ``as_json`` gives the JSON-able form that the
-report layer serialises (RFC 8785 for findings.json).
+report layer serialises (RFC 8785 for findings.json). ``json_tree`` turns any value evidence can hold
+(cycles, nesting past the recursion limit, keys that are not text, integers of any width) into JSON
+every writer takes, without recursion: the one walk behind ``evidence.plist.plain`` and
+``report.encoding``.
 """
 
 from __future__ import annotations
@@ -122,6 +125,8 @@ def json_tree(value: object, scalar: Callable[[object], object], limit: int | No
 
     ``limit`` bounds the values written (a shared container counts at each use): ``OverflowError`` beyond.
     """
+    if isinstance(value, str | int | float) or value is None:
+        return scalar(value)
     walk = _TreeWalk(scalar, limit)
     tree = walk.run(value)
     return tree if walk.deepest <= JSON_DEPTH else _cut(tree, JSON_DEPTH)
@@ -162,33 +167,33 @@ class _TreeWalk:
         self.count += 1
         if self.limit is not None and self.count > self.limit:
             raise OverflowError(f"more than {self.limit} values")
-        if isinstance(value, str | int | float) or value is None:
+        kind = type(value)
+        if kind is str or kind is float or kind is int or value is None or kind is bool:
             return self.scalar(value)
-        ident = id(value)
-        if isinstance(value, Mapping | list | tuple) or (
-            dataclasses.is_dataclass(value) and not isinstance(value, type)
-        ):
-            opened = self.open.get(ident)
-            if opened is not None:
-                return {"$cycle": depth - opened}
-            self.open[ident] = depth
-        else:
-            return self.scalar(value)
-        self.deepest = max(self.deepest, depth)
-        target: dict[str, Any] | list[Any]
+        items: Iterator[Any]
         if isinstance(value, list | tuple):
-            target, items = [], iter(value)
+            target: dict[str, Any] | list[Any] = []
+            items = iter(value)
         elif isinstance(value, Mapping):
             if all(isinstance(key, str) for key in value):
                 target, items = {}, iter(value.items())
             else:  # one more level: the pairs, each a list of two
-                pairs: list[Any] = []
-                self.stack.append((iter([list(pair) for pair in value.items()]), pairs, ident, depth + 1))
-                self.deepest = max(self.deepest, depth + 2)
-                return {"$pairs": pairs}
-        else:
+                target, items = [], iter([list(pair) for pair in value.items()])
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             target = {}
             items = ((field.name, getattr(value, field.name)) for field in dataclasses.fields(value))
+        else:
+            return self.scalar(value)
+        ident = id(value)
+        opened = self.open.get(ident)
+        if opened is not None:
+            return {"$cycle": depth - opened}
+        self.open[ident] = depth
+        if isinstance(target, list) and isinstance(value, Mapping):
+            self.stack.append((items, target, ident, depth + 1))
+            self.deepest = max(self.deepest, depth + 2)
+            return {"$pairs": target}
+        self.deepest = max(self.deepest, depth)
         self.stack.append((items, target, ident, depth))
         return target
 
@@ -287,8 +292,11 @@ class Locator:
         JSON keeps exact, and any value a part was not meant to hold (a plugin's BLOB row) as SQL text."""
         out = self.parts()
         for name, value in out.items():
-            if not (isinstance(value, str) or value is None or (type(value) is int and abs(value) <= SAFE_INTEGER)):
-                out[name] = sql_literal(value)
+            if isinstance(value, str) or value is None:
+                continue
+            if isinstance(value, int) and not isinstance(value, bool) and -SAFE_INTEGER <= value <= SAFE_INTEGER:
+                continue
+            out[name] = sql_literal(value)
         return out
 
     def parts(self) -> dict[str, JSON]:

@@ -85,7 +85,10 @@ def reading_limits() -> Limits:
     """The limits a plist is read under: the current task's, and outside any task the defaults (the
     structure of hostile data is bounded even where its time is not)."""
     current = budget.current()
-    return Limits() if current is budget.UNLIMITED else current.limits
+    return _DEFAULTS if current is budget.UNLIMITED else current.limits
+
+
+_DEFAULTS = Limits()
 
 
 def load_plist_dict(data: bytes, name: str) -> dict[str, Any]:
@@ -104,7 +107,11 @@ def _check_xml(data: bytes, limits: Limits) -> None:
     counts = [0, 0]  # elements, open containers
 
     def begin(element: str, _: object) -> None:
+        if element == "plist":  # the wrapper, not a value
+            return
         counts[0] += 1
+        if counts[0] % _CHECK_EVERY == 0:
+            budget.check()
         if counts[0] > limits.plist_objects:
             raise _RefusedError(f"more than {limits.plist_objects} elements{_RAISE.format('plist-objects')}")
         if element in ("array", "dict"):
@@ -177,7 +184,7 @@ class _BinaryPlist:
             raise _RefusedError(f"not a valid property list (object {number} lies outside the object table)")
         marker = self.data[offset]
         length = marker & 0x0F
-        if length != 0x0F or marker >> 4 in (0x0, 0x1, 0x2, 0x3):
+        if length != 0x0F or marker >> 4 in (0x0, 0x1, 0x2, 0x3, 0x8):  # these have no extended length
             return marker, length, offset + 1
         width = 1 << (self.data[offset + 1] & 0x3)
         start = offset + 2 + width
@@ -191,7 +198,10 @@ class _BinaryPlist:
         kind = marker >> 4
         if kind != 0xA and kind != 0xD:
             return ()
-        refs = self._ints(start, length if kind == 0xA else 2 * length, self.ref_size)
+        count = length if kind == 0xA else 2 * length
+        if start + count * self.ref_size > self.end:
+            raise _RefusedError(f"not a valid property list (object {number} runs past the object table)")
+        refs = self._ints(start, count, self.ref_size)
         if refs and max(refs) >= self.count:
             raise _RefusedError(
                 f"not a valid property list (object {number} refers to object {max(refs)}, of {self.count})"

@@ -58,7 +58,9 @@ def _bounded(value: Any, low: int, high: int) -> Any:
 
 
 def _scalar(low: int, high: int, value: object) -> object:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
         return value if low <= value <= high else int_text(value)
@@ -69,6 +71,16 @@ def _scalar(low: int, high: int, value: object) -> object:
     if isinstance(value, _NATIVE):
         return value
     return _text(value)
+
+
+def _utf8(text: str) -> str:
+    """``text`` as UTF-8 holds it: a lone surrogate (as Python keeps a byte it could not decode) becomes its
+    escape, ``\\udcff``, rather than stopping orjson."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def _text(value: object) -> str:
