@@ -119,3 +119,48 @@ def test_archives_sharing_a_layout_still_give_their_own_values() -> None:
     assert keyed_archive_fields(second) == {"RelativePath": "a/longer/path", "Mode": 2, "Size": 70000}
     assert keyed_archive_fields(other_keys) == {"RelativePath": "c", "Birth": 5}
     assert keyed_archive_fields(first) == {"RelativePath": "a/b", "Mode": 1, "Size": 10}
+
+
+def random_value(rng: random.Random, depth: int = 0) -> object:
+    """A plist value of every type plistlib writes (seeded), nested at most four levels."""
+    import datetime
+
+    roll = rng.random()
+    if depth < 4 and roll < 0.2:
+        return [random_value(rng, depth + 1) for _ in range(rng.randint(0, 20))]
+    if depth < 4 and roll < 0.4:
+        return {f"k{rng.randint(0, 99)}é": random_value(rng, depth + 1) for _ in range(rng.randint(0, 20))}
+    return rng.choice(
+        [
+            rng.randint(-(2**63), 2**64 - 1),
+            rng.random() * 1e300,
+            "x" * rng.randint(0, 40),
+            "€ ünïcode",
+            bytes(rng.randint(0, 40)),
+            rng.random() < 0.5,
+            plistlib.UID(rng.randint(0, 2**32)),
+            datetime.datetime(2001, 1, 1) + datetime.timedelta(microseconds=rng.randint(0, 10**16)),
+        ]
+    )
+
+
+def test_the_binary_reader_gives_what_plistlib_gives() -> None:
+    """vestige reads binary plists itself (bounded, without recursion): on every value plistlib writes, and
+    on every corruption both read, the two agree (seeded)."""
+    rng = random.Random(20261201)
+    agreed = 0
+    for _ in range(300):
+        blob = plistlib.dumps({"root": random_value(rng)}, fmt=plistlib.FMT_BINARY)
+        assert load_plist(blob, "x.plist") == plistlib.loads(blob)
+        for _ in range(20):
+            corrupt = bytearray(blob)
+            corrupt[rng.randrange(8, len(corrupt))] = rng.randrange(256)
+            try:
+                theirs = plistlib.loads(bytes(corrupt))
+            except (plistlib.InvalidFileException, ValueError, TypeError):
+                continue
+            with contextlib.suppress(UnexpectedFormatError):  # stricter than plistlib on bounds, as CF is
+                mine = load_plist(bytes(corrupt), "x.plist")
+                assert repr(mine) == repr(theirs)
+                agreed += 1
+    assert agreed > 500

@@ -1,33 +1,70 @@
-"""Property lists: safe loading of XML and binary plists, and a fast reader of NSKeyedArchiver roots.
+"""Property lists: bounded loading of XML and binary plists, and a fast reader of NSKeyedArchiver roots.
 
-``load_plist`` wraps ``plistlib`` so that every malformed plist raises ``UnexpectedFormatError``
-naming the file. ``keyed_archive_fields`` reads only the root object of an NSKeyedArchiver binary
+A plist on a phone is the spyware operator's to shape: nested past any recursion limit, a binary
+object graph whose references loop back, or whose shared sub-objects expand exponentially (a
+456-byte file holding 4 GB of values), dictionary keys that are not text. ``load_plist`` reads
+under the limits of the current task (``budget.current().limits``: ``text``, ``plist_objects``,
+``plist_depth``) and raises ``UnexpectedFormatError`` naming the file and what was refused.
+
+- Binary plists (``bplist00``) are read by ``_BinaryPlist``: the object graph is walked first,
+  without building anything, so that a cycle, a nesting past ``plist_depth`` or an expansion past
+  ``plist_objects`` (a shared object counted at each use) is refused in milliseconds; the values are
+  then built without recursion, in the types ``plistlib`` gives (a shared object is one Python
+  object). A date no ``datetime`` can hold (NaN, beyond year 9999), which iOS itself reads, is kept
+  as its seconds since 2001 (a float) rather than refusing the whole file.
+- XML plists are parsed by ``plistlib`` (which refuses entity declarations, and nests without
+  recursion) after one pass of expat that counts the elements and their nesting.
+
+``plain`` makes any such value JSON (``model.json_tree``: never recursive, keys that are not text
+kept apart). ``keyed_archive_fields`` reads only the root object of an NSKeyedArchiver binary
 plist (the format of the ``file`` column of an iOS backup's Manifest.db, class ``MBFile``) and
-returns its scalar fields, following references to strings. It skips ``plistlib``'s generic object
-graph, which dominated the cost of reading a 200,000-row manifest. The binary plist format is
-documented in Apple's CFBinaryPList.c (``bplist00``: objects, an offset table, a 32-byte trailer).
+returns its scalar fields, following references to strings. It skips the generic object graph,
+which dominated the cost of reading a 200,000-row manifest. The binary plist format is documented
+in Apple's CFBinaryPList.c (``bplist00``: objects, an offset table, a 32-byte trailer).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import plistlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from xml.parsers import expat
 from xml.parsers.expat import ExpatError
 
+import orjson
+
+from vestige.evidence import budget
+from vestige.evidence.budget import BudgetExceededError, Limits
 from vestige.evidence.errors import UnexpectedFormatError
+from vestige.model import JSON, int_text, json_tree
 
 _TRAILER = struct.Struct(">6xBBQQQ")
 _FROM = int.from_bytes
+BINARY_MAGIC = b"bplist00"
+
+
+class _RefusedError(Exception):
+    """What ``load_plist`` refuses, said in one clause (the file's name is added)."""
 
 
 def load_plist(data: bytes, name: str) -> Any:
-    """Parse an XML or binary plist; ``name`` is the file's path, used in the error message."""
+    """Parse an XML or binary plist under the current task's limits; ``name`` is the file's path, used in
+    the error message. Callers read at most ``limits.text + 1`` bytes; more is refused here."""
+    limits = reading_limits()
     try:
+        if len(data) > limits.text:
+            raise _RefusedError(f"larger than {limits.text} bytes{_RAISE.format('text')}")
+        if data[:8] == BINARY_MAGIC:
+            return _BinaryPlist(data, limits).value()
+        _check_xml(data, limits)
         return plistlib.loads(data)
+    except _RefusedError as refusal:
+        raise UnexpectedFormatError(f"{name}: {refusal}") from None
     except (
         plistlib.InvalidFileException,
         ExpatError,
@@ -36,9 +73,22 @@ def load_plist(data: bytes, name: str) -> Any:
         IndexError,
         OverflowError,  # a corrupt length or offset wider than the platform's sizes
         TypeError,  # an unhashable key
-        RecursionError,  # nesting deeper than any real plist
+        RecursionError,  # an XML value nested deeper than Python's own limit, below plist_depth
     ) as error:
         raise UnexpectedFormatError(f"{name}: not a valid property list ({error})") from None
+
+
+_RAISE = " (the {0} limit; raise it with --limit {0}=VALUE if needed)"
+
+
+def reading_limits() -> Limits:
+    """The limits a plist is read under: the current task's, and outside any task the defaults (the
+    structure of hostile data is bounded even where its time is not)."""
+    current = budget.current()
+    return _DEFAULTS if current is budget.UNLIMITED else current.limits
+
+
+_DEFAULTS = Limits()
 
 
 def load_plist_dict(data: bytes, name: str) -> dict[str, Any]:
@@ -47,6 +97,233 @@ def load_plist_dict(data: bytes, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UnexpectedFormatError(f"{name}: expected a dictionary at the top, found {type(value).__name__}")
     return value
+
+
+def _check_xml(data: bytes, limits: Limits) -> None:
+    """Counts the elements of an XML plist and the nesting of its arrays and dictionaries, before
+    ``plistlib`` builds them; refuses entity declarations first, as ``plistlib`` does. A document
+    that is not well-formed is left for ``plistlib`` to refuse with its own message."""
+    parser = expat.ParserCreate()
+    counts = [0, 0]  # elements, open containers
+
+    def begin(element: str, _: object) -> None:
+        if element == "plist":  # the wrapper, not a value
+            return
+        counts[0] += 1
+        if counts[0] % _CHECK_EVERY == 0:
+            budget.check()
+        if counts[0] > limits.plist_objects:
+            raise _RefusedError(f"more than {limits.plist_objects} elements{_RAISE.format('plist-objects')}")
+        if element in ("array", "dict"):
+            counts[1] += 1
+            if counts[1] > limits.plist_depth:
+                raise _RefusedError(
+                    f"arrays and dictionaries nested deeper than {limits.plist_depth}{_RAISE.format('plist-depth')}"
+                )
+
+    def end(element: str) -> None:
+        if element in ("array", "dict"):
+            counts[1] -= 1
+
+    def entity(*_: object) -> None:
+        raise _RefusedError("not a valid property list (XML entity declarations are not supported in plist files)")
+
+    parser.StartElementHandler = begin
+    parser.EndElementHandler = end
+    parser.EntityDeclHandler = entity
+    try:
+        parser.Parse(data, True)
+    except ExpatError:
+        return
+
+
+_INT_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_MAC_EPOCH = datetime(2001, 1, 1)
+_CHECK_EVERY = 1 << 14
+"""Objects walked between two checks of the task's time and memory."""
+
+
+class _BinaryPlist:
+    """One binary plist: its trailer and offset table, read once, and its objects by number."""
+
+    def __init__(self, data: bytes, limits: Limits) -> None:
+        if len(data) < len(BINARY_MAGIC) + _TRAILER.size:
+            raise _RefusedError("not a valid property list (too short for a binary property list)")
+        offset_size, self.ref_size, count, self.top, table = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
+        if count > limits.plist_objects:
+            raise _RefusedError(f"{count} objects{_RAISE.format('plist-objects')}")
+        end = len(data) - _TRAILER.size
+        if not offset_size or not self.ref_size or table < len(BINARY_MAGIC) or table + count * offset_size > end:
+            raise _RefusedError("not a valid property list (its trailer describes an offset table outside the file)")
+        if self.top >= count:
+            raise _RefusedError(f"not a valid property list (the top object {self.top} is not one of its {count})")
+        self.data, self.count, self.limits, self.end = data, count, limits, table
+        self.offsets = self._ints(table, count, offset_size)
+        self.held: dict[int, tuple[int, ...]] = {}
+
+    def value(self) -> Any:
+        """The top object, built from the leaves up, each object once (a shared one is one Python object)."""
+        values: list[Any] = [None] * self.count
+        for number in self._post_order():
+            values[number] = self._build(number, values)
+        return values[self.top]
+
+    def _ints(self, start: int, count: int, size: int) -> tuple[int, ...]:
+        if start + count * size > len(self.data):
+            raise _RefusedError(f"not a valid property list ({count} numbers at offset {start} run past the end)")
+        form = _INT_FORMATS.get(size)
+        if form is not None:
+            return struct.unpack_from(f">{count}{form}", self.data, start)
+        return tuple(_FROM(self.data[at : at + size], "big") for at in range(start, start + count * size, size))
+
+    def _head(self, number: int) -> tuple[int, int, int]:
+        """The marker of object ``number``, its length (elements, bytes or characters) and where its
+        content starts."""
+        offset = self.offsets[number]
+        if not len(BINARY_MAGIC) <= offset < self.end:
+            raise _RefusedError(f"not a valid property list (object {number} lies outside the object table)")
+        marker = self.data[offset]
+        length = marker & 0x0F
+        if length != 0x0F or marker >> 4 in (0x0, 0x1, 0x2, 0x3, 0x8):  # these have no extended length
+            return marker, length, offset + 1
+        width = 1 << (self.data[offset + 1] & 0x3)
+        start = offset + 2 + width
+        if start > len(self.data):
+            raise _RefusedError(f"not a valid property list (object {number} is cut short)")
+        return marker, _FROM(self.data[offset + 2 : start], "big"), start
+
+    def _children(self, number: int) -> tuple[int, ...]:
+        """The objects an array or dictionary refers to (a dictionary's keys, then its values)."""
+        marker, length, start = self._head(number)
+        kind = marker >> 4
+        if kind != 0xA and kind != 0xD:
+            return ()
+        count = length if kind == 0xA else 2 * length
+        if start + count * self.ref_size > self.end:
+            raise _RefusedError(f"not a valid property list (object {number} runs past the object table)")
+        refs = self._ints(start, count, self.ref_size)
+        if refs and max(refs) >= self.count:
+            raise _RefusedError(
+                f"not a valid property list (object {number} refers to object {max(refs)}, of {self.count})"
+            )
+        return refs
+
+    def _post_order(self) -> list[int]:
+        """The objects reachable from the top, each after the objects it holds (the arrays' and
+        dictionaries' references kept in ``self.held``). Refuses a reference cycle, a nesting deeper than
+        ``plist_depth``, and an expansion (every use of a shared object counted) beyond ``plist_objects``,
+        before any value is built."""
+        most, deepest, held = self.limits.plist_objects, self.limits.plist_depth, self.held
+        state = bytearray(self.count)  # 0 not seen, 1 open (on the current path), 2 done
+        weight = [1] * self.count  # the objects an object expands to, itself included
+        order: list[int] = []
+        held[self.top] = self._children(self.top)
+        state[self.top] = 1
+        stack: list[tuple[int, Iterator[int], int]] = [(self.top, iter(held[self.top]), 1)]
+        walked = 0
+        while stack:
+            number, refs, total = stack.pop()
+            for child in refs:
+                seen = state[child]
+                if seen == 0:
+                    children = self._children(child)
+                    if children:
+                        if len(stack) + 1 >= deepest:
+                            raise _RefusedError(
+                                f"arrays and dictionaries nested deeper than {deepest}{_RAISE.format('plist-depth')}"
+                            )
+                        held[child] = children
+                        state[child] = 1
+                        stack.append((number, refs, total))
+                        stack.append((child, iter(children), 1))
+                        break
+                    state[child] = 2
+                    order.append(child)
+                elif seen == 1:
+                    raise _RefusedError(f"not a valid property list (reference cycle at object {child})")
+                total += weight[child]
+                if total > most:
+                    raise _RefusedError(
+                        f"expands to more than {most} objects, shared ones counted at each use"
+                        f"{_RAISE.format('plist-objects')}"
+                    )
+            else:  # every child counted: the object is done
+                state[number], weight[number] = 2, total
+                order.append(number)
+                walked += 1
+                if walked % _CHECK_EVERY == 0:
+                    budget.check()
+                if stack:
+                    parent, parent_refs, parent_total = stack.pop()
+                    parent_total += total
+                    if parent_total > most:
+                        raise _RefusedError(
+                            f"expands to more than {most} objects, shared ones counted at each use"
+                            f"{_RAISE.format('plist-objects')}"
+                        )
+                    stack.append((parent, parent_refs, parent_total))
+        return order
+
+    def _build(self, number: int, values: list[Any]) -> Any:
+        """Object ``number``, whose children (if any) are built already."""
+        marker, length, start = self._head(number)
+        kind = marker >> 4
+        if kind == 0xA:
+            return [values[ref] for ref in self.held.get(number, ())]
+        if kind == 0xD:
+            refs = self.held.get(number, ())
+            result: dict[Any, Any] = {}
+            for key, item in zip(refs[:length], refs[length:], strict=True):
+                try:
+                    result[values[key]] = values[item]
+                except TypeError:
+                    raise _RefusedError(
+                        f"not a valid property list (object {number} has a key that is an array or a dictionary)"
+                    ) from None
+            return result
+        if marker in _SINGLETONS:
+            return _SINGLETONS[marker]
+        if kind == 0x1:
+            width = 1 << length
+            return _FROM(self._bytes(number, start, width), "big", signed=length >= 3)
+        if marker == 0x22:
+            return struct.unpack(">f", self._bytes(number, start, 4))[0]
+        if marker == 0x23:
+            return struct.unpack(">d", self._bytes(number, start, 8))[0]
+        if marker == 0x33:
+            return _date(struct.unpack(">d", self._bytes(number, start, 8))[0])
+        if kind == 0x4:
+            return self._bytes(number, start, length)
+        try:
+            if kind == 0x5:
+                return self._bytes(number, start, length).decode("ascii")
+            if kind == 0x6:
+                return self._bytes(number, start, 2 * length).decode("utf-16-be")
+        except UnicodeDecodeError as error:
+            raise _RefusedError(f"not a valid property list (object {number}: {error})") from None
+        if kind == 0x8:
+            uid = _FROM(self._bytes(number, start, length + 1), "big")
+            if uid >= 1 << 64:
+                raise _RefusedError(f"not a valid property list (object {number} is a UID wider than 64 bits)")
+            return plistlib.UID(uid)
+        raise _RefusedError(f"not a valid property list (object {number} has the unknown marker 0x{marker:02x})")
+
+    def _bytes(self, number: int, start: int, length: int) -> bytes:
+        if start + length > self.end:
+            raise _RefusedError(f"not a valid property list (object {number} runs past the object table)")
+        return self.data[start : start + length]
+
+
+_SINGLETONS: dict[int, Any] = {0x00: None, 0x08: False, 0x09: True, 0x0F: b""}
+
+
+def _date(seconds: float) -> datetime | float:
+    """A plist date (seconds since 2001, UTC) as ``plistlib`` gives it (naive), or the seconds themselves
+    when no ``datetime`` holds it: iOS reads such a date, so it costs its value, not the file."""
+    try:
+        return _MAC_EPOCH + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        return seconds
 
 
 Scalar = int | float | str | bool
@@ -235,16 +512,48 @@ def _string_at(blob: bytes, offset: int) -> str:
     raise ValueError("expected a string")
 
 
-def plain(value: Any) -> Any:
-    """A plist value made JSON-able: bytes become hex, dates ISO strings, UIDs integers."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, bytes):
-        return value.hex()
+def plain(value: Any) -> JSON:
+    """A plist value as JSON that any writer of the report takes whole: bytes become hex, dates ISO
+    strings, UIDs integers, integers beyond 64 bits and non-finite reals their text; a dictionary with
+    keys that are not text becomes ``{"$pairs": [[key, value], ...]}``, and a cycle or a nesting deeper
+    than ``model.JSON_DEPTH`` is kept as ``model.json_tree`` says. Never recursive; a value that expands
+    beyond the task's ``plist_objects`` (shared parts counted at each use) stops at that limit."""
+    limit = reading_limits().plist_objects
+    try:
+        return json_tree(value, _plain_scalar, limit)  # type: ignore[no-any-return]
+    except OverflowError:
+        raise BudgetExceededError("plist-objects", f"a value of more than {limit} objects") from None
+
+
+_INT64 = (-(1 << 63), (1 << 64) - 1)
+
+
+def _plain_scalar(value: object) -> JSON:
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value if _INT64[0] <= value <= _INT64[1] else int_text(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
     if isinstance(value, plistlib.UID):
         return value.data
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+TEXT_LIMIT = 200
+"""The longest text ``plist_text`` gives of a value that is not a string."""
+
+
+def plist_text(value: Any) -> str:
+    """A plist value as text for a summary, a title or a locator key: a string as it is, anything else
+    (an integer key, a data blob, a dictionary where a string was expected) as the JSON of its ``plain``
+    value, cut at ``TEXT_LIMIT`` characters. Never raises: ``str`` refuses an integer of more than 4,300
+    digits and recurses through nesting."""
+    if isinstance(value, str):
+        return value
+    text = orjson.dumps(plain(value)).decode()
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"

@@ -30,7 +30,7 @@ from vestige.evidence.errors import (
     UnexpectedFormatError,
 )
 from vestige.evidence.hashing import HashTarget
-from vestige.evidence.plist import keyed_archive_fields, load_plist_dict
+from vestige.evidence.plist import keyed_archive_fields, load_plist_dict, reading_limits
 from vestige.evidence.sources import Source
 from vestige.evidence.sqlite import SIDECARS, SQLITE_HEADER, Structure, Table, open_database, settled_copy
 from vestige.ios.timestamps import from_unix, plist_date, unix_time_text
@@ -124,13 +124,15 @@ def _refuse_encrypted(backup: Source) -> None:
 
 
 def _read_plist(source: Source, name: str) -> dict[str, Any]:
+    """A top-level plist, of which at most ``TOP_PLIST_LIMIT`` (or the task's ``text`` limit) is read."""
+    limit = min(TOP_PLIST_LIMIT, reading_limits().text)
     try:
         with source.open(name) as stream:
-            data = stream.read(TOP_PLIST_LIMIT + 1)
+            data = stream.read(limit + 1)
     except OSError as error:
         raise UnexpectedFormatError(f"{name}: cannot be read ({error})") from None
-    if len(data) > TOP_PLIST_LIMIT:
-        raise UnexpectedFormatError(f"{name}: larger than {TOP_PLIST_LIMIT >> 20} MiB, not a backup's plist")
+    if len(data) > limit:
+        raise UnexpectedFormatError(f"{name}: larger than {limit} bytes, not a backup's plist")
     return load_plist_dict(data, name)
 
 

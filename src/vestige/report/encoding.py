@@ -1,35 +1,43 @@
 """JSON for values read from evidence, which may hold what JSON cannot.
 
 Records carry fields as the evidence stores them: a SQLite column declared TEXT may hold a BLOB, a
-property list may hold a 128-bit integer, a corrupt float column may hold NaN. None of that may stop
-a report. Bytes become ``{"base64": ...}``; integers beyond what the output format keeps exactly
-(64 bits for the JSON Lines files, ±(2^53 − 1) for canonical ``findings.json``, per I-JSON, RFC 7493)
-become their decimal text; non-finite floats become ``null`` in JSON Lines (orjson's rule) and their
-text in ``findings.json``.
+property list may hold a 128-bit integer, keys that are not text, values nested past any recursion
+limit or looping back on themselves, a corrupt float column may hold NaN. None of that may stop a
+report, and nothing is dropped: bytes become ``{"base64": ...}``; integers beyond what the output
+format keeps exactly (64 bits for the JSON Lines files, ±(2^53 − 1) for canonical ``findings.json``,
+per I-JSON, RFC 7493) become their text (``model.int_text``); non-finite floats become ``null`` in
+JSON Lines (orjson's rule) and their text in ``findings.json``; a mapping with keys that are not
+text, a cycle and a nesting deeper than ``model.JSON_DEPTH`` are written as ``model.json_tree`` says.
+Records are written by orjson at full speed; only a value orjson refuses takes the slower, total path.
 """
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import enum
 import functools
 import math
 import operator
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, time
 from typing import Any
 
 import orjson
 
-from vestige.model import JSON, SAFE_INTEGER, Record, RecordPayload
+from vestige.model import JSON, SAFE_INTEGER, Record, RecordPayload, int_text, json_tree
 
 _INT64 = (-(2**63), 2**64 - 1)  # orjson writes unsigned 64-bit integers too
+_NATIVE = (datetime, date, time, uuid.UUID, enum.Enum)
+"""Scalars orjson writes itself (a record's time is a ``datetime``, written in UTC)."""
 
 
 def dumps(value: object, option: int) -> bytes:
     """The JSON of ``value`` for a JSON Lines file, whatever the evidence put in it."""
     try:
         return orjson.dumps(value, default=_default, option=option)
-    except TypeError:  # an integer beyond 64 bits; rare enough to pay for a second pass
+    except TypeError:  # an integer beyond 64 bits, a key that is not text, a cycle, 255 levels: rare
         return orjson.dumps(_bounded(value, *_INT64), default=_default, option=option)
 
 
@@ -45,19 +53,42 @@ def _default(value: object) -> object:
 
 
 def _bounded(value: Any, low: int, high: int) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    """``value`` as a tree orjson (and RFC 8785) writes whole, integers outside ``[low, high]`` as text."""
+    return json_tree(value, functools.partial(_scalar, low, high))
+
+
+def _scalar(low: int, high: int, value: object) -> object:
+    if isinstance(value, str):
+        return _utf8(value)
+    if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
-        return value if low <= value <= high else str(value)
+        return value if low <= value <= high else int_text(value)
     if isinstance(value, float):
         return value if math.isfinite(value) or high != SAFE_INTEGER else str(value)
-    if isinstance(value, Mapping):
-        return {key: _bounded(item, low, high) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_bounded(item, low, high) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):  # as orjson writes one: every field
-        return {field.name: _bounded(getattr(value, field.name), low, high) for field in dataclasses.fields(value)}
-    return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _default(value)
+    if isinstance(value, _NATIVE):
+        return value
+    return _text(value)
+
+
+def _utf8(text: str) -> str:
+    """``text`` as UTF-8 holds it: a lone surrogate (as Python keeps a byte it could not decode) becomes its
+    escape, ``\\udcff``, rather than stopping orjson."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+def _text(value: object) -> str:
+    """The text of a value orjson does not know (``_default``'s rule), for a value whose ``str`` fails."""
+    try:
+        return str(value)
+    except (ValueError, RecursionError) as error:
+        return f"<{type(value).__name__}: {error}>"
 
 
 def record_json(record: Record, locator: dict[str, JSON], acquisition: int | None = None) -> dict[str, object]:

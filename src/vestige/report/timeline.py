@@ -36,7 +36,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def microseconds(moment: datetime) -> int:
-    delta = moment - _EPOCH
+    """Microseconds since the Unix epoch (a naive time taken as UTC, as ``format_time`` takes it)."""
+    try:
+        delta = moment - _EPOCH
+    except TypeError:  # naive
+        delta = moment.replace(tzinfo=timezone.utc) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

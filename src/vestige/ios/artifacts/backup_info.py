@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vestige.evidence.acquisition import Acquisition
-from vestige.evidence.plist import plain
+from vestige.evidence.plist import plain, plist_text
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import plist_date
 from vestige.ios.versions import release_table
@@ -102,14 +102,17 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
 
 
 def _summary(path: str, content: dict[str, Any]) -> str:
+    def shown(key: str) -> str:
+        return plist_text(content.get(key, "?"))
+
     if path == "Info.plist":
         return (
-            f"Backup of {content.get('Device Name', 'an unnamed device')} ({content.get('Product Type', '?')}, "
-            f"iOS {content.get('Product Version', '?')} build {content.get('Build Version', '?')})"
+            f"Backup of {plist_text(content.get('Device Name', 'an unnamed device'))} ({shown('Product Type')}, "
+            f"iOS {shown('Product Version')} build {shown('Build Version')})"
         )
     if path == "Manifest.plist":
-        return f"Backup manifest: encrypted {bool(content.get('IsEncrypted'))}, version {content.get('Version', '?')}"
-    return f"Backup status: snapshot {content.get('SnapshotState', '?')}, state {content.get('BackupState', '?')}"
+        return f"Backup manifest: encrypted {bool(content.get('IsEncrypted'))}, version {shown('Version')}"
+    return f"Backup status: snapshot {shown('SnapshotState')}, state {shown('BackupState')}"
 
 
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
@@ -135,7 +138,7 @@ def _outdated(record: Record, plist: BackupPlist) -> Iterator[Finding]:
         severity=Severity.INFO,
         title=f"The device ran iOS {version} when it was backed up, an outdated release",
         explanation=(
-            f"Info.plist records iOS {version} (build {plist.values.get('Build Version', '?')}). {reason}. "
+            f"Info.plist records iOS {version} (build {plist_text(plist.values.get('Build Version', '?'))}). {reason}. "
             "Outdated releases lack fixes for vulnerabilities that spyware has exploited."
         ),
         caveats=(
@@ -148,9 +151,9 @@ def _outdated(record: Record, plist: BackupPlist) -> Iterator[Finding]:
 
 
 def _unfinished(record: Record, plist: BackupPlist) -> Iterator[Finding]:
-    state = plist.snapshot_state
-    if state in (None, "finished"):
+    if plist.snapshot_state in (None, "finished"):
         return
+    state = plist_text(plist.snapshot_state)
     yield Finding(
         rule="ios.backup_info.unfinished_backup",
         severity=Severity.LOW,
@@ -160,6 +163,6 @@ def _unfinished(record: Record, plist: BackupPlist) -> Iterator[Finding]:
             "files and databases; an absence of traces in this backup proves less than usual."
         ),
         caveats=("Some tools write Status.plist before the transfer completes and never update it.",),
-        evidence=(Evidence(Locator("Status.plist", record.locator.sha256, key="SnapshotState"), str(state)),),
+        evidence=(Evidence(Locator("Status.plist", record.locator.sha256, key="SnapshotState"), state),),
         time=record.time,
     )

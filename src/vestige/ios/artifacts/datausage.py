@@ -110,7 +110,7 @@ def _processes(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | 
     for pk, name, bundle, first, last in rows:
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="ZPROCESS", row=as_int(pk)),
+            locator=Locator.of_row(path, sha256, "ZPROCESS", "Z_PK", pk),
             time=from_mac_absolute(first),
             summary=f"Process {name!r}" + (f" (bundle {bundle})" if bundle else "") + " first used the network",
             payload=DataUsageProcess(pk, name, bundle, first, last),
@@ -141,7 +141,7 @@ def _live_usage(db: sqlite3.Connection, schema: Schema, path: str, sha256: str |
         who = repr(name) if found_pk is not None else f"missing process row {process_pk}"
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="ZLIVEUSAGE", row=as_int(pk)),
+            locator=Locator.of_row(path, sha256, "ZLIVEUSAGE", "Z_PK", pk),
             time=from_mac_absolute(timestamp),
             summary=f"Network usage by {who}: Wi-Fi in {wifi_in} out {wifi_out}, cellular in {wwan_in} out {wwan_out}",
             payload=DataUsageLiveUsage(
@@ -156,7 +156,7 @@ def _primary_key_max(db: sqlite3.Connection, path: str, sha256: str | None) -> I
     for ent, z_max in db.execute("SELECT Z_ENT, Z_MAX FROM Z_PRIMARYKEY WHERE Z_NAME = 'Process'"):
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="Z_PRIMARYKEY", row=as_int(ent)),
+            locator=Locator.of_row(path, sha256, "Z_PRIMARYKEY", "Z_ENT", ent),
             time=None,
             summary=f"Core Data has handed out ZPROCESS keys up to {z_max}",
             payload=DataUsagePrimaryKey("Process", z_max),

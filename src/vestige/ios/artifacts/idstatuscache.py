@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from vestige.evidence.acquisition import Acquisition
-from vestige.evidence.plist import plain
+from vestige.evidence.plist import plain, plist_text
 from vestige.indicators.observables import email_observable
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_mac_absolute, plist_date
@@ -48,27 +48,33 @@ class IdentityLookup:
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
     cache = acquisition.plist(path)
-    for service in sorted(cache, key=str):
+    for service in sorted(cache, key=plist_text):
         handles = cache[service]
         if not isinstance(handles, dict):
             continue
-        for handle in sorted(handles, key=str):
+        for handle in sorted(handles, key=plist_text):
             entry = handles[handle]
             if not isinstance(entry, dict):
                 continue
             lookup = entry.get("LookupDate")
             when = plist_date(lookup) or (from_mac_absolute(lookup) if isinstance(lookup, int | float) else None)
-            user = str(handle)
+            name, user = plist_text(service), plist_text(handle)
+            status = plain(entry.get("IDStatus"))  # any plist value: a crafted one may be deep, wide or odd
             email = email_observable(user.removeprefix("mailto:")) if user.startswith("mailto:") else None
             yield Record(
                 artifact=NAME,
-                locator=Locator(path, sha256, key=f"{service}/{user}"),
+                locator=Locator(path, sha256, key=f"{name}/{user}"),
                 time=when,
-                summary=f"{service} looked up {user!r} (status {entry.get('IDStatus')})",
-                payload=IdentityLookup(str(service), user, plain(entry.get("IDStatus"))),
+                summary=f"{name} looked up {user!r} (status {_status_text(status)})",
+                payload=IdentityLookup(name, user, status),
                 observables=() if email is None else (email,),
                 time_kind="lookup date",
             )
+
+
+def _status_text(status: JSON) -> str:
+    """``IDStatus`` as the summary shows it: 1 or 2 as they are (``None`` when absent), anything else short."""
+    return str(status) if status is None or isinstance(status, int) else plist_text(status)
 
 
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:

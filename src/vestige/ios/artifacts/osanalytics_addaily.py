@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.errors import UnexpectedFormatError
-from vestige.evidence.plist import plain
+from vestige.evidence.plist import plain, plist_text
 from vestige.indicators.observables import process_observable
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.processes import PROCESS_NAME_CAVEATS, TRIANGULATION_PROCESSES, backup_agent_finding
@@ -46,18 +46,19 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     baseline = acquisition.plist(path).get("netUsageBaseline", {})
     if not isinstance(baseline, dict):
         raise UnexpectedFormatError(f"{path}: netUsageBaseline is not a dictionary")
-    for name in sorted(baseline, key=str):
-        values = baseline[name]
+    for key in sorted(baseline, key=plist_text):
+        values = baseline[key]
         values = values if isinstance(values, list) else [values]
         when = plist_date(values[0]) if values else None
         usage = tuple(v for v in values[1:5] if isinstance(v, int | float))
+        name = plist_text(key)
         yield Record(
             artifact=NAME,
             locator=Locator(path, sha256, key=f"netUsageBaseline/{name}"),
             time=when,
             summary=f"Process {name!r} in the daily network-usage baseline",
-            payload=BaselineProcess(str(name), plain(values), usage),
-            observables=_process_observables(str(name)),
+            payload=BaselineProcess(name, plain(values), usage),
+            observables=_process_observables(name),
             time_kind="baseline date",
         )
 

@@ -135,7 +135,7 @@ def _visits(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | Non
         url = as_text(url)
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="history_visits", row=as_int(visit_id)),
+            locator=Locator.of_row(path, sha256, "history_visits", "id", visit_id),
             time=from_mac_absolute(visit_time),
             summary=f"Safari visit to {url or '(missing history item)'}",
             payload=SafariVisit(
@@ -159,7 +159,7 @@ def _tombstones(db: sqlite3.Connection, schema: Schema, path: str, sha256: str |
         shown = url if isinstance(url, str) else (f"encrypted ({len(url)} bytes)" if isinstance(url, bytes) else None)
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="history_tombstones", row=as_int(row_id)),
+            locator=Locator.of_row(path, sha256, "history_tombstones", "id", row_id),
             time=from_mac_absolute(end),
             summary=(
                 f"Safari history deleted for {format_time(from_mac_absolute(start))} to "

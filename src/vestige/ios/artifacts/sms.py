@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.sqlite import Schema, Structure, Table
-from vestige.evidence.values import SqlValue, as_int
+from vestige.evidence.values import SqlValue
 from vestige.indicators.observables import extract_urls, observables_from_url, path_observables
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_mac_absolute_auto
@@ -109,7 +109,7 @@ def _messages(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | N
         direction = "sent to" if from_me else "received from"
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="message", row=as_int(rowid)),
+            locator=Locator.of_row(path, sha256, "message", "ROWID", rowid),
             time=from_mac_absolute_auto(date),
             summary=f"{service or 'Message'} {direction} {sender or 'an unknown handle'}: {excerpt(text, 160)}",
             payload=SmsMessage(rowid, guid, service, sender, bool(from_me), date, date_read, text, urls),
@@ -129,7 +129,7 @@ def _attachments(db: sqlite3.Connection, schema: Schema, path: str, sha256: str 
         name = filename if isinstance(filename, str) else ""
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table="attachment", row=as_int(rowid)),
+            locator=Locator.of_row(path, sha256, "attachment", "ROWID", rowid),
             time=from_mac_absolute_auto(created),
             summary=f"{'Sent' if outgoing else 'Received'} attachment {name or transfer_name!r} ({mime})",
             payload=SmsAttachment(rowid, name, mime, transfer_name, bool(outgoing), message_id),

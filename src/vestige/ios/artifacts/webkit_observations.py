@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.sqlite import Schema, Structure, Table
-from vestige.evidence.values import SqlValue, as_int
+from vestige.evidence.values import SqlValue
 from vestige.indicators.observables import domain_observable
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_unix
@@ -71,7 +71,7 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
             domains[domain_id] = str(domain)
             yield Record(
                 artifact=NAME,
-                locator=Locator(path, sha256, table="ObservedDomains", row=as_int(domain_id)),
+                locator=Locator.of_row(path, sha256, "ObservedDomains", "domainID", domain_id),
                 time=from_unix(last_seen),
                 summary=f"{app} loaded content from {domain}" + (" with user interaction" if interaction else ""),
                 payload=ObservedDomain(app, domain_id, str(domain), last_seen, bool(interaction)),
@@ -101,7 +101,7 @@ def _redirects(
                 observables.extend(_domain_observables(domain))
         yield Record(
             artifact=NAME,
-            locator=Locator(path, sha256, table=table.name, row=as_int(rowid)),
+            locator=Locator.of_row(path, sha256, table.name, "rowid", rowid),
             time=None,
             summary=f"{app}: a top-frame redirect from {source_domain} to {target_domain}",
             payload=TopFrameRedirect(table.name, source_domain, target_domain),
