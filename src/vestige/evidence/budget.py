@@ -137,8 +137,10 @@ class Budget:
             raise stopped
 
 
-UNLIMITED = Budget(Limits(seconds=float("inf"), memory=1 << 62, rows=1 << 62, plist_objects=1 << 62, text=1 << 62))
-"""The budget outside any task: nothing is enforced (setting up, sealing, writing the output)."""
+UNLIMITED = Budget(Limits(seconds=float("inf"), memory=1 << 62))
+"""The budget outside any task (setting up, sealing, writing the output): time and memory are not
+enforced there, and the limits on the structure of hostile data (rows, plist objects and depth, text)
+are the defaults, so a reader never takes "no task" for "no limit"."""
 _current: ContextVar[Budget] = ContextVar("vestige_budget", default=UNLIMITED)
 
 

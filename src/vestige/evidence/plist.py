@@ -84,11 +84,7 @@ _RAISE = " (the {0} limit; raise it with --limit {0}=VALUE if needed)"
 def reading_limits() -> Limits:
     """The limits a plist is read under: the current task's, and outside any task the defaults (the
     structure of hostile data is bounded even where its time is not)."""
-    current = budget.current()
-    return _DEFAULTS if current is budget.UNLIMITED else current.limits
-
-
-_DEFAULTS = Limits()
+    return budget.current().limits
 
 
 def load_plist_dict(data: bytes, name: str) -> dict[str, Any]:
