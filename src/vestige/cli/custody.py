@@ -12,7 +12,7 @@ import orjson
 from rich.console import Console
 
 from vestige.cli.check import registry
-from vestige.cli.console import shown
+from vestige.cli.console import new_console, print_line, shown
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
 from vestige.custody.case import CASE_ERRORS, SIMPLE_ACTIONS, Case, CaseError
@@ -45,12 +45,8 @@ KEY_OPTION = click.option(
 NOTE_OPTION = click.option("--note", default="", help="A note recorded in the custody log.")
 
 
-def err() -> Console:
-    return Console(stderr=True, soft_wrap=True)
-
-
 def refuse(message: str) -> None:
-    err().print(f"[bold red]vestige:[/] {shown(message)}")
+    print_line(new_console(stderr=True), f"[bold red]vestige:[/] {shown(message)}")
     sys.exit(EXIT_USAGE)
 
 
@@ -105,8 +101,10 @@ def key_new(name: str, output: Path | None) -> None:
     def make() -> None:
         signing = generate(name)
         save_key(signing, target, passphrase(confirm=True))
-        Console(soft_wrap=True).print(
-            f"{target}\n{signing.public.trust_line()}\nfingerprint {signing.public.fingerprint}"
+        print_line(
+            new_console(),
+            f"{shown(str(target))}\n{shown(signing.public.trust_line())}\n"
+            f"fingerprint {shown(signing.public.fingerprint)}",
         )
 
     guarded(make)
@@ -116,7 +114,7 @@ def key_new(name: str, output: Path | None) -> None:
 @click.argument("key_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def key_export(key_file: Path) -> None:
     """Print the public key of KEY_FILE as a trust-list line."""
-    guarded(lambda: Console(soft_wrap=True).print(public_key_of(key_file).trust_line(), highlight=False))
+    guarded(lambda: print_line(new_console(), shown(public_key_of(key_file).trust_line())))
 
 
 @click.group()
@@ -133,7 +131,9 @@ def case_new(bundle: Path, case_id: str, key_file: Path, organisation: str | Non
     """Create a new case bundle in BUNDLE, in the custody of the examiner."""
     examiner = signing_key(key_file)
     guarded(lambda: Case.create(bundle, case_id, examiner, organisation).close())
-    Console(soft_wrap=True).print(f"Case {case_id} opened in {bundle} by {examiner.public.fingerprint}")
+    print_line(
+        new_console(), f"Case {shown(case_id)} opened in {shown(str(bundle))} by {shown(examiner.public.fingerprint)}"
+    )
 
 
 @case.command("add")
@@ -158,9 +158,10 @@ def case_add(
             acquisition, item_id, signer, platforms(), consent=consent, note=note, by_reference=by_reference
         )
         digests = entry.record["digests"]
-        Console(soft_wrap=True).print(
-            f"Item {item_id}: {entry.record['files']} files, {entry.record['size']} bytes, "
-            f"Merkle root {digests['merkle_root']} (record {entry.seq})"
+        print_line(
+            new_console(),
+            f"Item {shown(item_id)}: {shown(str(entry.record['files']))} files, {shown(str(entry.record['size']))} "
+            f"bytes, Merkle root {shown(str(digests['merkle_root']))} (record {entry.seq})",
         )
 
     guarded(add, bag)
@@ -265,7 +266,7 @@ def case_export(bundle: Path, target: Path, key_file: Path) -> None:
 
     def export() -> None:
         bag.export_case_uco(signer, target)
-        Console(soft_wrap=True).print(str(target))
+        print_line(new_console(), shown(str(target)))
 
     guarded(export, bag)
 
@@ -295,7 +296,7 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
         else:
             fields = anchored.record
             message = f"anchored {fields['checkpoint']}: the log existed before {fields['gen_time']} ({fields['tsa']})"
-        Console(soft_wrap=True).print(shown(message))
+        print_line(new_console(), shown(message))
 
     guarded(anchor, bag)
 
@@ -335,7 +336,7 @@ def verify(
             orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
         )
     else:
-        render_report(Console(soft_wrap=True), report, trusted)
+        render_report(new_console(), report, trusted)
     sys.exit(report.exit_code)
 
 
@@ -348,19 +349,19 @@ def _pair(text: str) -> tuple[str, Path]:
 
 def render_report(console: Console, report: Report, trusted: dict[str, PublicKey]) -> None:
     """One line per check (greppable, never wrapped into a table), then the keys, facts and verdict."""
-    console.print(f"[bold]{shown(report.kind)}[/] {shown(report.bundle)}")
+    print_line(console, f"[bold]{shown(report.kind)}[/] {shown(report.bundle)}")
     for check in report.checks:
         if check.ok:
             result = "[green]ok     [/]"
         else:
             result = "[yellow]warning[/]" if check.code == WARNING else "[bold red]FAIL   [/]"
-        console.print(f"{result} {check.area:<13} {shown(check.message)}")
+        print_line(console, f"{result} {shown(check.area):<13} {shown(check.message)}")
     for fingerprint, seen in sorted(report.keys.items()):
         state = "trusted" if fingerprint in trusted else "NOT in your trust list"
-        console.print(f"key {fingerprint} {shown(str(seen.get('name', '')))}: {state}")
+        print_line(console, f"key {shown(fingerprint)} {shown(str(seen.get('name', '')))}: {state}")
     for name, value in sorted(report.facts.items()):
-        console.print(f"{name}: {shown(str(value))}")
-    console.print(f"[bold]{VERDICTS[report.exit_code]}[/] (exit {report.exit_code})")
+        print_line(console, f"{shown(name)}: {shown(str(value))}")
+    print_line(console, f"[bold]{VERDICTS[report.exit_code]}[/] (exit {report.exit_code})")
 
 
 VERDICTS = {
@@ -383,6 +384,6 @@ def disclose_command(bundle: Path, findings: tuple[str, ...], output: Path, key_
 
     def make() -> None:
         disclose(bundle, list(findings), output, signer)
-        Console(soft_wrap=True).print(str(output))
+        print_line(new_console(), shown(str(output)))
 
     guarded(make)
