@@ -41,6 +41,9 @@ _HEX_SEPARATORS = re.compile(r"[:\s]")
 _WHITESPACE = re.compile(r"\s")
 _URL_IN_TEXT = re.compile(r"(?:\bhttps?://|(?<![\w.@/-])www\.)[^\s<>\"'`{}|\\^]+", re.IGNORECASE)
 _URL_TRAILING_PUNCTUATION = ".,;:!?'\"]}>*"
+_LEADING_WILDCARDS = re.compile(r"(?:\*?\.)*")
+"""``*.`` and ``.`` before a host name (``*.evil.example``, ``.evil.example``); each repetition is
+decided by its first character, so the match is linear however long the run."""
 _DIGEST_KINDS = {32: ObservableKind.MD5, 40: ObservableKind.SHA1, 64: ObservableKind.SHA256}
 _DIGEST_ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64}
 
@@ -89,8 +92,9 @@ def normalise_host(text: str) -> str | None:
     ``domain_observable`` to get the right kind of observable for either.
     """
     host = _strip_port(text.strip()).lower().rstrip(".")
-    while host.startswith(("*.", ".")):
-        host = host[1:].lstrip(".")
+    wildcards = _LEADING_WILDCARDS.match(host)
+    if wildcards:
+        host = host[wildcards.end() :]
     if not host or len(host) > 253:
         return None
     if host.isascii():
@@ -228,10 +232,21 @@ def extract_urls(text: str) -> list[str]:
 
 
 def _balance_parentheses(candidate: str) -> str:
-    """Drop closing parentheses that close text around the URL: ``(see https://x/a_(b))``."""
-    while candidate.endswith(")") and candidate.count(")") > candidate.count("("):
-        candidate = candidate[:-1].rstrip(_URL_TRAILING_PUNCTUATION)
-    return candidate
+    """Drop closing parentheses that close text around the URL: ``(see https://x/a_(b))``.
+
+    Each dropped ``)`` takes the trailing punctuation before it too. The counts are taken once and
+    the end moves back one character at a time, so a run of ``)`` costs its length, not its square
+    (the punctuation stripped never holds a parenthesis, so the counts change only by the ``)``
+    dropped).
+    """
+    excess = candidate.count(")") - candidate.count("(")
+    end = len(candidate)
+    while excess > 0 and end and candidate[end - 1] == ")":
+        end -= 1
+        excess -= 1
+        while end and candidate[end - 1] in _URL_TRAILING_PUNCTUATION:
+            end -= 1
+    return candidate[:end]
 
 
 def email_observable(address: str) -> Observable | None:
