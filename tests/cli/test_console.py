@@ -4,16 +4,18 @@ emoji, and rows that evidence cannot forge."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import sys
 import unicodedata
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 from rich.text import Text
 
-from vestige.cli.console import CONTINUATION, INVISIBLE, new_console, print_line, shown, visible
+from vestige.cli.console import CONTINUATION, INVISIBLE, json_visible, new_console, print_line, shown, visible
 
 _ESCAPE = re.compile(r"\\x([0-9a-f]{2})|\\u([0-9a-f]{4})|\\U([0-9a-f]{8})")
 
@@ -131,3 +133,10 @@ def test_off_a_terminal_a_line_is_one_line_however_long() -> None:
     console = Console(file=io.StringIO(), width=40, soft_wrap=True, emoji=False, highlight=False)
     print_line(console, f"  {shown('word ' * 30)}")
     assert console.file.getvalue() == "  " + "word " * 29 + "word \n"
+
+
+@given(st.dictionaries(st.text(max_size=8), st.lists(st.text(max_size=12), max_size=3), max_size=4))
+def test_a_json_document_shows_only_what_is_there_and_reads_back_the_same(values: dict[str, list[str]]) -> None:
+    printed = json_visible(orjson.dumps(values, option=orjson.OPT_INDENT_2).decode())
+    assert json.loads(printed) == values
+    assert all(c == "\n" or is_shown_as_itself(c) for c in printed)

@@ -102,6 +102,25 @@ def visible(text: str, limit: int = SHOWN_LIMIT) -> str:
     return _ESCAPED.sub(_escape, text[:limit]) + f"… ({len(text) - limit} more characters)"
 
 
+_INVISIBLE_IN_JSON = re.compile(rf"(?!\n){_INVISIBLE_CLASS}")
+"""Outside its strings a JSON document holds only newlines and spaces (its strings hold no raw C0)."""
+
+
+def json_visible(document: str) -> str:
+    """A JSON document with every invisible character of its strings written as a JSON escape
+    (``\\u202e``; a character beyond the BMP as its surrogate pair), so that the document printed
+    on a terminal shows only what is there, and still reads back to the same values."""
+
+    def escape_json(found: re.Match[str]) -> str:
+        code = ord(found.group())
+        if code < 0x10000:
+            return f"\\u{code:04x}"
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+    return _INVISIBLE_IN_JSON.sub(escape_json, document)
+
+
 def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
     """Evidence text for a rich markup line: ``visible`` with the markup escaped (and the count of
     characters left out, if any, dimmed: no evidence can be drawn in a style)."""

@@ -12,7 +12,7 @@ import orjson
 from rich.console import Console
 
 from vestige.cli.check import registry
-from vestige.cli.console import new_console, print_line, shown
+from vestige.cli.console import json_visible, new_console, print_line, shown
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
 from vestige.custody.case import CASE_ERRORS, SIMPLE_ACTIONS, Case, CaseError
@@ -332,9 +332,8 @@ def verify(
         reanalyse = reanalysis(platforms(), dict(_pair(r) for r in references)) if reproduce else None
         report = verify_case(bundle, trusted, reanalyse, tsa_roots.read_bytes() if tsa_roots else None)
     if as_json:
-        sys.stdout.write(
-            orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
-        )
+        document = orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+        sys.stdout.write(json_visible(document) + "\n")
     else:
         render_report(new_console(), report, trusted)
     sys.exit(report.exit_code)
