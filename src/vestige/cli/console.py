@@ -7,12 +7,11 @@ a file) may steer the analyst's terminal or forge a line of vestige's own. Three
 - ``visible``: every character that is not shown as itself (C0 and C1 controls, DEL, line and
   paragraph separators, bidi embeddings, overrides, isolates and marks, zero-width and other
   invisible format characters, blank fillers, lone surrogates) is written as a Python-style escape
-  (``\\x0a``, ``\\u202e``, ``\\U000e0041``). A backslash that would make literal text read
-  like such an escape or touch one (before ``x``, ``u``, ``U``, another backslash, an escaped
-  character, or at the end) is itself written ``\\x5c``, so what is printed reads back to exactly
-  one text. Nor is one left before ``[``, which rich would take for its own escape: no backslash
-  reaches rich next to another or to a bracket (its markup patterns take time quadratic in a run
-  of backslashes);
+  (``\\x0a``, ``\\u202e``, ``\\U000e0041``), the form vestige's own messages already give to
+  bytes that are not UTF-8 (``notes-\\xff.txt``), which are therefore left as they are. A backslash
+  next to another, before an escaped character, before ``[`` or at the end is itself written
+  ``\\x5c``: rich would read it as its own escape, and its markup patterns take time quadratic in
+  a run of backslashes;
 - ``shown``: that, with rich markup escaped, for building markup lines; ``new_console`` gives a
   console with emoji codes (``:skull:``) and highlighting off;
 - ``print_line``: one logical line. On a terminal vestige wraps it itself and marks every
@@ -77,7 +76,7 @@ INVISIBLE: tuple[tuple[int, int], ...] = (
 (``tests/cli/test_console.py`` checks this against ``unicodedata``) and a few invisible letters."""
 
 _INVISIBLE_CLASS = "[" + "".join(f"{re.escape(chr(first))}-{re.escape(chr(last))}" for first, last in INVISIBLE) + "]"
-_ESCAPED = re.compile(rf"{_INVISIBLE_CLASS}|\\(?=[\\xuU\[]|{_INVISIBLE_CLASS}|\Z)")
+_ESCAPED = re.compile(rf"{_INVISIBLE_CLASS}|\\(?=[\\\[]|{_INVISIBLE_CLASS}|\Z)")
 
 
 def _escape(found: re.Match[str]) -> str:
