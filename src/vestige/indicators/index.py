@@ -74,17 +74,17 @@ class _DomainTable(_Table[P]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._longest = 0
+        self._suffixes_from = -1
 
     def freeze(self) -> None:
         super().freeze()
-        self._longest = max(map(len, self._entries), default=0)
+        # As a negative start, str.find counts it from the end (from 0 when the value is shorter).
+        self._suffixes_from = -1 - max(map(len, self._entries), default=0)
 
     def lookup(self, value: str) -> tuple[P, ...]:
         entries = self._entries
         found = entries.get(value, ())
-        excess = len(value) - self._longest
-        dot = value.find(".", excess - 1) if excess > 0 else value.find(".")
+        dot = value.find(".", self._suffixes_from)
         while dot >= 0:
             hit = entries.get(value[dot + 1 :])
             if hit:
@@ -104,8 +104,8 @@ class _PathTable(_Table[P]):
         self._relative: dict[str, tuple[P, ...]] = {}
         self._tops: frozenset[str] = frozenset()
         self._names: frozenset[str] = frozenset()
-        self._longest_absolute = 0
-        self._longest_relative = 0
+        self._absolute_end = 1
+        self._suffixes_from = -1
 
     def freeze(self) -> None:
         super().freeze()
@@ -115,26 +115,26 @@ class _PathTable(_Table[P]):
         # one with the same last component: one probe each rules out nearly every path.
         self._tops = frozenset(key.split("/", 2)[1] for key in self._absolute)
         self._names = frozenset(key.rpartition("/")[2] for key in self._relative)
-        self._longest_absolute = max(map(len, self._absolute), default=0)
-        self._longest_relative = max(map(len, self._relative), default=0)
+        self._absolute_end = max(map(len, self._absolute), default=0) + 1  # a prefix ends before it
+        # As a negative start, str.find counts it from the end (from 0 when the path is shorter).
+        self._suffixes_from = -1 - max(map(len, self._relative), default=0)
 
     def lookup(self, value: str) -> tuple[P, ...]:
         found: tuple[P, ...] = ()
         if value.startswith("/") and value[1:].partition("/")[0] in self._tops:
             absolute = self._absolute
-            end = self._longest_absolute + 1
-            slash = value.find("/", 1, end)
+            head = value[: self._absolute_end]  # the value itself when it is shorter (no copy)
+            slash = head.find("/", 1)
             while slash > 0:
-                hit = absolute.get(value[:slash])
+                hit = absolute.get(head[:slash])
                 if hit:
                     found += hit
-                slash = value.find("/", slash + 1, end)
+                slash = head.find("/", slash + 1)
             found += absolute.get(value, ())
         if value.rpartition("/")[2] in self._names:
             relative = self._relative
             found += relative.get(value, ())
-            excess = len(value) - self._longest_relative
-            slash = value.find("/", excess - 1) if excess > 0 else value.find("/")
+            slash = value.find("/", self._suffixes_from)
             while slash >= 0:
                 hit = relative.get(value[slash + 1 :])
                 if hit:

@@ -239,6 +239,8 @@ def _balance_parentheses(candidate: str) -> str:
     (the punctuation stripped never holds a parenthesis, so the counts change only by the ``)``
     dropped).
     """
+    if not candidate.endswith(")"):
+        return candidate
     excess = candidate.count(")") - candidate.count("(")
     end = len(candidate)
     while excess > 0 and end and candidate[end - 1] == ")":
