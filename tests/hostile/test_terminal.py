@@ -109,3 +109,20 @@ def test_on_a_terminal_no_row_starts_with_evidence(tmp_path: Path) -> None:
         "ios-backup Phone",
         "  ↪ CRITICAL all clear: this phone is clean iPhone14,2 iOS 17.5.1: 39 entries,",
     ]
+
+
+def test_a_name_the_terminal_cannot_encode_is_escaped_not_a_defect(tmp_path: Path) -> None:
+    """An ASCII-only standard output (``PYTHONIOENCODING=ascii``, an old ``LANG=C`` system) and a
+    device named in Arabic: the name is written as escapes and the run ends normally (before, an
+    encoding error was reported as a defect, exit 70)."""
+    backup = hostile_backup(tmp_path / "backup", "هاتف\u202e")
+    environment = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "vestige", "check", str(backup), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert b"ios-backup \\u0647\\u0627\\u062a\\u0641\\u202e iPhone14,2" in done.stdout
+    assert done.stdout.isascii() and done.stderr.isascii()
