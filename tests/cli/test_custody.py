@@ -29,6 +29,17 @@ def test_key_new_prompts_for_a_passphrase_twice_and_export_prints_a_trust_line(t
     assert exported.output == key.public.trust_line() + "\n"
 
 
+def test_a_key_name_reaches_the_terminal_only_as_visible_text(tmp_path: Path) -> None:
+    name = "ana\u202eCRITICAL :skull: [red]x\x1b[2J"
+    result = CliRunner().invoke(main, ["key", "new", "--name", name, "-o", str(tmp_path / "k.key")], input="pw\npw\n")
+    assert result.exit_code == 0, result.output
+    exported = CliRunner().invoke(main, ["key", "export", str(tmp_path / "k.key")])
+    for output in (result.output, exported.output):
+        assert " ana\\u202eCRITICAL :skull: [red]x\\x1b[2J\n" in output
+        assert "\x1b" not in output
+        assert "\u202e" not in output
+
+
 def test_verify_prints_a_table_and_a_json_report_with_exit_0(built: Built) -> None:
     code, output = cli("verify", str(built.bundle), "--trust", str(built.trust))
     assert code == 0, output

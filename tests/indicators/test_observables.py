@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vestige.indicators import observables
 from vestige.indicators.observables import (
     android_property_observable,
     app_cert_observable,
@@ -225,3 +226,60 @@ def test_registrable_domain_is_cached() -> None:
 
 def test_normalise_host_refuses_overlong_names() -> None:
     assert normalise_host("a." * 127 + "example") is None
+
+
+def reference_balance(candidate: str) -> str:
+    """``_balance_parentheses`` as first written (recounting after each dropped ``)``): the behaviour
+    the linear version must keep."""
+    while candidate.endswith(")") and candidate.count(")") > candidate.count("("):
+        candidate = candidate[:-1].rstrip(".,;:!?'\"]}>*")
+    return candidate
+
+
+def reference_host_start(host: str) -> str:
+    """The leading ``*.`` and ``.`` strip of ``normalise_host`` as first written."""
+    while host.startswith(("*.", ".")):
+        host = host[1:].lstrip(".")
+    return host
+
+
+def reference_extract_urls(text: str) -> list[str]:
+    found: dict[str, None] = {}
+    for match in observables._URL_IN_TEXT.finditer(text):
+        candidate = reference_balance(match.group().rstrip(observables._URL_TRAILING_PUNCTUATION))
+        if candidate and not candidate.endswith("://"):
+            found.setdefault(candidate, None)
+    return list(found)
+
+
+@given(st.lists(st.sampled_from(["https://", "www.", "x.example", "/a", "(", ")", ".", ",", "]", "'", " ", "_"])))
+def test_extract_urls_keeps_its_first_behaviour(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert extract_urls(text) == reference_extract_urls(text)
+
+
+@given(st.text(alphabet=st.sampled_from("*.ab-"), max_size=30))
+def test_leading_wildcards_are_stripped_as_before(prefix: str) -> None:
+    host = prefix + "evil.example"
+    assert normalise_host(host) == normalise_host(reference_host_start(host))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(https://x.example/a)).", ["https://x.example/a"]),
+        ("https://x.example/a).).).", ["https://x.example/a"]),
+        ("https://x.example/(a)))", ["https://x.example/(a)"]),
+        ("https://x.example/" + ")" * 1000, ["https://x.example/"]),
+        ("https://x.example/a_(b)" + ")]." * 1000, ["https://x.example/a_(b)"]),
+    ],
+)
+def test_extract_urls_drops_the_parentheses_around_a_url(text: str, expected: list[str]) -> None:
+    assert extract_urls(text) == expected
+
+
+def test_normalise_host_strips_any_run_of_leading_wildcards() -> None:
+    assert normalise_host("*.*.*.evil.example") == "evil.example"
+    assert normalise_host("..*..evil.example") == "evil.example"
+    assert normalise_host("*." * 10_000 + "evil.example") == "evil.example"
+    assert normalise_host("**.evil.example") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import traceback
 from typing import Any
@@ -10,6 +11,7 @@ import click
 
 from vestige import __version__
 from vestige.cli.check import check
+from vestige.cli.console import visible
 from vestige.cli.demo import demo
 from vestige.cli.iocs import iocs
 
@@ -48,10 +50,14 @@ class VestigeGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
         except Exception as error:
-            traceback.print_exc(file=sys.stderr)
+            # An exception's message may quote the evidence: it reaches the terminal made visible too.
+            for line in traceback.format_exc().splitlines():
+                click.echo(visible(line), err=True)
             click.echo(
-                f"vestige: internal error ({type(error).__name__}: {error}). This is a defect in vestige, not in "
-                "your input, which was only read. Please report it with the traceback above.",
+                visible(
+                    f"vestige: internal error ({type(error).__name__}: {error}). This is a defect in vestige, not in "
+                )
+                + "your input, which was only read. Please report it with the traceback above.",
                 err=True,
             )
             ctx.exit(EXIT_INTERNAL)
@@ -61,6 +67,15 @@ class VestigeGroup(click.Group):
 @click.version_option(__version__, prog_name="vestige")
 def main() -> None:
     """Verifiable mobile-spyware forensics. Offline unless a command says otherwise."""
+    _escape_what_cannot_be_encoded()
+
+
+def _escape_what_cannot_be_encoded() -> None:
+    """A character the terminal's encoding lacks (a name in Arabic under an ASCII locale) is written
+    as a ``\\uNNNN`` escape instead of stopping the run with an encoding error."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
 
 
 main.add_command(check)

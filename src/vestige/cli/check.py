@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from vestige.analysis import Result
-from vestige.cli.console import ProgressBar, render_summary, shown
+from vestige.cli.console import ProgressBar, new_console, print_line, render_summary, shown
 from vestige.evidence.workers import default_workers
 from vestige.indicators.plain import TYPES_BY_STEM
 from vestige.model import JSON, Severity
@@ -43,7 +43,7 @@ def registry() -> Registry:
 
 
 def refuse(console: Console, problem: Exception) -> None:
-    console.print(f"[bold red]vestige:[/] {shown(str(problem))}")
+    print_line(console, f"[bold red]vestige:[/] {shown(str(problem))}")
     sys.exit(EXIT_UNREADABLE)
 
 
@@ -124,7 +124,7 @@ def check(
     With --case, PATH is the id of an item of the bundle: the analysis is written into the bundle
     with the exact indicator sets it used, a signed attestation and an 'analyze' custody record.
     """
-    console = Console(stderr=True, soft_wrap=True)
+    console = new_console(stderr=True)
     try:
         sets = load_indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
         platforms = registry()
@@ -151,9 +151,9 @@ def check(
                 outcome = run_check(list(paths), output, sets, platforms, options, progress, jobs)
     except InputError as problem:
         refuse(console, problem)
-    out = Console(soft_wrap=True)
+    out = new_console()
     if quiet:
-        out.print(str(outcome.folder))
+        print_line(out, shown(str(outcome.folder)))
     else:
         render_summary(out, outcome.result, outcome.folder)
     # The process ends here: the collector's last full pass at exit, over the index and every set the

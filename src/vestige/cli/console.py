@@ -1,4 +1,23 @@
-"""How results look on a terminal: a progress bar while working, then the summary of findings."""
+"""How results look on a terminal: a progress bar while working, then the summary of findings.
+
+Evidence is written by whoever controls the phone, so no text that comes from it (a device name,
+an SMS, a URL, a path, a finding's title or explanation quoting them, a problem, a refusal naming
+a file) may steer the analyst's terminal or forge a line of vestige's own. Three rules hold:
+
+- ``visible``: every character that is not shown as itself (C0 and C1 controls, DEL, line and
+  paragraph separators, bidi embeddings, overrides, isolates and marks, zero-width and other
+  invisible format characters, blank fillers, lone surrogates) is written as a Python-style escape
+  (``\\x0a``, ``\\u202e``, ``\\U000e0041``), the form vestige's own messages already give to
+  bytes that are not UTF-8 (``notes-\\xff.txt``), which are therefore left as they are. A backslash
+  next to another, before an escaped character, before ``[`` or at the end is itself written
+  ``\\x5c``: rich would read it as its own escape, and its markup patterns take time quadratic in
+  a run of backslashes;
+- ``shown``: that, with rich markup escaped, for building markup lines; ``new_console`` gives a
+  console with emoji codes (``:skull:``) and highlighting off;
+- ``print_line``: one logical line. On a terminal vestige wraps it itself and marks every
+  continuation row with ``↪``, so the terminal's own wrapping (or a run of padding) can never make
+  evidence text start a row that looks like vestige's; elsewhere (a pipe, a file) it is one line.
+"""
 
 from __future__ import annotations
 
@@ -19,18 +38,118 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from vestige.analysis import Result
 from vestige.model import Finding, Severity
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+INVISIBLE: tuple[tuple[int, int], ...] = (
+    (0x0000, 0x001F),  # C0 controls: ESC, newline, carriage return, tab, backspace...
+    (0x007F, 0x009F),  # DEL and C1 controls (U+0085 NEXT LINE, U+009B the one-byte CSI)
+    (0x00AD, 0x00AD),  # soft hyphen
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x0600, 0x0605),  # Arabic number signs (format characters)
+    (0x061C, 0x061C),  # Arabic letter mark (bidi)
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0x115F, 0x1160),  # Hangul fillers: blank, yet letters
+    (0x17B4, 0x17B5),  # Khmer inherent vowels, invisible
+    (0x180E, 0x180E),  # Mongolian vowel separator
+    (0x200B, 0x200F),  # zero-width space, non-joiner, joiner; left-to-right and right-to-left marks
+    (0x2028, 0x202E),  # line and paragraph separators; bidi embeddings, pops and overrides
+    (0x2060, 0x206F),  # word joiner, invisible operators, bidi isolates, deprecated format characters
+    (0x3164, 0x3164),  # Hangul filler
+    (0xD800, 0xDFFF),  # lone surrogates (undecodable bytes kept by ``surrogateescape``)
+    (0xFEFF, 0xFEFF),  # zero-width no-break space (byte order mark)
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFF9, 0xFFFB),  # interlinear annotation controls
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),  # Egyptian hieroglyph format controls
+    (0x1BCA0, 0x1BCA3),  # shorthand format controls
+    (0x1D173, 0x1D17A),  # musical symbol format controls
+    (0xE0000, 0xE007F),  # tag characters (invisible text)
+)
+"""Code points written as escapes: every character of Unicode categories Cc, Cf, Zl, Zp and Cs
+(``tests/cli/test_console.py`` checks this against ``unicodedata``) and a few invisible letters."""
+
+_INVISIBLE_CLASS = "[" + "".join(f"{re.escape(chr(first))}-{re.escape(chr(last))}" for first, last in INVISIBLE) + "]"
+_ESCAPED = re.compile(rf"{_INVISIBLE_CLASS}|\\(?=[\\\[]|{_INVISIBLE_CLASS}|\Z)")
 
 
-def shown(text: str) -> str:
-    """Evidence text made safe to print: control characters (an escape sequence in an SMS could
-    retitle or clear the analyst's terminal) become visible ``\\xNN`` escapes, and rich markup is
-    escaped."""
-    return escape(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+def _escape(found: re.Match[str]) -> str:
+    character = found.group()
+    code = ord(character)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+SHOWN_LIMIT = 4096
+"""Characters of one value shown on the terminal; the rest is counted, never dropped silently (the
+whole value is in the output files). A value may be as long as the text budget allows (megabytes):
+drawing all of it would only bury the summary and take minutes."""
+
+
+def visible(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """``text`` as it must reach a terminal: only characters that show as themselves, the others
+    escaped (see the module docstring), and at most ``limit`` of them, then how many more there are."""
+    if len(text) <= limit:
+        return _ESCAPED.sub(_escape, text)
+    return _ESCAPED.sub(_escape, text[:limit]) + f"… ({len(text) - limit} more characters)"
+
+
+_INVISIBLE_IN_JSON = re.compile(rf"(?!\n){_INVISIBLE_CLASS}")
+"""Outside its strings a JSON document holds only newlines and spaces (its strings hold no raw C0)."""
+
+
+def json_visible(document: str) -> str:
+    """A JSON document with every invisible character of its strings written as a JSON escape
+    (``\\u202e``; a character beyond the BMP as its surrogate pair), so that the document printed
+    on a terminal shows only what is there, and still reads back to the same values."""
+
+    def escape_json(found: re.Match[str]) -> str:
+        code = ord(found.group())
+        if code < 0x10000:
+            return f"\\u{code:04x}"
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+    return _INVISIBLE_IN_JSON.sub(escape_json, document)
+
+
+def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """Evidence text for a rich markup line: ``visible`` with the markup escaped (and the count of
+    characters left out, if any, dimmed: no evidence can be drawn in a style)."""
+    if len(text) <= limit:
+        return escape(visible(text))
+    return escape(visible(text[:limit])) + f"[dim]… ({len(text) - limit} more characters)[/]"
+
+
+def new_console(stderr: bool = False) -> Console:
+    """A console for vestige's output: emoji codes and highlighting off, so that no text in the
+    evidence is ever interpreted; no wrapping of its own (``print_line`` does it on a terminal)."""
+    return Console(stderr=stderr, soft_wrap=True, emoji=False, highlight=False)
+
+
+CONTINUATION = "  ↪ "
+
+
+def print_line(console: Console, markup: str) -> None:
+    """Print one logical line of markup (its ``\\n`` start new lines; evidence in it went through
+    ``shown`` and holds none). On a terminal each line is wrapped to the width with every row after
+    the first marked by ``CONTINUATION``: a row that starts without it is vestige's own."""
+    text = console.render_str(markup)
+    if not console.is_terminal:
+        console.print(text, soft_wrap=True)
+        return
+    width = max(console.width - len(CONTINUATION), 1)
+    for line in text.split("\n", allow_blank=True):
+        for number, row in enumerate(line.wrap(console, width, overflow="fold")):
+            row.rstrip()
+            console.print(Text.assemble((CONTINUATION, "dim"), row) if number else row, soft_wrap=True)
 
 
 STYLES = {
@@ -55,7 +174,7 @@ class ProgressBar:
         if console.is_terminal:
             self._progress = Progress(
                 SpinnerColumn(),
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -82,7 +201,7 @@ class ProgressBar:
             return
         if self._task is not None:
             self._progress.update(self._task, visible=False)
-        self._task = self._progress.add_task(name, total=total)
+        self._task = self._progress.add_task(visible(name), total=total)
         self._progress.refresh()
 
     def advance(self, count: int = 1) -> None:
@@ -98,11 +217,12 @@ def render_summary(console: Console, result: Result, folder: Path) -> None:
     several = len(result.acquisitions) > 1
     for number, acquisition in enumerate(result.acquisitions):
         device = acquisition.device
-        console.print(
+        print_line(
+            console,
             (f"[bold]acquisition {number}[/] " if several else "")
             + f"[bold]{shown(acquisition.kind)}[/] {shown(device.name or '')} {shown(device.model or '')} "
             f"{shown(device.os_name or '')} {shown(device.os_version or '')}: {acquisition.file_count} entries, "
-            f"{acquisition.total_bytes} bytes, Merkle root {acquisition.merkle_root[:16]}…"
+            f"{acquisition.total_bytes} bytes, Merkle root {shown(acquisition.merkle_root[:16])}…",
         )
     table = Table(title="Findings by severity", show_edge=False)
     table.add_column("severity")
@@ -115,19 +235,22 @@ def render_summary(console: Console, result: Result, folder: Path) -> None:
         if finding.severity >= SHOWN_FROM:
             render_finding(console, finding)
     if result.problems:
-        console.print(f"[bold yellow]{len(result.problems)} problem(s): the run is incomplete[/]")
+        print_line(console, f"[bold yellow]{len(result.problems)} problem(s): the run is incomplete[/]")
         for problem in result.problems:
-            console.print(f"  [yellow]{shown(problem.artifact)}[/] {shown(problem.reason)}")
-    console.print(f"Results: [bold]{shown(str(folder))}[/] (findings.json, timeline.jsonl, records/, manifest.jsonl)")
+            print_line(console, f"  [yellow]{shown(problem.artifact)}[/] {shown(problem.reason)}")
+    print_line(
+        console, f"Results: [bold]{shown(str(folder))}[/] (findings.json, timeline.jsonl, records/, manifest.jsonl)"
+    )
 
 
 def render_finding(console: Console, finding: Finding) -> None:
     when = finding.time.isoformat() if finding.time else "undated"
-    console.print(
+    print_line(
+        console,
         f"\n[{STYLES[finding.severity]}]{finding.severity.label.upper()}[/] {shown(finding.title)}"
-        f"  [dim]{finding.rule} {finding.id} {when}[/]"
+        f"  [dim]{shown(finding.rule)} {shown(finding.id)} {when}[/]",
     )
-    console.print(f"  {shown(finding.explanation)}", soft_wrap=False)
+    print_line(console, f"  {shown(finding.explanation)}")
     for evidence in finding.evidence:
         locator = evidence.locator
         where = ", ".join(
@@ -142,12 +265,15 @@ def render_finding(console: Console, finding: Finding) -> None:
             )
             if value is not None
         )
-        console.print(
-            f"  [dim]evidence[/] {shown(locator.path)} [dim]sha256 {(locator.sha256 or '-')[:16]}… {shown(where)}[/]"
+        print_line(
+            console,
+            f"  [dim]evidence[/] {shown(locator.path)} "
+            f"[dim]sha256 {shown((locator.sha256 or '-')[:16])}… {shown(where)}[/]",
         )
-        console.print(f"    {shown(evidence.excerpt)}")
+        print_line(console, f"    {shown(evidence.excerpt)}")
     for match in finding.indicators:
-        console.print(
+        print_line(
+            console,
             f"  [dim]indicator[/] {shown(match.type)} {shown(match.value)} [dim]{shown(match.collection)} "
-            f"({shown(match.set_name)} {match.set_sha256[:12]}…)[/]"
+            f"({shown(match.set_name)} {shown(match.set_sha256[:12])}…)[/]",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import stat
 import sys
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import orjson
 from rich.console import Console
 
 from vestige.cli.check import registry
-from vestige.cli.console import shown
+from vestige.cli.console import json_visible, new_console, print_line, shown
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
 from vestige.custody.case import CASE_ERRORS, SIMPLE_ACTIONS, Case, CaseError
@@ -46,12 +47,8 @@ KEY_OPTION = click.option(
 NOTE_OPTION = click.option("--note", default="", help="A note recorded in the custody log.")
 
 
-def err() -> Console:
-    return Console(stderr=True, soft_wrap=True)
-
-
 def refuse(message: str) -> None:
-    err().print(f"[bold red]vestige:[/] {one_line(message)}")
+    print_line(new_console(stderr=True), f"[bold red]vestige:[/] {one_line(message)}")
     sys.exit(EXIT_USAGE)
 
 
@@ -106,8 +103,10 @@ def key_new(name: str, output: Path | None) -> None:
     def make() -> None:
         signing = generate(name)
         save_key(signing, target, passphrase(confirm=True))
-        Console(soft_wrap=True).print(
-            f"{target}\n{signing.public.trust_line()}\nfingerprint {signing.public.fingerprint}"
+        print_line(
+            new_console(),
+            f"{shown(str(target))}\n{shown(signing.public.trust_line())}\n"
+            f"fingerprint {shown(signing.public.fingerprint)}",
         )
 
     guarded(make)
@@ -117,7 +116,7 @@ def key_new(name: str, output: Path | None) -> None:
 @click.argument("key_file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 def key_export(key_file: Path) -> None:
     """Print the public key of KEY_FILE as a trust-list line."""
-    guarded(lambda: Console(soft_wrap=True).print(public_key_of(key_file).trust_line(), highlight=False))
+    guarded(lambda: print_line(new_console(), shown(public_key_of(key_file).trust_line())))
 
 
 @click.group()
@@ -134,7 +133,9 @@ def case_new(bundle: Path, case_id: str, key_file: Path, organisation: str | Non
     """Create a new case bundle in BUNDLE, in the custody of the examiner."""
     examiner = signing_key(key_file)
     guarded(lambda: Case.create(bundle, case_id, examiner, organisation).close())
-    Console(soft_wrap=True).print(f"Case {case_id} opened in {bundle} by {examiner.public.fingerprint}")
+    print_line(
+        new_console(), f"Case {shown(case_id)} opened in {shown(str(bundle))} by {shown(examiner.public.fingerprint)}"
+    )
 
 
 @case.command("add")
@@ -159,9 +160,10 @@ def case_add(
             acquisition, item_id, signer, platforms(), consent=consent, note=note, by_reference=by_reference
         )
         digests = entry.record["digests"]
-        Console(soft_wrap=True).print(
-            f"Item {item_id}: {entry.record['files']} files, {entry.record['size']} bytes, "
-            f"Merkle root {digests['merkle_root']} (record {entry.seq})"
+        print_line(
+            new_console(),
+            f"Item {shown(item_id)}: {shown(str(entry.record['files']))} files, {shown(str(entry.record['size']))} "
+            f"bytes, Merkle root {shown(str(digests['merkle_root']))} (record {entry.seq})",
         )
 
     guarded(add, bag)
@@ -266,7 +268,7 @@ def case_export(bundle: Path, target: Path, key_file: Path) -> None:
 
     def export() -> None:
         bag.export_case_uco(signer, target)
-        Console(soft_wrap=True).print(str(target))
+        print_line(new_console(), shown(str(target)))
 
     guarded(export, bag)
 
@@ -296,7 +298,7 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
         else:
             fields = anchored.record
             message = f"anchored {fields['checkpoint']}: the log existed before {fields['gen_time']} ({fields['tsa']})"
-        Console(soft_wrap=True).print(shown(message))
+        print_line(new_console(), shown(message))
 
     guarded(anchor, bag)
 
@@ -332,11 +334,10 @@ def verify(
         reanalyse = reanalysis(platforms(), dict(_pair(r) for r in references)) if reproduce else None
         report = verify_case(bundle, trusted, reanalyse, tsa_roots.read_bytes() if tsa_roots else None)
     if as_json:
-        sys.stdout.write(
-            orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
-        )
+        document = orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+        sys.stdout.write(json_visible(document) + "\n")
     else:
-        render_report(Console(soft_wrap=True), report, trusted)
+        render_report(new_console(), report, trusted)
     sys.exit(report.exit_code)
 
 
@@ -360,36 +361,35 @@ def render_report(console: Console, report: Report, trusted: dict[str, PublicKey
     Every text from the bundle is shown on one line (a line break in a file name is ``\\x0a``, so it
     cannot print a line of its own), and a key's name is the one your trust list gives it: a name
     the bundle gives a key it does not trust is shown as that, a claim."""
-    console.print(f"[bold]{one_line(report.kind)}[/] {one_line(report.bundle)}")
+    print_line(console, f"[bold]{one_line(report.kind)}[/] {one_line(report.bundle)}")
     for check in report.checks:
         if check.ok:
             result = "[green]ok     [/]"
         else:
             result = "[yellow]warning[/]" if check.code == WARNING else "[bold red]FAIL   [/]"
-        console.print(f"{result} {check.area:<13} {one_line(check.message)}")
+        print_line(console, f"{result} {one_line(check.area):<13} {one_line(check.message)}")
     for fingerprint, seen in sorted(report.keys.items()):
         known = trusted.get(fingerprint)
         if known is not None:
-            console.print(f"key {one_line(fingerprint)} {one_line(known.name)}: trusted")
+            print_line(console, f"key {one_line(fingerprint)} {one_line(known.name)}: trusted")
         else:
             claim = (
                 f" (the bundle claims it is {one_line(repr(str(seen.get('claimed', ''))))})"
                 if seen.get("claimed")
                 else ""
             )
-            console.print(f"key {one_line(fingerprint)}{claim}: NOT in your trust list")
+            print_line(console, f"key {one_line(fingerprint)}{claim}: NOT in your trust list")
     for name, value in sorted(report.facts.items()):
-        console.print(f"{name}: {one_line(str(value))}")
-    console.print(f"[bold]{VERDICTS[report.exit_code]}[/] (exit {report.exit_code})")
-
-
-LINE_BREAKS = str.maketrans({"\n": "\\x0a", "\r": "\\x0d", "\t": "\\x09", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+        print_line(console, f"{one_line(name)}: {one_line(str(value))}")
+    print_line(console, f"[bold]{VERDICTS[report.exit_code]}[/] (exit {report.exit_code})")
 
 
 def one_line(text: str) -> str:
-    """Text from a bundle made safe to print as part of one line: line breaks and tabs escaped (the
-    rest of the control characters ``shown`` escapes), bytes that are not UTF-8 as ``\\xNN``."""
-    return shown(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").translate(LINE_BREAKS))
+    """Text from a bundle made safe to print as part of one line: bytes of a name that is not UTF-8 as
+    ``\\xNN`` (as manifests show them), then every invisible character escaped by ``shown``."""
+    with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate of no byte: ``shown`` escapes it
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return shown(text)
 
 
 VERDICTS = {
@@ -412,6 +412,6 @@ def disclose_command(bundle: Path, findings: tuple[str, ...], output: Path, key_
 
     def make() -> None:
         disclose(bundle, list(findings), output, signer)
-        Console(soft_wrap=True).print(str(output))
+        print_line(new_console(), shown(str(output)))
 
     guarded(make)

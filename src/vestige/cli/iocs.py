@@ -7,10 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from vestige.cli.check import EXIT_UNREADABLE, IOC_FILES, IOC_LISTS, NO_BUNDLED
-from vestige.cli.console import shown
+from vestige.cli.console import new_console, print_line, shown
 from vestige.indicators import IndicatorSet
 from vestige.pipeline import InputError, load_indicator_sets
 
@@ -26,22 +25,22 @@ def iocs() -> None:
 @NO_BUNDLED
 def list_sets(ioc_files: tuple[Path, ...], ioc_lists: tuple[tuple[str, Path], ...], no_bundled_iocs: bool) -> None:
     """Show each set: name, source, licence, SHA-256, indicators per type, what was not evaluated."""
-    console = Console(soft_wrap=True)
+    console = new_console()
     try:
         sets = load_indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
     except InputError as problem:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]vestige:[/] {shown(str(problem))}")
+        print_line(new_console(stderr=True), f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_UNREADABLE)
     for indicator_set in sets:
         counts = ", ".join(f"{kind} {count}" for kind, count in sorted(indicator_set.counts.items()))
-        console.print(f"[bold]{shown(indicator_set.name)}[/]")
-        console.print(f"  source      {shown(indicator_set.source)}")
-        console.print(f"  licence     {shown(indicator_set.licence)}")
-        console.print(f"  sha256      {indicator_set.sha256}")
-        console.print(f"  indicators  {len(indicator_set.indicators)}: {shown(counts)}")
+        print_line(console, f"[bold]{shown(indicator_set.name)}[/]")
+        print_line(console, f"  source      {shown(indicator_set.source)}")
+        print_line(console, f"  licence     {shown(indicator_set.licence)}")
+        print_line(console, f"  sha256      {shown(indicator_set.sha256)}")
+        print_line(console, f"  indicators  {len(indicator_set.indicators)}: {shown(counts)}")
         for line in _not_evaluated(indicator_set):
-            console.print(f"  [yellow]not evaluated[/] {shown(line)}")
-    console.print(f"{len(sets)} set(s), {sum(len(s.indicators) for s in sets)} indicators.")
+            print_line(console, f"  [yellow]not evaluated[/] {shown(line)}")
+    print_line(console, f"{len(sets)} set(s), {sum(len(s.indicators) for s in sets)} indicators.")
 
 
 def _not_evaluated(indicator_set: IndicatorSet) -> list[str]:

@@ -68,10 +68,23 @@ class _Table(Generic[P]):
 
 
 class _DomainTable(_Table[P]):
+    """Probes only the label suffixes that are no longer than the longest indicator: the others
+    cannot match, and probing every one of them would cost the square of the value's length (each
+    probe copies and hashes its suffix)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._suffixes_from = -1
+
+    def freeze(self) -> None:
+        super().freeze()
+        # As a negative start, str.find counts it from the end (from 0 when the value is shorter).
+        self._suffixes_from = -1 - max(map(len, self._entries), default=0)
+
     def lookup(self, value: str) -> tuple[P, ...]:
         entries = self._entries
         found = entries.get(value, ())
-        dot = value.find(".")
+        dot = value.find(".", self._suffixes_from)
         while dot >= 0:
             hit = entries.get(value[dot + 1 :])
             if hit:
@@ -81,12 +94,18 @@ class _DomainTable(_Table[P]):
 
 
 class _PathTable(_Table[P]):
+    """Probes component prefixes (absolute indicators) and suffixes (relative ones) only up to the
+    length of the longest indicator of each kind: longer ones cannot match, and probing all of them
+    would cost the square of the path's length (each probe copies and hashes its part)."""
+
     def __init__(self) -> None:
         super().__init__()
         self._absolute: dict[str, tuple[P, ...]] = {}
         self._relative: dict[str, tuple[P, ...]] = {}
         self._tops: frozenset[str] = frozenset()
         self._names: frozenset[str] = frozenset()
+        self._absolute_end = 1
+        self._suffixes_from = -1
 
     def freeze(self) -> None:
         super().freeze()
@@ -96,22 +115,26 @@ class _PathTable(_Table[P]):
         # one with the same last component: one probe each rules out nearly every path.
         self._tops = frozenset(key.split("/", 2)[1] for key in self._absolute)
         self._names = frozenset(key.rpartition("/")[2] for key in self._relative)
+        self._absolute_end = max(map(len, self._absolute), default=0) + 1  # a prefix ends before it
+        # As a negative start, str.find counts it from the end (from 0 when the path is shorter).
+        self._suffixes_from = -1 - max(map(len, self._relative), default=0)
 
     def lookup(self, value: str) -> tuple[P, ...]:
         found: tuple[P, ...] = ()
         if value.startswith("/") and value[1:].partition("/")[0] in self._tops:
             absolute = self._absolute
-            slash = value.find("/", 1)
+            head = value[: self._absolute_end]  # the value itself when it is shorter (no copy)
+            slash = head.find("/", 1)
             while slash > 0:
-                hit = absolute.get(value[:slash])
+                hit = absolute.get(head[:slash])
                 if hit:
                     found += hit
-                slash = value.find("/", slash + 1)
+                slash = head.find("/", slash + 1)
             found += absolute.get(value, ())
         if value.rpartition("/")[2] in self._names:
             relative = self._relative
             found += relative.get(value, ())
-            slash = value.find("/")
+            slash = value.find("/", self._suffixes_from)
             while slash >= 0:
                 hit = relative.get(value[slash + 1 :])
                 if hit:

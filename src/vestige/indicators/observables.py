@@ -41,6 +41,7 @@ _HEX_SEPARATORS = re.compile(r"[:\s]")
 _WHITESPACE = re.compile(r"\s")
 _URL_IN_TEXT = re.compile(r"(?:\bhttps?://|(?<![\w.@/-])www\.)[^\s<>\"'`{}|\\^]+", re.IGNORECASE)
 _URL_TRAILING_PUNCTUATION = ".,;:!?'\"]}>*"
+_WILDCARD_RUN = re.compile(r"[*.]*")
 _DIGEST_KINDS = {32: ObservableKind.MD5, 40: ObservableKind.SHA1, 64: ObservableKind.SHA256}
 _DIGEST_ALGORITHMS = {"md5": 32, "sha1": 40, "sha256": 64}
 
@@ -88,9 +89,7 @@ def normalise_host(text: str) -> str | None:
     IP literals are returned as they are written (use ``normalise_ip`` on them); call
     ``domain_observable`` to get the right kind of observable for either.
     """
-    host = _strip_port(text.strip()).lower().rstrip(".")
-    while host.startswith(("*.", ".")):
-        host = host[1:].lstrip(".")
+    host = _without_leading_wildcards(_strip_port(text.strip()).lower().rstrip("."))
     if not host or len(host) > 253:
         return None
     if host.isascii():
@@ -100,6 +99,24 @@ def normalise_host(text: str) -> str | None:
     except UnicodeError:
         return host if _UNICODE_HOST.fullmatch(host) else None
     return encoded if _ASCII_HOST.fullmatch(encoded) else None
+
+
+def _without_leading_wildcards(host: str) -> str:
+    """``host`` without the ``*.`` and ``.`` before its name: ``*.evil.example``, ``..evil.example``.
+
+    They are taken off one at a time up to the first ``*`` not followed by a dot, which is the
+    first ``**`` of the leading run of ``*`` and ``.``, or its last character if that is a ``*``.
+    Found this way (a run of one character class, then one search), the cost is linear and needs
+    no memory per character, however long the run.
+    """
+    run = _WILDCARD_RUN.match(host)
+    if run is None or not run.end():
+        return host
+    prefix = host[: run.end()]
+    stop = prefix.find("**")
+    if stop < 0:
+        stop = len(prefix) - 1 if prefix.endswith("*") else len(prefix)
+    return host[stop:]
 
 
 def url_key(url: str) -> str:
@@ -228,10 +245,23 @@ def extract_urls(text: str) -> list[str]:
 
 
 def _balance_parentheses(candidate: str) -> str:
-    """Drop closing parentheses that close text around the URL: ``(see https://x/a_(b))``."""
-    while candidate.endswith(")") and candidate.count(")") > candidate.count("("):
-        candidate = candidate[:-1].rstrip(_URL_TRAILING_PUNCTUATION)
-    return candidate
+    """Drop closing parentheses that close text around the URL: ``(see https://x/a_(b))``.
+
+    Each dropped ``)`` takes the trailing punctuation before it too. The counts are taken once and
+    the end moves back one character at a time, so a run of ``)`` costs its length, not its square
+    (the punctuation stripped never holds a parenthesis, so the counts change only by the ``)``
+    dropped).
+    """
+    if not candidate.endswith(")"):
+        return candidate
+    excess = candidate.count(")") - candidate.count("(")
+    end = len(candidate)
+    while excess > 0 and end and candidate[end - 1] == ")":
+        end -= 1
+        excess -= 1
+        while end and candidate[end - 1] in _URL_TRAILING_PUNCTUATION:
+            end -= 1
+    return candidate[:end]
 
 
 def email_observable(address: str) -> Observable | None:
