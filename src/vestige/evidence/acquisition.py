@@ -229,6 +229,8 @@ class FileManifest:
                     odd.clear()
         self._db.executemany(insert, batch)
         self._db.executemany(self._INSERT_ODD, odd)
+        self._db.commit()
+        self._db.execute("PRAGMA journal_mode = MEMORY")  # a failed CREATE must roll back, which OFF cannot
         try:
             self._db.execute("CREATE UNIQUE INDEX entries_by_path ON entries (path)")
         except sqlite3.IntegrityError:  # two entries with one path: rare, and never in a genuine acquisition
