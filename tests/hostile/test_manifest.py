@@ -169,15 +169,22 @@ def test_an_unlisted_file_at_a_device_path_is_never_parsed_as_evidence(tmp_path:
         db.commit()
     (root / "HomeDomain" / "Library" / "SMS").mkdir(parents=True)
     (root / real_id[:2] / real_id).rename(root / "HomeDomain" / "Library" / "SMS" / "sms.db")
+    (root / "HomeDomain" / "Library" / "SMS" / "sms.db-wal").write_bytes(b"not a log")
+    with IosBackup(open_source(root)) as backup:
+        assert backup.manifest().get("HomeDomain/Library/SMS/sms.db-wal") is not None  # hashed and cited
+        assert backup.manifest().listed("HomeDomain/Library/SMS/sms.db-wal") is None  # never a sidecar
     result = check(root)
     [sms] = [a for a in result.result.artifacts if a.name == "ios.sms"]
     assert (sms.files, sms.records) == ((), 0)
     [unlisted] = result.findings("ios.backup.unlisted_device_path")
     assert (unlisted.severity, unlisted.title) == (
         Severity.MEDIUM,
-        "1 file in the backup folder is named like a device path that Manifest.db does not list",
+        "2 files in the backup folder are named like device paths that Manifest.db does not list",
     )
-    assert [e.locator.path for e in unlisted.evidence] == ["HomeDomain/Library/SMS/sms.db"]
+    assert [e.locator.path for e in unlisted.evidence] == [
+        "HomeDomain/Library/SMS/sms.db",
+        "HomeDomain/Library/SMS/sms.db-wal",
+    ]
 
 
 def test_a_relative_path_that_is_not_utf8_costs_only_its_own_escaping(tmp_path: Path) -> None:

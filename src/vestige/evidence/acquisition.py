@@ -323,6 +323,14 @@ class FileManifest:
         row = self._db.execute(f"SELECT {self._COLUMNS} FROM entries WHERE path = ?", (path,)).fetchone()
         return None if row is None else _entry(row)
 
+    def listed(self, path: str) -> EvidenceFile | None:
+        """The entry named ``path`` unless it is a file the listing did not name: what a reader may
+        take as part of a listed file (a database's ``-wal`` beside it), which ``get`` is not."""
+        row = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM entries WHERE path = ? AND unlisted IS NULL", (path,)
+        ).fetchone()
+        return None if row is None else _entry(row)
+
     def glob(self, pattern: str) -> list[EvidenceFile]:
         """Entries listed under a path that matches a shell-style pattern (``*`` may span ``/``): their
         own path, or the one they were listed under (``listed_as``); never an unlisted file's."""
