@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sqlite3
 import struct
 from contextlib import closing
@@ -243,6 +244,25 @@ def test_a_raw_name_and_its_escape_are_both_kept_with_different_leaves(tmp_path:
     for line in lines.getvalue().splitlines():
         rebuilt.add_leaf(leaf_of(orjson.loads(line)))
     assert rebuilt.hexdigest() == root_hash
+
+
+def test_a_raw_file_name_and_its_escape_in_the_backup_folder_are_both_kept(tmp_path: Path) -> None:
+    root = BackupBuilder(tmp_path / "b").finish()
+    (root / "ab").mkdir()
+    (root / "ab" / "x\\xff").write_bytes(b"literal")
+    (root / "ab" / os.fsdecode(b"x\xff")).write_bytes(b"raw")
+    with IosBackup(open_source(root)) as backup:
+        literal, raw = backup.file("ab/x\\xff"), backup.file("ab/x\\xff [2]")
+        problems = [(p.path, p.reason) for p in backup.manifest().problems]
+    assert (literal.sha256, raw.sha256) == (hashlib.sha256(b"literal").hexdigest(), hashlib.sha256(b"raw").hexdigest())
+    assert raw.metadata["path_bytes"] == b"ab/x\xff".hex()
+    assert literal.leaf() != raw.leaf()
+    assert problems == [
+        (
+            "ab/x\\xff [2]",
+            "ab/x\\xff: a name that is not UTF-8 whose escapes spell another member's name; listed as ab/x\\xff [2]",
+        )
+    ]
 
 
 def test_leaves_are_injective_and_ordinary_ones_unchanged() -> None:

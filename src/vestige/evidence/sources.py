@@ -535,6 +535,8 @@ class FolderSource(Source):
                         files.add(name)
                         continue
                 text, clean = (raw, True) if raw.isascii() else name_text(raw)
+                if not clean:
+                    text = self._free_name(prefix, text, census)
                 member = _folder_member(entry, prefix + text, clean and plain)
                 if member.name in files or not census.admit(member):
                     if member.name in files:
@@ -544,6 +546,23 @@ class FolderSource(Source):
                     self._real[member.name] = real_prefix + raw
                 if member.type == "directory":
                     pending.append((entry.path, member.name + "/", real_prefix + raw + "/"))
+
+    def _free_name(self, prefix: str, text: str, census: _Census) -> str:
+        """The name of a member whose name is not UTF-8: its escaped text, or, when that spells the name
+        of a member already listed (a raw ``\\xff`` beside the four characters ``\\xff``, which sort
+        first), the first free ``<name> [n]``, reported: both are kept, neither replaces the other."""
+        name, number = prefix + text, 2
+        while name in self._files or name in census.found:
+            name = f"{prefix}{text} [{number}]"
+            number += 1
+        if number > 2:
+            shown = _shown(prefix + text)
+            census.note(
+                _shown(name),
+                f"{self._in}{shown}: a name that is not UTF-8 whose escapes spell another member's name;"
+                f" listed as {_shown(name)}",
+            )
+        return name[len(prefix) :]
 
     def _stored_name(self, name: str) -> bytes:
         return os.fsencode(self._real.get(name, name))
