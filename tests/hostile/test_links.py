@@ -142,7 +142,9 @@ def test_links_in_the_subfolders_are_listed_as_unlisted_links(tmp_path: Path) ->
     root = build_demo_backup(tmp_path / "b")
     (root / "ab" / "planted").symlink_to("/etc/passwd")
     with IosBackup(open_source(root)) as backup:
-        entry = backup.file("ab/planted")
+        assert backup.manifest().get("ab/planted") is None  # never taken as part of a listed file
+        entry = backup.manifest().get("ab/planted", unlisted=True)
+        assert entry is not None
         problems = [p.path for p in backup.manifest().problems]
     assert (entry.type, dict(entry.metadata)) == ("symlink", {"unlisted": True, "target": "/etc/passwd"})
     assert problems == ["ab/planted"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import sqlite3
 import struct
 from contextlib import closing
@@ -82,6 +83,9 @@ def test_the_mbfile_layout_cache_never_depends_on_the_order_archives_are_seen() 
 
 
 # Mutated copies of the demo backup.
+
+
+SMS_ID = file_id("HomeDomain", "Library/SMS/sms.db")
 
 
 def _demo(root: Path) -> Path:
@@ -172,8 +176,8 @@ def test_an_unlisted_file_at_a_device_path_is_never_parsed_as_evidence(tmp_path:
     (root / real_id[:2] / real_id).rename(root / "HomeDomain" / "Library" / "SMS" / "sms.db")
     (root / "HomeDomain" / "Library" / "SMS" / "sms.db-wal").write_bytes(b"not a log")
     with IosBackup(open_source(root)) as backup:
-        assert backup.manifest().get("HomeDomain/Library/SMS/sms.db-wal") is not None  # hashed and cited
-        assert backup.manifest().listed("HomeDomain/Library/SMS/sms.db-wal") is None  # never a sidecar
+        assert backup.manifest().get("HomeDomain/Library/SMS/sms.db-wal", unlisted=True) is not None  # hashed
+        assert backup.manifest().get("HomeDomain/Library/SMS/sms.db-wal") is None  # never a database's sidecar
     result = check(root)
     [sms] = [a for a in result.result.artifacts if a.name == "ios.sms"]
     assert (sms.files, sms.records) == ((), 0)
@@ -252,7 +256,9 @@ def test_a_raw_file_name_and_its_escape_in_the_backup_folder_are_both_kept(tmp_p
     (root / "ab" / "x\\xff").write_bytes(b"literal")
     (root / "ab" / os.fsdecode(b"x\xff")).write_bytes(b"raw")
     with IosBackup(open_source(root)) as backup:
-        literal, raw = backup.file("ab/x\\xff"), backup.file("ab/x\\xff [2]")
+        literal = backup.manifest().get("ab/x\\xff", unlisted=True)
+        raw = backup.manifest().get("ab/x\\xff [2]", unlisted=True)
+        assert literal is not None and raw is not None
         problems = [(p.path, p.reason) for p in backup.manifest().problems]
     assert (literal.sha256, raw.sha256) == (hashlib.sha256(b"literal").hexdigest(), hashlib.sha256(b"raw").hexdigest())
     assert raw.metadata["path_bytes"] == b"ab/x\xff".hex()
@@ -304,3 +310,32 @@ def test_the_mbfile_cache_gives_each_row_its_own_fields_with_any_number_of_worke
             seen.append((entry.metadata["mode"], entry.metadata["size"]))
     assert seen == [(oct(0o40755), 7), (oct(0o40755), 7)]  # as read alone: never the first archive's layout
     plist._KNOWN.clear()
+
+
+def test_an_unlisted_wal_beside_a_device_path_is_never_applied_to_the_listed_database(tmp_path: Path) -> None:
+    root = _demo(tmp_path / "b")
+    stored = root / SMS_ID[:2] / SMS_ID
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(stored, work / "sms.db")
+    live = sqlite3.connect(work / "sms.db")
+    live.execute("PRAGMA journal_mode = WAL")
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    live.execute(
+        "INSERT INTO message (guid, text, handle_id, service, date, is_from_me) VALUES ('planted', 'x', 1, 'SMS', 0, 0)"
+    )
+    live.commit()
+    main, wal = (work / "sms.db").read_bytes(), (work / "sms.db-wal").read_bytes()
+    live.close()
+    stored.write_bytes(main)  # the listed sms.db, now in WAL mode, without the planted message
+    (root / "HomeDomain" / "Library" / "SMS").mkdir(parents=True)
+    (root / "HomeDomain" / "Library" / "SMS" / "sms.db-wal").write_bytes(wal)  # not listed in Manifest.db
+    result = check(root)
+    assert [r.payload.guid for r in result.artifact_records("ios.sms") if r.locator.table == "message"] == [
+        r.payload.guid
+        for r in check(_demo(tmp_path / "genuine")).artifact_records("ios.sms")
+        if r.locator.table == "message"
+    ]
+    assert [f.title for f in result.findings("ios.backup.unlisted_device_path")] == [
+        "1 file in the backup folder is named like a device path that Manifest.db does not list"
+    ]

@@ -318,17 +318,12 @@ class FileManifest:
         for row in self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path"):
             yield _entry(row)
 
-    def get(self, path: str) -> EvidenceFile | None:
-        """The entry named ``path`` (its own path, whatever it was listed under)."""
-        row = self._db.execute(f"SELECT {self._COLUMNS} FROM entries WHERE path = ?", (path,)).fetchone()
-        return None if row is None else _entry(row)
-
-    def listed(self, path: str) -> EvidenceFile | None:
-        """The entry named ``path`` unless it is a file the listing did not name: what a reader may
-        take as part of a listed file (a database's ``-wal`` beside it), which ``get`` is not."""
-        row = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM entries WHERE path = ? AND unlisted IS NULL", (path,)
-        ).fetchone()
+    def get(self, path: str, *, unlisted: bool = False) -> EvidenceFile | None:
+        """The entry named ``path`` (its own path, whatever it was listed under). A file the listing did
+        not name is left out unless ``unlisted``: nothing may take it as part of a listed file (a
+        database's ``-wal`` beside it, an entry a finding cites), though it is hashed and sealed."""
+        query = f"SELECT {self._COLUMNS} FROM entries WHERE path = ?"
+        row = self._db.execute(query if unlisted else f"{query} AND unlisted IS NULL", (path,)).fetchone()
         return None if row is None else _entry(row)
 
     def glob(self, pattern: str) -> list[EvidenceFile]:
