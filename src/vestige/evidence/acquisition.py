@@ -20,8 +20,9 @@ other one is named ``<path> [2]``, ``<path> [3]``... (the first number whose nam
 the path it was listed under in its metadata (``listed_as``, so that artifacts still select it),
 and is reported as a problem. A reader may also name an entry itself and give ``listed_as`` (the
 iOS backup does so for a row whose fileID does not match its path). Entries of files the listing
-did not name (``_unlisted``) are hashed but never selected by ``glob``: nothing says which device
-file they were, so no artifact parses them as one.
+did not name (``_unlisted``) are hashed and sealed but never selected by ``glob`` nor returned by
+``get`` (unless asked): nothing says which device file they were, so no artifact parses them as one,
+and no database takes one as its ``-wal``.
 
 A Merkle leaf is ``path NUL type NUL size NUL sha256`` for an ordinary name (UTF-8, not empty, no
 NUL: its first byte is never NUL). A name that is not UTF-8 is shown with ``\\xNN`` escapes, and its
