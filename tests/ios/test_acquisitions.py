@@ -111,8 +111,16 @@ def test_files_whose_names_are_not_utf8_are_listed_by_their_escaped_name(tmp_pat
     with IosBackup(open_source(root)) as backup:
         odd = [(e.path, e.sha256, dict(e.metadata)) for e in backup.files() if "name_not_utf8" in e.metadata]
     assert odd == [
-        ("ab/x\\xfe", hashlib.sha256(b"stray").hexdigest(), {"unlisted": True, "name_not_utf8": True}),
-        ("notes-\\xff.txt", hashlib.sha256(b"top").hexdigest(), {"name_not_utf8": True}),
+        (
+            "ab/x\\xfe",
+            hashlib.sha256(b"stray").hexdigest(),
+            {"unlisted": True, "name_not_utf8": True, "path_bytes": b"ab/x\xfe".hex()},
+        ),
+        (
+            "notes-\\xff.txt",
+            hashlib.sha256(b"top").hexdigest(),
+            {"name_not_utf8": True, "path_bytes": b"notes-\xff.txt".hex()},
+        ),
     ]
 
 
@@ -188,7 +196,9 @@ def test_a_wal_mode_manifest_db_is_copied_once_for_every_partition(
     root = builder.finish()
     change_in_wal(
         root / "Manifest.db",
-        "UPDATE Files SET relativePath = 'Library/only-in-the-wal.txt' WHERE relativePath = 'Library/f0.txt'",
+        f"UPDATE Files SET relativePath = 'Library/only-in-the-wal.txt',"
+        f" fileID = '{ios_acquisitions.file_id('HomeDomain', 'Library/only-in-the-wal.txt')}'"
+        " WHERE relativePath = 'Library/f0.txt'",
     )
     copies: list[Path] = []
     real = ios_acquisitions.settled_copy

@@ -11,6 +11,25 @@ of millions of files and gives artifacts cheap lookups (SHA-256 of the file a re
 paths). Its Merkle root (RFC 6962, leaves in path order) identifies the acquisition's contents;
 ``seal`` computes it in the same ordered pass that writes ``manifest.jsonl``, which the engine runs
 on a worker beside the artifacts. The same manifest and root cover every shape alike.
+
+Paths are the manifest's key: no two entries share one. A reader that lists two entries under one
+path (an iOS backup whose Manifest.db lists a path twice; a name that is not UTF-8 whose ``\\xNN``
+escapes spell another entry's name) keeps both: one keeps the path (an ordinary entry before an
+unlisted one or one named in bytes that are not UTF-8, else the first in listing order), each
+other one is named ``<path> [2]``, ``<path> [3]``... (the first number whose name is free), keeps
+the path it was listed under in its metadata (``listed_as``, so that artifacts still select it),
+and is reported as a problem. A reader may also name an entry itself and give ``listed_as`` (the
+iOS backup does so for a row whose fileID does not match its path). Entries of files the listing
+did not name (``_unlisted``) are hashed and sealed but never selected by ``glob`` nor returned by
+``get`` (unless asked): nothing says which device file they were, so no artifact parses them as one,
+and no database takes one as its ``-wal``.
+
+A Merkle leaf is ``path NUL type NUL size NUL sha256`` for an ordinary name (UTF-8, not empty, no
+NUL: its first byte is never NUL). A name that is not UTF-8 is shown with ``\\xNN`` escapes, and its
+raw bytes travel in its metadata (``path_bytes``, hex); such an entry, and one whose path is empty
+or holds a NUL, has a leaf that starts with a NUL byte followed by the length-prefixed path,
+raw name, type, size and SHA-256, so that no two entries share a leaf (a raw ``\\xff`` and the four
+characters ``\\xff`` differ) and ``manifest.jsonl`` alone gives every leaf back (``leaf_of``).
 """
 
 from __future__ import annotations
@@ -27,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 import orjson
 
@@ -54,9 +73,48 @@ class PartitionReader(Protocol):
         """Runs in this process, once per partition, in partition order."""
 
 
-def leaf(path: str, kind: str, size: int | None, sha256: str | None) -> bytes:
-    """The Merkle leaf of an entry: path, type, size and SHA-256, NUL-separated."""
-    return f"{path}\x00{kind}\x00{'' if size is None else size}\x00{sha256 or ''}".encode()
+LISTED_AS = "listed_as"
+"""Metadata key: the path an entry was listed under, when the manifest names it otherwise."""
+PATH_BYTES = "path_bytes"
+"""Metadata key: the raw bytes (hex) of a path that is not UTF-8, which the path shows as ``\\xNN``."""
+NAME_NOT_UTF8 = "name_not_utf8"
+"""Metadata key: True when the entry's name is not UTF-8 (its path shows the bytes as ``\\xNN``)."""
+UNLISTED = "unlisted"
+"""Metadata key: True for a file the acquisition's own listing does not name (never selected)."""
+
+
+def leaf(path: str, kind: str, size: int | None, sha256: str | None, raw: bytes | None = None) -> bytes:
+    """The Merkle leaf of an entry: path, type, size and SHA-256, NUL-separated; for a name that is not
+    UTF-8 (``raw``: its bytes), empty or holding a NUL, a NUL byte then each part length-prefixed."""
+    if raw is None and path and "\x00" not in path:
+        return f"{path}\x00{kind}\x00{'' if size is None else size}\x00{sha256 or ''}".encode()
+    parts = (
+        path.encode(),
+        raw or b"",
+        kind.encode(),
+        b"" if size is None else str(size).encode(),
+        (sha256 or "").encode(),
+    )
+    return b"\x00" + b"".join(len(part).to_bytes(8, "big") + part for part in parts)
+
+
+def path_bytes(metadata: Mapping[str, JSON]) -> bytes | None:
+    """The raw bytes of an entry's name when they are not its path's UTF-8 (``PATH_BYTES``)."""
+    raw = metadata.get(PATH_BYTES)
+    return bytes.fromhex(raw) if isinstance(raw, str) else None
+
+
+def leaf_of(line: Mapping[str, JSON]) -> bytes:
+    """The Merkle leaf of an entry as ``manifest.jsonl`` holds it (one parsed line)."""
+    metadata = line.get("metadata")
+    size, sha256 = line.get("size"), line.get("sha256")
+    return leaf(
+        str(line["path"]),
+        str(line["type"]),
+        size if isinstance(size, int) else None,
+        sha256 if isinstance(sha256, str) else None,
+        path_bytes(metadata) if isinstance(metadata, Mapping) else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +131,8 @@ class EvidenceFile:
     metadata: Mapping[str, JSON] = field(default_factory=dict)
 
     def leaf(self) -> bytes:
-        """The Merkle leaf of this entry: path, type, size and SHA-256, NUL-separated."""
-        return leaf(self.path, self.type, self.size, self.sha256)
+        """The Merkle leaf of this entry (``leaf``)."""
+        return leaf(self.path, self.type, self.size, self.sha256, path_bytes(self.metadata))
 
     def as_json(self) -> dict[str, JSON]:
         return {
@@ -115,8 +173,14 @@ class DeviceInfo:
         }
 
 
-SpoolRow = tuple[str, str, int | None, str | None, str | None, bytes]
-"""An entry as the spool stores it: path, type, size, SHA-256, stored_as, metadata as JSON."""
+SpoolRow = (
+    tuple[str, str, int | None, str | None, str | None, bytes]
+    | tuple[str, str, int | None, str | None, str | None, bytes, bytes | None, str | None, int | None]
+)
+"""An entry as the spool stores it: path, type, size, SHA-256, stored_as, metadata as JSON; for an
+entry out of the ordinary, also the raw bytes of a name that is not UTF-8, the path it was listed
+under (when named otherwise), and 1 for an entry of a file the listing did not name. Ordinary
+entries, by the hundred thousand, are inserted without the last three (they are NULL)."""
 
 
 class FileManifest:
@@ -124,6 +188,7 @@ class FileManifest:
 
     _BATCH = 4096
     _COLUMNS = "path, type, size, sha256, stored_as, metadata"
+    _INSERT_ODD = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     def __init__(self) -> None:
         self._folder = Path(tempfile.mkdtemp(prefix="vestige-manifest-"))
@@ -133,30 +198,83 @@ class FileManifest:
         self._connection.executescript(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
             "CREATE TABLE entries (path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER, sha256 TEXT,"
-            " stored_as TEXT, metadata BLOB NOT NULL);"
+            " stored_as TEXT, metadata BLOB NOT NULL, raw BLOB, listed TEXT, unlisted INTEGER);"
         )
         self.problems: list[Problem] = []
         self.count = 0
         self.total_bytes = 0
+        self._listed = 0  # entries selected by a path other than their own (``listed_as``)
         self._merkle_root: str | None = None
 
     def build(self, rows: Iterable[SpoolRow]) -> None:
-        """Spools the rows and indexes them by path (the Merkle root waits for ``seal``)."""
+        """Spools the rows, names apart those that share a path, and indexes them by path (the Merkle
+        root waits for ``seal``)."""
         batch: list[SpoolRow] = []
-        insert = "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?)"
-        count = total = 0
+        odd: list[SpoolRow] = []
+        insert = f"INSERT INTO entries ({self._COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        count = total = listed = 0
         for row in rows:
-            batch.append(row)
             count += 1
             if row[1] == "file" and row[2] is not None:
                 total += row[2]
-            if len(batch) >= self._BATCH:
-                self._db.executemany(insert, batch)
-                batch.clear()
+            if len(row) == 6:
+                batch.append(row)
+                if len(batch) >= self._BATCH:
+                    self._db.executemany(insert, batch)
+                    batch.clear()
+            else:
+                odd.append(row)
+                listed += row[7] is not None
+                if len(odd) >= self._BATCH:
+                    self._db.executemany(self._INSERT_ODD, odd)
+                    odd.clear()
         self._db.executemany(insert, batch)
-        self._db.execute("CREATE INDEX entries_by_path ON entries (path)")
+        self._db.executemany(self._INSERT_ODD, odd)
         self._db.commit()
-        self.count, self.total_bytes = count, total
+        self._db.execute("PRAGMA journal_mode = MEMORY")  # a failed CREATE must roll back, which OFF cannot
+        try:
+            self._db.execute("CREATE UNIQUE INDEX entries_by_path ON entries (path)")
+        except sqlite3.IntegrityError:  # two entries with one path: rare, and never in a genuine acquisition
+            listed += self._name_apart()
+        if listed:
+            self._db.execute("CREATE INDEX entries_by_listing ON entries (listed) WHERE listed IS NOT NULL")
+        self._db.commit()
+        self.count, self.total_bytes, self._listed = count, total, listed
+
+    def _name_apart(self) -> int:
+        """Gives each entry whose path another entry keeps the first free name ``<path> [n]``, keeps the
+        path it was listed under, and reports it; returns how many. An ordinary entry keeps its path
+        before one out of the ordinary (unlisted, renamed by its reader, or named in bytes that are not
+        UTF-8); among alike ones, the first in listing order does (the spool keeps each kind in order)."""
+        db = self._db
+        db.execute("CREATE INDEX entries_by_path ON entries (path)")
+        shared = db.execute(
+            "SELECT rowid, path, metadata FROM entries WHERE path IN"
+            " (SELECT path FROM entries GROUP BY path HAVING count(*) > 1)"
+            " ORDER BY path, raw IS NOT NULL OR listed IS NOT NULL OR unlisted IS NOT NULL, rowid"
+        ).fetchall()
+        renamed, previous = 0, None
+        for rowid, path, metadata in shared:
+            if path != previous:  # the first entry with this path keeps it
+                previous = path
+                continue
+            number = 2
+            while db.execute("SELECT 1 FROM entries WHERE path = ?", (f"{path} [{number}]",)).fetchone():
+                number += 1
+            name = f"{path} [{number}]"
+            described = orjson.loads(metadata)
+            described.setdefault(LISTED_AS, path)
+            db.execute(
+                "UPDATE entries SET path = ?, metadata = ?, listed = ? WHERE rowid = ?",
+                (name, orjson.dumps(described), described[LISTED_AS], rowid),
+            )
+            self.problems.append(
+                Problem("acquisition", name, f"{path}: another entry has the same path; this one is listed as {name}")
+            )
+            renamed += 1
+        db.execute("DROP INDEX entries_by_path")
+        db.execute("CREATE UNIQUE INDEX entries_by_path ON entries (path)")
+        return renamed
 
     @property
     def merkle_root(self) -> str:
@@ -171,9 +289,9 @@ class FileManifest:
         several acquisitions each line also names its ``acquisition`` (position)."""
         root = MerkleRoot()
         dumps, fragment = orjson.dumps, orjson.Fragment
-        rows = self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid")
-        for path, kind, size, sha256, stored_as, metadata in rows:
-            root.add_leaf(leaf(path, kind, size, sha256))
+        rows = self._db.execute(f"SELECT {self._COLUMNS}, raw FROM entries ORDER BY path")
+        for path, kind, size, sha256, stored_as, metadata, raw in rows:
+            root.add_leaf(leaf(path, kind, size, sha256, raw))
             if lines is not None:
                 entry = {
                     "path": path,
@@ -198,30 +316,50 @@ class FileManifest:
         return self._connection
 
     def __iter__(self) -> Iterator[EvidenceFile]:
-        for row in self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path, rowid"):
+        for row in self._db.execute(f"SELECT {self._COLUMNS} FROM entries ORDER BY path"):
             yield _entry(row)
 
-    def get(self, path: str) -> EvidenceFile | None:
-        row = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM entries WHERE path = ? ORDER BY rowid LIMIT 1", (path,)
-        ).fetchone()
+    def get(self, path: str, *, unlisted: bool = False) -> EvidenceFile | None:
+        """The entry named ``path`` (its own path, whatever it was listed under). A file the listing did
+        not name is left out unless ``unlisted``: nothing may take it as part of a listed file (a
+        database's ``-wal`` beside it, an entry a finding cites), though it is hashed and sealed."""
+        query = f"SELECT {self._COLUMNS} FROM entries WHERE path = ?"
+        row = self._db.execute(query if unlisted else f"{query} AND unlisted IS NULL", (path,)).fetchone()
         return None if row is None else _entry(row)
 
     def glob(self, pattern: str) -> list[EvidenceFile]:
-        """Entries whose path matches a shell-style pattern (``*`` may span ``/``)."""
+        """Entries listed under a path that matches a shell-style pattern (``*`` may span ``/``): their
+        own path, or the one they were listed under (``listed_as``); never an unlisted file's."""
         if not any(c in pattern for c in "*?["):
-            entry = self.get(pattern)
-            return [] if entry is None else [entry]
+            return self._listed_under(pattern)
         regex = re.compile(fnmatch.translate(pattern))
         prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
         # SQLite's GLOB reads * and ? as fnmatch does (classes differ, so patterns with one are left to
         # the regex alone): it drops the other rows before Python sees them.
+        bounds = (prefix, prefix + "\U0010ffff", "[" in pattern, pattern)
         rows = self._db.execute(
-            f"SELECT {self._COLUMNS} FROM entries WHERE path >= ? AND path < ? AND (? OR path GLOB ?)"
-            " ORDER BY path, rowid",
-            (prefix, prefix + "\U0010ffff", "[" in pattern, pattern),
-        )
-        return [_entry(row) for row in rows if regex.fullmatch(row[0])]
+            f"SELECT {self._COLUMNS}, path FROM entries WHERE path >= ? AND path < ? AND (? OR path GLOB ?)"
+            " AND listed IS NULL AND unlisted IS NULL ORDER BY path",
+            bounds,
+        ).fetchall()
+        if self._listed:
+            rows += self._db.execute(
+                f"SELECT {self._COLUMNS}, listed FROM entries WHERE listed >= ? AND listed < ?"
+                " AND (? OR listed GLOB ?) AND unlisted IS NULL",
+                bounds,
+            ).fetchall()
+            rows.sort(key=_path_of)
+        return [_entry(row) for row in rows if regex.fullmatch(row[6])]
+
+    def _listed_under(self, path: str) -> list[EvidenceFile]:
+        rows = self._db.execute(
+            f"SELECT {self._COLUMNS} FROM entries WHERE path = ? AND listed IS NULL AND unlisted IS NULL", (path,)
+        ).fetchall()
+        if self._listed:
+            rows += self._db.execute(
+                f"SELECT {self._COLUMNS} FROM entries WHERE listed = ? AND unlisted IS NULL ORDER BY path", (path,)
+            ).fetchall()
+        return [_entry(row) for row in rows]
 
     def close(self) -> None:
         """Closes the spool; only the process that made it removes its folder."""
@@ -230,7 +368,12 @@ class FileManifest:
             shutil.rmtree(self._folder, ignore_errors=True)
 
 
-def _entry(row: tuple[str, str, int | None, str | None, str | None, bytes]) -> EvidenceFile:
+def _path_of(row: tuple[object, ...]) -> str:
+    return str(row[0])
+
+
+def _entry(row: Sequence[Any]) -> EvidenceFile:
+    """An entry from a spool row that starts with ``_COLUMNS``."""
     return EvidenceFile(row[0], row[1], row[2], row[3], row[4], orjson.loads(row[5]))
 
 
@@ -422,12 +565,24 @@ class FilesAcquisition(Acquisition):
     def _entries(self, partition: Hashable) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
         assert isinstance(partition, tuple)
         start, end = partition
+        source = self.source
         for member in self._listing()[start:end]:
+            metadata: dict[str, JSON] = {} if member.utf8 else name_metadata(source, member.name)
             if member.type == "file":
-                yield EvidenceFile(member.name, "file", None, None, member.name), self.source.hash_target(member.name)
+                yield (
+                    EvidenceFile(member.name, "file", None, None, member.name, metadata),
+                    source.hash_target(member.name),
+                )
             else:
-                metadata: dict[str, JSON] = {} if member.target is None else {"target": member.target}
+                if member.target is not None:
+                    metadata["target"] = member.target
                 yield EvidenceFile(member.name, member.type, None, None, None, metadata), None
+
+
+def name_metadata(source: Source, name: str) -> dict[str, JSON]:
+    """What the metadata of an entry named after a member whose name is not UTF-8 says: that it is not,
+    and its raw bytes (for its Merkle leaf)."""
+    return {NAME_NOT_UTF8: True, PATH_BYTES: source.name_bytes(name).hex()}
 
 
 _UNLISTED = "unlisted"
@@ -469,7 +624,8 @@ def _hash_partition(
     to the reader."""
     acquisition, reader = shared
     part, partition = numbered
-    rows, problems, hashed = _hashed(acquisition._entries(partition) if entries is None else entries)
+    listing = acquisition._entries(partition) if entries is None else entries
+    rows, problems, hashed = _hashed(listing, unlisted=partition is _UNLISTED)
     if part == 0:
         acquisition._first = {entry.path: entry for entry in hashed}
     reading = reader.read(part, hashed) if reader is not None else None
@@ -477,12 +633,13 @@ def _hash_partition(
 
 
 def _hashed(
-    entries: Iterable[tuple[EvidenceFile, HashTarget | None]],
+    entries: Iterable[tuple[EvidenceFile, HashTarget | None]], unlisted: bool = False
 ) -> tuple[list[SpoolRow], list[Problem], list[EvidenceFile]]:
     rows: list[SpoolRow] = []
     problems: list[Problem] = []
     hashed: list[EvidenceFile] = []
     dumps = orjson.dumps
+    outside = 1 if unlisted else None
     for entry, result in hash_in_order(entries):
         size, digest = entry.size, entry.sha256
         if isinstance(result, OSError):
@@ -491,7 +648,16 @@ def _hashed(
         elif result is not None:
             size, digest = result
         # A copy to the exact size: orjson's own buffer is a few KiB larger than the text it holds.
-        metadata = bytes(memoryview(dumps(entry.metadata)))
-        rows.append((entry.path, entry.type, size, digest, entry.stored_as, metadata))
+        described = entry.metadata
+        metadata = bytes(memoryview(dumps(described)))
+        raw, listed = described.get(PATH_BYTES), described.get(LISTED_AS)
+        if raw is None and listed is None and outside is None:
+            rows.append((entry.path, entry.type, size, digest, entry.stored_as, metadata))
+        else:
+            raw_bytes = None if raw is None else bytes.fromhex(str(raw))
+            listed_as = None if listed is None else str(listed)
+            rows.append(
+                (entry.path, entry.type, size, digest, entry.stored_as, metadata, raw_bytes, listed_as, outside)
+            )
         hashed.append(EvidenceFile(entry.path, entry.type, size, digest, entry.stored_as, entry.metadata))
     return rows, problems, hashed

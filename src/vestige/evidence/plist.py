@@ -25,7 +25,6 @@ in Apple's CFBinaryPList.c (``bplist00``: objects, an offset table, a 32-byte tr
 
 from __future__ import annotations
 
-import itertools
 import math
 import plistlib
 import struct
@@ -370,11 +369,14 @@ class _Layout:
 
 @dataclass(frozen=True, slots=True)
 class _KnownPrefix:
-    """Archives that start with the same bytes, at the same offsets, share one layout.
+    """Archives that start with the same bytes and the same offsets share one layout.
 
-    ``prefix`` ends after the last object the layout depends on (the top dictionaries, ``$objects``,
-    the root dictionary and its keys), and ``offsets`` are the offsets of those objects: an archive
-    that matches both has these objects byte for byte, where the layout says.
+    ``prefix`` runs to the last byte that reading the layout touched (the top dictionaries,
+    ``$objects``, the root dictionary, their keys: each to the end of its own extent, not to where the
+    next object starts, since a crafted object may run into the next), and ``offsets`` are the offsets
+    of every object up to the last of those. An archive that matches both gives ``_parse_layout``
+    exactly the bytes it read from the archive that was cached, so it would find the same layout:
+    which archive was seen first never changes a result.
     """
 
     prefix: bytes
@@ -475,18 +477,32 @@ def _parse_layout(blob: bytes, offsets: tuple[int, ...], ref_size: int, top: int
     fields = dictionary(root_index)
     kept = [(name, ref) for name, ref in fields.items() if not name.startswith("$")]
     layout = _Layout(tuple(n for n, _ in kept), tuple(r for _, r in kept), objects)
-    _remember(blob, offsets, ref_size, top, max(structural), layout)
+    _remember(blob, offsets, ref_size, top, structural, layout)
     return layout
 
 
-def _remember(blob: bytes, offsets: tuple[int, ...], ref_size: int, top: int, last: int, layout: _Layout) -> None:
-    """Caches the layout when the objects it depends on are the first ones, laid out in order."""
-    if len(_KNOWN) >= _LAYOUT_CACHE_SIZE or last + 1 >= len(offsets):
+def _remember(
+    blob: bytes, offsets: tuple[int, ...], ref_size: int, top: int, structural: list[int], layout: _Layout
+) -> None:
+    """Caches the layout with every byte and offset it was read from (``_KnownPrefix``)."""
+    if len(_KNOWN) >= _LAYOUT_CACHE_SIZE:
         return
-    head = offsets[: last + 2]
-    if any(a >= b for a, b in itertools.pairwise(head)):
+    reach = max(_end(blob, offsets[index], ref_size) for index in structural)
+    if reach > len(blob):  # a read was cut short by the end of the blob: a longer blob would differ
         return
-    _KNOWN.append(_KnownPrefix(blob[: head[-1]], head, ref_size, top, layout))
+    _KNOWN.append(_KnownPrefix(blob[:reach], offsets[: max(structural) + 1], ref_size, top, layout))
+
+
+def _end(blob: bytes, offset: int, ref_size: int) -> int:
+    """Where a structural object (a dictionary, an array, a string or a UID) ends: the end of its own
+    extent, wherever the next object starts."""
+    marker = blob[offset]
+    kind = marker >> 4
+    if kind == 0x8:
+        return offset + 2 + (marker & 0x0F)
+    start, count = _extent(blob, offset)
+    width = {0xD: 2 * ref_size, 0xA: ref_size, 0x6: 2}.get(kind, 1)
+    return start + width * count
 
 
 def _extent(blob: bytes, offset: int) -> tuple[int, int]:

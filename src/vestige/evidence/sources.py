@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import bz2
+import errno
 import functools
 import gzip
 import hashlib
@@ -155,6 +156,7 @@ class Source(abc.ABC):
         self._scratch: Path | None = None
         self._scratch_creator = 0
         self._children: list[Source] = []
+        self._raw_names: dict[str, bytes] = {}  # member name -> its bytes as stored, for names not UTF-8
         self._lock = threading.RLock()
         self._lock_pid = os.getpid()
 
@@ -208,6 +210,11 @@ class Source(abc.ABC):
         """The names of the file members, sorted."""
         return (member.name for member in self.members() if member.type == "file")
 
+    def links(self) -> list[Member]:
+        """The members that are neither files nor folders (symbolic and hard links, FIFOs, devices),
+        sorted by name: listed as what they are, never opened."""
+        return [member for member in self.members() if member.type not in ("file", "directory")]
+
     def subfolders(self) -> list[str]:
         """The names of the folders at the top of this source (or view), sorted: those listed, and those
         an archive names only in the paths of its members."""
@@ -236,6 +243,26 @@ class Source(abc.ABC):
         member = self._file_member(name)
         root = self._root
         return root._plain_file(member) or root._copy(member)
+
+    def name_bytes(self, name: str) -> bytes:
+        """A member's name as stored, in bytes: what a name shown with ``\\xNN`` escapes really is (a
+        Merkle leaf is made of it, so that a raw ``\\xff`` and the four characters differ)."""
+        root = self._root
+        full = root._stored_name(self._prefix + name)
+        if not self._prefix:
+            return full
+        return full[len(root._stored_name(self._prefix[:-1])) + 1 :]
+
+    def _stored_name(self, name: str) -> bytes:
+        return self._raw_names.get(name) or name.encode()
+
+    def _note_name(self, stored: str) -> str:
+        """``_normal_name`` of an archive member's stored name, keeping its bytes when not UTF-8."""
+        name = _normal_name(stored)
+        if not name_text(stored)[1]:
+            parts = (part for part in stored.split("/") if part not in ("", "."))
+            self._raw_names[name] = "/".join(parts).encode("utf-8", "surrogateescape")
+        return name
 
     def within(self, prefix: str) -> Source:
         """A view of the members under folder ``prefix`` (``UDID/`` in a zip of an iOS backup), named
@@ -441,6 +468,28 @@ class FolderSource(Source):
             if name in files or found[name].type == "file":
                 yield name[len(prefix) :]
 
+    def links(self) -> list[Member]:
+        # Only the members kept as ``Member`` can be links: not the plain files, by the hundred thousand.
+        root, prefix = self._folder, self._prefix
+        found = [
+            self._relative(member)
+            for name, member in root._listing().items()
+            if name.startswith(prefix) and member.type not in ("file", "directory")
+        ]
+        return sorted(found, key=_name_of)
+
+    def local_path(self, name: str) -> Path:
+        """The file in place, checked again not to be a symbolic link: SQLite opens it by its path, so a
+        file swapped for a link since the listing would be followed (a checked file swapped in the
+        moment before SQLite opens it is beyond any check by path)."""
+        path = super().local_path(name)
+        status = os.lstat(path)
+        if not stat.S_ISREG(status.st_mode):
+            target = _link_target(os.fspath(path)) if stat.S_ISLNK(status.st_mode) else None
+            what = f"a symbolic link to {target}" if target is not None else "not a regular file"
+            raise OSError(errno.ELOOP, f"{_shown(self._prefix + name)} is now {what}; vestige does not follow it")
+        return path
+
     def _member_of(self, name: str) -> Member:
         return Member(name, "file", None) if name in self._files else self._listing()[name]
 
@@ -486,6 +535,8 @@ class FolderSource(Source):
                         files.add(name)
                         continue
                 text, clean = (raw, True) if raw.isascii() else name_text(raw)
+                if not clean:
+                    text = self._free_name(prefix, text, census)
                 member = _folder_member(entry, prefix + text, clean and plain)
                 if member.name in files or not census.admit(member):
                     if member.name in files:
@@ -495,6 +546,26 @@ class FolderSource(Source):
                     self._real[member.name] = real_prefix + raw
                 if member.type == "directory":
                     pending.append((entry.path, member.name + "/", real_prefix + raw + "/"))
+
+    def _free_name(self, prefix: str, text: str, census: _Census) -> str:
+        """The name of a member whose name is not UTF-8: its escaped text, or, when that spells the name
+        of a member already listed (a raw ``\\xff`` beside the four characters ``\\xff``, which sort
+        first), the first free ``<name> [n]``, reported: both are kept, neither replaces the other."""
+        name, number = prefix + text, 2
+        while name in self._files or name in census.found:
+            name = f"{prefix}{text} [{number}]"
+            number += 1
+        if number > 2:
+            shown = _shown(prefix + text)
+            census.note(
+                _shown(name),
+                f"{self._in}{shown}: a name that is not UTF-8 whose escapes spell another member's name;"
+                f" listed as {_shown(name)}",
+            )
+        return name[len(prefix) :]
+
+    def _stored_name(self, name: str) -> bytes:
+        return os.fsencode(self._real.get(name, name))
 
     def _on_disk(self, member: Member) -> str:
         return self._base + self._real.get(member.name, member.name)
@@ -571,7 +642,7 @@ class ZipSource(Source):
         if fault is not None:
             census.refuse(stored, fault)
             return None
-        name = _normal_name(stored)
+        name = self._note_name(stored)
         mode = info.external_attr >> 16 if info.create_system == _UNIX else 0
         if stored.endswith("/") or stat.S_ISDIR(mode):
             return Member(name, "directory", None) if name else None
@@ -709,7 +780,7 @@ class TarSource(Source):
         if fault is not None:
             census.refuse(stored, fault)
             return None
-        name = _normal_name(stored)
+        name = self._note_name(stored)
         if info.isdir():
             return Member(name, "directory", None) if name else None  # "./" is the archive's own root
         if not name:

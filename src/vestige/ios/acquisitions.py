@@ -8,21 +8,55 @@ relativePath TEXT, flags INTEGER, file BLOB)``; ``flags & 7`` is 1 for a file, 2
 symlink (MobileBackup ``+[MBDatabaseIndex flagsForMode:]``); ``file`` is an NSKeyedArchiver ``MBFile``
 holding Unix times, mode, owner, inode, size and protection class. Sources: libimobiledevice
 ``tools/idevicebackup2.c``; docs/ios-formats.md section 1.
+
+Every byte here may be the spyware operator's, so the listing trusts nothing it can check:
+
+- An entry is named ``domain/relativePath`` when its ``fileID`` is SHA-1 of ``domain-relativePath``,
+  as the device always writes it. A row whose ``fileID`` is anything else is named
+  ``domain/relativePath [fileID <fileID>]`` and keeps ``domain/relativePath`` as the path it was
+  listed under (``listed_as``): artifacts still select and read it, beside the row that matches, so
+  a second row for ``HomeDomain/Library/SMS/sms.db`` pointing at an empty database never hides the
+  real one. The metadata of such a row holds the fileID expected (``file_id_expected``) and the
+  fileIDs of the other rows that list the same path (``same_path_file_ids``, looked up through the
+  ``relativePath`` index when Manifest.db has one). Two rows that would still share a name are
+  named apart by the manifest (``vestige.evidence.acquisition``).
+- A ``domain`` or ``relativePath`` that is not UTF-8 costs only its own escaping: the row is read
+  as bytes, shown with ``\\xNN`` escapes and flagged ``name_not_utf8``, with its raw bytes in
+  ``path_bytes`` (for its Merkle leaf); the fileID is checked against the raw bytes.
+- Only entries that Manifest.db lists are selected by artifacts: a file in the backup folder that
+  it does not list (at ``HomeDomain/Library/SMS/sms.db`` as much as anywhere) is hashed and flagged
+  ``unlisted``, never parsed as the device file it is named after.
+- Symbolic links are never followed: a link at the top (``Info.plist``, a ``Manifest.db-wal``) or
+  where a stored file should be is listed as a link (its target in ``target``; for a listed file,
+  ``stored_type`` and ``stored_target``) with no content, and reported as a problem naming it and
+  its target. Manifest.db is read in place (immutable, so SQLite opens nothing beside it) or, with a
+  ``-wal`` or ``-journal``, through a private copy settled with it when it is a regular file, and
+  without it when it is a link.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from vestige.evidence.acquisition import Acquisition, DeviceInfo, EvidenceFile
+from vestige.evidence.acquisition import (
+    LISTED_AS,
+    NAME_NOT_UTF8,
+    PATH_BYTES,
+    UNLISTED,
+    Acquisition,
+    DeviceInfo,
+    EvidenceFile,
+    name_metadata,
+)
 from vestige.evidence.errors import (
     CorruptDatabaseError,
     EncryptedBackupError,
@@ -31,7 +65,7 @@ from vestige.evidence.errors import (
 )
 from vestige.evidence.hashing import HashTarget
 from vestige.evidence.plist import keyed_archive_fields, load_plist_dict, reading_limits
-from vestige.evidence.sources import Source
+from vestige.evidence.sources import Member, Source
 from vestige.evidence.sqlite import SIDECARS, SQLITE_HEADER, Structure, Table, open_database, settled_copy
 from vestige.ios.timestamps import from_unix, plist_date, unix_time_text
 from vestige.model import JSON, format_time
@@ -98,12 +132,21 @@ def recognise_backup(source: Source) -> Source | None:
 
 
 def _is_backup(source: Source, prefix: str = "") -> bool:
-    return source.has_file(f"{prefix}{MANIFEST_DB}") and source.has_file(f"{prefix}Info.plist")
+    """Manifest.db and Info.plist are there (Info.plist may be a link, which is reported, not followed)."""
+    manifest = source.member(f"{prefix}{MANIFEST_DB}")
+    return manifest is not None and manifest.type != "directory" and source.member(f"{prefix}Info.plist") is not None
 
 
 def _refuse_encrypted(backup: Source) -> None:
     """A backup whose Manifest.db is SQLite is readable (a decrypted copy keeps ``IsEncrypted``)."""
     where = f"{backup.location}/{backup.prefix}".rstrip("/")
+    manifest = backup.member(MANIFEST_DB)
+    if manifest is not None and manifest.type != "file":
+        what = f"a symbolic link to {manifest.target}" if manifest.type == "symlink" else "not a regular file"
+        raise NotAnAcquisitionError(
+            f"{where}: Manifest.db is {what}; vestige never follows links in evidence, so the backup cannot"
+            " be read (give a copy of the backup without links)"
+        )
     try:
         with backup.open(MANIFEST_DB) as stream:
             if stream.read(len(SQLITE_HEADER)) == SQLITE_HEADER:
@@ -141,10 +184,38 @@ def _utf8(source: Source, name: str) -> bool:
     return member is None or member.utf8
 
 
-def _stored_file(name: str, metadata: dict[str, JSON], utf8: bool) -> EvidenceFile:
+def _stored_file(source: Source, name: str, metadata: dict[str, JSON]) -> EvidenceFile:
     """A file found in the backup folder, listed under its own name (a name that is not UTF-8 under
     its escaped text, and said so)."""
-    return EvidenceFile(name, "file", None, None, name, metadata if utf8 else {**metadata, "name_not_utf8": True})
+    if not _utf8(source, name):
+        metadata = {**metadata, **name_metadata(source, name)}
+    return EvidenceFile(name, "file", None, None, name, metadata)
+
+
+def _link(source: Source, member: Member, metadata: dict[str, JSON]) -> tuple[EvidenceFile, HashTarget]:
+    """A member that is not a file or folder (a link, a FIFO) listed as what it is, without content;
+    its hash target fails with what it is, so that the analyst has a problem naming it."""
+    if not member.utf8:
+        metadata = {**metadata, **name_metadata(source, member.name)}
+    if member.target is not None:
+        metadata = {**metadata, "target": member.target}
+    entry = EvidenceFile(member.name, member.type, None, None, None, metadata)
+    return entry, _refusal(_what_it_is(member))
+
+
+def _what_it_is(member: Member) -> str:
+    if member.type == "symlink":
+        return f"a symbolic link to {member.target}, which vestige does not follow"
+    return f"a {member.type} (not a regular file), which vestige does not open"
+
+
+def _refusal(reason: str) -> Callable[[], IO[bytes]]:
+    """A hash target that fails with ``reason``: the hashing layer reports it as a problem."""
+
+    def refuse() -> IO[bytes]:
+        raise OSError(errno.ELOOP, reason)
+
+    return refuse
 
 
 class IosBackup(Acquisition):
@@ -162,24 +233,37 @@ class IosBackup(Acquisition):
         return int(count) + len(TOP_LEVEL_FILES)
 
     def _manifest_db(self) -> AbstractContextManager[sqlite3.Connection]:
-        """Manifest.db, read in place; a WAL-mode one through one private copy made on first use and
-        shared by every partition (and forked worker) after it."""
+        """Manifest.db, read in place (immutable: SQLite then reads nothing beside it, a ``-wal`` link
+        included); with a ``-wal`` or ``-journal``, or a sidecar that is not a file, through one private
+        copy made on first use and shared by every
+        partition (and forked worker) after it: settled with its ``-wal`` or ``-journal`` when that is a
+        regular file, alone when a sidecar is a link or another non-file (never followed, and nothing of
+        the folder sits beside the copy that SQLite opens)."""
         if self._listing is None:
+            source = self.source
             try:
-                location = self.source.local_path(MANIFEST_DB)
+                beside = {suffix: source.member(MANIFEST_DB + suffix) for suffix in SIDECARS}
+                location = source.local_path(MANIFEST_DB)
                 sidecars = {
-                    suffix: self.source.local_path(MANIFEST_DB + suffix)
-                    for suffix in SIDECARS
-                    if self.source.has_file(MANIFEST_DB + suffix)
+                    suffix: source.local_path(MANIFEST_DB + suffix)
+                    for suffix, member in beside.items()
+                    if member is not None and member.type == "file"
                 }
-            except OSError as error:  # a member of an archive that cannot be read
-                raise CorruptDatabaseError(f"{MANIFEST_DB}: cannot be read ({error})") from None
-            if "-wal" not in sidecars and "-journal" not in sidecars:
+                linked = any(member is not None and member.type != "file" for member in beside.values())
+            except OSError as error:  # a member of an archive that cannot be read; a file swapped for a link
+                raise CorruptDatabaseError(f"{MANIFEST_DB}: cannot be read ({error.strerror or error})") from None
+            if not linked and "-wal" not in sidecars and "-journal" not in sidecars:
                 self._listing = location
             else:
                 scratch = Path(tempfile.mkdtemp(prefix="vestige-listing-"))
                 try:
-                    self._listing = settled_copy(location, MANIFEST_DB, sidecars, scratch)
+                    if "-wal" in sidecars or "-journal" in sidecars:
+                        self._listing = settled_copy(location, MANIFEST_DB, sidecars, scratch)
+                    else:
+                        self._listing = _private_copy(source, scratch)
+                except OSError as error:
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    raise CorruptDatabaseError(f"{MANIFEST_DB}: cannot be read ({error.strerror or error})") from None
                 except BaseException:
                     shutil.rmtree(scratch, ignore_errors=True)
                     raise
@@ -219,32 +303,40 @@ class IosBackup(Acquisition):
         if partition == "top":
             for name in source.file_names():
                 if "/" not in name:
-                    yield _stored_file(name, {}, _utf8(source, name)), source.hash_target(name)
+                    yield _stored_file(source, name, {}), source.hash_target(name)
+            for member in source.links():
+                if "/" not in member.name:
+                    yield _link(source, member, {})
             return
         assert isinstance(partition, tuple)
         with self._manifest_db() as db:
-            query = (
-                "SELECT fileID, domain, relativePath, flags, file FROM Files WHERE rowid BETWEEN ? AND ? ORDER BY rowid"
-            )
-            for row in db.execute(query, partition):
-                entry = _entry(*row)
-                if entry.type == "file":
-                    file_id_ = str(entry.metadata["file_id"])
-                    stored_as = f"{file_id_[:2]}/{file_id_}"
-                    if source.has_file(stored_as):
-                        present = EvidenceFile(entry.path, "file", None, None, stored_as, entry.metadata)
-                        yield present, source.hash_target(stored_as)
-                        continue
-                    entry = EvidenceFile(entry.path, entry.type, None, None, None, {**entry.metadata, "absent": True})
-                yield entry, None
+            same_path = _SamePath(db)
+            db.text_factory = str  # strict, whatever the connection was given: a name not UTF-8 is seen
+            done = 0
+            try:
+                for row in db.execute(_ROWS, partition):
+                    done += 1
+                    yield _listed(source, same_path, *row)
+                return
+            except sqlite3.OperationalError as error:
+                if "decode" not in str(error):
+                    raise
+            # A text that is not UTF-8: the rest of the partition is read as bytes, each row decoded alone.
+            db.text_factory = bytes
+            for row in db.execute(f"{_ROWS} LIMIT -1 OFFSET ?", (*partition, done)):
+                yield _listed(source, same_path, *row)
 
     def _unlisted(self, listed: set[str]) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
-        """Files in the backup's subfolders that Manifest.db does not list: hashed and flagged (the
-        top-level files are listed by the first partition)."""
+        """Files (and links) in the backup's subfolders that Manifest.db does not list: hashed and
+        flagged ``unlisted``, never selected by an artifact (the top-level files are listed by the
+        first partition)."""
         source = self.source
         for name in source.file_names():
             if "/" in name and name not in listed:
-                yield _stored_file(name, {"unlisted": True}, _utf8(source, name)), source.hash_target(name)
+                yield _stored_file(source, name, {UNLISTED: True}), source.hash_target(name)
+        for member in source.links():
+            if "/" in member.name and member.name not in listed:
+                yield _link(source, member, {UNLISTED: True})
 
     def info(self) -> DeviceInfo:
         info = self._top_plist("Info.plist")
@@ -302,22 +394,157 @@ class IosBackup(Acquisition):
         return _read_plist(self.source, name)
 
 
-def _entry(name: object, domain: object, relative_path: object, flags: object, blob: object) -> EvidenceFile:
-    """A Manifest.db ``Files`` row as an entry without content (the caller attaches its file)."""
-    domain = domain if isinstance(domain, str) else ""
-    relative_path = relative_path if isinstance(relative_path, str) else ""
-    flags = flags if isinstance(flags, int) else None
-    file_id_ = str(name)
-    metadata: dict[str, JSON] = {
-        "file_id": file_id_,
-        "domain": domain,
-        "relative_path": relative_path,
-        "flags": flags,
-    }
+_ROWS = "SELECT fileID, domain, relativePath, flags, file FROM Files WHERE rowid BETWEEN ? AND ? ORDER BY rowid"
+
+
+def _private_copy(source: Source, folder: Path) -> Path:
+    """Manifest.db copied through the source (a folder's file opened without following a link)."""
+    copy = folder / "db"
+    with source.open(MANIFEST_DB) as stream, copy.open("xb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return copy
+
+
+class _SamePath:
+    """Finds the other rows that list a path, for a row whose fileID does not match it: through an
+    index whose first column is ``relativePath`` (every real Manifest.db has one), else not at all
+    (a scan per row of a crafted listing could take hours)."""
+
+    QUERY = (
+        "SELECT CAST(fileID AS BLOB) FROM Files WHERE relativePath = CAST(? AS TEXT) AND domain = CAST(? AS TEXT)"
+        " AND CAST(fileID AS BLOB) IS NOT ? ORDER BY rowid LIMIT 16"
+    )
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self._indexed: bool | None = None
+
+    def file_ids(self, domain: bytes, relative_path: bytes, file_id: bytes) -> list[str] | None:
+        """The fileIDs (at most 16) of the other rows listing the path; None when that cannot be known."""
+        if self._indexed is None:
+            self._indexed = _path_indexed(self.db)
+        if not self._indexed:
+            return None
+        rows = self.db.execute(self.QUERY, (relative_path, domain, file_id))
+        return [bytes(found).decode("utf-8", "backslashreplace") for (found,) in rows]
+
+
+def _path_indexed(db: sqlite3.Connection) -> bool:
+    for _, name, _, _, partial in db.execute("SELECT * FROM pragma_index_list('Files')"):
+        first = db.execute("SELECT name FROM pragma_index_info(?) WHERE seqno = 0", (name,)).fetchone()
+        if not partial and first is not None and first[0] == "relativePath":
+            return True
+    return False
+
+
+def _listed(
+    source: Source,
+    same_path: _SamePath,
+    name: object,
+    domain: object,
+    relative_path: object,
+    flags: object,
+    blob: object,
+) -> tuple[EvidenceFile, HashTarget | None]:
+    """A Manifest.db ``Files`` row as an entry, with where its content is. The common row (three UTF-8
+    texts, a domain) takes the first branch; anything else, ``_odd_row``."""
+    metadata: dict[str, JSON]
+    if type(name) is str and type(domain) is str and type(relative_path) is str and domain:
+        file_id_ = name
+        path = f"{domain}/{relative_path}" if relative_path else domain
+        metadata = {
+            "file_id": name,
+            "domain": domain,
+            "relative_path": relative_path,
+            "flags": flags if isinstance(flags, int) else None,
+        }
+        if name != _sha1(f"{domain}-{relative_path}".encode()).hexdigest():
+            path = _forged(same_path, path, metadata, name.encode(), domain.encode(), relative_path.encode())
+    else:
+        file_id_, path, metadata = _odd_row(same_path, name, domain, relative_path, flags)
     if isinstance(blob, bytes):
         metadata.update(_mbfile_metadata(blob))
-    path = backup_path(domain, relative_path) if domain else f"[no domain]/{file_id_}"
-    return EvidenceFile(path, FILE_TYPES.get((flags or 0) & 7, "other"), None, None, None, metadata)
+    kind = FILE_TYPES.get((flags if isinstance(flags, int) else 0) & 7, "other")
+    if kind != "file":
+        return EvidenceFile(path, kind, None, None, None, metadata), None
+    stored_as = f"{file_id_[:2]}/{file_id_}"
+    if source.has_file(stored_as):
+        return EvidenceFile(path, "file", None, None, stored_as, metadata), source.hash_target(stored_as)
+    member = source.member(stored_as)
+    if member is not None:  # a link (or a FIFO) where the stored file should be: listed, never followed
+        metadata["stored_type"] = member.type
+        if member.target is not None:
+            metadata["stored_target"] = member.target
+        refusal = _refusal(f"its stored file {stored_as} is {_what_it_is(member)}")
+        return EvidenceFile(path, "file", None, None, stored_as, metadata), refusal
+    metadata["absent"] = True
+    return EvidenceFile(path, "file", None, None, None, metadata), None
+
+
+_sha1 = hashlib.sha1
+
+
+def _odd_row(
+    same_path: _SamePath, name: object, domain: object, relative_path: object, flags: object
+) -> tuple[str, str, dict[str, JSON]]:
+    """The fileID, path and metadata of a row that is not three UTF-8 texts: a text read as bytes
+    (not UTF-8: shown with ``\\xNN`` escapes and flagged), a NULL domain (a placeholder row, named
+    ``[no domain]/<fileID>``, whose fileID cannot be checked), a number where a text belongs."""
+    file_id_, raw_id, id_utf8 = _decoded(name)
+    if raw_id is None:
+        file_id_, raw_id = str(name), str(name).encode()
+    domain_text, raw_domain, domain_utf8 = _decoded(domain)
+    relative_text, raw_relative, relative_utf8 = _decoded(relative_path)
+    metadata: dict[str, JSON] = {
+        "file_id": file_id_,
+        "domain": domain_text,
+        "relative_path": relative_text,
+        "flags": flags if isinstance(flags, int) else None,
+    }
+    if not id_utf8:
+        metadata["file_id_not_utf8"] = True
+    if raw_domain is None or not domain_text:
+        return file_id_, f"[no domain]/{file_id_}", metadata
+    raw_relative = raw_relative or b""
+    path = backup_path(domain_text, relative_text)
+    if not (domain_utf8 and relative_utf8):
+        metadata[NAME_NOT_UTF8] = True
+        metadata[PATH_BYTES] = (raw_domain + b"/" + raw_relative if raw_relative else raw_domain).hex()
+    if file_id_ != _sha1(raw_domain + b"-" + raw_relative).hexdigest():
+        path = _forged(same_path, path, metadata, raw_id, raw_domain, raw_relative)
+    return file_id_, path, metadata
+
+
+def _decoded(value: object) -> tuple[str, bytes | None, bool]:
+    """A text column as text, its bytes and whether they were UTF-8 (not: ``\\xNN`` escapes); a NULL
+    or a number gives ``("", None, True)``."""
+    if isinstance(value, str):
+        return value, value.encode(), True
+    if isinstance(value, bytes):
+        try:
+            return value.decode(), value, True
+        except UnicodeDecodeError:
+            return value.decode("utf-8", "backslashreplace"), value, False
+    return "", None, True
+
+
+def _forged(
+    same_path: _SamePath, path: str, metadata: dict[str, JSON], file_id: bytes, domain: bytes, relative_path: bytes
+) -> str:
+    """The name of a row whose fileID is not SHA-1 of its ``domain-relativePath`` (the device never
+    writes one): ``<path> [fileID <fileID>]``, listed as ``path`` so that artifacts still read it,
+    with the fileID expected and the other rows that list the same path."""
+    expected = _sha1(domain + b"-" + relative_path).hexdigest()
+    suffix = f" [fileID {metadata['file_id']}]"
+    metadata["file_id_expected"] = expected
+    metadata[LISTED_AS] = path
+    raw = metadata.get(PATH_BYTES)
+    if isinstance(raw, str):
+        metadata[PATH_BYTES] = raw + suffix.encode().hex()
+    others = same_path.file_ids(domain, relative_path, file_id)
+    if others:
+        metadata["same_path_file_ids"] = list[JSON](others)
+    return path + suffix
 
 
 _MBFILE_FIELDS = (
