@@ -229,6 +229,7 @@ class IosBackup(Acquisition):
 
     def expected_entries(self) -> int | None:
         with self._manifest_db() as db:
+            LISTING.read(db, MANIFEST_DB)  # a view in place of Files is refused before it is run
             (count,) = db.execute("SELECT count(*) FROM Files").fetchone()
         return int(count) + len(TOP_LEVEL_FILES)
 
