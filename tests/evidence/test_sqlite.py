@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -284,3 +285,29 @@ def test_other_errors_while_fetching_are_not_taken_for_undecodable_text(tmp_path
     path = undecodable(tmp_path / "u.db")
     with open_database(path, "u.db") as db, pytest.raises(sqlite3.OperationalError, match="no such column"):
         list(db.execute("SELECT missing FROM t"))
+
+
+class NoTableList(sqlite3.Connection):
+    """A connection to a SQLite older than 3.37, which has no ``pragma table_list``."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if "pragma_table_list" in sql:
+            raise sqlite3.OperationalError("no such table: pragma_table_list")
+        return super().execute(sql, parameters)
+
+
+@pytest.mark.parametrize(
+    ("statement", "what"),
+    [
+        ("CREATE VIEW visits AS SELECT 1 AS id, 'u' AS url", "a view"),
+        ("create  virtual table visits using fts5(id, url)", "a virtual table"),
+    ],
+)
+def test_without_table_list_views_and_virtual_tables_are_still_told(tmp_path: Path, statement: str, what: str) -> None:
+    path = structured(tmp_path / "h.db", statement)
+    db = sqlite3.connect(path, factory=NoTableList)
+    try:
+        with pytest.raises(SchemaManipulatedError, match=f"^h\\.db: table visits is {what};"):
+            STRUCTURE.read(db, "h.db")
+    finally:
+        db.close()

@@ -31,6 +31,7 @@ from vestige.ios.artifacts.datausage import DataUsageProcess
 from vestige.ios.artifacts.safari_history import SafariVisit
 from vestige.ios.artifacts.sms import SmsAttachment, SmsMessage
 from vestige.ios.artifacts.webkit_observations import ObservedDomain
+from vestige.ios.sample.backup import BackupBuilder
 from vestige.ios.sample.demo import build_demo_backup
 from vestige.ios.sample.schemas import DATAUSAGE, OBSERVATIONS_DB, SAFARI_HISTORY, SMS_DB
 from vestige.model import Locator, Severity
@@ -138,6 +139,34 @@ def test_a_virtual_table_or_a_generated_column_is_a_finding_and_the_file_is_not_
         (Locator(path, sha256(stored(demo, *where)), table=table), clause)
     ]
     assert all(r.locator.path != path for r in checked.records)
+
+
+def test_a_view_made_only_in_the_write_ahead_log_is_cited_with_the_log(tmp_path: Path) -> None:
+    """The view lives only in sms.db-wal: the finding cites the log, so a disclosure can carry it."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    live = sqlite3.connect(scratch / "sms.db")
+    live.executescript(SMS_DB)
+    live.execute("PRAGMA journal_mode = WAL")
+    live.execute("PRAGMA wal_autocheckpoint = 0")
+    live.executescript(f"ALTER TABLE message RENAME TO kept; CREATE VIEW message AS {ENDLESS};")
+    builder = BackupBuilder(tmp_path / "backup")
+    digests = {}
+    for suffix in ("", "-wal", "-shm"):
+        data = (scratch / f"sms.db{suffix}").read_bytes()
+        builder.add_file("HomeDomain", f"Library/SMS/sms.db{suffix}", data)
+        digests[suffix] = hashlib.sha256(data).hexdigest()
+    live.close()
+    [finding] = check(builder.finish()).findings(SCHEMA_MANIPULATED)
+    assert [(e.locator.path, e.locator.table, e.locator.sha256, e.excerpt) for e in finding.evidence] == [
+        ("HomeDomain/Library/SMS/sms.db", "message", digests[""], "table message is a view"),
+        (
+            "HomeDomain/Library/SMS/sms.db-wal",
+            None,
+            digests["-wal"],
+            "HomeDomain/Library/SMS/sms.db-wal: read by SQLite with HomeDomain/Library/SMS/sms.db",
+        ),
+    ]
 
 
 def test_the_manipulation_finding_is_the_same_with_one_or_two_workers(demo: Path, tmp_path: Path) -> None:

@@ -417,9 +417,9 @@ def schema_manipulated(error: SchemaManipulatedError) -> Finding:
         explanation=(
             f"vestige reads {database} only through the real tables its writer creates, but in this file "
             f"{'; '.join(clauses)}. {real} no views, virtual tables or generated columns in place of "
-            "these tables: the schema was changed after the database was written. A view or a generated "
-            "column decides what a reader sees (rows other than those stored, or a query that never ends), "
-            "so the file was not read and its records are missing from this analysis."
+            "these tables, so this schema is not the one its writer created. A view, a virtual table or a "
+            "generated column decides what a reader sees (rows other than those stored, or a query that never "
+            "ends), so the file was not read and its records are missing from this analysis."
         ),
         caveats=(
             "A forensic or repair tool, or a broken restore, could also rewrite a database's schema; the "
