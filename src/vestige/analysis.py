@@ -28,6 +28,7 @@ from typing import IO, Protocol
 
 from vestige.evidence.acquisition import Acquisition, DeviceInfo, EvidenceFile
 from vestige.evidence.errors import EvidenceError
+from vestige.evidence.sqlite import findings_of
 from vestige.evidence.workers import map_in_processes
 from vestige.indicators.index import ConjunctionMatch, ConjunctionTracker, IndicatorIndex
 from vestige.indicators.sets import IndicatorSet
@@ -443,6 +444,7 @@ class _ArtifactRun:
                     yield record
             except READ_ERRORS as error:
                 self.problems.append(Problem(self.artifact.NAME, path, _reason(path, error)))
+                self.matches.extend(findings_of(error))
 
     def _take(self, record: Record) -> None:
         self.count += 1

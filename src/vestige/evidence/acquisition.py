@@ -51,7 +51,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from vestige.evidence import sqlite as safe_sqlite
-from vestige.evidence.errors import MissingFileError, UnexpectedFormatError
+from vestige.evidence.errors import MissingFileError, SchemaManipulatedError, UnexpectedFormatError
 from vestige.evidence.hashing import HashTarget, hash_in_order
 from vestige.evidence.merkle import MerkleRoot
 from vestige.evidence.plist import load_plist_dict
@@ -523,14 +523,19 @@ class Acquisition(abc.ABC):
 
     @contextmanager
     def sqlite(self, path: str) -> Iterator[sqlite3.Connection]:
-        """A read-only connection that never writes inside the acquisition (principle 1)."""
+        """A read-only, hardened connection that never writes inside the acquisition (principle 1). A
+        manipulated schema found in the block is raised citing the database's SHA-256."""
         sidecars: dict[str, Path] = {}
         for suffix in safe_sqlite.SIDECARS:
             entry = self.manifest().get(path + suffix)
             if entry is not None and entry.stored_as is not None and entry.sha256 is not None:
                 sidecars[suffix] = self.source.local_path(entry.stored_as)
-        with safe_sqlite.open_database(self.location(path), path, sidecars) as connection:
-            yield connection
+        try:
+            with safe_sqlite.open_database(self.location(path), path, sidecars) as connection:
+                yield connection
+        except SchemaManipulatedError as error:
+            error.sha256 = self.file(path).sha256
+            raise
 
     def close(self) -> None:
         """Closes the manifest spool and the source (the whole of it, when the acquisition reads a view)."""

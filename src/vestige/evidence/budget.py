@@ -137,21 +137,27 @@ class Budget:
             raise stopped
 
 
-UNLIMITED = Budget(Limits(seconds=float("inf"), memory=1 << 62))
-"""The budget outside any task (setting up, sealing, writing the output): time and memory are not
+OUTSIDE = Limits(seconds=float("inf"), memory=1 << 62)
+"""The limits outside any task (setting up, sealing, writing the output): time and memory are not
 enforced there, and the limits on the structure of hostile data (rows, plist objects and depth, text)
 are the defaults, so a reader never takes "no task" for "no limit"."""
-_current: ContextVar[Budget] = ContextVar("vestige_budget", default=UNLIMITED)
+_current: ContextVar[Budget] = ContextVar("vestige_budget")
 
 
 def current() -> Budget:
-    """The budget of the task running in this thread (``UNLIMITED`` outside a task)."""
-    return _current.get()
+    """The budget of the task running in this thread; outside a task, this thread's own budget of
+    ``OUTSIDE`` (its own, so that what a progress handler records there never reaches another thread)."""
+    try:
+        return _current.get()
+    except LookupError:
+        outside = Budget(OUTSIDE)
+        _current.set(outside)
+        return outside
 
 
 def check() -> None:
     """Checks the current task's budget; see ``Budget.check``."""
-    _current.get().check()
+    current().check()
 
 
 @contextmanager

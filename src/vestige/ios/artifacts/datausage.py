@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.sqlite import Schema, Structure, Table
-from vestige.evidence.values import SqlValue, as_int
+from vestige.evidence.values import SqlValue, as_int, text_of
 from vestige.indicators.observables import app_id_observable, process_observable
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.processes import PROCESS_NAME_CAVEATS, TRIANGULATION_PROCESSES, backup_agent_finding
@@ -58,7 +58,7 @@ LIVE_USAGE = Table(
     optional=("ZWIFIIN", "ZWIFIOUT", "ZWWANIN", "ZWWANOUT"),
 )
 PRIMARY_KEYS = Table("Z_PRIMARYKEY", required=("Z_ENT", "Z_NAME", "Z_MAX"))
-STRUCTURE = Structure(required=(PROCESSES, LIVE_USAGE), optional=(PRIMARY_KEYS,))
+STRUCTURE = Structure(required=(PROCESSES, LIVE_USAGE), optional=(PRIMARY_KEYS,), writer="iOS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +119,17 @@ def _processes(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | 
         )
 
 
-def _process_observables(name: object, bundle: object) -> tuple[Observable, ...]:
-    """The process name (``proc/bundle.id`` rows name the process before the slash) and bundle id."""
+def _process_observables(stored_name: object, stored_bundle: object) -> tuple[Observable, ...]:
+    """The process name (``proc/bundle.id`` rows name the process before the slash) and bundle id, read
+    as text even when stored as a BLOB."""
     found: list[Observable | None] = []
-    if isinstance(name, str) and name:
+    name, bundle = text_of(stored_name), text_of(stored_bundle)
+    if name:
         process, _, suffix = name.partition("/")
         found.append(process_observable(process))
         if suffix:
             found.append(app_id_observable(suffix))
-    if isinstance(bundle, str) and bundle:
+    if bundle:
         found.append(app_id_observable(bundle))
     return tuple(dict.fromkeys(o for o in found if o is not None))
 
@@ -191,14 +193,14 @@ class _Store:
             pk = as_int(row.pk)
             if pk is not None:
                 self.process_keys.append(pk)
-            if row.process in TRIANGULATION_PROCESSES:
+            if text_of(row.process) in TRIANGULATION_PROCESSES:
                 self.triangulation.append(record)
         elif isinstance(row, DataUsageLiveUsage):
             if not row.process_present and row.process_pk is not None:
                 self.orphan_count += 1
                 if len(self.orphans) < CITED_EXAMPLES:
                     self.orphans.append(record)
-            if row.process in TRIANGULATION_PROCESSES:
+            if text_of(row.process) in TRIANGULATION_PROCESSES:
                 self.triangulation.append(record)
         elif isinstance(row, DataUsagePrimaryKey) and as_int(row.z_max) is not None:
             self.z_max = as_int(row.z_max)

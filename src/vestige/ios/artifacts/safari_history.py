@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.sqlite import Schema, Structure, Table
-from vestige.evidence.values import SqlValue, as_float, as_int, as_text
+from vestige.evidence.values import SqlValue, as_float, as_int, text_of
 from vestige.indicators.observables import observables_from_url, registrable_domain
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_mac_absolute
@@ -87,7 +87,7 @@ VISITS = Table(
     optional=("title", "load_successful", "http_non_get", "synthesized", "origin"),
 )
 TOMBSTONES = Table("history_tombstones", required=("id", "start_time", "end_time", "url"))
-STRUCTURE = Structure(required=(ITEMS, VISITS), optional=(TOMBSTONES,))
+STRUCTURE = Structure(required=(ITEMS, VISITS), optional=(TOMBSTONES,), writer="iOS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +132,7 @@ def _visits(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | Non
         "LEFT JOIN history_items i ON i.id = v.history_item ORDER BY v.visit_time, v.id"
     )
     for visit_id, item, visit_time, source, destination, title, loaded, non_get, synthesized, origin, url in rows:
-        url = as_text(url)
+        url = text_of(url)  # a URL stored as a BLOB is still the text Safari shows
         yield Record(
             artifact=NAME,
             locator=Locator.of_row(path, sha256, "history_visits", "id", visit_id),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.sqlite import Schema, Structure, Table
-from vestige.evidence.values import SqlValue
+from vestige.evidence.values import SqlValue, as_flag, lenient_text, text_of
 from vestige.indicators.observables import extract_urls, observables_from_url, path_observables
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_mac_absolute_auto
@@ -53,7 +53,7 @@ ATTACHMENTS = Table(
     optional=("mime_type", "transfer_name", "created_date", "is_outgoing"),
 )
 ATTACHMENT_JOIN = Table("message_attachment_join", required=("message_id", "attachment_id"))
-STRUCTURE = Structure(required=(MESSAGES,), optional=(HANDLES, ATTACHMENTS, ATTACHMENT_JOIN))
+STRUCTURE = Structure(required=(MESSAGES,), optional=(HANDLES, ATTACHMENTS, ATTACHMENT_JOIN), writer="iOS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +99,21 @@ def _messages(db: sqlite3.Connection, schema: Schema, path: str, sha256: str | N
     handle = "h.id" if handles else "NULL"
     rows = db.execute(f"SELECT {schema.select(MESSAGES, 'm')}, {handle} FROM message m {join} ORDER BY m.ROWID")
     for rowid, guid, text, body, service, date, date_read, from_me, _, sender in rows:
-        if not isinstance(text, str) and isinstance(body, bytes):
+        text = text_of(text)  # a body stored as a BLOB is still the text Messages shows
+        if text is None and isinstance(body, bytes):
             text = attributed_text(body)
-        text = text if isinstance(text, str) else ""
+        text = text or ""
         urls = tuple(extract_urls(text))
         observables: list[Observable] = []
         for url in urls:
             observables.extend(observables_from_url(url))
-        direction = "sent to" if from_me else "received from"
+        direction = "sent to" if as_flag(from_me) else "received from"
         yield Record(
             artifact=NAME,
             locator=Locator.of_row(path, sha256, "message", "ROWID", rowid),
             time=from_mac_absolute_auto(date),
             summary=f"{service or 'Message'} {direction} {sender or 'an unknown handle'}: {excerpt(text, 160)}",
-            payload=SmsMessage(rowid, guid, service, sender, bool(from_me), date, date_read, text, urls),
+            payload=SmsMessage(rowid, guid, service, sender, as_flag(from_me), date, date_read, text, urls),
             observables=tuple(dict.fromkeys(observables)),
             time_kind="message date",
         )
@@ -126,13 +127,13 @@ def _attachments(db: sqlite3.Connection, schema: Schema, path: str, sha256: str 
         f"SELECT {schema.select(ATTACHMENTS, 'a')}, {message} FROM attachment a {join_clause} ORDER BY a.ROWID"
     )
     for rowid, filename, mime, transfer_name, created, outgoing, message_id in rows:
-        name = filename if isinstance(filename, str) else ""
+        name = text_of(filename) or ""
         yield Record(
             artifact=NAME,
             locator=Locator.of_row(path, sha256, "attachment", "ROWID", rowid),
             time=from_mac_absolute_auto(created),
-            summary=f"{'Sent' if outgoing else 'Received'} attachment {name or transfer_name!r} ({mime})",
-            payload=SmsAttachment(rowid, name, mime, transfer_name, bool(outgoing), message_id),
+            summary=f"{'Sent' if as_flag(outgoing) else 'Received'} attachment {name or transfer_name!r} ({mime})",
+            payload=SmsAttachment(rowid, name, mime, transfer_name, as_flag(outgoing), message_id),
             observables=path_observables(name) if name.startswith("/") else (),
             time_kind="attachment created",
         )
@@ -151,7 +152,7 @@ def attributed_text(blob: bytes) -> str | None:
         length, cursor = int.from_bytes(blob[cursor : cursor + 2], "little"), cursor + 2
     elif length == 0x82:
         length, cursor = int.from_bytes(blob[cursor : cursor + 4], "little"), cursor + 4
-    return blob[cursor : cursor + length].decode("utf-8", errors="replace")
+    return lenient_text(blob[cursor : cursor + length])
 
 
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.sqlite import Schema, Structure, Table
-from vestige.evidence.values import SqlValue
+from vestige.evidence.values import SqlValue, as_flag, text_of
 from vestige.indicators.observables import domain_observable
 from vestige.ios.acquisitions import IOS_BACKUP
 from vestige.ios.timestamps import from_unix
@@ -36,7 +36,7 @@ MATCHES = MatchPolicy(
 DOMAINS = Table("ObservedDomains", required=("domainID", "registrableDomain", "lastSeen", "hadUserInteraction"))
 REDIRECTS_TO = Table("TopFrameUniqueRedirectsTo", required=("sourceDomainID", "toDomainID"))
 REDIRECTS_FROM = Table("TopFrameUniqueRedirectsFrom", required=("fromDomainID", "targetDomainID"))
-STRUCTURE = Structure(required=(DOMAINS,), optional=(REDIRECTS_TO, REDIRECTS_FROM))
+STRUCTURE = Structure(required=(DOMAINS,), optional=(REDIRECTS_TO, REDIRECTS_FROM), writer="iOS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +67,17 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
         schema = STRUCTURE.read(db, path)
         domains: dict[object, str] = {}
         rows = db.execute(f"SELECT {schema.select(DOMAINS, '')} FROM ObservedDomains ORDER BY domainID")
-        for domain_id, domain, last_seen, interaction in rows:
-            domains[domain_id] = str(domain)
+        for domain_id, stored, last_seen, interaction in rows:
+            domain = text_of(stored) or ""  # a domain stored as a BLOB is still the text WebKit reads
+            domains[domain_id] = domain
             yield Record(
                 artifact=NAME,
                 locator=Locator.of_row(path, sha256, "ObservedDomains", "domainID", domain_id),
                 time=from_unix(last_seen),
-                summary=f"{app} loaded content from {domain}" + (" with user interaction" if interaction else ""),
-                payload=ObservedDomain(app, domain_id, str(domain), last_seen, bool(interaction)),
-                observables=_domain_observables(str(domain)),
+                summary=f"{app} loaded content from {domain}"
+                + (" with user interaction" if as_flag(interaction) else ""),
+                payload=ObservedDomain(app, domain_id, domain, last_seen, as_flag(interaction)),
+                observables=_domain_observables(domain),
                 time_kind="last seen",
             )
         for table in (REDIRECTS_TO, REDIRECTS_FROM):
