@@ -222,7 +222,7 @@ def test_every_connection_is_hardened_and_its_value_limit_is_the_task_text_budge
         assert db.execute("PRAGMA trusted_schema").fetchone() == (0,)
         assert db.execute("PRAGMA temp_store").fetchone() == (2,)
         assert db.execute("PRAGMA query_only").fetchone() == (1,)
-        assert db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == 1_000_000_000
+        assert db.getlimit(sqlite3.SQLITE_LIMIT_LENGTH) == Limits().text  # outside a task: the default
         assert [db.getlimit(n) for n in (sqlite3.SQLITE_LIMIT_ATTACHED, sqlite3.SQLITE_LIMIT_EXPR_DEPTH)] == [0, 256]
         with pytest.raises(sqlite3.OperationalError):
             db.execute("ATTACH ':memory:' AS other")

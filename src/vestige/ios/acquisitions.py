@@ -312,10 +312,12 @@ class IosBackup(Acquisition):
         assert isinstance(partition, tuple)
         with self._manifest_db() as db:
             same_path = _SamePath(db)
-            db.text_factory = str  # strict, whatever the connection was given: a name not UTF-8 is seen
+            # A plain cursor and strict decoding, whatever the connection gives by default: a name that is
+            # not UTF-8 is seen here, and its row read again as bytes (the raw name is kept, not an escape).
+            db.text_factory = str
             done = 0
             try:
-                for row in db.execute(_ROWS, partition):
+                for row in db.cursor().execute(_ROWS, partition):
                     done += 1
                     yield _listed(source, same_path, *row)
                 return
@@ -324,7 +326,7 @@ class IosBackup(Acquisition):
                     raise
             # A text that is not UTF-8: the rest of the partition is read as bytes, each row decoded alone.
             db.text_factory = bytes
-            for row in db.execute(f"{_ROWS} LIMIT -1 OFFSET ?", (*partition, done)):
+            for row in db.cursor().execute(f"{_ROWS} LIMIT -1 OFFSET ?", (*partition, done)):
                 yield _listed(source, same_path, *row)
 
     def _unlisted(self, listed: set[str]) -> Iterator[tuple[EvidenceFile, HashTarget | None]]:
