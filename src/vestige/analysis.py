@@ -43,6 +43,10 @@ PATTERN_RULE = "indicator.pattern_match"
 CORRELATION_LIMIT = 100_000
 """The most records one correlator keeps of one acquisition; the rest are reported, never joined."""
 DEFAULT_LIMITS = Limits()
+CHECK_EVERY = 8
+"""A record stream checks its task's budget at one record in this many (and the rows limit exactly):
+``Budget.check`` costs about 0.4 us where reading /proc is slow (a virtual machine), which at every
+record would add about 5% to writing one; one in eight adds about 1%."""
 
 
 class OutputWriteError(Exception):
@@ -50,8 +54,17 @@ class OutputWriteError(Exception):
     the run cannot complete. Not an error of the evidence, so never reported as a problem of a file."""
 
     def __init__(self, error: OSError) -> None:
-        where = os.fsdecode(error.filename) if error.filename is not None else "the output"
-        super().__init__(f"{where}: cannot be written ({error.strerror or error})")
+        super().__init__(error)  # the only argument, so that it crosses from a worker process intact
+        self.error = error
+
+    def __str__(self) -> str:
+        return f"{failed_path(self.error) or 'the output'}: cannot be written ({self.error.strerror or self.error})"
+
+
+def failed_path(error: OSError) -> str | None:
+    """The path an error of the system names, as text (None if it names none)."""
+    where = error.filename
+    return None if where is None else os.fsdecode(where) if isinstance(where, str | bytes) else str(where)
 
 
 class RecordSink(Protocol):
@@ -465,21 +478,29 @@ class _ArtifactRun:
         """Each source's records under the task's budget: a file over a limit stops with a problem that
         names it and the limit (its records so far are kept); once the task's time or memory is spent,
         each file left is reported as not read."""
-        check, rows = self.budget.check, self.budget.limits.rows
         for path, parse in sources:
             spent = _spent(self.budget)
             if spent is not None:
                 self.problems.append(Problem(self.artifact.NAME, path, f"{path}: not read: {spent}"))
                 continue
             try:
+                due = 1
                 for count, record in enumerate(parse(), 1):
-                    check()
-                    if count > rows:
-                        raise BudgetExceededError("rows", f"more than {rows} rows or records in this file")
+                    if count >= due:  # one comparison per record; the budget itself once in CHECK_EVERY
+                        due = self._checkpoint(count)
                     self._take(record)
                     yield record
             except READ_ERRORS as error:
                 self.problems.append(Problem(self.artifact.NAME, path, _reason(path, error)))
+
+    def _checkpoint(self, count: int) -> int:
+        """Checks the task's budget at the ``count``-th record of a file (and the file's rows); returns
+        the count at which to check again."""
+        rows = self.budget.limits.rows
+        if count > rows:
+            raise BudgetExceededError("rows", f"more than {rows} rows or records in this file")
+        self.budget.check()
+        return min(count + CHECK_EVERY, rows + 1)
 
     def _take(self, record: Record) -> None:
         self.count += 1

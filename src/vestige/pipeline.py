@@ -21,6 +21,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from vestige.analysis import DEFAULT_LIMITS, OutputWriteError, Progress, Result, analyse
+from vestige.analysis import DEFAULT_LIMITS, OutputWriteError, Progress, Result, analyse, failed_path
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.budget import LIMITS, Limits
 from vestige.evidence.errors import EvidenceError
@@ -98,14 +99,36 @@ def tuned_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextmanager
+def temporary_root() -> Iterator[Path | None]:
+    """For the process that runs one command (the CLI): every temporary folder made while the body
+    runs, here or in a worker forked from here, is made inside one private folder, removed at the end
+    whatever ends the command. Each part removes its own folders; this is what makes sure, when an
+    interrupt or a full disk cuts a clean-up short. Sets the process's ``tempfile.tempdir`` (restored
+    after): for a process's owner only, never for a library call."""
+    try:
+        root = Path(tempfile.mkdtemp(prefix="vestige-run-"))
+    except OSError:  # no temporary folder at all: whatever needs one says so itself
+        yield None
+        return
+    previous, tempfile.tempdir = tempfile.tempdir, str(root)
+    try:
+        yield root
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def open_acquisitions(paths: Sequence[Path], registry: Registry, stack: ExitStack) -> list[Acquisition]:
-    """The reader of each path, closed with ``stack``; refuses what no platform reads."""
+    """The reader of each path, closed with ``stack``; refuses what no platform reads, or cannot open."""
     acquisitions: list[Acquisition] = []
     for path in paths:
         try:
             acquisitions.append(stack.enter_context(registry.open(path)))
         except EvidenceError as error:
             raise InputError(str(error)) from None
+        except OSError as error:  # a path too long, a folder that cannot be listed
+            raise InputError(f"{path}: cannot be read ({error.strerror or error})") from None
     return acquisitions
 
 
@@ -151,7 +174,7 @@ def run_check(
             if isinstance(error, EvidenceError | sqlite3.DatabaseError):
                 raise InputError(f"{', '.join(map(str, paths))}: {error}") from None
             if isinstance(error, OutputWriteError | OSError):
-                raise InputError(f"{_environment(error)}; the check stopped and kept no output") from None
+                raise InputError(f"{_environment(error, staging)}; the check stopped and kept no output") from None
             raise
     return CheckOutcome(result, final, digest)
 
@@ -267,23 +290,34 @@ def _shown(path: Path) -> str:
 def _output_folder(locations: Sequence[Path], output: Path | None) -> tuple[Path, bool]:
     """The folder the run writes to, made ready, and whether this run created it; ``InputError`` names
     the path when it cannot be used (inside an acquisition, not empty, not a folder, not writable)."""
+    where = f"{output}: the output folder" if output is not None else "the working directory"
+    target = _resolved(output if output is not None else Path(), where, "choose another with -o")
+    for location in locations:
+        root = _resolved(location, f"{location}: the acquisition", "move it to a shorter path")
+        if target == root or (root.is_dir() and target.is_relative_to(root)):
+            raise InputError(f"{where} is inside the acquisition {root}; write the results elsewhere with -o")
     try:
-        for location in locations:
-            _refuse_inside(location, output)
         return _staging_folder(output)
+    except OSError as error:
+        raise InputError(f"{where} cannot be written ({error.strerror or error}); choose another with -o") from None
+
+
+def _resolved(path: Path, what: str, remedy: str) -> Path:
+    """``path`` made absolute, its links followed (evidence is never written: the output folder is
+    compared with each acquisition's real place); ``InputError`` when the system cannot (a path longer
+    than it allows, a loop of links, a working directory removed)."""
+    try:
+        resolved = path.resolve()
     except (OSError, RuntimeError) as error:  # RuntimeError: a loop of symbolic links (Python < 3.13)
-        where = output if output is not None else "the working directory"
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise InputError(f"{where}: cannot be used as the output folder ({reason}); choose another with -o") from None
+        raise InputError(f"{what} cannot be given as a full path ({reason}); {remedy}") from None
+    if len(os.fsencode(resolved)) >= PATH_MAX:  # each file in it would be refused by the system, one by one
+        raise InputError(f"{what} has a full path longer than the system allows ({PATH_MAX} bytes); {remedy}")
+    return resolved
 
 
-def _refuse_inside(location: Path, output: Path | None) -> None:
-    """Evidence is never written: the output folder may not be inside an acquisition."""
-    target = (output if output is not None else Path.cwd()).resolve()
-    root = location.resolve()
-    if target == root or (root.is_dir() and target.is_relative_to(root)):
-        where = f"{output}: the output folder" if output is not None else "the working directory"
-        raise InputError(f"{where} is inside the acquisition {root}; write the results elsewhere with -o")
+PATH_MAX = os.pathconf("/", "PC_PATH_MAX") if hasattr(os, "pathconf") else 4096
+"""The longest path the system opens, in bytes with the final NUL (4096 on Linux)."""
 
 
 def _staging_folder(output: Path | None) -> tuple[Path, bool]:
@@ -317,12 +351,12 @@ def _discard(staging: Path, created: bool) -> None:
                 child.unlink(missing_ok=True)
 
 
-def _environment(error: OutputWriteError | OSError) -> str:
-    """One sentence for an error of the environment: the path, and what the system said."""
+def _environment(error: OutputWriteError | OSError, folder: Path) -> str:
+    """One sentence for an error of the environment: the path, and what the system said. An error that
+    names no file arose writing: in the output ``folder``, most likely."""
     if isinstance(error, OutputWriteError):
         return str(error)
-    where = error.filename if error.filename is not None else "a file"
-    return f"{os.fsdecode(where) if isinstance(where, bytes) else where}: {error.strerror or error}"
+    return f"{failed_path(error) or f'writing in {folder}'}: {error.strerror or error}"
 
 
 def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:

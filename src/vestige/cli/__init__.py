@@ -14,6 +14,7 @@ from vestige.cli.check import check
 from vestige.cli.demo import demo
 from vestige.cli.iocs import iocs
 from vestige.evidence.workers import Stopped, stopping_on_signals
+from vestige.pipeline import temporary_root
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a defect in vestige, not in the input
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # as a shell reports a process a signal stopped: 130, and 143 for SIGTERM
@@ -32,8 +33,9 @@ LAZY_COMMANDS = {
 class VestigeGroup(click.Group):
     """Turns a defect into a clear report instead of a bare traceback: what happened, that the input
     was not modified, and exit code 70. A command stopped by SIGINT or SIGTERM unwinds (its partial
-    output and temporary folders removed, its workers stopped) and exits 130 or 143 with one sentence.
-    Loads the custody commands when they are asked for."""
+    output and temporary folders removed, its workers stopped) and exits 130 or 143 with one sentence;
+    its temporary folders are all made in one that is removed at its end. Loads the custody commands
+    when they are asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
@@ -49,7 +51,7 @@ class VestigeGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with stopping_on_signals():
+            with stopping_on_signals(), temporary_root():
                 return super().invoke(ctx)
         except KeyboardInterrupt as stop:  # SIGINT or SIGTERM: each ``finally`` on the way has cleaned up
             code = stop.exit_code if isinstance(stop, Stopped) else EXIT_INTERRUPTED
