@@ -58,7 +58,9 @@ class OutputWriteError(Exception):
         self.error = error
 
     def __str__(self) -> str:
-        return f"{failed_path(self.error) or 'the output'}: cannot be written ({self.error.strerror or self.error})"
+        return (
+            f"{failed_path(self.error) or 'a file of the run'}: cannot be written ({self.error.strerror or self.error})"
+        )
 
 
 def failed_path(error: OSError) -> str | None:

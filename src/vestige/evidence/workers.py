@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -160,10 +161,14 @@ def stop_processes(processes: Sequence[BaseProcess]) -> None:
     alive = [p for p in processes if p.is_alive()]
     for process in alive:
         _signal(process, signal.SIGTERM)
-    wait([p.sentinel for p in alive], STOP_GRACE)
+    deadline = time.monotonic() + STOP_GRACE
+    waiting = {p.sentinel: p for p in alive}
+    while waiting and time.monotonic() < deadline:
+        ended = set(wait(list(waiting), deadline - time.monotonic()))
+        waiting = {sentinel: p for sentinel, p in waiting.items() if sentinel not in ended}
+    for process in waiting.values():
+        _signal(process, signal.SIGKILL)
     for process in alive:
-        if process.is_alive():
-            _signal(process, signal.SIGKILL)
         process.join(STOP_GRACE)
 
 
