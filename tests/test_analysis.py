@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import sqlite3
@@ -12,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.builders import Collected, backup_with, check, plain_set
-from vestige.analysis import analyse, finding_order
+from vestige.analysis import OutputWriteError, analyse, finding_order
+from vestige.evidence.budget import Limits
 from vestige.indicators import IndicatorIndex, bundled_sets, read_indicator_data
 from vestige.indicators.sets import SetOrigin
 from vestige.ios.sample.backup import BackupBuilder
 from vestige.ios.sample.demo import build_demo_backup
 from vestige.ios.sample.schemas import SMS_DB
-from vestige.model import Severity
+from vestige.model import Problem, Record, Severity
 from vestige.platforms import Registry
 
 
@@ -166,3 +168,52 @@ def test_two_analyses_at_once_in_one_process_give_what_each_gives_alone(demo_bac
         together = [f.result(timeout=300) for f in [threads.submit(findings, r, start) for r in (demo_backup, other)]]
     assert together == alone
     assert len(alone[0]) == 9 and alone[0] != alone[1]
+
+
+def rows_problem(artifact: str, path: str) -> Problem:
+    reason = (
+        f"{path}: stopped at the rows limit (more than 5 rows or records in this file); "
+        "raise it with --limit rows=VALUE if needed"
+    )
+    return Problem(artifact, path, reason)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_artifact_task_and_listing_partition_runs_under_the_limits(demo_backup: Path, workers: int) -> None:
+    registry = Registry.discover()
+    sink = Collected()
+    with registry.open(demo_backup) as acquisition:
+        result = analyse([acquisition], registry, IndicatorIndex([]), [], sink, workers=workers, limits=Limits(rows=5))
+    assert result.problems == [
+        rows_problem("ios.manifest", "Manifest.db"),
+        rows_problem("ios.safari_history", "HomeDomain/Library/Safari/History.db"),
+        rows_problem("ios.datausage", "WirelessDomain/Library/Databases/DataUsage.sqlite"),
+    ]
+    assert [(a.name, a.records) for a in result.artifacts] == [
+        ("ios.backup_info", 3),
+        ("ios.manifest", 5),
+        ("ios.safari_history", 5),
+        ("ios.datausage", 5),
+        ("ios.osanalytics_addaily", 4),
+        ("ios.sms", 4),
+        ("ios.idstatuscache", 2),
+        ("ios.webkit_observations", 5),
+    ]
+    if workers == 1:  # the records written are those counted: the sink saw each before the limit
+        assert len(sink.records) == 3 + 5 + 5 + 5 + 4 + 4 + 2 + 5
+
+
+class FullDisk(Collected):
+    """A sink on a disk that fills at the tenth record."""
+
+    def record(self, record: Record) -> None:
+        if len(self.records) == 9:
+            raise OSError(errno.ENOSPC, "No space left on device", "/out/records/ios.safari_history.jsonl")
+        super().record(record)
+
+
+def test_a_sink_that_cannot_write_stops_the_run_and_is_never_a_problem_of_the_evidence(demo_backup: Path) -> None:
+    registry = Registry.discover()
+    with registry.open(demo_backup) as acquisition, pytest.raises(OutputWriteError) as stopped:
+        analyse([acquisition], registry, IndicatorIndex([]), [], FullDisk())
+    assert str(stopped.value) == "/out/records/ios.safari_history.jsonl: cannot be written (No space left on device)"

@@ -19,14 +19,18 @@ one leaves it out (``model.Locator``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
 from typing import IO, Protocol
 
+from vestige.evidence import budget
 from vestige.evidence.acquisition import Acquisition, DeviceInfo, EvidenceFile
+from vestige.evidence.budget import Budget, BudgetExceededError, Limits
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.sqlite import findings_of
 from vestige.evidence.workers import map_in_processes
@@ -39,6 +43,31 @@ READ_ERRORS = (EvidenceError, sqlite3.Error, OSError)
 PATTERN_RULE = "indicator.pattern_match"
 CORRELATION_LIMIT = 100_000
 """The most records one correlator keeps of one acquisition; the rest are reported, never joined."""
+DEFAULT_LIMITS = Limits()
+CHECK_EVERY = 8
+"""A record stream checks its task's budget at one record in this many (and the rows limit exactly):
+``Budget.check`` costs about 0.4 us where reading /proc is slow (a virtual machine), which at every
+record would add about 5% to writing one; one in eight adds about 1%."""
+
+
+class OutputWriteError(Exception):
+    """A sink could not write what the run made (a full disk, an I/O error, the output folder removed):
+    the run cannot complete. Not an error of the evidence, so never reported as a problem of a file."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)  # the only argument, so that it crosses from a worker process intact
+        self.error = error
+
+    def __str__(self) -> str:
+        return (
+            f"{failed_path(self.error) or 'a file of the run'}: cannot be written ({self.error.strerror or self.error})"
+        )
+
+
+def failed_path(error: OSError) -> str | None:
+    """The path an error of the system names, as text (None if it names none)."""
+    where = error.filename
+    return None if where is None else os.fsdecode(where) if isinstance(where, str | bytes) else str(where)
 
 
 class RecordSink(Protocol):
@@ -131,11 +160,14 @@ def analyse(
     sinks: SinkFactory | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Result:
     """Run every applicable artifact and correlator on ``acquisitions`` and return the findings.
 
     With several workers the manifest's partitions and then the artifacts run in forked processes;
-    the result, the records and the timeline are the same as with one.
+    the result, the records and the timeline are the same as with one. Each artifact task, and each
+    listing artifact on each partition, runs under a budget of ``limits`` in the process that runs it:
+    a task over budget stops with a problem naming the file and the limit, and the run goes on.
     """
     result = Result([], tuple(indicator_sets))
     findings: dict[str, Finding] = {}
@@ -147,7 +179,9 @@ def analyse(
         position = number if several else None
         artifacts = registry.artifacts_for(acquisition.kind)
         own = registry.correlators_for([acquisition.kind], ACQUISITION_SCOPE)
-        plan = _Plan(acquisition, position, index, artifacts, (*own, *whole_check), sinks, rank, len(acquisitions))
+        plan = _Plan(
+            acquisition, position, index, artifacts, (*own, *whole_check), sinks, rank, len(acquisitions), limits
+        )
         rank += len(artifacts)
         read = _read_acquisition(plan, progress, workers)
         result.acquisitions.append(read.summary)
@@ -198,6 +232,7 @@ class _Plan:
     sinks: SinkFactory | None
     rank: int
     count: int
+    limits: Limits
 
     def wanted(self) -> dict[type, tuple[Correlator, ...]]:
         """For each record type some correlator needs, those correlators."""
@@ -229,7 +264,8 @@ def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _
     manifest = acquisition.manifest(progress.advance if progress is not None else None, workers, listing)
     problems = [_placed(p, plan.position) for p in manifest.problems]
     try:
-        device = acquisition.info()
+        with budget.task(plan.limits):  # the device's plists are evidence too
+            device = acquisition.info()
     except READ_ERRORS as error:
         problems.append(_placed(Problem("acquisition", "info", str(error)), plan.position))
         device = DeviceInfo()
@@ -239,28 +275,29 @@ def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _
         _SealTask(),
         *(_ArtifactTask(n) for n in range(len(plan.artifacts)) if n not in listing.ranks),
     ]
-    results = map_in_processes(_run_task, plan, tasks, workers)
-    sealed = next(results)
-    assert isinstance(sealed, str)
-    others = zip(tasks[1:], (r for r in results if isinstance(r, _TaskResult)), strict=True)
-    by_index = chain(listing.results(), ((t.index, r) for t, r in others if isinstance(t, _ArtifactTask)))
     sidecars = _SidecarCitations({plan.position: acquisition})
     tracker: ConjunctionTracker[Record] = ConjunctionTracker(plan.indicators)
     findings: list[Finding] = []
     summaries: dict[int, ArtifactSummary] = {}
     kept: dict[str, list[Record]] = {}
-    for index, task_result in by_index:
-        findings.extend(sidecars.cite_all(_stamped(f, plan.position) for f in task_result.findings))
-        for record in task_result.pattern_records:
-            tracker.observe(record, record.observables)
-        problems.extend(_placed(p, plan.position) for p in task_result.problems)
-        for name, records in task_result.kept.items():
-            kept.setdefault(name, []).extend(records)
-        summaries[index] = task_result.summary
-        if plan.sinks is not None and task_result.receipt is not None:
-            plan.sinks.absorb(task_result.receipt)
-        if progress is not None:
-            progress.advance(1)
+    # Closed here (its workers stopped) when anything stops the run, not when the traceback is freed.
+    with closing(map_in_processes(_run_task, plan, tasks, workers)) as results:
+        sealed = next(results)
+        assert isinstance(sealed, str)
+        others = zip(tasks[1:], (r for r in results if isinstance(r, _TaskResult)), strict=True)
+        by_index = chain(listing.results(), ((t.index, r) for t, r in others if isinstance(t, _ArtifactTask)))
+        for index, task_result in by_index:
+            findings.extend(sidecars.cite_all(_stamped(f, plan.position) for f in task_result.findings))
+            for record in task_result.pattern_records:
+                tracker.observe(record, record.observables)
+            problems.extend(_placed(p, plan.position) for p in task_result.problems)
+            for name, records in task_result.kept.items():
+                kept.setdefault(name, []).extend(records)
+            summaries[index] = task_result.summary
+            if plan.sinks is not None and task_result.receipt is not None:
+                plan.sinks.absorb(task_result.receipt)
+            if progress is not None:
+                progress.advance(1)
     findings.extend(sidecars.cite_all(pattern_finding(c) for c in tracker.completed()))
     for name, records in kept.items():
         if len(records) > CORRELATION_LIMIT:
@@ -311,18 +348,20 @@ def _run_task(plan: _Plan, task: _Task) -> _TaskResult | str:
 
 
 def _run_artifact(plan: _Plan, index: int) -> _TaskResult:
-    """Runs one artifact on every file it selects; in a worker process or in this one."""
+    """Runs one artifact on every file it selects, under its budget; in a worker process or in this one."""
     artifact = plan.artifacts[index]
     sink = plan.sinks.open(artifact.NAME, plan.rank + index, plan.position) if plan.sinks is not None else None
     paths = _selected_paths(plan.acquisition, artifact)
-    run = _ArtifactRun(artifact, plan, sink)
-    findings = list(
-        artifact.detect(
-            run.records((path, partial(artifact.parse, plan.acquisition, path)) for path in paths), plan.indicators
+    with budget.task(plan.limits):
+        run = _ArtifactRun(artifact, plan, sink)
+        findings = list(
+            artifact.detect(
+                run.records((path, partial(artifact.parse, plan.acquisition, path)) for path in paths),
+                plan.indicators,
+            )
         )
-    )
-    for _ in run.remaining():
-        pass
+        for _ in run.remaining():
+            pass
     receipt = sink.close() if sink is not None else None
     summary = _summary(artifact, paths, run.count, plan.position)
     return _TaskResult(summary, findings + run.matches, run.problems, run.pattern_records, run.kept, receipt)
@@ -361,13 +400,14 @@ class _ListingReader:
         for index, artifact in self.artifacts.items():
             sinks = plan.sinks
             sink = sinks.open(artifact.NAME, plan.rank + index, plan.position, part) if sinks is not None else None
-            run = _ArtifactRun(artifact, plan, sink)
             location = next(iter(artifact.PATHS[plan.acquisition.kind]), artifact.NAME)
-            tally = artifact.tally(
-                run.records([(location, partial(artifact.parse_entries, plan.acquisition, entries))])
-            )
-            for _ in run.remaining():
-                pass
+            with budget.task(plan.limits):
+                run = _ArtifactRun(artifact, plan, sink)
+                tally = artifact.tally(
+                    run.records([(location, partial(artifact.parse_entries, plan.acquisition, entries))])
+                )
+                for _ in run.remaining():
+                    pass
             receipt = sink.close() if sink is not None else None
             readings[index] = _PartReading(
                 run.count, run.matches, run.problems, run.pattern_records, run.kept, tally, receipt
@@ -425,6 +465,7 @@ class _ArtifactRun:
         self.pattern_records: list[Record] = []
         self.kept: dict[str, list[Record]] = {}
         self.count = 0
+        self.budget = budget.current()  # made inside the task: its budget
         self._stream: Iterator[Record] | None = None
 
     def records(self, sources: Iterable[tuple[str, Callable[[], Iterable[Record]]]]) -> Iterator[Record]:
@@ -437,19 +478,41 @@ class _ArtifactRun:
         return self._stream if self._stream is not None else iter(())
 
     def _records(self, sources: Iterable[tuple[str, Callable[[], Iterable[Record]]]]) -> Iterator[Record]:
+        """Each source's records under the task's budget: a file over a limit stops with a problem that
+        names it and the limit (its records so far are kept); once the task's time or memory is spent,
+        each file left is reported as not read."""
         for path, parse in sources:
+            spent = _spent(self.budget)
+            if spent is not None:
+                self.problems.append(Problem(self.artifact.NAME, path, f"{path}: not read: {spent}"))
+                continue
             try:
-                for record in parse():
+                due = 1
+                for count, record in enumerate(parse(), 1):
+                    if count >= due:  # one comparison per record; the budget itself once in CHECK_EVERY
+                        due = self._checkpoint(count)
                     self._take(record)
                     yield record
             except READ_ERRORS as error:
                 self.problems.append(Problem(self.artifact.NAME, path, _reason(path, error)))
                 self.matches.extend(findings_of(error))
 
+    def _checkpoint(self, count: int) -> int:
+        """Checks the task's budget at the ``count``-th record of a file (and the file's rows); returns
+        the count at which to check again."""
+        rows = self.budget.limits.rows
+        if count > rows:
+            raise BudgetExceededError("rows", f"more than {rows} rows or records in this file")
+        self.budget.check()
+        return min(count + CHECK_EVERY, rows + 1)
+
     def _take(self, record: Record) -> None:
         self.count += 1
         if self.sink is not None:
-            self.sink.record(record)
+            try:
+                self.sink.record(record)
+            except OSError as error:  # writing, not reading: it must not pass for a problem of the file
+                raise OutputWriteError(error) from None
         if record.observables:
             by_observable: dict[Observable, list[IndicatorMatch]] = {}
             for observable, match in self.indicators.match_record(record.observables):
@@ -465,6 +528,15 @@ class _ArtifactRun:
                     kept = self.kept.setdefault(correlator.NAME, [])
                     if len(kept) <= CORRELATION_LIMIT:
                         kept.append(_placed_record(record, self.plan.position))
+
+
+def _spent(running: Budget) -> BudgetExceededError | None:
+    """What stops the task before it opens another file: its time or memory already spent."""
+    try:
+        running.check()
+    except BudgetExceededError as error:
+        return error
+    return None
 
 
 def _placed(problem: Problem, position: int | None) -> Problem:

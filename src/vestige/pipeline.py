@@ -3,27 +3,37 @@ case item recorded in its bundle, and the re-run of a recorded analysis for ``ve
 
 A check opens each acquisition through the registry, refuses an output folder inside any of them
 (evidence is never written), stages its output (under a hidden name when no ``-o`` is given, so a
-run that stops leaves nothing behind), runs the engine with the garbage collector tuned for the run
-and restored after it, writes the output folder and names it. Nothing here prints: the CLI renders.
+run that stops leaves nothing behind), runs the engine under the chosen limits with the garbage
+collector tuned for the run and restored after it, writes the output folder and names it. Nothing
+here prints: the CLI renders.
+
+Whatever stops a run (an interrupt, a disk that fills, an output folder removed under it) removes
+what the run wrote; a problem of the environment (an output folder that cannot be made, an error
+writing it, a file that cannot be read outside any artifact) becomes ``InputError``: one sentence
+naming the path, exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
+import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from vestige.analysis import Progress, Result, analyse
+from vestige.analysis import DEFAULT_LIMITS, OutputWriteError, Progress, Result, analyse, failed_path
 from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.budget import LIMITS, Limits
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.sources import name_text
 from vestige.indicators import IndicatorFormatError, IndicatorIndex, IndicatorSet, bundled_sets, load_indicator_set
@@ -89,14 +99,36 @@ def tuned_collector() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextmanager
+def temporary_root() -> Iterator[Path | None]:
+    """For the process that runs one command (the CLI): every temporary folder made while the body
+    runs, here or in a worker forked from here, is made inside one private folder, removed at the end
+    whatever ends the command. Each part removes its own folders; this is what makes sure, when an
+    interrupt or a full disk cuts a clean-up short. Sets the process's ``tempfile.tempdir`` (restored
+    after): for a process's owner only, never for a library call."""
+    try:
+        root = Path(tempfile.mkdtemp(prefix="vestige-run-"))
+    except OSError:  # no temporary folder at all: whatever needs one says so itself
+        yield None
+        return
+    previous, tempfile.tempdir = tempfile.tempdir, str(root)
+    try:
+        yield root
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def open_acquisitions(paths: Sequence[Path], registry: Registry, stack: ExitStack) -> list[Acquisition]:
-    """The reader of each path, closed with ``stack``; refuses what no platform reads."""
+    """The reader of each path, closed with ``stack``; refuses what no platform reads, or cannot open."""
     acquisitions: list[Acquisition] = []
     for path in paths:
         try:
             acquisitions.append(stack.enter_context(registry.open(path)))
         except EvidenceError as error:
             raise InputError(str(error)) from None
+        except OSError as error:  # a path too long, a folder that cannot be listed
+            raise InputError(f"{path}: cannot be read ({error.strerror or error})") from None
     return acquisitions
 
 
@@ -108,35 +140,64 @@ def run_check(
     options: dict[str, JSON],
     progress: Progress | None = None,
     workers: int = 1,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> CheckOutcome:
     """Analyses the acquisitions at ``paths`` (of one device) into ``output`` (or a new folder in the
-    working directory); nothing is left behind when the run stops on an error."""
+    working directory) under ``limits`` (recorded in run.json's options); nothing is left behind when
+    the run stops, whatever stops it."""
     started = datetime.now(timezone.utc)
     index = IndicatorIndex(sets)
     with ExitStack() as stack:
         acquisitions = open_acquisitions(paths, registry, stack)
-        for acquisition in acquisitions:
-            _refuse_inside(acquisition.source.location, output)
-        staging, created = _staging_folder(output)
-        folder = OutputFolder(staging, workers)
+        staging, created = _output_folder([a.source.location for a in acquisitions], output)
+        folder: OutputFolder | None = None
         try:
+            folder = OutputFolder(staging, workers)
             with tuned_collector():
-                result = analyse(acquisitions, registry, index, sets, sinks=folder, progress=progress, workers=workers)
+                result = analyse(
+                    acquisitions, registry, index, sets, folder, progress=progress, workers=workers, limits=limits
+                )
             where: dict[str, JSON] = {
                 "inputs": [_shown(path) for path in paths],
                 "acquisitions": [
                     {"kind": a.kind, "location": _shown(a.source.location), "within": a.source.prefix}
                     for a in acquisitions
                 ],
+                "limits": limits_record(limits),
             }
             digest = folder.finish(result, run_metadata(started, {**options, **where}))
+            final = _final_folder(staging, output, result)
         except BaseException as error:
-            folder.discard_scratch()
+            if folder is not None:
+                folder.discard_scratch()
             _discard(staging, created)
             if isinstance(error, EvidenceError | sqlite3.DatabaseError):
                 raise InputError(f"{', '.join(map(str, paths))}: {error}") from None
+            if isinstance(error, OutputWriteError | OSError):
+                raise InputError(f"{_environment(error, staging)}; the check stopped and kept no output") from None
             raise
-    return CheckOutcome(result, _final_folder(staging, output, result), digest)
+    return CheckOutcome(result, final, digest)
+
+
+def limits_record(limits: Limits) -> dict[str, JSON]:
+    """The limits of a run as recorded (run.json, the parameters of a case's analysis), by the names
+    ``--limit`` takes: every limit, so that a re-run uses these and not the defaults of its day."""
+    return {name: getattr(limits, name.replace("-", "_")) for name in LIMITS}
+
+
+def recorded_limits(record: JSON) -> Limits:
+    """The limits ``limits_record`` recorded (the defaults for a run recorded before limits were);
+    ``ValueError`` when the record is not one."""
+    if record is None:
+        return Limits()
+    if not isinstance(record, dict) or not set(record) <= set(LIMITS):
+        raise ValueError(f"the recorded limits {record!r} are not limits this version knows")
+    values: dict[str, Any] = {}
+    for name, value in record.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"the recorded limit {name}={value!r} is not a positive number")
+        values[name.replace("-", "_")] = value if name == "seconds" else int(value)
+    return dataclasses.replace(Limits(), **values)
 
 
 def check_case_item(
@@ -149,12 +210,15 @@ def check_case_item(
     parameters: dict[str, JSON],
     progress: Progress | None = None,
     workers: int = 1,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> CheckOutcome:
     """``check --case``: analyses a bundled item (or, kept by reference, the copy at ``location``) and
-    records the analysis, signed, in the bundle. The item must be read from exactly the files its
+    records the analysis, signed, in the bundle, its limits among its parameters (``verify
+    --reproduce`` runs it again under the same). The item must be read from exactly the files its
     ``acquire`` record signed."""
     from vestige.custody.case import CASE_ERRORS, Case  # the custody layer, loaded only for --case
 
+    parameters = {**parameters, "limits": limits_record(limits)}
     try:
         with Case(case_dir, for_writing=True) as bundle:
             state = bundle.require_custodian(signer, "analyze")
@@ -167,7 +231,7 @@ def check_case_item(
             source = location or bundle.item_location(item)
             staging = bundle.analysis_staging()
             try:
-                outcome = run_check([source], staging, sets, registry, dict(parameters), progress, workers)
+                outcome = run_check([source], staging, sets, registry, dict(parameters), progress, workers, limits)
                 where = "at --acquisition" if location is not None else "in the bundle"
                 bundle.require_acquired_files(item, staging / "manifest.jsonl", where)
                 run = orjson.loads((staging / "run.json").read_bytes())
@@ -188,12 +252,17 @@ def reanalysis(registry: Registry, references: dict[str, Path]) -> Reanalyse:
     """How ``verify --reproduce`` runs a recorded analysis again: on the bundled item (or the copy of
     an item kept by reference given in ``references``), with the indicator sets the bundle pinned;
     returns the findings.json a fresh run gives."""
-    from vestige.custody.case import Case, pinned_sets
+    from vestige.custody.case import Case, analysis_parameters, pinned_sets
+    from vestige.custody.dsse import EnvelopeError
     from vestige.custody.verify import ReproductionUnavailableError
 
     def reanalyse(run: str, root: Path) -> bytes:
         bundle = Case(root)
         sets = pinned_sets(root, root / "data" / "analysis" / run)
+        try:
+            limits = recorded_limits(analysis_parameters(root, run).get("limits"))
+        except (OSError, ValueError, EnvelopeError) as error:  # the attestation's own check reports why
+            raise ReproductionUnavailableError(f"its recorded limits cannot be read ({error})") from None
         record = next(a for a in bundle.state().analyses if str(a.get("run")) == run)
         item = str(record["item"]["id"])
         location = references.get(item)
@@ -207,7 +276,7 @@ def reanalysis(registry: Registry, references: dict[str, Path]) -> Reanalyse:
             except InputError as error:
                 raise ReproductionUnavailableError(str(error)) from None
             with tuned_collector():
-                result = analyse(acquisitions, registry, IndicatorIndex(sets), sets)
+                result = analyse(acquisitions, registry, IndicatorIndex(sets), sets, limits=limits)
         return canonical_findings(result)
 
     return reanalyse
@@ -218,19 +287,46 @@ def _shown(path: Path) -> str:
     return name_text(str(path.resolve()))[0]
 
 
-def _refuse_inside(location: Path, output: Path | None) -> None:
-    """Evidence is never written: the output folder may not be inside an acquisition."""
-    target = (output if output is not None else Path.cwd()).resolve()
-    root = location.resolve()
-    if target == root or (root.is_dir() and target.is_relative_to(root)):
-        where = f"{output}: the output folder" if output is not None else "the working directory"
-        raise InputError(f"{where} is inside the acquisition {root}; write the results elsewhere with -o")
+def _output_folder(locations: Sequence[Path], output: Path | None) -> tuple[Path, bool]:
+    """The folder the run writes to, made ready, and whether this run created it; ``InputError`` names
+    the path when it cannot be used (inside an acquisition, not empty, not a folder, not writable)."""
+    where = f"{output}: the output folder" if output is not None else "the working directory"
+    target = _resolved(output if output is not None else Path(), where, "choose another with -o")
+    for location in locations:
+        root = _resolved(location, f"{location}: the acquisition", "move it to a shorter path")
+        if target == root or (root.is_dir() and target.is_relative_to(root)):
+            raise InputError(f"{where} is inside the acquisition {root}; write the results elsewhere with -o")
+    try:
+        return _staging_folder(output)
+    except OSError as error:
+        raise InputError(f"{where} cannot be written ({error.strerror or error}); choose another with -o") from None
+
+
+def _resolved(path: Path, what: str, remedy: str) -> Path:
+    """``path`` made absolute, its links followed (evidence is never written: the output folder is
+    compared with each acquisition's real place); ``InputError`` when the system cannot (a path longer
+    than it allows, a loop of links, a working directory removed)."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a loop of symbolic links (Python < 3.13)
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise InputError(f"{what} cannot be given as a full path ({reason}); {remedy}") from None
+    if len(os.fsencode(resolved)) >= PATH_MAX:  # each file in it would be refused by the system, one by one
+        raise InputError(f"{what} has a full path longer than the system allows ({PATH_MAX} bytes); {remedy}")
+    return resolved
+
+
+PATH_MAX = os.pathconf("/", "PC_PATH_MAX") if hasattr(os, "pathconf") else 4096
+"""The longest path the system opens, in bytes with the final NUL (4096 on Linux)."""
 
 
 def _staging_folder(output: Path | None) -> tuple[Path, bool]:
     """``-o DIR`` must be new or empty; without it, results are staged under a hidden name first.
     Returns the folder and whether this run created it."""
     if output is not None:
+        if output.is_symlink() and not output.exists():
+            target = output.readlink()
+            raise InputError(f"{output}: a symbolic link to {target}, which does not exist; choose another with -o")
         if output.exists() and (not output.is_dir() or any(output.iterdir())):
             raise InputError(f"{output}: the output folder exists and is not empty; choose another with -o")
         created = not output.exists()
@@ -242,15 +338,25 @@ def _staging_folder(output: Path | None) -> tuple[Path, bool]:
 
 
 def _discard(staging: Path, created: bool) -> None:
-    """Removes what a failed run wrote; a folder the user made empty is left, empty."""
+    """Removes what a failed run wrote; a folder the user made empty is left, empty. Never raises: the
+    error that stopped the run is the one to report (the folder may be gone already)."""
     if created:
         shutil.rmtree(staging, ignore_errors=True)
         return
-    for child in staging.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
+    with suppress(OSError):
+        for child in staging.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+
+def _environment(error: OutputWriteError | OSError, folder: Path) -> str:
+    """One sentence for an error of the environment: the path, and what the system said. An error that
+    names no file arose writing: in the output ``folder``, most likely."""
+    if isinstance(error, OutputWriteError):
+        return str(error)
+    return f"{failed_path(error) or f'writing in {folder}'}: {error.strerror or error}"
 
 
 def _final_folder(staging: Path, output: Path | None, result: Result) -> Path:

@@ -246,3 +246,40 @@ def test_any_number_of_workers_gives_the_same_bytes(
             == (tmp_path / "2" / name).read_bytes()
             == (tmp_path / "3" / name).read_bytes()
         ), name
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            "speed=3",
+            "'speed=3': expected NAME=VALUE with NAME one of memory, plist-depth, plist-objects, rows, seconds, text",
+        ),
+        ("rows=0", "'rows=0': a limit must be positive"),
+        ("memory=lots", "'memory=lots': 'LOTS' is not a number"),
+        ("rows=9007199254740992", "'rows=9007199254740992': a limit may be at most 9007199254740991"),
+        ("seconds=inf", "'seconds=inf': a limit may be at most 9007199254740991"),
+    ],
+)
+def test_a_limit_that_is_not_one_is_refused_with_exit_2(
+    demo_backup: Path, tmp_path: Path, given: str, message: str
+) -> None:
+    code, output = run("check", str(demo_backup), "-o", str(tmp_path / "out"), "--limit", given)
+    assert code == 2
+    assert output.splitlines()[-1] == f"Error: Invalid value for '--limit': {message}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_limits_of_a_run_are_in_run_json(demo_backup: Path, tmp_path: Path) -> None:
+    args = ("--limit", "memory=8G", "--limit", "seconds=600", "--limit", "plist-depth=64", "-j", "1")
+    code, output = run("check", str(demo_backup), "-o", str(tmp_path / "out"), *args)
+    assert code == 0, output
+    options = json.loads((tmp_path / "out" / "run.json").read_bytes())["options"]
+    assert options["limits"] == {
+        "seconds": 600.0,
+        "memory": 8 << 30,
+        "rows": 50_000_000,
+        "plist-objects": 5_000_000,
+        "plist-depth": 64,
+        "text": 256 << 20,
+    }

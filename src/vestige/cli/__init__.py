@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import signal
 import sys
 import traceback
 from typing import Any
@@ -14,8 +15,11 @@ from vestige.cli.check import check
 from vestige.cli.console import visible
 from vestige.cli.demo import demo
 from vestige.cli.iocs import iocs
+from vestige.evidence.workers import Stopped, stopping_on_signals
+from vestige.pipeline import temporary_root
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a defect in vestige, not in the input
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # as a shell reports a process a signal stopped: 130, and 143 for SIGTERM
 
 
 # The custody commands load cryptography and the custody layer only when one of them runs: a plain
@@ -30,7 +34,10 @@ LAZY_COMMANDS = {
 
 class VestigeGroup(click.Group):
     """Turns a defect into a clear report instead of a bare traceback: what happened, that the input
-    was not modified, and exit code 70. Loads the custody commands when they are asked for."""
+    was not modified, and exit code 70. A command stopped by SIGINT or SIGTERM unwinds (its partial
+    output and temporary folders removed, its workers stopped) and exits 130 or 143 with one sentence;
+    its temporary folders are all made in one that is removed at its end. Loads the custody commands
+    when they are asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
@@ -46,8 +53,17 @@ class VestigeGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit, KeyboardInterrupt):
+            with stopping_on_signals(), temporary_root():
+                return super().invoke(ctx)
+        except KeyboardInterrupt as stop:  # SIGINT or SIGTERM: each ``finally`` on the way has cleaned up
+            code = stop.exit_code if isinstance(stop, Stopped) else EXIT_INTERRUPTED
+            click.echo(
+                f"vestige: stopped by {signal.Signals(code - 128).name} before it finished; the evidence was only "
+                "read, and a check leaves no partial output.",
+                err=True,
+            )
+            ctx.exit(code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except Exception as error:
             # An exception's message may quote the evidence: it reaches the terminal made visible too.

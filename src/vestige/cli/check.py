@@ -12,6 +12,7 @@ from rich.console import Console
 
 from vestige.analysis import Result
 from vestige.cli.console import ProgressBar, new_console, print_line, render_summary, shown
+from vestige.evidence.budget import LIMITS, Limits, parse_limit
 from vestige.evidence.workers import default_workers
 from vestige.indicators.plain import TYPES_BY_STEM
 from vestige.model import JSON, Severity
@@ -74,6 +75,34 @@ JOBS = click.option(
 NO_BUNDLED = click.option("--no-bundled-iocs", is_flag=True, help="Leave out the indicator sets bundled with vestige.")
 
 
+RECORDABLE = 2**53 - 1
+"""The largest limit that run.json and a case's signed parameters record exactly (I-JSON, RFC 7493)."""
+
+
+def chosen_limits(_: click.Context, __: click.Parameter, texts: tuple[str, ...]) -> Limits:
+    """The limits of each artifact task: the defaults, changed by each ``--limit NAME=VALUE``."""
+    limits = Limits()
+    for text in texts:
+        try:
+            limits = parse_limit(text, limits)
+        except ValueError as error:
+            raise click.BadParameter(str(error)) from None
+        if any(not getattr(limits, name.replace("-", "_")) <= RECORDABLE for name in LIMITS):
+            raise click.BadParameter(f"{text!r}: a limit may be at most {RECORDABLE}")
+    return limits
+
+
+LIMIT = click.option(
+    "--limit",
+    "limits",
+    multiple=True,
+    metavar="NAME=VALUE",
+    callback=chosen_limits,
+    help=f"Change a limit of each artifact task (repeatable): {', '.join(LIMITS)}; e.g. --limit seconds=3600 "
+    "--limit memory=8G. See the README's Limits.",
+)
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output folder (new or empty).")
@@ -105,6 +134,7 @@ NO_BUNDLED = click.option("--no-bundled-iocs", is_flag=True, help="Leave out the
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the location of the results.")
 @JOBS
+@LIMIT
 def check(
     paths: tuple[Path, ...],
     output: Path | None,
@@ -117,6 +147,7 @@ def check(
     case_dir: Path | None,
     key_file: Path | None,
     acquisition: Path | None,
+    limits: Limits,
 ) -> None:
     """Check the acquisitions at PATHS (of one device: an iOS backup, an archive of one, ...) against
     indicators and detectors; findings that join them are made across all of them.
@@ -138,7 +169,7 @@ def check(
                 }
                 item = str(paths[0])
                 outcome = check_case_item(
-                    case_dir, item, signer, acquisition, sets, platforms, parameters, progress, jobs
+                    case_dir, item, signer, acquisition, sets, platforms, parameters, progress, jobs, limits
                 )
             else:
                 options: dict[str, JSON] = {
@@ -148,7 +179,7 @@ def check(
                     "fail_on": fail_on,
                     "jobs": jobs,
                 }
-                outcome = run_check(list(paths), output, sets, platforms, options, progress, jobs)
+                outcome = run_check(list(paths), output, sets, platforms, options, progress, jobs, limits)
     except InputError as problem:
         refuse(console, problem)
     out = new_console()

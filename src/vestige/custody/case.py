@@ -655,6 +655,15 @@ def _written_files(root: Path) -> list[str]:
     return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
 
 
+def analysis_parameters(root: Path, run: str) -> dict[str, Any]:
+    """The parameters an analysis was run with, as its signed attestation states them (``verify
+    --reproduce`` runs it again with the same: its limits)."""
+    envelope = Envelope.parse((root / ATTESTATIONS / f"analysis-{run}.intoto.jsonl").read_bytes().strip())
+    statement = orjson.loads(envelope.payload)
+    parameters = statement.get("predicate", {}).get("buildDefinition", {}).get("externalParameters", {})
+    return dict(parameters) if isinstance(parameters, dict) else {}
+
+
 def pinned_sets(root: Path, folder: Path) -> list[IndicatorSet]:
     """The indicator sets an analysis used, loaded from the bundle's copies under their own names."""
     from vestige.custody.verify import ReproductionUnavailableError

@@ -1,25 +1,57 @@
-"""Running independent pieces of work on several processes, or in this one.
+"""Running independent pieces of work on several processes, or in this one; and stopping them cleanly.
 
 A check is CPU-bound Python (decoding Manifest.db, parsing records, writing JSON), so threads do not
 help and processes do. Worker processes are forked: they inherit the shared state (the acquisition,
 the compiled indicator index) instead of receiving a pickled copy, and nothing is imported again.
 Where fork is not available or not safe (outside Linux) or one worker is asked for, the same tasks
 run in this process, in the same order, with the same results.
+
+Stopping: a run stopped by SIGINT or SIGTERM must leave no partial output and no temporary folder,
+in this process or in a worker. ``stopping_on_signals`` turns both signals into ``Stopped`` (a
+``KeyboardInterrupt``) raised where the main thread is, so every ``with`` and ``finally`` on the way
+out runs; before raising it stops the worker processes, each of which unwinds its task the same way
+(its private copies of databases are removed) and exits. Workers ignore SIGINT: a Ctrl-C reaches the
+whole process group, and the process that forked them decides.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
+import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
 from typing import Any, Generic, TypeVar
 
 S = TypeVar("S")
 A = TypeVar("A")
 R = TypeVar("R")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_GRACE = 10.0
+"""Seconds a worker has to unwind its task (remove its temporary folders) before it is killed."""
+
+
+class Stopped(KeyboardInterrupt):
+    """A signal asked this process to stop (SIGINT or SIGTERM). Raised where the process was, like the
+    ``KeyboardInterrupt`` it derives from, so that code which already cleans up after an interrupt
+    cleans up after this too; ``exit_code`` is the shell's 128 + the signal's number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 def default_workers() -> int:
@@ -38,6 +70,8 @@ class _Inherited(Generic[S, A, R]):
 
     def __init__(self, task: Callable[[S, A], R], shared: S) -> None:
         self.task, self.shared = task, shared
+        self.running = False
+        self.stopping = False
 
 
 _served: _Inherited[Any, Any, Any] | None = None
@@ -46,18 +80,41 @@ so two analyses in one process (two threads, two interleaved generators) never s
 
 
 def _adopt(task: Callable[[Any, Any], Any], shared: Any) -> None:
+    """A worker's first step: keep what it serves, and take SIGTERM as the order to stop."""
     global _served
     _served = _Inherited(task, shared)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop_worker)
+
+
+def _stop_worker(signum: int, _: FrameType | None) -> None:
+    """In a worker: unwind the running task (its ``finally`` blocks remove what it made), or leave now
+    when idle. A second signal while unwinding is ignored, so the clean-up finishes."""
+    served = _served
+    if served is None or not served.running:
+        os._exit(128 + signum)
+    if not served.stopping:
+        served.stopping = True
+        raise Stopped(signum)
 
 
 def _call(item: Any) -> Any:
-    assert _served is not None, "worker started without shared state"
-    return _served.task(_served.shared, item)
+    served = _served
+    assert served is not None, "worker started without shared state"
+    try:
+        served.running = True
+        return served.task(served.shared, item)
+    finally:
+        served.running = False
+        if served.stopping:
+            # Unwound: the task's temporary folders are gone. Leave without a traceback, and without
+            # taking the next item from the queue.
+            os._exit(128 + signal.SIGTERM)
 
 
 def map_in_processes(
     task: Callable[[S, A], R], shared: S, items: Sequence[A], workers: int, bounded: bool = False
-) -> Iterator[R]:
+) -> Generator[R, None, None]:
     """``task(shared, item)`` for each item, results in the order of ``items``.
 
     ``task`` must be a module-level function; ``items`` and results are pickled, ``shared`` is not:
@@ -66,6 +123,11 @@ def map_in_processes(
     caller, so memory stays bounded when the caller consumes them more slowly than the workers make
     them, and a worker that finishes while the caller is busy goes on with the next. Otherwise every
     item is submitted at once, so that one long task does not hold back the others.
+
+    When the generator is closed early or anything is raised while it waits (an interrupt), the items
+    not started are cancelled and the workers are stopped and waited for: none goes on writing after
+    the caller has cleaned up. Close it where it is used (``contextlib.closing``), so that this happens
+    then rather than when the garbage collector gets to it.
     """
     if workers <= 1 or len(items) <= 1 or not can_fork():
         for item in items:
@@ -77,9 +139,67 @@ def map_in_processes(
         max_workers=count, mp_context=context, initializer=_adopt, initargs=(task, shared)
     ) as pool:
         pending: deque[Future[Any]] = deque()
-        for item in items:
-            pending.append(pool.submit(_call, item))
-            if bounded and len(pending) > 2 * count:
+        finished = False
+        try:
+            for item in items:
+                pending.append(pool.submit(_call, item))
+                if bounded and len(pending) > 2 * count:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+            finished = True
+        finally:
+            if not finished:
+                processes = list(pool._processes.values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                stop_processes(processes)
+
+
+def stop_processes(processes: Sequence[BaseProcess]) -> None:
+    """Asks each worker to stop (SIGTERM: it unwinds its task), waits ``STOP_GRACE`` seconds for them
+    all, then kills those still there."""
+    alive = [p for p in processes if p.is_alive()]
+    for process in alive:
+        _signal(process, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    waiting = {p.sentinel: p for p in alive}
+    while waiting and time.monotonic() < deadline:
+        ended = set(wait(list(waiting), deadline - time.monotonic()))
+        waiting = {sentinel: p for sentinel, p in waiting.items() if sentinel not in ended}
+    for process in waiting.values():
+        _signal(process, signal.SIGKILL)
+    for process in alive:
+        process.join(STOP_GRACE)
+
+
+def _signal(process: BaseProcess, signum: int) -> None:
+    if process.pid is not None:
+        with suppress(ProcessLookupError):  # it has already gone
+            os.kill(process.pid, signum)
+
+
+@contextmanager
+def stopping_on_signals() -> Iterator[None]:
+    """For the process that runs a command (the CLI), while the body runs: SIGINT and SIGTERM stop
+    every worker process this one forked, then raise ``Stopped`` in the main thread. A second signal
+    while the first unwinds is ignored, so that the clean-up finishes. The previous handlers are
+    restored after. Outside the main thread (which alone receives signals) it changes nothing."""
+    stopping = False
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        stop_processes(multiprocessing.active_children())
+        raise Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -11,6 +11,8 @@ import platform
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,12 +66,15 @@ class OutputFolder:
         findings = TimelineRuns(self._scratch, FINDINGS_RANK)
         for finding in result.findings:
             findings.add(finding_event(finding))
-        events = merge_runs(self._runs + findings.spill(), self.path / "timeline.jsonl", self.workers)
+        with writing(self.path / "timeline.jsonl"):
+            events = merge_runs(self._runs + findings.spill(), self.path / "timeline.jsonl", self.workers)
         self.discard_scratch()
-        digest = write_findings(result, self.path / "findings.json")
+        with writing(self.path / "findings.json"):
+            digest = write_findings(result, self.path / "findings.json")
         versions = {a.name: a.version for a in result.artifacts} | {c.name: c.version for c in result.correlators}
         run = {**run, "versions": dict(sorted(versions.items())), "timeline_events": events, "findings_sha256": digest}
-        (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        with writing(self.path / "run.json"):
+            (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         return digest
 
 
@@ -99,17 +104,36 @@ class ArtifactWriter:
         if self._acquisition is not None:
             locator["acquisition"] = self._acquisition
         if self._path is not None:
-            if self._stream is None:
-                self._stream = self._path.open("ab", buffering=WRITE_BUFFER)
-            line = record_json(record, locator, self._acquisition)
-            self._stream.write(dumps(line, orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
+            try:  # not ``with writing``: this runs for every record
+                if self._stream is None:
+                    self._stream = self._path.open("ab", buffering=WRITE_BUFFER)
+                line = record_json(record, locator, self._acquisition)
+                self._stream.write(dumps(line, orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
+            except OSError as error:
+                raise named(error, self._path) from error
         self._timeline.add_line(record_line(record, locator))
 
     def close(self) -> Receipt:
         """Closes the records file; the receipt is for ``OutputFolder.absorb``."""
         if self._stream is not None:
-            self._stream.close()
+            with writing(self._path or Path()):
+                self._stream.close()
         return Receipt([str(run) for run in self._timeline.spill()])
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Names ``path`` in an error of the system while it is written: a failed write says only "No space
+    left on device", and the analyst needs to know where."""
+    try:
+        yield
+    except OSError as error:
+        raise named(error, path) from error
+
+
+def named(error: OSError, path: Path) -> OSError:
+    """``error`` naming ``path`` if it names no file."""
+    return error if error.filename is not None else OSError(error.errno, error.strerror, str(path))
 
 
 def run_metadata(started: datetime, options: dict[str, JSON]) -> dict[str, JSON]:
