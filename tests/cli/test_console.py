@@ -99,9 +99,12 @@ def test_shown_is_markup_that_draws_exactly_the_visible_text(text: str) -> None:
 
 
 def test_a_long_value_is_cut_and_the_cut_is_said() -> None:
-    assert visible("a" * 5000) == "a" * 4096 + "… (904 more characters)"
-    assert visible("abc", limit=2) == "ab… (1 more characters)"
-    assert Text.from_markup(shown("[b]" * 10, limit=4)).plain == "[b][… (26 more characters)"
+    assert (
+        visible("a" * 5000 + "the reason") == "a" * 2048 + "… (914 characters left out) …" + "a" * 2038 + "the reason"
+    )
+    assert visible("abc", limit=2) == "a… (1 characters left out) …c"
+    assert visible("abc", limit=1) == "a… (2 characters left out) …"
+    assert Text.from_markup(shown("[b]" * 10, limit=4)).plain == "[b… (26 characters left out) …b]"
 
 
 def test_the_console_draws_no_emoji_markup_or_highlighting_from_evidence() -> None:

@@ -110,15 +110,27 @@ def test_resident_memory_reads_this_process() -> None:
     assert resident is not None and 1 * MiB < resident < 64 * GiB
 
 
-def test_each_task_has_its_own_budget_and_outside_one_nothing_is_enforced() -> None:
-    assert budget.current() is budget.UNLIMITED
+def test_each_task_has_its_own_budget_and_outside_one_only_the_structure_limits_hold() -> None:
+    outside = budget.current()
+    assert outside.limits == budget.OUTSIDE == Limits(seconds=float("inf"), memory=1 << 62)
+    assert (outside.limits.rows, outside.limits.text) == (Limits().rows, Limits().text)
     with budget.task(Limits(rows=7)) as outer:
         assert budget.current() is outer and outer.limits.rows == 7
         with budget.task(Limits(rows=3)) as inner:
             assert budget.current() is inner
         assert budget.current() is outer
-    assert budget.current() is budget.UNLIMITED
+    assert budget.current() is outside
     budget.check()
+
+
+def test_outside_a_task_each_thread_has_its_own_budget() -> None:
+    """A stop a progress handler records outside a task stays in its own thread."""
+    here = budget.current()
+    there: list[Budget] = []
+    thread = threading.Thread(target=lambda: there.append(budget.current()))
+    thread.start()
+    thread.join()
+    assert there[0] is not here and there[0].limits == here.limits
 
 
 def test_a_task_in_another_thread_does_not_touch_this_one() -> None:

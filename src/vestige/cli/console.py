@@ -95,10 +95,20 @@ drawing all of it would only bury the summary and take minutes."""
 
 def visible(text: str, limit: int = SHOWN_LIMIT) -> str:
     """``text`` as it must reach a terminal: only characters that show as themselves, the others
-    escaped (see the module docstring), and at most ``limit`` of them, then how many more there are."""
+    escaped (see the module docstring), and at most ``limit`` of them: the first and last halves, with
+    how many were left out between them (the end of a long message is often its reason)."""
     if len(text) <= limit:
         return _ESCAPED.sub(_escape, text)
-    return _ESCAPED.sub(_escape, text[:limit]) + f"… ({len(text) - limit} more characters)"
+    head, gap, tail = _cut(text, limit)
+    return _ESCAPED.sub(_escape, head) + gap + _ESCAPED.sub(_escape, tail)
+
+
+def _cut(text: str, limit: int) -> tuple[str, str, str]:
+    """The first and last halves of ``limit`` characters of ``text``, and the note of the gap."""
+    first = (limit + 1) // 2
+    last = limit - first
+    left_out = len(text) - limit
+    return text[:first], f"… ({left_out} characters left out) …", text[len(text) - last :] if last else ""
 
 
 _INVISIBLE_IN_JSON = re.compile(rf"(?!\n){_INVISIBLE_CLASS}")
@@ -125,7 +135,8 @@ def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
     characters left out, if any, dimmed: no evidence can be drawn in a style)."""
     if len(text) <= limit:
         return escape(visible(text))
-    return escape(visible(text[:limit])) + f"[dim]… ({len(text) - limit} more characters)[/]"
+    head, gap, tail = _cut(text, limit)
+    return escape(visible(head)) + f"[dim]{gap}[/]" + escape(visible(tail))
 
 
 def new_console(stderr: bool = False) -> Console:
