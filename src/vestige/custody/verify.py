@@ -19,9 +19,10 @@ from typing import Any
 import orjson
 
 from vestige.custody.anchoring import TIMESTAMPS, check_anchor
-from vestige.custody.attestation import findings_root, statement_findings_root
+from vestige.custody.attestation import analysis_findings_root, statement_findings_root
 from vestige.custody.bag import PAYLOAD_MANIFEST, Bag, BagError, validate
 from vestige.custody.case import ALLOWED_WHEN_SEALED, ATTESTATIONS, CASE_BAG, KEYS, CustodyState, actor_key, apply
+from vestige.custody.checkpoint import Checkpoint, check_since
 from vestige.custody.dsse import CHECKPOINT_TYPE, IN_TOTO_TYPE, Envelope, EnvelopeError
 from vestige.custody.items import ItemFile, item_root
 from vestige.custody.keys import KeyFileError, PublicKey, parse_trust_list
@@ -86,6 +87,7 @@ def verify_case(
     trusted: Mapping[str, PublicKey],
     reanalyse: Reanalyse | None = None,
     tsa_roots: bytes | None = None,
+    since: Checkpoint | None = None,
 ) -> Report:
     report = Report(str(root), CASE_BAG)
     _integrity(root, report)
@@ -101,6 +103,8 @@ def verify_case(
         report, "custody", CHAIN, lambda: state.__dict__.update(check_custody(bag, entries, trusted, report).__dict__)
     )
     run_stage(report, "checkpoints", CHAIN, lambda: check_checkpoints(root, entries, trusted, report))
+    if since is not None:
+        check_since(report, entries, since)
     run_stage(report, "timestamps", CHAIN, lambda: _timestamps(root, entries, report, tsa_roots))
     if chain_holds(report):
         run_stage(report, "bundle", INTEGRITY, lambda: _bundle(root, bag, entries, state, report))
@@ -427,7 +431,11 @@ def _attestations(root: Path, bag: Bag, state: CustodyState, trusted: Mapping[st
         _dependencies(root, bag, state, statement, where, report)
         committed = statement_findings_root(statement)
         findings = root / f"data/analysis/{run}/findings.json"
-        if committed is None or not findings.is_file() or committed[0] != findings_root(findings.read_bytes()):
+        if (
+            committed is None
+            or not findings.is_file()
+            or committed[0] != analysis_findings_root(findings.parent, statement)
+        ):
             report.fail("attestations", f"{where}: the findings root does not match findings.json", INTEGRITY)
         if len(report.checks) == failures:
             report.ok("attestations", f"{where}: signed Statement over {len(statement.get('subject', []))} files")
