@@ -383,11 +383,11 @@ def test_a_timestamp_request_must_be_the_one_vestige_writes_and_no_other_tag_man
     retag(package)
     report = verify_disclosure(package, trusted)
     assert report.exit_code == INTEGRITY
-    assert failures(report) == [
+    assert {
         "custody/timestamps/000002.tsq: not the RFC 3161 request for 000002.json vestige writes (15 bytes)",
         "custody/timestamps/000008.tsq: a file that no record or checkpoint accounts for",
         "tagmanifest-md5.txt: a tag manifest vestige does not write",
-    ]
+    } <= set(failures(report))  # the bag check may name the extra tag manifest too
 
 
 @pytest.fixture(scope="module")
@@ -696,12 +696,13 @@ def test_disclose_refuses_an_evidence_file_reached_through_a_link(
         (bundle / f"data/acquisition/{ITEM}/3d").symlink_to(secret)
     monkeypatch.setattr(disclosing, "verify_case", passes)  # a bundle check that missed the link
     expected = {
-        "folder-to-identical-copy": "a part of its path is a symbolic link or not a folder",
-        "fifo": r"not a regular file \(a FIFO, a device or a socket\)",
-    }.get(link, "a symbolic link")
+        "folder-to-identical-copy": "a part of its path is a symbolic link or not a folder, which vestige never "
+        "follows",
+        "fifo": r"not a regular file \(a FIFO, a device or a socket\), which vestige never reads",
+    }.get(link, "a symbolic link, which vestige never follows")
     with (
         within_seconds(30),
-        pytest.raises(CaseError, match=f"data/acquisition/{ITEM}/3d/.*: {expected}; refusing to disclose it"),
+        pytest.raises(CaseError, match=f"^data/acquisition/{ITEM}/3d/.*: {expected}$"),
     ):
         disclose(bundle, [sms], tmp_path / "pkg", custodian, trusted)
     assert not (tmp_path / "pkg").exists()

@@ -318,10 +318,10 @@ def _open_in_bundle(root: Path, relative: str) -> Iterator[IO[bytes]]:
     try:
         descriptor = _open_beneath(os.open(root, os.O_RDONLY | os.O_DIRECTORY), parts, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as error:
-        raise CaseError(f"{relative}: {_refusal(error)}; refusing to disclose it") from None
+        raise CaseError(f"{relative}: {_refusal(error)}") from None
     with os.fdopen(descriptor, "rb") as stream:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise CaseError(f"{relative}: not a regular file (a FIFO, a device or a socket); refusing to disclose it")
+            raise CaseError(f"{relative}: not a regular file (a FIFO, a device or a socket), which vestige never reads")
         yield stream
 
 
@@ -349,11 +349,11 @@ def _read_in_bundle(root: Path, relative: str) -> bytes:
 
 def _refusal(error: OSError) -> str:
     if error.errno in (errno.ELOOP, errno.EMLINK):
-        return "a symbolic link"
+        return "a symbolic link, which vestige never follows"
     if error.errno == errno.ENOTDIR:
-        return "a part of its path is a symbolic link or not a folder"
+        return "a part of its path is a symbolic link or not a folder, which vestige never follows"
     if error.errno == errno.ENOENT:
-        return "missing from the bundle"
+        return "missing"
     return f"cannot be read ({error.strerror})"
 
 
@@ -478,7 +478,10 @@ def verify_disclosure(
         document = orjson.loads(raw)
         if not isinstance(document, dict):
             raise ValueError("not a JSON object")
-    except (BagError, CaseError, ValueError) as error:
+    except (BagError, CaseError) as error:
+        report.fail("integrity", str(error), INTEGRITY)
+        return report
+    except ValueError as error:
         report.fail("integrity", f"{DOCUMENT}: {error}", INTEGRITY)
         return report
     entries = check_log(root, report)
