@@ -170,7 +170,9 @@ def test_case_checkpoint_prints_the_tree_head_of_the_latest_signed_checkpoint(bu
     assert code == 0, output
     payloads = [Envelope.parse(line).payload for line in (built.bundle / LOG).read_bytes().splitlines()]
     assert output == f"6:{log_root(payloads)}\n"
-    signed = orjson.loads(Envelope.parse((built.bundle / "custody/checkpoints/000006.json").read_bytes()).payload)
+    signed = orjson.loads(
+        Envelope.parse((built.bundle / "custody/checkpoints/000006.json").read_bytes().strip()).payload
+    )
     assert output == f"{signed['tree_size']}:{signed['root']}\n"
     assert current_checkpoint(built.bundle) == parse_checkpoint(output)
 
@@ -248,7 +250,9 @@ def test_the_untouched_bundle_extends_its_own_and_earlier_checkpoints(
     assert report.exit_code == 0
     assert since(report) == ["the log of 6 records extends the checkpoint you hold (6 records)"]
     assert report.facts["consistency_proof"] == []
-    signed = orjson.loads(Envelope.parse((built.bundle / "custody/checkpoints/000003.json").read_bytes()).payload)
+    signed = orjson.loads(
+        Envelope.parse((built.bundle / "custody/checkpoints/000003.json").read_bytes().strip()).payload
+    )
     earlier = Checkpoint(3, bytes.fromhex(signed["root"]))
     report = verify_case(built.bundle, trusted, since=earlier)
     assert report.exit_code == 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -244,34 +243,3 @@ def _oxum(bag: Bag, payload: Mapping[str, str]) -> Iterable[IntegrityProblem]:
     actual = sum((bag.root / name).stat().st_size for name in payload if (bag.root / name).is_file())
     if (int(octets), int(count)) != (actual, len(payload)):
         yield IntegrityProblem("bag-info.txt", f"Payload-Oxum {oxum} does not match {actual}.{len(payload)}")
-
-
-def regular_tree(root: Path) -> list[str]:
-    """Every entry under ``root`` that is not a regular file or a folder (a symbolic link, a FIFO, a
-    device, a socket), one problem each naming its path. Found with lstat only, so nothing is followed
-    or opened and a FIFO cannot block the caller.
-
-    LOCAL COPY (custody-cdisclose): the other custody helper adds this function, with these messages,
-    in its first commit; this copy is deleted before the final commit of this branch."""
-    problems: list[str] = []
-    folders = [""]
-    while folders:
-        base = folders.pop()
-        with os.scandir(root / base if base else root) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
-        for entry in entries:
-            relative = f"{base}/{entry.name}" if base else entry.name
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(relative)
-            elif not entry.is_file(follow_symlinks=False):
-                problems.append(f"{relative}: {_kind(entry)}; a bag holds only regular files and folders")
-    return sorted(problems)
-
-
-def _kind(entry: os.DirEntry[str]) -> str:
-    mode = entry.stat(follow_symlinks=False).st_mode
-    if stat.S_ISLNK(mode):
-        return f"a symbolic link (to {Path(entry.path).readlink()})"
-    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
-    kinds[stat.S_ISSOCK] = "a socket"
-    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")

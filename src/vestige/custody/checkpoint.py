@@ -71,7 +71,7 @@ def current_checkpoint(root: Path) -> Checkpoint:
     head = Checkpoint(len(entries), bytes.fromhex(log_root(e.envelope.payload for e in entries)))
     latest = root / CHECKPOINTS / f"{head.size:06d}.json"
     try:
-        body = orjson.loads(Envelope.parse(_regular_bytes(latest)).payload)
+        body = orjson.loads(Envelope.parse(_regular_bytes(latest).removesuffix(b"\n")).payload)
     except (OSError, EnvelopeError, orjson.JSONDecodeError) as error:
         where = f"{CHECKPOINTS}/{latest.name}"
         raise CheckpointError(f"{where}: the latest signed checkpoint cannot be read ({error})") from None
