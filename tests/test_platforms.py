@@ -167,9 +167,8 @@ def test_a_toy_platform_from_the_tests_alone_goes_through_every_command(
     assert code == 0, output
     assert "analysis 0001: a fresh run gives the same findings.json" in output
 
-    code, output = run(
-        "disclose", str(bundle), "--finding", finding["id"], "-o", str(tmp_path / "pkg"), "--key", str(key)
-    )
+    package = ("-o", str(tmp_path / "pkg"), "--trust", str(trust), "--key", str(key))
+    code, output = run("disclose", str(bundle), "--finding", finding["id"], *package)
     assert code == 0, output
     assert (tmp_path / "pkg" / "data/evidence/T1" / cited).read_bytes() == LOG
     code, output = run("verify", str(tmp_path / "pkg"), "--trust", str(trust))

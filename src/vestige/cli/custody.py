@@ -18,6 +18,7 @@ from vestige.cli.console import json_visible, new_console, print_line, shown
 from vestige.cli.signing import passphrase
 from vestige.cli.signing import signing_key as open_key
 from vestige.custody.case import CASE_ERRORS, SIMPLE_ACTIONS, Case, CaseError
+from vestige.custody.checkpoint import Checkpoint, CheckpointError, current_checkpoint, parse_checkpoint
 from vestige.custody.disclose import DOCUMENT, disclose, verify_disclosure
 from vestige.custody.keys import (
     KeyFileError,
@@ -303,6 +304,29 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
     guarded(anchor, bag)
 
 
+@case.command("checkpoint")
+@click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def case_checkpoint(bundle: Path) -> None:
+    """Print the custody log's tree head as SIZE:ROOT, to hand to whoever must later detect a rollback
+    with 'vestige verify --since SIZE:ROOT'."""
+    try:
+        head = current_checkpoint(bundle)
+    except CheckpointError as error:
+        refuse(str(error))
+        raise AssertionError from error
+    click.echo(head.line())
+
+
+def since_checkpoint(_: click.Context, __: click.Parameter, value: str | None) -> Checkpoint | None:
+    if value is None:
+        return None
+    try:
+        return parse_checkpoint(value)
+    except CheckpointError as error:
+        refuse(f"--since: {error}")
+        raise AssertionError from error
+
+
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--trust", "trust_file", type=click.Path(path_type=Path, exists=True, dir_okay=False), required=True)
@@ -319,20 +343,33 @@ def case_timestamp(bundle: Path, url: str | None, tsa_cert: Path | None, respons
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
     help="PEM file of the TSA root certificates you trust, to check timestamp tokens against.",
 )
+@click.option(
+    "--since",
+    metavar="SIZE:ROOT",
+    callback=since_checkpoint,
+    help="A checkpoint you were given earlier ('vestige case checkpoint'): the log must extend it (rollback check).",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON report on standard output.")
 def verify(
-    bundle: Path, trust_file: Path, reproduce: bool, references: tuple[str, ...], tsa_roots: Path | None, as_json: bool
+    bundle: Path,
+    trust_file: Path,
+    reproduce: bool,
+    references: tuple[str, ...],
+    tsa_roots: Path | None,
+    since: Checkpoint | None,
+    as_json: bool,
 ) -> None:
     """Verify a case bundle or a disclosure package, offline, against your trust list."""
     try:
         trusted = load_trust_list(trust_file)
     except KeyFileError as error:
         refuse(str(error))
+    roots = tsa_roots.read_bytes() if tsa_roots else None
     if _regular(bundle / DOCUMENT):
-        report = verify_disclosure(bundle, trusted)
+        report = verify_disclosure(bundle, trusted, roots, since)
     else:
         reanalyse = reanalysis(platforms(), dict(_pair(r) for r in references)) if reproduce else None
-        report = verify_case(bundle, trusted, reanalyse, tsa_roots.read_bytes() if tsa_roots else None)
+        report = verify_case(bundle, trusted, reanalyse, roots, since)
     if as_json:
         document = orjson.dumps(report.as_json(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
         sys.stdout.write(json_visible(document) + "\n")
@@ -405,13 +442,39 @@ VERDICTS = {
 @click.argument("bundle", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--finding", "findings", multiple=True, required=True, help="A finding id (or an unambiguous prefix).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--trust",
+    "trust_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="Your trust list: the bundle must verify against it before anything is disclosed.",
+)
+@click.option(
+    "--tsa-roots",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="PEM file of the TSA root certificates you trust, to check timestamp tokens against.",
+)
 @KEY_OPTION
-def disclose_command(bundle: Path, findings: tuple[str, ...], output: Path, key_file: Path) -> None:
-    """Make a package with only FINDINGS and the files they cite, verifiable on its own."""
+def disclose_command(
+    bundle: Path, findings: tuple[str, ...], output: Path, trust_file: Path, tsa_roots: Path | None, key_file: Path
+) -> None:
+    """Make a package with only FINDINGS and the files they cite, verifiable on its own; the bundle is
+    verified first."""
+    try:
+        trusted = load_trust_list(trust_file)
+    except KeyFileError as error:
+        refuse(str(error))
+        raise AssertionError from error
     signer = signing_key(key_file)
 
     def make() -> None:
-        disclose(bundle, list(findings), output, signer)
-        print_line(new_console(), shown(str(output)))
+        report = disclose(
+            bundle, list(findings), output, signer, trusted, tsa_roots.read_bytes() if tsa_roots else None
+        )
+        console = new_console()
+        for check in report.checks:
+            if not check.ok:
+                print_line(console, f"[yellow]warning[/] {one_line(check.area):<13} {one_line(check.message)}")
+        print_line(console, shown(str(output)))
 
     guarded(make)

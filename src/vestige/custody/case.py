@@ -9,7 +9,8 @@ Layout::
     data/items/<item>/manifest.jsonl     every file of the item (for an archive, every member): path, size, SHA-256
     data/items/<item>/item.json          kind, shape, counts, salt seed and Merkle root of the item
     data/analysis/<run>/...              findings.json, timeline.jsonl, records/, manifest.jsonl,
-                                         indicators.json, run.json
+                                         indicators.json, run.json, finding-salts.json (the secret seed
+                                         of its finding salts)
     data/iocs/<sha256>.<ext>             each indicator set file an analysis used
     data/export/case.jsonld              the CASE/UCO export, when made
     custody/custody.jsonl                the log; custody/checkpoints/NNNNNN.json its signed tree heads
@@ -42,7 +43,7 @@ from typing import Any
 import orjson
 
 from vestige.custody.anchoring import TIMESTAMPS, anchor_fields, checkpoint_digest, latest_checkpoint
-from vestige.custody.attestation import analysis_statement
+from vestige.custody.attestation import FINDING_SALTS, analysis_statement, finding_salts_file
 from vestige.custody.bag import BAG_INFO, Bag, BagError, copy_with_hash, read_regular
 from vestige.custody.case_uco import case_graph
 from vestige.custody.dsse import IN_TOTO_TYPE, Envelope
@@ -470,6 +471,8 @@ class Case:
         folder = f"data/analysis/{run}"
         indicators = [self._keep_indicator_set(s) for s in indicator_sets]
         (staging / INDICATORS).write_bytes(orjson.dumps(indicators, option=orjson.OPT_INDENT_2))
+        finding_seed = new_seed()
+        (staging / FINDING_SALTS).write_bytes(finding_salts_file(finding_seed))
         staging.replace(self.root / folder)
         subjects: dict[str, str] = {}
         for relative in _written_files(self.root / folder):
@@ -489,6 +492,7 @@ class Case:
             started=started,
             finished=finished,
             findings_json=(self.root / folder / "findings.json").read_bytes(),
+            finding_seed=finding_seed,
         )
         envelope = Envelope(IN_TOTO_TYPE, canonical(statement)).signed(key)
         attestation = self.root / ATTESTATIONS / f"analysis-{run}.intoto.jsonl"

@@ -26,7 +26,12 @@ import orjson
 
 from vestige import __version__
 from vestige.custody.anchoring import TIMESTAMPS, check_anchor, check_request
-from vestige.custody.attestation import PREDICATE_TYPE, STATEMENT_TYPE, findings_root, statement_findings_root
+from vestige.custody.attestation import (
+    PREDICATE_TYPE,
+    STATEMENT_TYPE,
+    analysis_findings_root,
+    statement_findings_root,
+)
 from vestige.custody.bag import (
     BAG_INFO,
     PAYLOAD_MANIFEST,
@@ -49,6 +54,7 @@ from vestige.custody.case import (
     actor_key,
     apply,
 )
+from vestige.custody.checkpoint import Checkpoint, check_since
 from vestige.custody.distribution import package_digest
 from vestige.custody.dsse import CHECKPOINT_TYPE, IN_TOTO_TYPE, Envelope, EnvelopeError
 from vestige.custody.items import ItemFile, item_root
@@ -134,6 +140,7 @@ def verify_case(
     trusted: Mapping[str, PublicKey],
     reanalyse: Reanalyse | None = None,
     tsa_roots: bytes | None = None,
+    since: Checkpoint | None = None,
 ) -> Report:
     """Every check of a case bundle, in the order of the module docstring. A bundle holding anything
     but regular files and folders is not read beyond its listing; the log's records vouch for files
@@ -158,6 +165,8 @@ def verify_case(
     )
     run_stage(report, "keys", CHAIN, lambda: check_key_hints(root, trusted, report, entries))
     run_stage(report, "checkpoints", CHAIN, lambda: check_checkpoints(root, entries, trusted, report))
+    if since is not None:
+        check_since(report, entries, since)
     run_stage(report, "timestamps", CHAIN, lambda: _timestamps(root, present, entries, report, tsa_roots))
     if chain_holds(report):
         run_stage(report, "bundle", INTEGRITY, lambda: _bundle(root, present, entries, state, report))
@@ -651,7 +660,7 @@ def _attestations(root: Path, bag: Bag, state: CustodyState, trusted: Mapping[st
         if (
             committed is None
             or findings not in bag.payload
-            or committed[0] != findings_root(read_regular(root / findings))
+            or committed[0] != analysis_findings_root(root / f"data/analysis/{run}", statement)
         ):
             report.fail("attestations", f"{where}: the findings root does not match findings.json", INTEGRITY)
         if len(report.checks) == failures:
