@@ -54,10 +54,10 @@ demo's output is about 0.5 MB)."""
 FILE_SIZE = 1 << 30
 """The cap on the size of any one file a run writes: what stops a run that fills the disk."""
 
-BUDGET_OPTIONS = False
-"""Switch on once ``vestige check --limit NAME=VALUE`` exists: every run then gets ``LIMITS``, so
-that vestige's own budgets, not the caps above, stop what grows without bound."""
-LIMITS = ("seconds=20", "memory=768M", "rows=2000000", "plist-objects=500000", "plist-depth=128", "text=64M")
+BUDGET_OPTIONS = True
+"""Every run gets ``LIMITS``, so that vestige's own budgets, well inside the caps above, stop what
+grows without bound (a task stopped by its budget is exit 3, never a timeout)."""
+LIMITS = ("seconds=8", "memory=512M", "rows=2000000", "plist-objects=500000", "plist-depth=128", "text=64M")
 
 INDICATORS = {"domains.txt": "smscentro.com\nfree247downloads.com\n", "processes.txt": "bh\n"}
 """A small indicator list (instead of the bundled sets, for speed) that names what the demo holds."""
