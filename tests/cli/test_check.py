@@ -65,14 +65,14 @@ def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tm
         "problems": 0,
     }
     assert [(a["name"], a["version"]) for a in document["artifacts"]] == [
-        ("ios.backup_info", 1),
-        ("ios.manifest", 1),
-        ("ios.safari_history", 1),
-        ("ios.datausage", 1),
-        ("ios.osanalytics_addaily", 1),
-        ("ios.sms", 1),
-        ("ios.idstatuscache", 1),
-        ("ios.webkit_observations", 1),
+        ("ios.backup_info", 2),
+        ("ios.manifest", 2),
+        ("ios.safari_history", 2),
+        ("ios.datausage", 2),
+        ("ios.osanalytics_addaily", 2),
+        ("ios.sms", 2),
+        ("ios.idstatuscache", 2),
+        ("ios.webkit_observations", 2),
     ]
     assert document["correlators"] == [
         {
@@ -103,7 +103,7 @@ def test_findings_json_is_byte_identical_across_runs(demo_backup: Path, tmp_path
     assert (tmp_path / "a" / "timeline.jsonl").read_bytes() == (tmp_path / "b" / "timeline.jsonl").read_bytes()
     run_a = json.loads((tmp_path / "a" / "run.json").read_bytes())
     assert set(run_a) >= {"started", "finished", "duration_seconds", "host", "python", "options", "findings_sha256"}
-    assert run_a["versions"]["ios.safari_history"] == 1
+    assert run_a["versions"]["ios.safari_history"] == 2
     assert run_a["versions"]["ios.redirect_then_new_process"] == 1
 
 

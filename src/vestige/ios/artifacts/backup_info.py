@@ -34,7 +34,7 @@ from vestige.model import (
 from vestige.platforms import MatchPolicy
 
 NAME = "ios.backup_info"
-VERSION = 1
+VERSION = 2
 PATHS = {IOS_BACKUP: ("Info.plist", "Manifest.plist", "Status.plist")}
 DESCRIPTION = "Device and backup facts from Info.plist, Manifest.plist and Status.plist"
 MATCHES = MatchPolicy(

@@ -32,7 +32,7 @@ from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Observabl
 from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.datausage"
-VERSION = 1
+VERSION = 2
 PATHS = {
     IOS_BACKUP: (
         "WirelessDomain/Library/Databases/DataUsage.sqlite",

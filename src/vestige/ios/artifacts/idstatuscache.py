@@ -21,7 +21,7 @@ from vestige.model import JSON, Evidence, Finding, IndicatorLookup, Locator, Rec
 from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.idstatuscache"
-VERSION = 1
+VERSION = 2
 PATHS = {
     IOS_BACKUP: (
         "HomeDomain/Library/Preferences/com.apple.identityservices.idstatuscache.plist",

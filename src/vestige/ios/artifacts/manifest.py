@@ -51,7 +51,7 @@ from vestige.model import (
 from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.manifest"
-VERSION = 1
+VERSION = 2
 PATHS = {IOS_BACKUP: ("Manifest.db",)}
 DESCRIPTION = "Files, directories and symlinks listed in Manifest.db, with their SHA-256 and MACB times"
 MATCHES = MatchPolicy(

@@ -21,7 +21,7 @@ from vestige.model import JSON, Finding, IndicatorLookup, Locator, Observable, R
 from vestige.platforms import MatchPolicy
 
 NAME = "ios.osanalytics_addaily"
-VERSION = 1
+VERSION = 2
 PATHS = {IOS_BACKUP: ("HomeDomain/Library/Preferences/com.apple.osanalytics.addaily.plist",)}
 DESCRIPTION = "Per-process network usage baseline from com.apple.osanalytics.addaily.plist"
 MATCHES = MatchPolicy(

@@ -55,7 +55,7 @@ from vestige.model import (
 from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.safari_history"
-VERSION = 1
+VERSION = 2
 PATHS = {
     IOS_BACKUP: (
         "HomeDomain/Library/Safari/History.db",

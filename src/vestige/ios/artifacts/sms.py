@@ -28,7 +28,7 @@ from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Observabl
 from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "ios.sms"
-VERSION = 1
+VERSION = 2
 PATHS = {IOS_BACKUP: ("HomeDomain/Library/SMS/sms.db",)}
 DESCRIPTION = "SMS/iMessage messages, their links and attachments from sms.db"
 MATCHES = MatchPolicy(

@@ -25,7 +25,7 @@ from vestige.model import Finding, IndicatorLookup, Locator, Observable, Record,
 from vestige.platforms import MatchPolicy
 
 NAME = "ios.webkit_observations"
-VERSION = 1
+VERSION = 2
 PATHS = {IOS_BACKUP: ("*/Library/WebKit/WebsiteData/ResourceLoadStatistics/observations.db",)}
 DESCRIPTION = "Sites loaded by WebKit views (Safari and in-app browsers) from observations.db"
 MATCHES = MatchPolicy(
