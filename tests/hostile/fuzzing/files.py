@@ -212,7 +212,8 @@ class DeepFolder(Mutation):
             fd = os.open(site.backup / "ff", os.O_RDONLY | os.O_DIRECTORY)
         try:
             for _ in range(self.levels):
-                os.mkdir(name, dir_fd=fd)
+                with contextlib.suppress(FileExistsError):  # drawn twice: the second goes down the same folders
+                    os.mkdir(name, dir_fd=fd)
                 inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
                 os.close(fd)
                 fd = inner
