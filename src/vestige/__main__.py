@@ -1,5 +1,5 @@
 """``python -m vestige`` runs the command-line interface."""
 
-from vestige.cli import main
+from vestige.cli import run
 
-main()
+run()

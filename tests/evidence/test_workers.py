@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vestige.evidence.workers import can_fork, map_in_processes
+from vestige.evidence.workers import can_fork, map_in_processes, results_kept, stopping_on_signals
 
 
 def square_and_mark(folder: Path, item: int) -> tuple[int, int]:
@@ -58,3 +60,24 @@ def test_two_pools_used_from_two_threads_at_once_keep_their_own_task_and_state()
             futures = [threads.submit(run, tag) for tag in ("a", "b")]
             results = [future.result(timeout=120) for future in futures]
         assert results == [[f"{tag}{n}" for n in range(40)] for tag in ("a", "b")]
+
+
+def test_once_the_results_are_kept_a_signal_stops_nothing_and_the_handlers_come_back() -> None:
+    """A SIGINT in the last moments of a finished check must not turn complete results into a stop."""
+    before = signal.getsignal(signal.SIGINT)
+    with stopping_on_signals():
+        results_kept()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # a handler runs between bytecodes: this one would raise Stopped
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_when_the_process_ends_with_the_command_the_signals_stay_ignored() -> None:
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with stopping_on_signals(then_ignore=True):
+            pass
+        assert [signal.getsignal(signum) for signum in before] == [signal.SIG_IGN, signal.SIG_IGN]
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

@@ -53,7 +53,7 @@ class VestigeGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with stopping_on_signals(), temporary_root():
+            with temporary_root(), stopping_on_signals(then_ignore=_process_ends):
                 return super().invoke(ctx)
         except KeyboardInterrupt as stop:  # SIGINT or SIGTERM: each ``finally`` on the way has cleaned up
             code = stop.exit_code if isinstance(stop, Stopped) else EXIT_INTERRUPTED
@@ -97,3 +97,14 @@ def _escape_what_cannot_be_encoded() -> None:
 main.add_command(check)
 main.add_command(demo)
 main.add_command(iocs)
+
+_process_ends = False
+"""Set by ``run``: the command is the last thing this process does (not a test's in-process call)."""
+
+
+def run() -> None:
+    """The ``vestige`` program (the console script and ``python -m vestige``): ``main``, after which the
+    process ends, so that once the command is over SIGINT and SIGTERM are ignored."""
+    global _process_ends
+    _process_ends = True
+    main()

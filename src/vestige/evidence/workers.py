@@ -179,11 +179,14 @@ def _signal(process: BaseProcess, signum: int) -> None:
 
 
 @contextmanager
-def stopping_on_signals() -> Iterator[None]:
+def stopping_on_signals(then_ignore: bool = False) -> Iterator[None]:
     """For the process that runs a command (the CLI), while the body runs: SIGINT and SIGTERM stop
     every worker process this one forked, then raise ``Stopped`` in the main thread. A second signal
     while the first unwinds is ignored, so that the clean-up finishes. The previous handlers are
-    restored after. Outside the main thread (which alone receives signals) it changes nothing."""
+    restored after, or, with ``then_ignore`` (the process ends with the command), the signals are
+    ignored from then on: a signal in the last moments of a finished command must not turn its
+    complete results into a death by signal. Outside the main thread (which alone receives signals)
+    it changes nothing."""
     stopping = False
 
     def stop(signum: int, _: FrameType | None) -> None:
@@ -202,4 +205,12 @@ def stopping_on_signals() -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if then_ignore else handler)
+
+
+def results_kept() -> None:
+    """The command's results are complete and in place: from now until ``stopping_on_signals`` ends,
+    SIGINT and SIGTERM are ignored rather than stopping a run that has nothing left to undo."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
