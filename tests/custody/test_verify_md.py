@@ -20,7 +20,13 @@ from vestige.custody.keys import load_key, load_trust_list
 from vestige.custody.log import log_root
 from vestige.custody.verify import CHAIN, INTEGRITY, WARNING, Report, verify_case
 
-SECTIONS = ("What is signed", "What is checked", "What this proves, and what it does not")
+SECTIONS = (
+    "What is signed",
+    "What is checked",
+    "What this proves, and what it does not",
+    "Disclosure packages: checked as bundles are",
+    "Rollback detection",
+)
 CLAIMS: dict[str, list[str]] = {
     # What is signed
     "Each record of `custody/custody.jsonl` is a DSSE envelope signed by its actor": [
@@ -140,7 +146,8 @@ CLAIMS: dict[str, list[str]] = {
         "test_verify_md::test_a_key_holder_can_add_records"
     ],
     "Removing the latest records together with their checkpoints is not detectable": [
-        "test_verify_md::test_removing_the_latest_record_and_its_checkpoint_verifies"
+        "test_verify_md::test_removing_the_latest_record_and_its_checkpoint_verifies",
+        "test_rollback::test_a_truncated_log_passes_alone_and_fails_against_the_checkpoint_handed_over",
     ],
     "Each record names the vestige that wrote it": ["test_verify_md::test_a_records_tool_digest_is_a_claim"],
     "A disclosed file is disclosed whole": [
@@ -148,6 +155,70 @@ CLAIMS: dict[str, list[str]] = {
     ],
     "Reproduction is of the analysis, not of the acquisition": [
         "tests.cli.test_custody::test_reproduce_passes_on_a_fresh_bundle_and_the_two_analyses_agree"
+    ],
+    # Disclosure packages: checked as bundles are
+    "`disclose` first verifies the bundle against your trust list": [
+        "test_disclose::test_disclose_refuses_a_bundle_that_does_not_verify"
+    ],
+    "`disclose` reads the bundle without following links": [
+        "test_disclose::test_disclose_refuses_an_evidence_file_reached_through_a_link",
+        "test_disclose::test_disclose_refuses_dot_dot_and_absolute_paths_in_a_manifest",
+    ],
+    "`disclose` writes only new files inside PACKAGE": [
+        "test_disclose::test_disclose_writes_only_into_a_new_or_empty_folder",
+        "test_disclose::test_disclose_checks_each_copied_file_against_its_proof_before_signing",
+    ],
+    "The `export` record signs the document": [
+        "test_disclose::test_the_export_record_signs_the_document_bag_info_and_payload_manifest"
+    ],
+    "**Files**: no symbolic link": [
+        "test_disclose::test_links_and_special_files_in_a_package_are_named_and_never_followed",
+        "test_disclose::test_a_manifest_line_leaving_the_package_is_refused_before_anything_is_read",
+        "test_disclose::test_a_substituted_cited_file_is_rejected",
+    ],
+    "**Package**: the document": [
+        "test_disclose::test_the_document_must_be_the_one_a_signed_export_named",
+        "test_disclose::test_an_edited_bag_info_in_a_package_is_caught",
+        "test_disclose::test_a_rewritten_verify_md_in_a_package_is_caught",
+        "test_disclose::test_a_timestamp_request_must_be_the_one_vestige_writes_and_no_other_tag_manifest_is_allowed",
+        "test_disclose::test_a_planted_file_is_rejected",
+    ],
+    "**Findings**: each finding's leaf": [
+        "test_disclose::test_a_withheld_finding_cannot_be_confirmed_from_a_disclosed_proof",
+        "test_disclose::test_finding_salts_are_revealed_only_for_disclosed_findings",
+    ],
+    "**Files disclosed**: each leaf": [
+        "test_disclose::test_path_bytes_moved_into_the_salt_cannot_relabel_a_file",
+        "test_disclose::test_a_tree_size_other_than_the_signed_file_count_is_caught",
+        "test_disclose::test_a_file_no_disclosed_finding_cites_is_rejected",
+        "test_disclose::test_a_proof_for_a_leaf_that_is_not_in_the_tree_is_rejected",
+    ],
+    "Analyses made before finding leaves were salted still verify": [
+        "test_disclose::test_an_analysis_made_before_salting_still_verifies_and_its_disclosure_says_what_it_leaks"
+    ],
+    "A package whose export record does not sign `bag-info.txt`": [
+        "test_disclose::test_a_package_made_before_bag_info_was_signed_verifies_with_a_warning"
+    ],
+    # Rollback detection
+    "`vestige case checkpoint` prints the log's tree head": [
+        "test_rollback::test_case_checkpoint_prints_the_tree_head_of_the_latest_signed_checkpoint",
+        "test_rollback::test_case_checkpoint_refuses_a_log_its_checkpoint_does_not_state",
+    ],
+    "`--since SIZE:ROOT` builds the RFC 9162 consistency proof": [
+        "test_rollback::test_roots_and_consistency_proofs_match_the_certificate_transparency_vectors",
+        "test_rollback::test_consistency_proofs_agree_with_rfc_6962_for_every_size_up_to_64",
+        "test_rollback::test_a_malformed_since_is_a_sentence_and_exit_2",
+    ],
+    "A log with fewer records than SIZE (truncated)": [
+        "test_rollback::test_a_truncated_log_passes_alone_and_fails_against_the_checkpoint_handed_over",
+        "test_rollback::test_a_forked_log_passes_alone_and_fails_against_the_checkpoint_handed_over",
+        "test_rollback::test_every_truncation_and_fork_is_caught_against_each_checkpoint_handed_over",
+    ],
+    "A disclosure package is checked against a tree head the same way.": [
+        "test_rollback::test_a_disclosure_package_is_checked_against_a_checkpoint_too"
+    ],
+    "What `--since` cannot show is the removal of records made after the tree head you hold": [
+        "test_rollback::test_the_untouched_bundle_extends_its_own_and_earlier_checkpoints"
     ],
 }
 
@@ -164,7 +235,7 @@ def sentences() -> list[str]:
 
 def test_every_sentence_of_verify_md_names_its_tests() -> None:
     bullets = sentences()
-    assert len(bullets) == 35
+    assert len(bullets) == 50
     unclaimed = [b for b in bullets if not any(b.startswith(prefix) for prefix in CLAIMS)]
     assert unclaimed == []
     stale = [prefix for prefix in CLAIMS if not any(b.startswith(prefix) for b in bullets)]

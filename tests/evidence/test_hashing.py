@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from pathlib import Path
 
@@ -49,13 +50,13 @@ def test_large_files_go_through_the_thread_pool_and_still_come_back_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     threads: list[str] = []
-    real = hashing.sha256_file
+    real = hashing.sha256_regular
 
     def watched(path: hashing.PathLike) -> tuple[int, str]:
         threads.append(threading.current_thread().name)
         return real(path)
 
-    monkeypatch.setattr(hashing, "sha256_file", watched)
+    monkeypatch.setattr(hashing, "sha256_regular", watched)
     contents = [bytes([n]) * (CHUNK + 1 + n * 4099 if n % 3 == 0 else 10 + n) for n in range(30)]
     for number, content in enumerate(contents):
         (tmp_path / f"f{number}").write_bytes(content)
@@ -73,3 +74,19 @@ def test_a_stream_target_is_hashed_and_a_failing_one_reported() -> None:
     results = list(hash_in_order([("member", lambda: io.BytesIO(b"zip member")), ("bad", broken)]))
     assert results[0] == ("member", (10, hashlib.sha256(b"zip member").hexdigest()))
     assert results[1][0] == "bad" and isinstance(results[1][1], OSError)
+
+
+def test_a_file_swapped_for_a_link_or_a_fifo_after_listing_is_an_error_never_followed(tmp_path: Path) -> None:
+    """The hashing pass opens what was listed as a regular file without following a link or waiting
+    on a FIFO put in its place: the secret behind the link is never read, and nothing blocks."""
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"s" * 10)
+    large = tmp_path / "large"
+    large.write_bytes(b"l" * (CHUNK + 1))
+    (tmp_path / "link").symlink_to(secret)
+    (tmp_path / "large-link").symlink_to(large)
+    os.mkfifo(tmp_path / "fifo")
+    names = ["link", "large-link", "fifo", "secret"]
+    results = dict(hash_in_order([(name, str(tmp_path / name)) for name in names]))
+    assert [type(results[name]).__name__ for name in names] == ["OSError", "OSError", "OSError", "tuple"]
+    assert results["secret"] == (10, hashlib.sha256(b"s" * 10).hexdigest())

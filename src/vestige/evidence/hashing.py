@@ -11,6 +11,7 @@ it is given as a function that opens its stream, and is hashed in the calling th
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -35,6 +36,29 @@ _buffers = threading.local()
 def sha256_file(path: PathLike) -> tuple[int, str]:
     """The size and SHA-256 (hex) of a file, read in 1 MiB chunks into one buffer per thread."""
     with open(path, "rb", buffering=0) as stream:  # noqa: PTH123 - paths arrive as text, by the thousand
+        return _sha256_raw(stream)
+
+
+_NOT_FOLLOWED = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_regular(path: PathLike) -> io.FileIO:
+    """``path`` opened for reading only if it is a regular file: a link in its place is not followed
+    and a FIFO or device is not waited on (a file of an acquisition swapped after it was listed is
+    an error to report, never another file's bytes, never a hang)."""
+    descriptor = os.open(path, _NOT_FOLLOWED)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fsdecode(path))
+        return io.FileIO(descriptor, "rb", closefd=True)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def sha256_regular(path: PathLike) -> tuple[int, str]:
+    """``sha256_file`` of a file of an acquisition, opened with ``open_regular``."""
+    with open_regular(path) as stream:
         return _sha256_raw(stream)
 
 
@@ -67,17 +91,18 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 def _small_or_none(path: PathLike) -> tuple[int, str] | None:
     """The size and SHA-256 of a file of at most one chunk, or None for a larger file.
 
-    The size comes first from ``stat``: an empty regular file (most files of a phone backup are lock
+    The size comes first from ``lstat``: an empty regular file (most files of a phone backup are lock
     files, emptied journals and placeholders) then costs one system call instead of four, and its
-    digest is the digest of no bytes. Anything else that says it is empty (a FIFO, a device) is read.
+    digest is the digest of no bytes. Anything else is opened with ``open_regular``: a link, a FIFO or
+    a device put in the file's place is an error, never followed or waited on.
     """
-    status = os.stat(path)  # noqa: PTH116 - paths arrive as text, by the thousand
+    status = os.lstat(path)
     size = status.st_size
     if size == 0 and stat.S_ISREG(status.st_mode):
         return 0, EMPTY_SHA256
-    if size > CHUNK:
+    if size > CHUNK and stat.S_ISREG(status.st_mode):
         return None
-    with open(path, "rb", buffering=0) as stream:  # noqa: PTH123
+    with open_regular(path) as stream:
         data = stream.read(CHUNK + 1)
         if len(data) > CHUNK:
             stream.seek(0)
@@ -112,7 +137,7 @@ def hash_in_order(
                 except OSError as error:
                     result = error
                 if result is None:
-                    result = pool.submit(sha256_file, target)
+                    result = pool.submit(sha256_regular, target)
                     in_flight += 1
             pending.append((item, result))
             while pending and (in_flight >= window or len(pending) > BACKLOG or not isinstance(pending[0][1], Future)):
