@@ -36,6 +36,7 @@ from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.budget import LIMITS, Limits
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.sources import name_text
+from vestige.evidence.workers import results_kept
 from vestige.indicators import IndicatorFormatError, IndicatorIndex, IndicatorSet, bundled_sets, load_indicator_set
 from vestige.indicators.plain import TYPES_BY_STEM
 from vestige.model import JSON
@@ -166,6 +167,7 @@ def run_check(
                 "limits": limits_record(limits),
             }
             digest = folder.finish(result, run_metadata(started, {**options, **where}))
+            results_kept()  # complete: a signal from now on has nothing to undo
             final = _final_folder(staging, output, result)
         except BaseException as error:
             if folder is not None:

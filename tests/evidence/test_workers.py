@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -70,6 +72,8 @@ def test_once_the_results_are_kept_a_signal_stops_nothing_and_the_handlers_come_
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # a handler runs between bytecodes: this one would raise Stopped
     assert signal.getsignal(signal.SIGINT) is before
+    results_kept()  # outside ``stopping_on_signals`` (vestige as a library) the handlers are the caller's
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_when_the_process_ends_with_the_command_the_signals_stay_ignored() -> None:
@@ -81,3 +85,37 @@ def test_when_the_process_ends_with_the_command_the_signals_stay_ignored() -> No
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
+
+
+@pytest.mark.skipif(not can_fork(), reason="workers are forked only on Linux")
+def test_a_worker_ends_when_the_process_that_forked_it_ends(tmp_path: Path) -> None:
+    """A check killed while its pool starts (before it can stop the workers it is forking) leaves no
+    worker waiting for ever: each is sent SIGTERM when its parent ends."""
+    script = (
+        "import os, sys, time\n"
+        "from vestige.evidence.workers import map_in_processes\n"
+        "def slow(folder, item):\n"
+        "    open(os.path.join(folder, f'worker-{os.getpid()}'), 'w').close()\n"
+        "    time.sleep(120)\n"
+        "list(map_in_processes(slow, sys.argv[1], [1, 2], 2))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)])
+    deadline = time.monotonic() + 60
+    while len(list(tmp_path.glob("worker-*"))) < 2:
+        assert time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.05)
+    parent.kill()
+    parent.wait()
+    workers = [int(path.name.removeprefix("worker-")) for path in tmp_path.glob("worker-*")]
+    deadline = time.monotonic() + 20
+    while alive := [pid for pid in workers if Path(f"/proc/{pid}").exists() and _running(pid)]:
+        assert time.monotonic() < deadline, f"workers {alive} outlived their parent"
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting for init to reap it is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False

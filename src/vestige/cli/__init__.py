@@ -15,7 +15,7 @@ from vestige.cli.check import check
 from vestige.cli.console import visible
 from vestige.cli.demo import demo
 from vestige.cli.iocs import iocs
-from vestige.evidence.workers import Stopped, stopping_on_signals
+from vestige.evidence.workers import Stopped, StopRequest, stopping_on_signals
 from vestige.pipeline import temporary_root
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a defect in vestige, not in the input
@@ -52,20 +52,17 @@ class VestigeGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        request = StopRequest()
         try:
-            with temporary_root(), stopping_on_signals(then_ignore=_process_ends):
+            with temporary_root(), stopping_on_signals(then_ignore=_process_ends) as request:
                 return super().invoke(ctx)
         except KeyboardInterrupt as stop:  # SIGINT or SIGTERM: each ``finally`` on the way has cleaned up
-            code = stop.exit_code if isinstance(stop, Stopped) else EXIT_INTERRUPTED
-            click.echo(
-                f"vestige: stopped by {signal.Signals(code - 128).name} before it finished; the evidence was only "
-                "read, and a check leaves no partial output.",
-                err=True,
-            )
-            ctx.exit(code)
+            _stopped(ctx, stop.exit_code if isinstance(stop, Stopped) else EXIT_INTERRUPTED)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except Exception as error:
+            if request.signum is not None:  # the stop's doing (a worker it ended), not a defect
+                _stopped(ctx, 128 + request.signum)
             # An exception's message may quote the evidence: it reaches the terminal made visible too.
             for line in traceback.format_exc().splitlines():
                 click.echo(visible(line), err=True)
@@ -92,6 +89,15 @@ def _escape_what_cannot_be_encoded() -> None:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
+
+
+def _stopped(ctx: click.Context, code: int) -> None:
+    click.echo(
+        f"vestige: stopped by {signal.Signals(code - 128).name} before it finished; the evidence was only "
+        "read, and a check leaves no partial output.",
+        err=True,
+    )
+    ctx.exit(code)
 
 
 main.add_command(check)

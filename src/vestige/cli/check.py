@@ -13,7 +13,7 @@ from rich.console import Console
 from vestige.analysis import Result
 from vestige.cli.console import ProgressBar, new_console, print_line, render_summary, shown
 from vestige.evidence.budget import LIMITS, Limits, parse_limit
-from vestige.evidence.workers import default_workers, results_kept
+from vestige.evidence.workers import default_workers
 from vestige.indicators.plain import TYPES_BY_STEM
 from vestige.model import JSON, Severity
 from vestige.pipeline import InputError, check_case_item, load_indicator_sets, run_check
@@ -182,7 +182,6 @@ def check(
                 outcome = run_check(list(paths), output, sets, platforms, options, progress, jobs, limits)
     except InputError as problem:
         refuse(console, problem)
-    results_kept()  # the output folder is complete: a signal from now on has nothing to undo
     out = new_console()
     if quiet:
         print_line(out, shown(str(outcome.folder)))

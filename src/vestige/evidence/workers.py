@@ -16,6 +16,7 @@ whole process group, and the process that forked them decides.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -26,6 +27,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -79,12 +81,30 @@ _served: _Inherited[Any, Any, Any] | None = None
 so two analyses in one process (two threads, two interleaved generators) never see each other's."""
 
 
-def _adopt(task: Callable[[Any, Any], Any], shared: Any) -> None:
-    """A worker's first step: keep what it serves, and take SIGTERM as the order to stop."""
+def _adopt(task: Callable[[Any, Any], Any], shared: Any, parent: int) -> None:
+    """A worker's first step: keep what it serves, take SIGTERM as the order to stop, and be sent it
+    when ``parent`` (the process that forked it) ends."""
     global _served
     _served = _Inherited(task, shared)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_worker)
+    _stop_with(parent)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _stop_with(parent: int) -> None:
+    """On Linux, SIGTERM for this worker when its parent ends, however it ends: a check stopped while
+    it was forking its pool (before it knew the new worker) leaves no worker waiting for ever on a
+    queue nobody feeds. A parent already gone by now is the same order."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: workers are not forked there anyway
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _stop_worker(signum: int, _: FrameType | None) -> None:
@@ -136,7 +156,7 @@ def map_in_processes(
     context = multiprocessing.get_context("fork")
     count = min(workers, len(items))
     with ProcessPoolExecutor(
-        max_workers=count, mp_context=context, initializer=_adopt, initargs=(task, shared)
+        max_workers=count, mp_context=context, initializer=_adopt, initargs=(task, shared, os.getpid())
     ) as pool:
         pending: deque[Future[Any]] = deque()
         finished = False
@@ -178,8 +198,17 @@ def _signal(process: BaseProcess, signum: int) -> None:
             os.kill(process.pid, signum)
 
 
+@dataclass
+class StopRequest:
+    """What ``stopping_on_signals`` yields: the signal that asked the process to stop, once one has.
+    An error that follows a stop (a worker the stop ended, a ``Stopped`` some library swallowed) is
+    then the stop's doing, not a defect."""
+
+    signum: int | None = None
+
+
 @contextmanager
-def stopping_on_signals(then_ignore: bool = False) -> Iterator[None]:
+def stopping_on_signals(then_ignore: bool = False) -> Iterator[StopRequest]:
     """For the process that runs a command (the CLI), while the body runs: SIGINT and SIGTERM stop
     every worker process this one forked, then raise ``Stopped`` in the main thread. A second signal
     while the first unwinds is ignored, so that the clean-up finishes. The previous handlers are
@@ -187,30 +216,37 @@ def stopping_on_signals(then_ignore: bool = False) -> Iterator[None]:
     ignored from then on: a signal in the last moments of a finished command must not turn its
     complete results into a death by signal. Outside the main thread (which alone receives signals)
     it changes nothing."""
-    stopping = False
+    request = StopRequest()
 
     def stop(signum: int, _: FrameType | None) -> None:
-        nonlocal stopping
-        if stopping:
+        if request.signum is not None:
             return
-        stopping = True
+        request.signum = signum
         stop_processes(multiprocessing.active_children())
         raise Stopped(signum)
 
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield
+        yield request
         return
+    global _guarding
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    _guarding += 1
     try:
-        yield
+        yield request
     finally:
+        _guarding -= 1
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_IGN if then_ignore else handler)
 
 
+_guarding = 0
+"""How many ``stopping_on_signals`` are active in this process (signal handlers are the process's)."""
+
+
 def results_kept() -> None:
-    """The command's results are complete and in place: from now until ``stopping_on_signals`` ends,
-    SIGINT and SIGTERM are ignored rather than stopping a run that has nothing left to undo."""
-    if threading.current_thread() is threading.main_thread():
+    """The command's results are complete: from now until ``stopping_on_signals`` ends, SIGINT and
+    SIGTERM are ignored rather than stopping a run that has nothing left to undo. Outside
+    ``stopping_on_signals`` (vestige used as a library) the caller's handlers are left alone."""
+    if _guarding and threading.current_thread() is threading.main_thread():
         for signum in STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
