@@ -339,3 +339,31 @@ def test_an_unlisted_wal_beside_a_device_path_is_never_applied_to_the_listed_dat
     assert [f.title for f in result.findings("ios.backup.unlisted_device_path")] == [
         "1 file in the backup folder is named like a device path that Manifest.db does not list"
     ]
+
+
+def test_a_name_longer_than_any_device_path_is_listed_by_its_digest_not_copied_whole(tmp_path: Path) -> None:
+    """A crafted 8 MiB domain used to be copied into every line citing the row (hundreds of MB of
+    output, and pattern matching over it that outran the time limit)."""
+    root = _demo(tmp_path / "b")
+    domain = b"D" * (8 << 20)
+    with closing(sqlite3.connect(root / "Manifest.db")) as db:
+        db.execute("INSERT INTO Files VALUES ('f00d', ?, 'Library/x.db', 1, NULL)", (domain,))
+        db.commit()
+    digest = hashlib.sha256(b"f00d\x00" + domain + b"\x00Library/x.db").hexdigest()
+    with IosBackup(open_source(root)) as backup:
+        entry = backup.file(f"[name too long]/{digest}")
+        assert dict(entry.metadata) == {
+            "name_too_long": True,
+            "name_sha256": digest,
+            "flags": 1,
+            "file_id": "f00d",
+            "file_id_length": 4,
+            "domain": "D" * 256,
+            "domain_length": 8 << 20,
+            "relative_path": "Library/x.db",
+            "relative_path_length": 12,
+            "absent": True,
+        }
+        assert backup.file("HomeDomain/Library/SMS/sms.db").sha256 is not None
+    result = check(root)
+    assert len(result.artifact_records("ios.sms")) == 4

@@ -450,9 +450,12 @@ def _listed(
     blob: object,
 ) -> tuple[EvidenceFile, HashTarget | None]:
     """A Manifest.db ``Files`` row as an entry, with where its content is. The common row (three UTF-8
-    texts, a domain) takes the first branch; anything else, ``_odd_row``."""
+    texts, a domain) takes the first branch; a name no device holds, ``_too_long_row``; anything else,
+    ``_odd_row``."""
     metadata: dict[str, JSON]
-    if type(name) is str and type(domain) is str and type(relative_path) is str and domain:
+    if _length(domain) + _length(relative_path) + _length(name) > NAME_LIMIT:
+        file_id_, path, metadata = _too_long_row(name, domain, relative_path, flags)
+    elif type(name) is str and type(domain) is str and type(relative_path) is str and domain:
         file_id_ = name
         path = f"{domain}/{relative_path}" if relative_path else domain
         metadata = {
@@ -485,6 +488,36 @@ def _listed(
 
 
 _sha1 = hashlib.sha1
+NAME_LIMIT = 4096
+"""The longest fileID, domain and relativePath together that a row may name an entry by. iOS paths
+end at 1,024 bytes (Darwin's PATH_MAX); a longer name is no device path, and kept whole it would be
+copied into every line that cites it (a crafted 8 MiB domain made the output hundreds of MB)."""
+NAME_SHOWN = 256
+
+
+def _length(value: object) -> int:
+    return len(value) if isinstance(value, str | bytes) else 0
+
+
+def _too_long_row(
+    name: object, domain: object, relative_path: object, flags: object
+) -> tuple[str, str, dict[str, JSON]]:
+    """A row whose names are longer than ``NAME_LIMIT``: listed as ``[name too long]/<digest>`` with
+    the first ``NAME_SHOWN`` characters of each text, their lengths and the SHA-256 of the whole
+    ``fileID``, ``domain`` and ``relativePath`` (the row itself stays in the sealed Manifest.db)."""
+    parts = [_decoded(value) for value in (name, domain, relative_path)]
+    raw = b"\x00".join(bytes_ or b"" for _, bytes_, _ in parts)
+    digest = hashlib.sha256(raw).hexdigest()
+    metadata: dict[str, JSON] = {
+        "name_too_long": True,
+        "name_sha256": digest,
+        "flags": flags if isinstance(flags, int) else None,
+    }
+    for key, (text, bytes_, _) in zip(("file_id", "domain", "relative_path"), parts, strict=True):
+        metadata[key] = text[:NAME_SHOWN]
+        metadata[f"{key}_length"] = len(bytes_ or b"")
+    file_id_ = parts[0][0] if len(parts[0][0]) <= NAME_SHOWN else digest
+    return file_id_, f"[name too long]/{digest}", metadata
 
 
 def _odd_row(

@@ -98,7 +98,8 @@ class ForgedFileID(Mutation):
         domain, relative = self.path.split("/", 1)
         genuine = site.path(self.path)
         if self.how == "other":  # the two rows swap fileIDs: each path names the other's file
-            forged, theirs = site.path(self.OTHER).name, genuine.name
+            other = self.OTHER if self.path != self.OTHER else SMS  # never a swap with itself
+            forged, theirs = site.path(other).name, genuine.name
             _manifest(
                 site,
                 repr(self),
