@@ -69,6 +69,7 @@ CLASS_EXAMPLES: dict[str, list[list[m.Mutation]]] = {
         [plists.PlistValue("Info.plist", ("Device Name",), plists.Shape("cycle", 2))],
         [plists.PlistValue("Manifest.plist", ("Lockdown",), plists.Shape("nested-dict", 5000))],
         [listing.MBFileBytes(m.SMS, (), plists.Shape("shared", 32))],
+        [listing.MBFileBytes(m.SMS, (), plists.Shape("scalar", 0))],  # a 128-bit Size in the MBFile
     ],
     "2 row ids that are not integers": [
         [databases.TableShape(m.HISTORY, "history_visits", "blob-key")],

@@ -57,7 +57,7 @@ from vestige.evidence.merkle import MerkleRoot
 from vestige.evidence.plist import load_plist_dict
 from vestige.evidence.sources import Member, Source
 from vestige.evidence.workers import map_in_processes
-from vestige.model import JSON, Problem, format_time
+from vestige.model import JSON, Problem, format_time, int_text, json_tree
 
 Progress = Callable[[int], None]
 
@@ -654,7 +654,10 @@ def _hashed(
             size, digest = result
         # A copy to the exact size: orjson's own buffer is a few KiB larger than the text it holds.
         described = entry.metadata
-        metadata = bytes(memoryview(dumps(described)))
+        try:
+            metadata = bytes(memoryview(dumps(described)))
+        except TypeError:  # a value JSON cannot hold (a 128-bit size in a crafted MBFile): kept as text
+            metadata = bytes(memoryview(dumps(json_tree(described, _json_scalar))))
         raw, listed = described.get(PATH_BYTES), described.get(LISTED_AS)
         if raw is None and listed is None and outside is None:
             rows.append((entry.path, entry.type, size, digest, entry.stored_as, metadata))
@@ -666,3 +669,13 @@ def _hashed(
             )
         hashed.append(EvidenceFile(entry.path, entry.type, size, digest, entry.stored_as, entry.metadata))
     return rows, problems, hashed
+
+
+def _json_scalar(value: object) -> object:
+    """A metadata value orjson can write: an integer beyond 64 bits as its text, anything else as is
+    (or its text, when orjson would refuse it)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**64 else int_text(value)
+    return str(value)
