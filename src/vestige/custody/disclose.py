@@ -35,7 +35,7 @@ from typing import IO, Any, TypeGuard
 import orjson
 
 from vestige import __version__
-from vestige.custody.anchoring import TIMESTAMPS, check_anchor, checkpoint_digest
+from vestige.custody.anchoring import TIMESTAMPS, checkpoint_digest
 from vestige.custody.attestation import (
     FINDING_SALTS,
     finding_leaf,
@@ -72,6 +72,7 @@ from vestige.custody.verify import (
     Report,
     accounted_tag_files,
     chain_holds,
+    check_anchors,
     check_checkpoints,
     check_custody,
     check_key_hints,
@@ -567,19 +568,7 @@ def _check_timestamps(root: Path, bag: Bag, entries: list[Entry], report: Report
     anchors = [e.record for e in entries if e.record.get("action") == "anchor"]
     if not anchors and len(report.checks) == failures:
         report.ok("timestamps", "no RFC 3161 timestamp: record times are the examiner's clock")
-    for anchor in anchors:
-        ok, message = check_anchor(root, anchor, roots)
-        if not ok:
-            report.fail("timestamps", message, CHAIN)
-        elif roots is None:
-            report.fail(
-                "timestamps",
-                f"{message}; checked against the TSA chain stored in the bundle only "
-                "(give --tsa-roots to check it against roots you trust)",
-                WARNING,
-            )
-        else:
-            report.ok("timestamps", message)
+    check_anchors(root, anchors, roots, report)
 
 
 def _request_problem(root: Path, request: str) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -499,6 +499,12 @@ def _timestamps(root: Path, present: set[str], entries: list[Entry], report: Rep
         if len(report.checks) == failures:
             report.ok("timestamps", "no RFC 3161 timestamp: record times are the examiner's clock")
         return
+    check_anchors(root, anchors, roots, report)
+
+
+def check_anchors(root: Path, anchors: Sequence[Mapping[str, Any]], roots: bytes | None, report: Report) -> None:
+    """Each anchor's RFC 3161 token over its checkpoint, against ``roots`` when given (else a warning
+    that only the bundle's own TSA chain vouches for it); shared by bundles and disclosures."""
     for anchor in anchors:
         ok, message = check_anchor(root, anchor, roots)
         if not ok:
