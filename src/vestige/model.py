@@ -263,7 +263,9 @@ class Locator:
     ``acquisition`` is the position of the acquisition in a check of several (``vestige check A B``);
     a check of one leaves it out, so the same evidence has the same locator, and its findings the
     same ids, whatever the shape of the acquisition it came in. A SQLite row is named by ``row`` (its
-    rowid, or the integer key that aliases it); see ``of_row`` for a row keyed by anything else.
+    rowid, or the integer key that aliases it); see ``of_row`` for a row keyed by anything else. A
+    packet of a capture is named by ``packet``, its number counted from 1 as Wireshark numbers frames
+    (``offset`` may add the byte offset of its record in the uncompressed capture).
     """
 
     path: str
@@ -274,6 +276,7 @@ class Locator:
     offset: int | None = None
     key: str | None = None
     acquisition: int | None = None
+    packet: int | None = None
 
     @classmethod
     def of_row(cls, path: str, sha256: str | None, table: str, column: str, value: object) -> Locator:
@@ -312,6 +315,8 @@ class Locator:
             out["offset"] = self.offset
         if self.key is not None:
             out["key"] = self.key
+        if self.packet is not None:
+            out["packet"] = self.packet
         if self.acquisition is not None:
             out["acquisition"] = self.acquisition
         return out

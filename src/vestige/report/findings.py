@@ -54,6 +54,7 @@ class LocatorDocument(_Model):
     line: Integer | None = Field(default=None, exclude_if=_absent)
     offset: Integer | None = Field(default=None, exclude_if=_absent)
     key: str | None = Field(default=None, exclude_if=_absent)
+    packet: Integer | None = Field(default=None, exclude_if=_absent)
     acquisition: int | None = Field(default=None, exclude_if=_absent)
 
 
