@@ -450,3 +450,23 @@ def test_expired_lookups_come_out_by_deadline() -> None:
         ("fast.example", 2),
         ("slow.example", 1),
     ]
+
+
+def test_names_that_end_in_an_earlier_name() -> None:
+    question = wire_name("example.com") + struct.pack(">HH", 1, 1)
+    answers = record(b"\x03WWW\xc0\x0c", 1, bytes([192, 0, 2, 1])) + record(
+        b"\x03api\xc0\x0c", 1, bytes([192, 0, 2, 2])
+    )
+    message = parse_message(header(1, 0x8180, 1, 2) + question + answers)
+    assert message is not None
+    assert [record.name for record in message.records] == ["www.example.com", "api.example.com"]
+
+
+def test_a_name_made_too_long_by_its_pointer() -> None:
+    long_name = b"\x3f" + b"a" * 63 + b"\x3f" + b"b" * 63 + b"\x3f" + b"c" * 63 + b"\x38" + b"d" * 56  # 249 bytes
+    question = long_name + b"\0" + struct.pack(">HH", 1, 1)
+    fits = record(b"\x04abcd\xc0\x0c", 1, bytes(4))  # 5 + 249 + 1 = 255 bytes
+    too_long = record(b"\x05abcde\xc0\x0c", 1, bytes(4))  # 256 bytes
+    message = parse_message(header(1, 0x8180, 1, 3) + question + fits + too_long + fits)
+    assert message is not None
+    assert ([len(record.name) for record in message.records], message.complete) == ([253], False)

@@ -187,6 +187,9 @@ def test_not_a_response(head: bytes) -> None:
         ("http://abc.appspot.com/", "xyz.appspot.com", True),
         ("https://www.example.com/", None, False),
         ("javascript:alert(1)", "www.example.com", False),
+        ("http://www.example.com@evil.example/", "www.example.com", True),
+        ("http://evil.example\\@www.example.com/", "www.example.com", True),
+        ("https://WWW.Example.COM./x", "www.example.com", False),
     ],
 )
 def test_cross_site_location(location: str, request_host: str | None, cross: bool) -> None:

@@ -161,10 +161,11 @@ def parse_message(payload: bytes) -> DnsMessage | None:
     answer_count = (payload[6] << 8) | payload[7]
     offset = HEADER_BYTES
     questions: list[DnsQuestion] = []
+    names: _Names = {}
     # Each question and record consumes at least 5 bytes or ends the loop, so a count of 65535 in a short
     # message costs no more than the bytes that are there.
     for _ in range(question_count):
-        read = _read_name(payload, offset)
+        read = _read_name(payload, offset, names)
         if read is None or read[1] + 4 > size:
             if not questions:
                 return None
@@ -175,7 +176,7 @@ def parse_message(payload: bytes) -> DnsMessage | None:
     records: list[DnsRecord] = []
     if len(questions) == question_count:
         for _ in range(answer_count):
-            record = _read_record(payload, offset)
+            record = _read_record(payload, offset, names)
             if record is None:
                 break
             records.append(record[0])
@@ -208,25 +209,31 @@ def tcp_messages(payload: bytes) -> list[bytes]:
     return messages
 
 
-def _read_name(message: bytes, offset: int, size: int | None = None) -> tuple[str, int] | None:
+_Names = dict[int, tuple[str, int]]
+"""The names of one message already read, by the offset they start at: their text and wire length (most
+names of a response are pointers to the question's name or to a CNAME target, read once this way)."""
+
+
+def _read_name(message: bytes, offset: int, names: _Names, size: int | None = None) -> tuple[str, int] | None:
     """The name at ``offset`` and the offset just after it, or None for a name that is broken: a label
     longer than 63 or of an extended type, a name over 255 bytes, bytes missing, or a pointer that does
     not go back before the part of the name it is in (which is how loops and forward pointers show).
     ``size`` ends the bytes the name may use (the end of a record's data)."""
     if size is None:
         size = len(message)
-    labels: list[str] = []
+    labels: list[bytes] = []
     wire_length = 1
     position = offset
     limit = offset
     after: int | None = None
     jumps = 0
+    suffix = ""
     while True:
         if position >= size:
             return None
         length = message[position]
         if length == 0:
-            return ".".join(labels), position + 1 if after is None else after
+            break
         if length >= 0xC0:
             if position + 1 >= size or jumps == MAX_JUMPS:
                 return None
@@ -235,6 +242,13 @@ def _read_name(message: bytes, offset: int, size: int | None = None) -> tuple[st
                 return None
             if after is None:
                 after = position + 2
+            known = names.get(target)
+            if known is not None:
+                suffix, known_length = known
+                wire_length += known_length - 1
+                if wire_length > MAX_NAME_BYTES:
+                    return None
+                break
             jumps += 1
             limit = position = target
             continue
@@ -244,12 +258,29 @@ def _read_name(message: bytes, offset: int, size: int | None = None) -> tuple[st
         end = position + 1 + length
         if wire_length > MAX_NAME_BYTES or end > size:
             return None
-        labels.append(label_text(message[position + 1 : end]))
+        labels.append(message[position + 1 : end])
         position = end
+    if not labels:
+        text = suffix
+    else:
+        text = _joined(labels)
+        if suffix:
+            text = f"{text}.{suffix}"
+    names[offset] = (text, wire_length)
+    return text, position + 1 if after is None else after
 
 
-def _read_record(message: bytes, offset: int) -> tuple[DnsRecord, int] | None:
-    read = _read_name(message, offset)
+def _joined(labels: list[bytes]) -> str:
+    """The text of a name's labels; one check of the joined name serves the usual name, in which every
+    byte is plain and every dot is between labels."""
+    raw = b".".join(labels)
+    if not raw.translate(None, _PLAIN_IN_NAME) and raw.count(b".") == len(labels) - 1:
+        return raw.lower().decode("ascii")
+    return ".".join(label_text(label) for label in labels)
+
+
+def _read_record(message: bytes, offset: int, names: _Names) -> tuple[DnsRecord, int] | None:
+    read = _read_name(message, offset, names)
     if read is None:
         return None
     name, offset = read
@@ -262,10 +293,10 @@ def _read_record(message: bytes, offset: int) -> tuple[DnsRecord, int] | None:
     end = start + length
     if end > len(message):
         return None
-    return _record(message, name, rtype, ttl, start, end), end
+    return _record(message, names, name, rtype, ttl, start, end), end
 
 
-def _record(message: bytes, name: str, rtype: int, ttl: int, start: int, end: int) -> DnsRecord:
+def _record(message: bytes, names: _Names, name: str, rtype: int, ttl: int, start: int, end: int) -> DnsRecord:
     rdata = message[start:end]
     if rtype == A and len(rdata) == 4:
         address = "%d.%d.%d.%d" % tuple(rdata)  # noqa: UP031 (four times faster than ipaddress here)
@@ -274,23 +305,23 @@ def _record(message: bytes, name: str, rtype: int, ttl: int, start: int, end: in
         address = str(ipaddress.IPv6Address(rdata))
         return DnsRecord(name, rtype, ttl, address, (address,))
     if rtype in _NAME_TYPES:
-        target = _name_within(message, start, end)
+        target = _name_within(message, names, start, end)
         if target is not None:
             return DnsRecord(name, rtype, ttl, target or ".", target=target)
     elif rtype == MX and len(rdata) > 2:
-        exchange = _name_within(message, start + 2, end)
+        exchange = _name_within(message, names, start + 2, end)
         if exchange is not None:
             return DnsRecord(name, rtype, ttl, f"{(rdata[0] << 8) | rdata[1]} {exchange or '.'}", target=exchange)
     elif rtype in (SVCB, HTTPS):
-        service = _service_binding(message, name, rtype, ttl, start, end)
+        service = _service_binding(message, names, name, rtype, ttl, start, end)
         if service is not None:
             return service
     return DnsRecord(name, rtype, ttl, _generic(rdata))
 
 
-def _name_within(message: bytes, start: int, end: int) -> str | None:
+def _name_within(message: bytes, names: _Names, start: int, end: int) -> str | None:
     """A name that must end inside the record data at ``start:end`` (it may point before it)."""
-    read = _read_name(message, start, end)
+    read = _read_name(message, start, names, end)
     return None if read is None else read[0]
 
 
@@ -299,13 +330,15 @@ def _generic(rdata: bytes) -> str:
     return f"\\# {len(rdata)} {shown}{'...' if len(rdata) > GENERIC_RDATA_BYTES else ''}".rstrip()
 
 
-def _service_binding(message: bytes, name: str, rtype: int, ttl: int, start: int, end: int) -> DnsRecord | None:
+def _service_binding(
+    message: bytes, names: _Names, name: str, rtype: int, ttl: int, start: int, end: int
+) -> DnsRecord | None:
     """An SVCB or HTTPS record (RFC 9460 section 2.2): priority, target, and of its parameters the ones
     that name where to connect (alpn, ipv4hint, ipv6hint)."""
     if end - start < 3:
         return None
     priority = (message[start] << 8) | message[start + 1]
-    read = _read_name(message, start + 2, end)
+    read = _read_name(message, start + 2, names, end)
     if read is None:
         return None
     target, offset = read
