@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from vestige.network.events import Flow, HttpRequest, HttpResponseHead
@@ -129,10 +131,20 @@ def test_injected_redirect_head() -> None:
 
 def test_injected_script() -> None:
     head = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nContent-Length: 108\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 66\r\n\r\n"
         b'<ScRiPt src="http://platform.twitter.example/widgets.js"></script>'
     )
-    assert response_head(head) == HttpResponseHead(200, "OK", None, 108, True)
+    assert response_head(head) == HttpResponseHead(200, "OK", None, 66, True)
+    # Fox-IT's qi_local_SYNACK_imgur_qdp.pcap, packet 1263: the script served for widgets.js.
+    javascript = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/javascript\r\nConnection: close\r\nContent-Length: 108\r\n\r\n"
+        b'alert("QUANTUM DPIC!"); window.onload = function(){$("img").attr("src", "http://i.imgur.com/CE4r5vR.jpg");};'
+    )
+    assert response_head(javascript) == HttpResponseHead(200, "OK", None, 108, True)
+    legacy = b"HTTP/1.1 200 OK\r\nContent-Type: Application/X-JavaScript; charset=utf-8\r\n\r\n"
+    assert response_head(legacy) == HttpResponseHead(200, "OK", None, None, True)
+    json = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"script": "<scrip"}'
+    assert response_head(json) == HttpResponseHead(200, "OK", None, None, False)
     assert response_head(b"HTTP/1.0 301 Moved\r\nLocation: JavaScript:alert(1)\r\n\r\n") == HttpResponseHead(
         301, "Moved", "JavaScript:alert(1)", None, True
     )
@@ -194,3 +206,19 @@ def test_not_a_response(head: bytes) -> None:
 )
 def test_cross_site_location(location: str, request_host: str | None, cross: bool) -> None:
     assert cross_site_location(location, request_host) is cross
+
+
+def test_mutated_heads_never_raise() -> None:
+    generator = random.Random(3)
+    redirect = b"HTTP/1.1 302 Found\r\nLocation: http://evil.example/\r\nContent-Length: 0\r\n\r\n"
+    parsed = 0
+    for _ in range(3000):
+        request_bytes, response_bytes = bytearray(SAFARI_GET), bytearray(redirect)
+        for data in (request_bytes, response_bytes):
+            data[generator.randrange(len(data))] = generator.randrange(256)
+        asked = request(FLOW, 1, bytes(request_bytes))
+        answered = response_head(bytes(response_bytes))
+        if answered is not None and answered.location is not None:
+            assert cross_site_location(answered.location, asked.host if asked else None) in (True, False)
+        parsed += asked is not None and answered is not None
+    assert parsed > 1500

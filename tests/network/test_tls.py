@@ -3,6 +3,7 @@ module (OpenSSL, offline through memory BIOs) and from hellos built by hand per 
 
 from __future__ import annotations
 
+import random
 import ssl
 import struct
 
@@ -157,3 +158,17 @@ def test_lengths_that_lie() -> None:
 )
 def test_not_a_client_hello(payload: bytes) -> None:
     assert client_hello(payload) is None
+
+
+def test_mutated_hellos_give_a_name_or_nothing() -> None:
+    payload = hello(versions(0x0304, 0x0303), sni(b"fuzz.example"), extension(21, bytes(64)))
+    generator = random.Random(5)
+    named = 0
+    for _ in range(3000):
+        mutated = bytearray(payload)
+        for _ in range(generator.randrange(1, 4)):
+            mutated[generator.randrange(len(mutated))] = generator.randrange(256)
+        result = client_hello(bytes(mutated[: generator.randrange(len(mutated) + 1)]))
+        assert result is None or ((result[0] is None or isinstance(result[0], str)) and isinstance(result[1], str))
+        named += result is not None and result[0] == "fuzz.example"
+    assert named > 500

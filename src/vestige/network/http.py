@@ -23,6 +23,16 @@ SCRIPT_LIMIT = 65536
 _REQUEST_LINE = re.compile(rb"([A-Z][A-Z-]{1,19}) ([\x21-\xff]+) HTTP/1\.([01])\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-9][0-9][0-9])(?: ([^\r\n]*))?\r?\n")
 _SCRIPT = re.compile(rb"<script|javascript:", re.IGNORECASE)
+_JAVASCRIPT_TYPES = frozenset(
+    {
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "text/ecmascript",
+    }
+)
+"""RFC 9239's JavaScript media type and the older names it lists as still in use."""
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # What browsers drop from a URL before reading it (the WHATWG URL standard strips leading and trailing
@@ -54,7 +64,9 @@ def request(flow: Flow, packet: int, payload: bytes) -> HttpRequest | None:
 
 def response_head(head: bytes) -> HttpResponseHead | None:
     """The HTTP/1.x response that starts ``head``: status, reason, Location, Content-Length, and whether
-    the captured bytes carry script (a ``<script`` element or a ``javascript:`` URL, any case)."""
+    it carries script: the captured bytes hold a ``<script`` element or a ``javascript:`` URL (any case),
+    or the response says its body is JavaScript (Content-Type ``text/javascript`` and RFC 9239's other
+    names), as the script Fox-IT's injector served in place of ``platform.twitter.com/widgets.js``."""
     line = _STATUS_LINE.match(head, 0, HEAD_LIMIT)
     if line is None:
         return None
@@ -65,8 +77,12 @@ def response_head(head: bytes) -> HttpResponseHead | None:
         reason=_text(line.group(2) or b"").strip(),
         location=fields.get("location"),
         content_length=int(length) if length is not None and _DIGITS.fullmatch(length) else None,
-        script=_SCRIPT.search(head, 0, SCRIPT_LIMIT) is not None,
+        script=_SCRIPT.search(head, 0, SCRIPT_LIMIT) is not None or _is_javascript(fields.get("content-type")),
     )
+
+
+def _is_javascript(content_type: str | None) -> bool:
+    return content_type is not None and content_type.partition(";")[0].strip().lower() in _JAVASCRIPT_TYPES
 
 
 def cross_site_location(location: str, request_host: str | None) -> bool:

@@ -8,6 +8,11 @@ more than its container holds ends where the container does. A hello cut by the 
 large hello, such as one carrying a post-quantum key share, spans two segments) still gives its server
 name when the name came before the cut; ``client_hello_size`` says how many bytes the whole record needs,
 for a caller that wants to join the next segment to it.
+
+What the name means: with Encrypted Client Hello (ECH, extension 0xfe0d) the SNI read here is the
+outer hello's, the public name of the client-facing server, not the name the client wants; SSL 2.0
+compatible hellos (a 1990s format no phone sends) are not read; QUIC carries its ClientHello inside
+encrypted Initial packets and is not read here.
 """
 
 from __future__ import annotations
