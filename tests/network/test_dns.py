@@ -525,3 +525,12 @@ def test_race_in_a_capture_file(tmp_path: Path) -> None:
             DnsAnswerView(6, 1_700_000_000_050_000_000, 64, 0, 0, ("A 192.0.2.25",)),
         ),
     ]
+
+
+def test_addresses_are_written_as_flows_write_them() -> None:
+    question = wire_name("m.example") + struct.pack(">HH", 28, 1)
+    mapped = record(b"\xc0\x0c", 28, ipaddress.ip_address("::ffff:192.0.2.1").packed)
+    spelled = record(b"\xc0\x0c", 28, ipaddress.ip_address("2001:0db8:0000:0000:0000:0000:0000:0001").packed)
+    message = parse_message(header(1, 0x8180, 1, 2) + question + mapped + spelled)
+    assert message is not None
+    assert message.answers == ("AAAA ::ffff:192.0.2.1", "AAAA 2001:db8::1")
