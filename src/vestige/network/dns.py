@@ -441,11 +441,12 @@ class DnsTracker:
 
     def add(self, flow: Flow, to_client: bool, segment: Segment) -> Sequence[DnsLookup | DnsRace]:
         """What a segment of ``flow`` gives (``to_client``: it goes from the flow's server to its client)."""
-        self._clock = max(self._clock, segment.time_ns)
+        if segment.time_ns > self._clock:
+            self._clock = segment.time_ns
         records: list[DnsLookup | DnsRace] = []
         if self._deadlines and self._deadlines[0][0] < self._clock:
             records.extend(self._expire(self._clock))
-        if DNS_PORT not in (segment.sport, segment.dport) or not segment.payload:
+        if not segment.payload or (segment.sport != DNS_PORT and segment.dport != DNS_PORT):
             return records
         if segment.protocol == 17:
             payloads = [segment.payload]
