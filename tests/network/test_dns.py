@@ -534,3 +534,14 @@ def test_addresses_are_written_as_flows_write_them() -> None:
     message = parse_message(header(1, 0x8180, 1, 2) + question + mapped + spelled)
     assert message is not None
     assert message.answers == ("AAAA ::ffff:192.0.2.1", "AAAA 2001:db8::1")
+
+
+def test_a_race_after_a_cut_first_response_is_between_whole_ones() -> None:
+    tracker = DnsTracker()
+    one = response(2, "a.example", ["A 192.0.2.1", "A 192.0.2.2"])
+    other = response(2, "a.example", ["A 192.0.2.3"])
+    tracker.add(FLOW, True, segment(1, T0, one[:-4], to_client=True))
+    assert tracker.add(FLOW, True, segment(2, T0 + MS, one, to_client=True)) == []
+    races = tracker.add(FLOW, True, segment(3, T0 + 2 * MS, other, to_client=True))
+    assert [(race.first.packet, race.second.packet) for race in races] == [(2, 3)]
+    assert [lookup.answer.packet if lookup.answer else None for lookup in tracker.finish()] == [1]

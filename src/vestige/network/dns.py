@@ -393,6 +393,8 @@ class _Transaction:
     deadline_ns: int
     serial: int
     first: DnsAnswerView | None = None
+    reference: DnsAnswerView | None = None
+    """The first whole response, which later ones are compared with."""
     answer_sets: set[AnswerSet] = field(default_factory=set)
 
     def lookup(self) -> DnsLookup:
@@ -488,31 +490,31 @@ class DnsTracker:
         answer_set = (message.rcode, tuple(sorted(message.answers)))
         if transaction.first is None:
             transaction.first = view
-            if message.complete:
-                transaction.answer_sets.add(answer_set)
             self._schedule(key, transaction, self._clock + self._hold_on_ns)
-            return
-        # A response cut by the snap length or broken part way cannot be told from a different one, and a
-        # first response that was itself incomplete leaves nothing to compare with.
+        # A response cut by the snap length or broken part way cannot be told from a different one: only
+        # whole responses are compared, with the first whole one.
         if not message.complete or answer_set in transaction.answer_sets:
             return
-        comparable = 0 < len(transaction.answer_sets) < MAX_ANSWER_SETS
-        if len(transaction.answer_sets) < MAX_ANSWER_SETS:
+        reference = transaction.reference
+        if reference is None:
+            transaction.reference = view
             transaction.answer_sets.add(answer_set)
-        if comparable:
-            first, second = sorted((transaction.first, view), key=lambda answer: (answer.time_ns, answer.packet))
-            records.append(
-                DnsRace(
-                    flow,
-                    message.id,
-                    question.name,
-                    question.qtype,
-                    transaction.query_packet,
-                    transaction.query_time_ns,
-                    first,
-                    second,
-                )
-            )
+            return
+        if len(transaction.answer_sets) >= MAX_ANSWER_SETS:
+            return
+        transaction.answer_sets.add(answer_set)
+        first, second = sorted((reference, view), key=lambda answer: (answer.time_ns, answer.packet))
+        race = DnsRace(
+            flow,
+            message.id,
+            question.name,
+            question.qtype,
+            transaction.query_packet,
+            transaction.query_time_ns,
+            first,
+            second,
+        )
+        records.append(race)
 
     def _open(self, key: _Key, query: Segment | None, records: list[DnsLookup | DnsRace]) -> _Transaction:
         if len(self._pending) >= self._max_pending:
