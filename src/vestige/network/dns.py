@@ -225,7 +225,7 @@ def _read_name(message: bytes, offset: int, names: _Names, size: int | None = No
     position = offset
     limit = offset
     after: int | None = None
-    jumps = 0
+    jumps: list[tuple[int, int, int]] = []  # where each pointer went; labels and wire length read before it
     suffix = ""
     while True:
         if position >= size:
@@ -234,7 +234,7 @@ def _read_name(message: bytes, offset: int, names: _Names, size: int | None = No
         if length == 0:
             break
         if length >= 0xC0:
-            if position + 1 >= size or jumps == MAX_JUMPS:
+            if position + 1 >= size or len(jumps) == MAX_JUMPS:
                 return None
             target = ((length & 0x3F) << 8) | message[position + 1]
             if target >= limit:
@@ -248,7 +248,7 @@ def _read_name(message: bytes, offset: int, names: _Names, size: int | None = No
                 if wire_length > MAX_NAME_BYTES:
                     return None
                 break
-            jumps += 1
+            jumps.append((target, len(labels), wire_length))
             limit = position = target
             continue
         if length > MAX_LABEL_BYTES:
@@ -259,14 +259,21 @@ def _read_name(message: bytes, offset: int, names: _Names, size: int | None = No
             return None
         labels.append(message[position + 1 : end])
         position = end
-    if not labels:
-        text = suffix
-    else:
-        text = _joined(labels)
-        if suffix:
-            text = f"{text}.{suffix}"
+    text = _with_suffix(labels, suffix)
     names[offset] = (text, wire_length)
+    # The names the pointers went to are remembered too, so that many records pointing into one long
+    # chain of pointers cost one walk of it, not one each.
+    for target, read_before, wire_before in jumps:
+        if target not in names:
+            names[target] = (_with_suffix(labels[read_before:], suffix), wire_length - wire_before + 1)
     return text, position + 1 if after is None else after
+
+
+def _with_suffix(labels: list[bytes], suffix: str) -> str:
+    if not labels:
+        return suffix
+    text = _joined(labels)
+    return f"{text}.{suffix}" if suffix else text
 
 
 def _joined(labels: list[bytes]) -> str:
