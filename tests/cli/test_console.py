@@ -3,6 +3,7 @@ emoji, and rows that evidence cannot forge."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -36,7 +37,7 @@ from vestige.cli.console import (
 )
 from vestige.indicators import bundled_sets
 from vestige.ios.sample.demo import build_demo_backup
-from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Severity
+from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Problem, Severity
 
 _ESCAPE = re.compile(r"\\x([0-9a-f]{2})|\\u([0-9a-f]{4})|\\U([0-9a-f]{8})")
 
@@ -361,3 +362,23 @@ def test_an_entry_shows_evidence_text_only_as_visible_escapes() -> None:
         "CRITICAL  title \\u202eevil[/] :skull:\\x0aCRITICAL forged\n"
         "          a\\x1b]0;x\\x07/[b]b.db t\\u2028 row 1 · rule rule\\x1b[2J\n"
     )
+
+
+def test_the_summary_lists_ten_problems_and_counts_the_rest(demo_result: Result, tmp_path: Path) -> None:
+    problems = [Problem("ios.sms", f"f{n}.db", f"reason {n}\x1b") for n in range(12)]
+    result = dataclasses.replace(demo_result, findings=[], problems=problems)
+    lines = summary(result, tmp_path).splitlines()
+    assert lines[2:5] == [
+        "No findings: nothing matched the indicator sets used, and no detector flagged anything",
+        "critical 0 · high 0 · medium 0 · low 0 · info 0",
+        "",
+    ]
+    assert lines[5:18] == [
+        "12 problem(s): the run is incomplete",
+        *(f"  ios.sms reason {n}\\x1b" for n in range(10)),
+        "  and 2 more (findings.json lists them all)",
+        "",
+    ]
+    assert lines[18] == f"Results: {tmp_path} (findings.json, timeline.jsonl, records/, manifest.jsonl)"
+    assert len(lines) == 19
+    assert summary(result, tmp_path, verbose=True).count("  ios.sms reason") == 12
