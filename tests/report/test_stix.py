@@ -216,3 +216,14 @@ def test_a_quote_or_backslash_in_a_value_cannot_break_out_of_the_pattern() -> No
     assert written == "[domain-name:value = 'x\\'] OR [file:name = \\'y']"
     v21.Indicator(pattern=written, pattern_type="stix", valid_from="2024-01-01T00:00:00Z")
     assert json.loads(json.dumps(written)) == written
+
+
+def test_a_time_at_the_edge_of_the_calendar_is_left_out_not_a_defect(demo: FindingsDocument) -> None:
+    edge = finding_with(match("domain-name:value", "x.example")).model_copy(
+        update={"time": "0001-01-01T00:30:00.000000+01:00"}  # as findings.json keeps a time UTC cannot hold
+    )
+    bundle = stix_bundle(demo.model_copy(update={"findings": [edge]}))
+    (sighting,) = (o for o in bundle["objects"] if o["type"] == "sighting")
+    assert "first_seen" not in sighting
+    assert sighting["created"] == "2024-05-20T18:30:00.000000Z"
+    parsed(bundle)

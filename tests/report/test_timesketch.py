@@ -13,10 +13,10 @@ import pytest
 from tests.builders import check
 from vestige.indicators import bundled_sets
 from vestige.ios.sample.demo import build_demo_backup
-from vestige.model import JSON
+from vestige.model import JSON, Evidence, Finding, Locator, Severity
 from vestige.pipeline import run_check
 from vestige.platforms import Registry
-from vestige.report.findings import FindingsDocument, read_findings
+from vestige.report.findings import FindingDocument, FindingsDocument, read_findings
 from vestige.report.timeline import TimelineFormatError, read_timeline
 from vestige.report.timesketch import REQUIRED, TimesketchCount, write_timesketch
 
@@ -209,3 +209,18 @@ def test_a_check_of_the_demo_gives_the_same_export_as_the_engine_alone(folder: P
     assert {line["finding_id"] for line in lines if line["data_type"] == "vestige.finding"} == {
         f.id for f in result.findings
     }
+
+
+def test_a_row_beyond_2_53_cites_its_event_though_findings_json_writes_it_as_text(folder: Path, tmp_path: Path) -> None:
+    row = 2**53 + 1
+    finding = Finding("r", Severity.HIGH, "t", "e", (), (Evidence(Locator("a.db", None, "t", row), ""),))
+    doc = document(folder).model_copy(update={"findings": [FindingDocument.model_validate(finding.as_json())]})
+    assert doc.findings[0].evidence[0].locator.row == str(row)
+    timeline = write_lines(
+        tmp_path / "timeline.jsonl",
+        [{**EVENT, "evidence": {"path": "a.db", "sha256": None, "table": "t", "row": row}}],
+    )
+    out = io.BytesIO()
+    write_timesketch(doc, timeline, out)
+    line = orjson.loads(out.getvalue())
+    assert (line["row"], line["finding_id"], line["severity"]) == (row, [finding.id], "high")

@@ -1,4 +1,5 @@
-"""Which findings cite a timeline event: the exports tag an event with the findings whose evidence is its place.
+"""Which findings cite a timeline event (the exports tag an event with the findings whose evidence is its place),
+and a place in words.
 
 A finding's evidence locators (``findings.json``, integers beyond ±(2^53 − 1) as their text) and a
 timeline event's locator (``timeline.jsonl``, integers as they are) name the same place when their set
@@ -10,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from vestige.model import JSON, Severity
-from vestige.report.findings import FindingDocument, FindingsDocument
+from vestige.report.findings import FindingDocument, FindingsDocument, LocatorDocument
 
 Place = tuple[tuple[str, str], ...]
+PLACE = ("path", "sha256", "table", "row", "line", "offset", "key", "packet", "acquisition")
+"""The parts of a locator, in the order the exports write them."""
 
 
 def place(parts: Mapping[str, object]) -> Place:
@@ -42,3 +45,17 @@ def most_severe(findings: list[FindingDocument]) -> str | None:
     if not findings:
         return None
     return max(Severity.parse(f.severity) for f in findings).label
+
+
+def locator_text(locator: LocatorDocument) -> str:
+    """``HomeDomain/Library/Safari/History.db history_visits row 103``: a place in words."""
+    parts = [locator.path]
+    if locator.acquisition is not None:
+        parts.insert(0, f"acquisition {locator.acquisition}:")
+    if locator.table is not None:
+        parts.append(locator.table)
+    for name in ("row", "line", "packet", "offset", "key"):
+        value = getattr(locator, name)
+        if value is not None:
+            parts.append(f"{name} {value}")
+    return " ".join(parts)

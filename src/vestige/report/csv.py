@@ -25,10 +25,10 @@ from typing import IO
 
 import orjson
 
-from vestige.report.citations import Citations, most_severe
+from vestige.report.citations import PLACE, Citations, locator_text, most_severe
 from vestige.report.findings import FindingDocument, FindingsDocument
 from vestige.report.timeline import read_timeline
-from vestige.report.timesketch import FINDING_DATA_TYPE, PLACE, locator_text
+from vestige.report.timesketch import FINDING_DATA_TYPE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FINDINGS_CSV = "findings.csv"

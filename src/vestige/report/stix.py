@@ -85,20 +85,24 @@ def identity() -> Object:
     }
 
 
-def stix_time(text: str) -> str:
-    """A time of the result as a STIX timestamp: UTC, with a ``Z``, at least to the millisecond."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    written = format_time(moment.astimezone(timezone.utc))
-    assert written is not None
-    return written
+def stix_time(text: str) -> str | None:
+    """A time of the result as a STIX timestamp (UTC, with a ``Z``, to the microsecond), or None for a time
+    STIX cannot hold: one at the edge of the calendar that UTC cannot hold, which findings.json keeps with
+    its own offset."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return format_time(moment.astimezone(timezone.utc))
+    except (ValueError, OverflowError):
+        return None
 
 
 def result_time(document: FindingsDocument) -> str:
-    """The latest time the result holds: the date of the objects that have no time of their own."""
-    times = [stix_time(f.time) for f in document.findings if f.time is not None]
-    times += [stix_time(a.device.acquired) for a in document.acquisitions if a.device.acquired is not None]
+    """The latest time the result holds: the date of the objects that have no time of their own. (Every
+    time is written in one format with a four-digit year, so the latest is the greatest text.)"""
+    texts = [f.time for f in document.findings] + [a.device.acquired for a in document.acquisitions]
+    times = [t for t in (stix_time(text) for text in texts if text is not None) if t is not None]
     return max(times) if times else NO_TIME
 
 
@@ -171,7 +175,7 @@ class StixBundle:
 
     def finding(self, finding: FindingDocument) -> None:
         """The indicators, observed data and sightings of one finding."""
-        when = stix_time(finding.time) if finding.time is not None else None
+        when = stix_time(finding.time) if finding.time is not None else None  # None: not placed in time
         collections: dict[tuple[str, str, str], list[str]] = {}
         for match in finding.indicators:
             collections.setdefault((match.set_sha256, match.type, match.value), []).append(match.collection)

@@ -24,13 +24,12 @@ from typing import IO
 import orjson
 
 from vestige.model import JSON
-from vestige.report.citations import Citations, most_severe
-from vestige.report.findings import FindingDocument, FindingsDocument, LocatorDocument
+from vestige.report.citations import PLACE, Citations, locator_text, most_severe
+from vestige.report.findings import FindingDocument, FindingsDocument
 from vestige.report.timeline import TimelineEvent, read_timeline
 
 REQUIRED = ("message", "datetime", "timestamp_desc")
 """The fields Timesketch needs on every line."""
-PLACE = ("path", "sha256", "table", "row", "line", "offset", "key", "packet", "acquisition")
 FINDING_DATA_TYPE = "vestige.finding"
 ATTRIBUTES = frozenset(
     {*REQUIRED, "timestamp", "data_type", "artifact", "tag", "finding_id", "severity", "rule", *PLACE}
@@ -116,20 +115,6 @@ def finding_line(finding: FindingDocument, event: TimelineEvent) -> dict[str, JS
         "indicators": [f"{m.type} {m.value} ({m.collection}, {m.set_name})" for m in finding.indicators],
         "evidence": [locator_text(e.locator) for e in finding.evidence],
     }
-
-
-def locator_text(locator: LocatorDocument) -> str:
-    """``HomeDomain/Library/Safari/History.db history_visits row 103``: a place in words."""
-    parts = [locator.path]
-    if locator.acquisition is not None:
-        parts.insert(0, f"acquisition {locator.acquisition}:")
-    if locator.table is not None:
-        parts.append(locator.table)
-    for name in ("row", "line", "packet", "offset", "key"):
-        value = getattr(locator, name)
-        if value is not None:
-            parts.append(f"{name} {value}")
-    return " ".join(parts)
 
 
 def flat(value: JSON) -> JSON:
