@@ -114,9 +114,9 @@ def test_a_case_bundle_exports_its_latest_analysis_or_the_one_named(built: Built
     assert (tmp_path / "a.json").read_bytes() == stix_json(
         stix_bundle(read_findings((analysis / "findings.json").read_bytes()))
     )
-    code, output = run("export", str(built.bundle), "--analysis", analysis.name, "--csv", str(tmp_path / "csv"))
+    code, output = run("export", str(built.bundle), "--run", analysis.name, "--csv", str(tmp_path / "csv"))
     assert code == 0, output
-    code, output = run("export", str(built.bundle), "--analysis", "9999", "--stix", str(tmp_path / "b.json"))
+    code, output = run("export", str(built.bundle), "--run", "9999", "--stix", str(tmp_path / "b.json"))
     assert code == 2
-    assert output == f"vestige: {built.bundle}: no analysis '9999' (the bundle holds {analysis.name})\n"
+    assert output == f"vestige: {built.bundle}: no analysis run '9999' (the bundle holds {analysis.name})\n"
     assert tree_digest(built.bundle) == before

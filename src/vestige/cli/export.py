@@ -1,7 +1,7 @@
 """``vestige export DIR``: the results of a check as STIX 2.1, a Timesketch timeline and CSV files.
 
 DIR is an output folder of ``vestige check`` or a case bundle (its latest analysis, or the one named by
-``--analysis``). The findings are read through the typed result document and the timeline one event at a
+``--run``). The findings are read through the typed result document and the timeline one event at a
 time; nothing in DIR is changed. Each file is written under a temporary name and renamed when complete,
 so a failed export leaves nothing half-written.
 """
@@ -30,23 +30,23 @@ class ExportError(Exception):
     """An export that cannot be made: the message is one sentence naming the path."""
 
 
-def analysis_folder(folder: Path, analysis: str | None) -> Path:
+def analysis_folder(folder: Path, run: str | None) -> Path:
     """The folder holding findings.json: ``folder`` itself, or an analysis of the case bundle it is."""
     if (folder / "findings.json").is_file():
-        if analysis is not None:
-            raise ExportError(f"{folder}: an output folder of vestige check; --analysis is for a case bundle")
+        if run is not None:
+            raise ExportError(f"{folder}: an output folder of vestige check; --run is for a case bundle")
         return folder
     analyses = folder / "data" / "analysis"
     if not (folder / "bagit.txt").is_file() or not analyses.is_dir():
         raise ExportError(f"{folder}: neither an output folder of vestige check nor a case bundle")
     runs = sorted(p.name for p in analyses.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if analysis is None:
+    if run is None:
         if not runs:
             raise ExportError(f"{folder}: the case bundle holds no analysis yet")
         return analyses / runs[-1]
-    if analysis not in runs:
-        raise ExportError(f"{folder}: no analysis {analysis!r} (the bundle holds {', '.join(runs) or 'none'})")
-    return analyses / analysis
+    if run not in runs:
+        raise ExportError(f"{folder}: no analysis run {run!r} (the bundle holds {', '.join(runs) or 'none'})")
+    return analyses / run
 
 
 def new_target(path: Path) -> None:
@@ -88,16 +88,16 @@ def written(path: Path) -> Iterator[IO[bytes]]:
     type=click.Path(path_type=Path, file_okay=False),
     help=f"Write {FINDINGS_CSV} and {TIMELINE_CSV} into this folder (new or empty).",
 )
-@click.option("--analysis", help="With a case bundle: the analysis to export (default: the latest).")
+@click.option("--run", "run", help="With a case bundle: the analysis run to export (default: the latest).")
 def export(
-    folder: Path, stix_file: Path | None, timesketch_file: Path | None, csv_folder: Path | None, analysis: str | None
+    folder: Path, stix_file: Path | None, timesketch_file: Path | None, csv_folder: Path | None, run: str | None
 ) -> None:
     """Export the results in FOLDER (an output folder of vestige check, or a case bundle) for other tools."""
     if stix_file is None and timesketch_file is None and csv_folder is None:
         raise click.UsageError("say what to export: --stix FILE, --timesketch FILE and/or --csv DIR")
     console = new_console()
     try:
-        source = analysis_folder(folder, analysis)
+        source = analysis_folder(folder, run)
         document = _document(source)
         steps: list[Callable[[], str]] = []
         if stix_file is not None:
