@@ -48,8 +48,8 @@ def test_check_writes_every_output_file(demo_backup: Path, tmp_path: Path) -> No
         "ios.sms.jsonl",
         "ios.webkit_observations.jsonl",
     ]
-    assert "critical │     2" in output
-    assert "CRITICAL A process that used the network (DataUsage) involves the process name bh" in output
+    assert "critical 2 · high 5 · medium 1 · low 0 · info 1" in output
+    assert "CRITICAL  A process that used the network (DataUsage) involves the process name bh" in output
 
 
 def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tmp_path: Path) -> None:

@@ -55,8 +55,11 @@ def forged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return hostile_backup(tmp_path_factory.mktemp("forged") / "backup", "Phone" + FORGED)
 
 
-def test_evidence_text_is_shown_with_visible_escapes_and_forges_no_line(forged: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["check", str(forged), "-o", str(tmp_path / "out")])
+@pytest.mark.parametrize("verbose", [[], ["-v"]], ids=["summary", "verbose"])
+def test_evidence_text_is_shown_with_visible_escapes_and_forges_no_line(
+    forged: Path, tmp_path: Path, verbose: list[str]
+) -> None:
+    result = CliRunner().invoke(main, ["check", str(forged), "-o", str(tmp_path / "out"), *verbose])
     output = result.output  # standard output and standard error
     assert result.exit_code == 0, output
     assert not [line for line in output.splitlines() if line.lstrip().startswith(("CRITICAL all clear", "LOW"))]
@@ -66,6 +69,9 @@ def test_evidence_text_is_shown_with_visible_escapes_and_forges_no_line(forged: 
         "ios-backup Phone\\x0aCRITICAL all clear \\x1b[1;32mthis phone is clean\\x1b[0m\\x09\\u202eevil\\u202c "
         ":skull: [bold]x[/bold]\\u2028LOW iPhone14,2" in output
     )
+    if not verbose:  # the summary quotes no excerpt
+        assert "this phone is clean\\x1b[0m \\u202eevil" not in output
+        return
     # The SMS quoted by its finding (the rule's excerpt joins the lines of the message with spaces).
     assert "from +212600112233\\u2066:skull:\\u2069" in output
     assert "\\x1b[1;32mthis phone is clean\\x1b[0m \\u202eevil\\u202c :skull: [bold]x[/bold] LOW" in output

@@ -55,8 +55,17 @@ def test_control_characters_from_evidence_never_reach_the_terminal(tmp_path: Pat
     (tmp_path / "domains.txt").write_text("smscentro.com\n")
     result = CliRunner().invoke(
         main,
-        ["check", str(backup), "-o", str(tmp_path / "out"), "--ioc-list", "domains", str(tmp_path / "domains.txt")],
-    )
+        [
+            "check",
+            str(backup),
+            "-o",
+            str(tmp_path / "out"),
+            "--ioc-list",
+            "domains",
+            str(tmp_path / "domains.txt"),
+            "-v",
+        ],
+    )  # -v: the excerpt of each piece of evidence is printed
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert (

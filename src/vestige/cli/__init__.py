@@ -14,6 +14,7 @@ from vestige import __version__
 from vestige.cli.check import check
 from vestige.cli.console import visible
 from vestige.cli.demo import demo
+from vestige.cli.export import export
 from vestige.cli.iocs import iocs
 from vestige.evidence.workers import Stopped, StopRequest, stopping_on_signals
 from vestige.pipeline import temporary_root
@@ -102,6 +103,7 @@ def _stopped(ctx: click.Context, code: int) -> None:
 
 main.add_command(check)
 main.add_command(demo)
+main.add_command(export)
 main.add_command(iocs)
 
 _process_ends = False

@@ -133,6 +133,9 @@ LIMIT = click.option(
     help="Exit 1 when a finding reaches this severity (for scripts).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the location of the results.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Print each finding in full: explanation, caveats, evidence, indicators."
+)
 @JOBS
 @LIMIT
 def check(
@@ -143,6 +146,7 @@ def check(
     no_bundled_iocs: bool,
     fail_on: str | None,
     quiet: bool,
+    verbose: bool,
     jobs: int,
     case_dir: Path | None,
     key_file: Path | None,
@@ -186,7 +190,7 @@ def check(
     if quiet:
         print_line(out, shown(str(outcome.folder)))
     else:
-        render_summary(out, outcome.result, outcome.folder)
+        render_summary(out, outcome.result, outcome.folder, verbose)
     # The process ends here: the collector's last full pass at exit, over the index and every set the
     # run held, would only cost time.
     gc.disable()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -37,11 +38,10 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from vestige.analysis import Result
-from vestige.model import Finding, Severity
+from vestige.model import Finding, Locator, Severity
 
 INVISIBLE: tuple[tuple[int, int], ...] = (
     (0x0000, 0x001F),  # C0 controls: ESC, newline, carriage return, tab, backspace...
@@ -224,7 +224,10 @@ class ProgressBar:
                 self._progress.refresh()
 
 
-def render_summary(console: Console, result: Result, folder: Path) -> None:
+def render_summary(console: Console, result: Result, folder: Path, verbose: bool = False) -> None:
+    """The end of a check: the acquisitions, the verdict in plain words, the counts by severity, then each
+    finding at or above medium in one compact entry (with ``verbose``, in full: explanation, caveats,
+    evidence and indicators), the problems, and where the results and the report are."""
     several = len(result.acquisitions) > 1
     for number, acquisition in enumerate(result.acquisitions):
         device = acquisition.device
@@ -235,26 +238,146 @@ def render_summary(console: Console, result: Result, folder: Path) -> None:
             f"{shown(device.os_name or '')} {shown(device.os_version or '')}: {acquisition.file_count} entries, "
             f"{acquisition.total_bytes} bytes, Merkle root {shown(acquisition.merkle_root[:16])}…",
         )
-    table = Table(title="Findings by severity", show_edge=False)
-    table.add_column("severity")
-    table.add_column("count", justify="right")
-    for severity in sorted(Severity, reverse=True):
-        count = sum(1 for f in result.findings if f.severity == severity)
-        table.add_row(f"[{STYLES[severity]}]{severity.label}[/]", str(count))
-    console.print(table)
-    for finding in result.findings:
-        if finding.severity >= SHOWN_FROM:
+    print_line(console, f"\n[bold]{verdict(result.findings)}[/]")
+    print_line(console, severity_counts(result.findings))
+    shown_findings = [f for f in result.findings if f.severity >= SHOWN_FROM]
+    if shown_findings and not verbose:
+        console.print()
+    for finding in shown_findings:
+        if verbose:
             render_finding(console, finding)
-    if result.problems:
-        print_line(console, f"[bold yellow]{len(result.problems)} problem(s): the run is incomplete[/]")
-        for problem in result.problems:
-            print_line(console, f"  [yellow]{shown(problem.artifact)}[/] {shown(problem.reason)}")
+        else:
+            render_entry(console, finding)
+    render_problems(console, result, verbose)
+    console.print()
+    report = folder / REPORT
+    if report.is_file():
+        print_line(console, f"Report: [bold]{shown(str(report))}[/]")
     print_line(
-        console, f"Results: [bold]{shown(str(folder))}[/] (findings.json, timeline.jsonl, records/, manifest.jsonl)"
+        console,
+        f"Results: [bold]{shown(str(folder))}[/] (findings.json, timeline.jsonl, records/, manifest.jsonl)"
+        + ("" if verbose or not shown_findings else "; -v prints each finding in full"),
     )
 
 
+REPORT = "report.html"
+"""The HTML report a check writes next to findings.json (the summary names it when it is there)."""
+PROBLEMS_LISTED = 10
+"""Problems the summary lists one by one without ``-v`` (findings.json holds them all)."""
+
+
+def verdict(findings: Sequence[Finding]) -> str:
+    """The result in plain words, from the most severe findings: how many, and whether known indicators
+    name their traces (and which collections: ``Pegasus``) or vestige's detectors flagged them. Markup:
+    the collection names come from indicator sets and are shown escaped."""
+    if not findings:
+        return "No findings: nothing matched the indicator sets used, and no detector flagged anything"
+    top = max(f.severity for f in findings)
+    if top < SHOWN_FROM:
+        below = ", ".join(f"{count} {severity.label}" for severity, count in _counts(findings) if count)
+        return f"No finding at {SHOWN_FROM.label} or above ({below})"
+    worst = [f for f in findings if f.severity == top]
+    count = f"{len(worst)} {top.label} finding{'s' if len(worst) > 1 else ''}"
+    names = _distinct(m.collection for f in worst for m in f.indicators if m.collection != m.set_name)
+    parts = []
+    if any(f.indicators for f in worst):
+        known = f"known {_joined([shown(n) for n in names])} indicators" if names else "known indicators"
+        parts.append(f"traces that match {known}")
+    if not all(f.indicators for f in worst):
+        parts.append("traces that vestige's detectors flag with no indicator naming them")
+    return f"{count}: {', and '.join(parts)}"
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _counts(findings: Sequence[Finding]) -> list[tuple[Severity, int]]:
+    return [(s, sum(1 for f in findings if f.severity == s)) for s in sorted(Severity, reverse=True)]
+
+
+def severity_counts(findings: Sequence[Finding]) -> str:
+    """``critical 2 · high 5 · medium 1 · low 0 · info 1``, each severity in its style (markup)."""
+    return " · ".join(f"[{STYLES[s]}]{s.label}[/] {count}" for s, count in _counts(findings))
+
+
+LABEL_WIDTH = len("CRITICAL") + 2
+PLACES_LISTED = 5
+FILES_LISTED = 3
+
+
+def render_entry(console: Console, finding: Finding) -> None:
+    """A finding in two lines: its severity and title; where its evidence is (path and table, rows, lines,
+    packets) and which indicator sets name it (or, for a detector's finding, its rule)."""
+    label = finding.severity.label.upper()
+    print_line(
+        console, f"[{STYLES[finding.severity]}]{label}[/]{' ' * (LABEL_WIDTH - len(label))}{shown(finding.title)}"
+    )
+    print_line(console, f"{' ' * LABEL_WIDTH}{evidence_places(finding)} [dim]·[/] {indicator_sets(finding)}")
+
+
+def indicator_sets(finding: Finding) -> str:
+    """Which indicator sets name a finding: their collections' names (``Pegasus``), and how many other sets
+    (a plain list, whose collection is only its file name) do; a set's file name when no collection is named;
+    the rule of a detector's finding (markup)."""
+    if not finding.indicators:
+        return f"rule {shown(finding.rule)}"
+    named = _distinct(m.collection for m in finding.indicators if m.collection != m.set_name)
+    sets = _distinct(m.set_name for m in finding.indicators)
+    if not named:
+        return ", ".join(shown(name) for name in sets)
+    others = len(set(sets) - {m.set_name for m in finding.indicators if m.collection != m.set_name})
+    more = f" and {others} more set{'s' if others > 1 else ''}" if others else ""
+    return ", ".join(shown(name) for name in named) + more
+
+
+def evidence_places(finding: Finding) -> str:
+    """Where a finding's evidence is, one group per file (and table): ``History.db history_visits rows 102,
+    103``; at most ``FILES_LISTED`` files and ``PLACES_LISTED`` places each, then how many more (markup)."""
+    files: dict[tuple[int | None, str], dict[str | None, list[Locator]]] = {}
+    for evidence in finding.evidence:
+        locator = evidence.locator
+        files.setdefault((locator.acquisition, locator.path), {}).setdefault(locator.table, []).append(locator)
+    texts = []
+    for (acquisition, path), tables in list(files.items())[:FILES_LISTED]:
+        places = [_places(table, locators) for table, locators in tables.items()]
+        prefix = f"acquisition {acquisition}: " if acquisition is not None else ""
+        texts.append(prefix + " ".join([shown(path), ", ".join(p for p in places if p)]).rstrip())
+    if len(files) > FILES_LISTED:
+        texts.append(f"and {len(files) - FILES_LISTED} more files")
+    return "; ".join(texts) if texts else "no evidence cited"
+
+
+def _places(table: str | None, locators: list[Locator]) -> str:
+    """``history_visits rows 102, 103, 104``: a table's places, by kind (markup)."""
+    parts = [shown(table)] if table is not None else []
+    for name in ("row", "line", "packet", "offset", "key"):
+        values = _distinct(str(getattr(locator, name)) for locator in locators if getattr(locator, name) is not None)
+        if values:
+            listed = ", ".join(shown(value) for value in values[:PLACES_LISTED])
+            more = f" and {len(values) - PLACES_LISTED} more" if len(values) > PLACES_LISTED else ""
+            parts.append(f"{name}{'s' if len(values) > 1 else ''} {listed}{more}")
+    return " ".join(parts)
+
+
+def render_problems(console: Console, result: Result, verbose: bool) -> None:
+    if not result.problems:
+        return
+    print_line(console, f"\n[bold yellow]{len(result.problems)} problem(s): the run is incomplete[/]")
+    listed = result.problems if verbose else result.problems[:PROBLEMS_LISTED]
+    for problem in listed:
+        print_line(console, f"  [yellow]{shown(problem.artifact)}[/] {shown(problem.reason)}")
+    if len(listed) < len(result.problems):
+        print_line(console, f"  and {len(result.problems) - len(listed)} more (findings.json lists them all)")
+
+
 def render_finding(console: Console, finding: Finding) -> None:
+    """A finding in full (``-v``): title, rule, id and time; explanation; caveats; each evidence with its
+    excerpt; each indicator with its set."""
     when = finding.time.isoformat() if finding.time else "undated"
     print_line(
         console,
@@ -262,6 +385,8 @@ def render_finding(console: Console, finding: Finding) -> None:
         f"  [dim]{shown(finding.rule)} {shown(finding.id)} {when}[/]",
     )
     print_line(console, f"  {shown(finding.explanation)}")
+    for caveat in finding.caveats:
+        print_line(console, f"  [dim]caveat[/] {shown(caveat)}")
     for evidence in finding.evidence:
         locator = evidence.locator
         where = ", ".join(
@@ -272,6 +397,7 @@ def render_finding(console: Console, finding: Finding) -> None:
                 ("line", locator.line),
                 ("offset", locator.offset),
                 ("key", locator.key),
+                ("packet", locator.packet),
                 ("acquisition", locator.acquisition),
             )
             if value is not None

@@ -5,6 +5,7 @@ Each line has the three fields Timesketch requires (``message``, ``datetime`` in
 artifact), the evidence locator and the fields of the record's payload. Findings with a time are events too, tagged
 with their severity. Each artifact's events are sorted in chunks spilled to temporary files, and the
 runs of all artifacts are merged at the end, so millions of records never sit in memory.
+``read_timeline`` reads the file back one event at a time, for the report and the exports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import heapq
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
@@ -279,3 +281,62 @@ def append_file(source: IO[bytes], target: IO[bytes]) -> None:
         view = memoryview(chunk)
         while view:
             view = view[os.write(write_to, view) :]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """One line of ``timeline.jsonl`` read back: the event attributes, the evidence locator (a record's
+    event; a finding's has none) and every other field (a record's payload; a finding's ``tag``,
+    ``finding_id`` and ``rule``), in the order written."""
+
+    message: str
+    datetime: str
+    timestamp: int
+    timestamp_desc: str
+    data_type: str
+    evidence: dict[str, JSON] | None
+    fields: dict[str, JSON]
+
+
+class TimelineFormatError(Exception):
+    """A timeline.jsonl line that is not an event as ``record_line`` or ``finding_event`` writes it; the
+    message names the file and line."""
+
+
+_EVENT_TEXT = ("message", "datetime", "timestamp_desc", "data_type")
+
+
+def read_timeline(path: Path) -> Iterator[TimelineEvent]:
+    """The events of a timeline file, one line at a time (a timeline may hold millions: it is never loaded
+    whole)."""
+    with path.open("rb") as stream:
+        for number, line in enumerate(stream, 1):
+            try:
+                yield timeline_event(line)
+            except (orjson.JSONDecodeError, TypeError) as error:
+                raise TimelineFormatError(f"{path.name}: line {number}: {error}") from None
+
+
+def timeline_event(line: bytes) -> TimelineEvent:
+    """An event from its line; ``TypeError`` says which attribute is missing or of the wrong type."""
+    event = orjson.loads(line)
+    if not isinstance(event, dict):
+        raise TypeError("not a JSON object")
+    for name in _EVENT_TEXT:
+        if not isinstance(event.get(name), str):
+            raise TypeError(f"{name!r} is not text")
+    timestamp = event.pop("timestamp", None)
+    if type(timestamp) is not int:
+        raise TypeError("'timestamp' is not an integer")
+    evidence = event.pop("evidence", None)
+    if evidence is not None and not isinstance(evidence, dict):
+        raise TypeError("'evidence' is not an object")
+    return TimelineEvent(
+        message=event.pop("message"),
+        datetime=event.pop("datetime"),
+        timestamp=timestamp,
+        timestamp_desc=event.pop("timestamp_desc"),
+        data_type=event.pop("data_type"),
+        evidence=evidence,
+        fields=event,
+    )
