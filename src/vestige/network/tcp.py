@@ -69,6 +69,9 @@ SWEEP_EVERY = 4096
 than the packet)."""
 MAX_RACES_PER_FLOW = 8
 """A pathological flow (a server retransmitting into a confused stack) reports this many races, no more."""
+SEEN_BEFORE_CHECKS = 4
+"""Conflicts a segment may explain away as bytes already stored before the scan stops (each check walks
+the window: a flow of alternating versions must not cost the square of the window per packet)."""
 ENTRY_OVERHEAD = 256
 """Bytes charged to the table's budget for each stored segment besides its payload (the segment object,
 its header fields, the bookkeeping tuples)."""
@@ -76,9 +79,10 @@ SERVICE_PORTS = {53: "dns"}
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
 
 _NOTHING: tuple[Observation, ...] = ()
-_Entry = tuple[int, int, Segment]
-"""A stored payload segment: its first and past-the-end relative (unwrapped) sequence numbers, and the
-segment itself (kept, not copied: the table never changes a segment it was given)."""
+_Entry = tuple[int, int, Segment, "_Direction"]
+"""A stored payload segment: its first and past-the-end relative (unwrapped) sequence numbers, the
+segment itself (kept, not copied: the table never changes a segment it was given), and its direction
+(one tuple serves the direction's window and the table's budget: a packet allocates as little as it can)."""
 
 
 class _Direction:
@@ -160,6 +164,9 @@ class _FlowState:
         self.live = True
 
 
+_FlowEntry = tuple[_FlowState, bool, _Direction, _Direction]
+
+
 class FlowTable:
     """Every flow of a capture, fed one decoded segment at a time in capture order."""
 
@@ -183,12 +190,14 @@ class FlowTable:
         self._window_segments = max(1, window_segments)
         self._window_bytes = max(1, window_bytes)
         self._budget = max(1, stored_bytes)
-        self._flows: dict[tuple[object, ...], tuple[_FlowState, bool]] = {}
+        self._flows: dict[tuple[object, ...], _FlowEntry] = {}
+        """Both directions' 5-tuples of every live flow: the flow, whether that direction is server to
+        client, and its direction and the other's."""
         self._recent: OrderedDict[_FlowState, None] = OrderedDict()
         """Live flows, least recently active first."""
         self._closing: deque[_FlowState] = deque()
         """Closed flows in order of their close, to leave once their linger is over."""
-        self._stored: deque[tuple[_Direction, _Entry]] = deque()
+        self._stored: deque[_Entry] = deque()
         """Every stored segment of the table in order of storing, with its charge in ``_stored_total``:
         the oldest leaves first when the budget is spent."""
         self._stored_total = 0
@@ -204,37 +213,30 @@ class FlowTable:
         """The segment's flow, whether it travels server to client, and what it revealed (flows that
         ended before it, races, hijacks, data after a close)."""
         found: list[Observation] | None = None
-        time_ns = segment.time_ns
-        if time_ns > self._now:
-            self._now = time_ns
+        now = segment.time_ns
+        if now > self._now:
+            self._now = now
+        else:
+            now = self._now
         self._packets += 1
         if self._packets >= self._next_sweep:
             self._next_sweep = self._packets + SWEEP_EVERY
             found = self._sweep()
         protocol = segment.protocol
         entry = self._flows.get((segment.src, segment.sport, segment.dst, segment.dport, protocol))
-        if entry is not None and protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN:
-            entry, ended = self._reused(entry, segment)
-            if ended is not None:
-                found = _append(found, ended)
-        if entry is None:
-            entry, evicted = self._open(segment)
-            if evicted is not None:
-                found = _append(found, evicted)
-        state, to_client = entry
-        state.last_time_ns = time_ns
-        state.seen_ns = self._now
+        if entry is None or (protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN):
+            entry, found = self._entry(entry, segment, found)
+        state, to_client, side, other = entry
+        state.last_time_ns = segment.time_ns
+        state.seen_ns = now
         self._recent.move_to_end(state)
-        if to_client:
-            side, other = state.server, state.client
-        else:
-            side, other = state.client, state.server
         payload = segment.payload
         side.packets += 1
-        side.octets += len(payload)
-        if payload and not state.service_checked:
-            state.service_checked = True
-            state.service = _service(segment)
+        if payload:
+            side.octets += len(payload)
+            if not state.service_checked:
+                state.service_checked = True
+                state.service = _service(segment)
         if protocol != TCP_PROTOCOL:
             return state.flow, to_client, _NOTHING if found is None else tuple(found)
         flags = segment.flags
@@ -251,13 +253,26 @@ class FlowTable:
                 found = _append(found, observed)
         return state.flow, to_client, _NOTHING if found is None else tuple(found)
 
+    def _entry(
+        self, entry: _FlowEntry | None, segment: Segment, found: list[Observation] | None
+    ) -> tuple[_FlowEntry, list[Observation] | None]:
+        """The flow of a segment that has none yet, or of a SYN (which may open a new connection on the
+        ports of a closed one)."""
+        if entry is not None:
+            entry, ended = self._reused(entry, segment)
+            found = _append(found, ended)
+        if entry is None:
+            entry, evicted = self._open(segment)
+            found = _append(found, evicted)
+        return entry, found
+
     def finish(self) -> Iterator[FlowSummary]:
         """Every flow still open at the end of the capture (a closed one still lingering ends ``closed``)."""
         while self._recent:
             state = next(iter(self._recent))
             yield self._end(state, "closed" if state.closed else "capture end")
 
-    def _open(self, segment: Segment) -> tuple[tuple[_FlowState, bool], FlowSummary | None]:
+    def _open(self, segment: Segment) -> tuple[_FlowEntry, FlowSummary | None]:
         evicted = None
         if len(self._recent) >= self._max_flows:
             oldest = next(iter(self._recent))
@@ -279,17 +294,17 @@ class FlowTable:
             )
         state = _FlowState(flow, (forward, backward), segment)
         self._recent[state] = None
-        entry = (state, server_first)
+        to_server = (state, False, state.client, state.server)
+        to_client = (state, True, state.server, state.client)
+        entry = to_client if server_first else to_server
         self._flows[forward] = entry
-        self._flows[backward] = (state, not server_first)
+        self._flows[backward] = to_server if server_first else to_client
         return entry, evicted
 
-    def _reused(
-        self, entry: tuple[_FlowState, bool], segment: Segment
-    ) -> tuple[tuple[_FlowState, bool] | None, FlowSummary | None]:
+    def _reused(self, entry: _FlowEntry, segment: Segment) -> tuple[_FlowEntry | None, FlowSummary | None]:
         """A SYN on a closed flow with a new initial sequence number opens a new connection on the same
         ports (RFC 9293 3.4.1: TIME-WAIT reuse); the old flow ends."""
-        state, _ = entry
+        state = entry[0]
         if not state.closed:
             return entry, None
         syn = state.syn
@@ -365,7 +380,7 @@ class FlowTable:
                 if race is not None:
                     state.races += 1
                     found = race
-        self._store(side, (start, end, segment))
+        self._store(side, (start, end, segment, side))
         return found
 
     def _race(
@@ -378,13 +393,19 @@ class FlowTable:
         if segments is None:
             return None
         payload = segment.payload
-        for stored_start, stored_end, stored in segments:
+        checks = SEEN_BEFORE_CHECKS
+        for stored_start, stored_end, stored, _ in segments:
             if stored_end <= start or stored_start >= end:
                 continue
             low, high = max(start, stored_start), min(end, stored_end)
             mine = payload[low - start : high - start]
             theirs = stored.payload[low - stored_start : high - stored_start]
-            if mine == theirs or _seen_before(segments, stored, low, high, mine):
+            if mine == theirs:
+                continue
+            if _seen_before(segments, stored, low, high, mine):
+                checks -= 1
+                if checks == 0:
+                    return None
                 continue
             differing = sum(1 for a, b in zip(mine, theirs, strict=True) if a != b)
             return TcpRace(
@@ -414,21 +435,29 @@ class FlowTable:
             segments = side.segments = deque()
         size = entry[1] - entry[0]
         segments.append(entry)
-        side.stored_bytes += size
-        while len(segments) > self._window_segments or (side.stored_bytes > self._window_bytes and len(segments) > 1):
-            dropped = segments.popleft()
-            side.stored_bytes -= dropped[1] - dropped[0]
+        kept = side.stored_bytes + size
+        if len(segments) > self._window_segments or kept > self._window_bytes:
+            while len(segments) > 1 and (len(segments) > self._window_segments or kept > self._window_bytes):
+                dropped = segments.popleft()
+                kept -= dropped[1] - dropped[0]
+        side.stored_bytes = kept
+        self._stored.append(entry)
+        total = self._stored_total + size + ENTRY_OVERHEAD
+        self._stored_total = total if total <= self._budget else self._spend(total)
+
+    def _spend(self, total: int) -> int:
+        """Drops the table's oldest stored segments until ``total`` fits the budget again."""
         stored = self._stored
-        stored.append((side, entry))
-        self._stored_total += size + ENTRY_OVERHEAD
-        while self._stored_total > self._budget and stored:
-            owner, oldest = stored.popleft()
-            oldest_size = oldest[1] - oldest[0]
-            self._stored_total -= oldest_size + ENTRY_OVERHEAD
+        while total > self._budget and stored:
+            oldest = stored.popleft()
+            owner = oldest[3]
+            size = oldest[1] - oldest[0]
+            total -= size + ENTRY_OVERHEAD
             # Per direction, segments leave in the order they came, so a still stored one is the first.
             if owner.segments and owner.segments[0] is oldest:
                 owner.segments.popleft()
-                owner.stored_bytes -= oldest_size
+                owner.stored_bytes -= size
+        return total
 
     @staticmethod
     def _relative(side: _Direction, seq: int) -> int:
@@ -449,7 +478,14 @@ class FlowTable:
         linger_before = self._now - self._linger_ns
         while closing and closing[0].closed_ns < linger_before:
             state = closing.popleft()
-            if state.live:
+            if not state.live:
+                continue
+            if state.seen_ns >= linger_before:
+                # Still talking after its close (a forged RST does not stop the genuine peer): it stays
+                # until it has been silent for a linger.
+                state.closed_ns = state.seen_ns
+                closing.append(state)
+            else:
                 found = _append(found, self._end(state, "closed"))
         return found
 
@@ -495,7 +531,7 @@ def _seen_before(segments: deque[_Entry], conflicting: Segment, low: int, high: 
     """Whether stored segments other than ``conflicting`` carried exactly ``mine`` over all of
     ``[low, high)``."""
     covered: list[tuple[int, int]] = []
-    for stored_start, stored_end, stored in segments:
+    for stored_start, stored_end, stored, _ in segments:
         if stored is conflicting or stored_end <= low or stored_start >= high:
             continue
         a, b = max(low, stored_start), min(high, stored_end)
