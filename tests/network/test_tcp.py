@@ -8,6 +8,8 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 
+import pytest
+
 from vestige.network.events import (
     DataAfterClose,
     Flow,
@@ -360,6 +362,32 @@ def test_payload_of_a_reset_is_not_a_race() -> None:
     assert observations(wire) == []
 
 
+def test_alternating_versions_are_one_race() -> None:
+    wire = Wire()
+    for n in range(200):
+        wire.s(n * 100, 5001, 1001, ACK, b"AB"[n % 2 : n % 2 + 1] * 40)
+    assert [(r.first.packet, r.second.packet) for r in races(wire)] == [(1, 2)]
+
+
+def test_handshake_seen_from_the_synack_only_and_without_timestamps() -> None:
+    wire = Wire()
+    wire.s(0, 5000, 1001, SYN | ACK, ttl=50, ip_id=7, df=False, options=b"\x02\x04\x05\xb4")
+    wire.s(1_000, 5001, 1001, ACK, b"one")
+    wire.s(2_000, 5001, 1001, ACK, b"two")
+    (race,) = races(wire)
+    assert race.to_client is True
+    assert race.handshake == Handshake(
+        syn_packet=None,
+        synack_packet=1,
+        server_ttl=50,
+        server_ip_id=7,
+        server_df=False,
+        timestamps=False,
+        server_window_scale=None,
+        rtt_ns=None,
+    )
+
+
 def test_race_cap_per_flow() -> None:
     wire = Wire()
     for n in range(MAX_RACES_PER_FLOW + 3):
@@ -578,6 +606,23 @@ def test_closed_flow_leaves_after_its_linger() -> None:
     assert len(table) == 1
 
 
+def test_a_closed_flow_that_keeps_talking_stays() -> None:
+    wire = Wire()
+    wire.c(0, 1000, 0, SYN)
+    wire.s(1_000, 5000, 1001, SYN | ACK)
+    wire.s(2_000, 9999, 0, RST)  # a forged reset, off the closing sequence number
+    wire.s(11_000_000, 5001, 1001, ACK, b"x" * 10)  # the genuine server goes on past the linger
+    other = Wire(client_port=5000, server="10.0.0.9", server_port=9999, protocol=17, segments=wire.segments)
+    while len(wire.segments) < SWEEP_EVERY:
+        other.c(12_000_000, 0, 0, 0, b"f")
+    table = FlowTable(linger_seconds=10)
+    assert observations(wire, table) == []
+    assert [(item.first_packet, item.packets_to_client, item.ended) for item in table.finish()] == [
+        (1, 3, "closed"),
+        (5, 0, "capture end"),
+    ]
+
+
 def test_full_table_evicts_the_least_recently_active_flow() -> None:
     wire = Wire(protocol=17)
     for port in (1, 2, 3):
@@ -617,10 +662,10 @@ def test_stored_payload_is_bounded_for_the_whole_table() -> None:
     assert observations(wire, FlowTable(stored_bytes=3 * (100 + 256))) == []  # the first segment is gone
 
 
-def test_window_per_direction_keeps_the_most_recent_segments() -> None:
+@pytest.mark.parametrize("table", [FlowTable(window_segments=3), FlowTable(window_bytes=39)])
+def test_window_per_direction_keeps_the_most_recent_segments(table: FlowTable) -> None:
     pieces = [(1 + 10 * n, BODY[10 * n : 10 * n + 10]) for n in range(5)]
     wire = server_data(*pieces, (1, b"!" * 10), (41, b"!" * 10))
-    table = FlowTable(window_segments=3)
     assert [(item.first.packet, item.second.packet) for item in observations(wire, table)] == [(7, 9)]  # type: ignore[attr-defined]
 
 
