@@ -623,6 +623,18 @@ def test_a_closed_flow_that_keeps_talking_stays() -> None:
     ]
 
 
+def test_a_reset_after_a_fin_closes_the_flow_and_the_fin_stays_the_close() -> None:
+    wire = Wire()
+    wire.c(0, 1000, 0, FIN | ACK)
+    wire.c(1_000, 1001, 0, RST)
+    wire.c(2_000, 1000, 0, ACK, b"x")
+    table = FlowTable()
+    (found,) = observations(wire, table)
+    assert isinstance(found, DataAfterClose)
+    assert (found.close.packet, found.close.flags, found.data.packet) == (1, "FA", 3)
+    assert [item.ended for item in table.finish()] == ["closed"]
+
+
 def test_full_table_evicts_the_least_recently_active_flow() -> None:
     wire = Wire(protocol=17)
     for port in (1, 2, 3):

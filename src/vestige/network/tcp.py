@@ -329,13 +329,16 @@ class FlowTable:
                 state.synack = segment
             else:
                 found = self._hijack(state, segment)
-        if flags & (FIN | RST) and side.close is None:
-            side.close = segment
-            side.close_seq = self._relative(side, segment.seq)
+        if flags & (FIN | RST):
+            if side.close is None:
+                # The first close is the one an injector forges ahead of the genuine end.
+                side.close = segment
+                side.close_seq = self._relative(side, segment.seq)
+                if not flags & RST:
+                    side.close_seq += len(segment.payload)
             if flags & RST:
                 self._closed(state)
             else:
-                side.close_seq += len(segment.payload)
                 side.fin = True
                 if other.fin:
                     self._closed(state)
