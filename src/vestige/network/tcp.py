@@ -110,7 +110,8 @@ class _Direction:
         """Past the highest payload byte seen, relative and unwrapped (the next sequence number)."""
         self.window = -1
         """The window this side advertised in its last packet (-1: none yet)."""
-        self.segments: deque[_Entry] | None = None
+        self.segments: list[_Entry] | None = None
+        """Recent payload segments, oldest first (a list: a deque's first block costs 600 bytes a flow)."""
         self.stored_bytes = 0
         self.packets = 0
         self.octets = 0
@@ -174,16 +175,18 @@ class FlowTable:
         self,
         *,
         idle_seconds: float = 300.0,
-        max_flows: int = 100_000,
+        max_flows: int = 65_536,
         window_segments: int = 32,
         window_bytes: int = 256 * 1024,
         linger_seconds: float = 10.0,
-        stored_bytes: int = 128 * 1024 * 1024,
+        stored_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         """``idle_seconds``: capture time after which a silent flow ends (Zeek's TCP inactivity timeout
-        is 5 minutes). ``max_flows``: live flows at most. ``window_segments``/``window_bytes``: recent
-        payload segments kept per direction for D10. ``linger_seconds``: how long a closed flow stays
-        to see data after its close. ``stored_bytes``: payload kept for the whole table."""
+        is 5 minutes). ``max_flows``: live flows at most (a flow costs about 1-2 KiB besides its stored
+        payload, so the default stays near 150 MiB). ``window_segments``/``window_bytes``: recent payload
+        segments kept per direction for D10. ``linger_seconds``: how long a closed flow stays to see
+        data after its close. ``stored_bytes``: payload kept for the whole table (a race's two segments
+        arrive milliseconds apart; the budget holds the last tens of thousands of segments)."""
         self._idle_ns = int(idle_seconds * 1e9)
         self._linger_ns = int(linger_seconds * 1e9)
         self._max_flows = max(1, max_flows)
@@ -435,14 +438,14 @@ class FlowTable:
     def _store(self, side: _Direction, entry: _Entry) -> None:
         segments = side.segments
         if segments is None:
-            segments = side.segments = deque()
+            segments = side.segments = []
         size = entry[1] - entry[0]
         segments.append(entry)
         kept = side.stored_bytes + size
         if len(segments) > self._window_segments or kept > self._window_bytes:
             while len(segments) > 1 and (len(segments) > self._window_segments or kept > self._window_bytes):
-                dropped = segments.popleft()
-                kept -= dropped[1] - dropped[0]
+                kept -= segments[0][1] - segments[0][0]
+                del segments[0]
         side.stored_bytes = kept
         self._stored.append(entry)
         total = self._stored_total + size + ENTRY_OVERHEAD
@@ -458,7 +461,7 @@ class FlowTable:
             total -= size + ENTRY_OVERHEAD
             # Per direction, segments leave in the order they came, so a still stored one is the first.
             if owner.segments and owner.segments[0] is oldest:
-                owner.segments.popleft()
+                del owner.segments[0]
                 owner.stored_bytes -= size
         return total
 
@@ -530,7 +533,7 @@ def _append(found: list[Observation] | None, more: Observation | list[Observatio
     return found
 
 
-def _seen_before(segments: deque[_Entry], conflicting: Segment, low: int, high: int, mine: bytes) -> bool:
+def _seen_before(segments: list[_Entry], conflicting: Segment, low: int, high: int, mine: bytes) -> bool:
     """Whether stored segments other than ``conflicting`` carried exactly ``mine`` over all of
     ``[low, high)``."""
     covered: list[tuple[int, int]] = []
