@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import tracemalloc
 from dataclasses import dataclass, field
 
 import pytest
@@ -491,6 +492,34 @@ def test_data_after_reset_at_the_closing_sequence() -> None:
             ),
         )
     ]
+
+
+def test_a_close_is_kept_without_its_payload_but_shown_with_its_length() -> None:
+    wire = server_data((1, BODY[:100]))
+    wire.s(3_000, 5101, 1001, FIN | ACK, b"z" * 60_000)  # a capture taken below GRO: one 60 kB segment
+    wire.s(4_000, 65101, 1001, ACK, b"late")
+    table = FlowTable()
+    (found,) = observations(wire, table)
+    assert isinstance(found, DataAfterClose)
+    assert (found.close.length, found.close.head, found.data.length) == (60_000, b"z" * 512, 4)
+    assert len(wire.segments[3].payload) == 60_000  # the caller's segment is untouched
+
+
+def test_big_closing_segments_do_not_stay_in_memory() -> None:
+    table = FlowTable(stored_bytes=1024 * 1024)
+    tracemalloc.start()
+    try:
+        for port in range(1000):
+            wire = Wire(client_port=port)
+            wire.s(port, 5001, 1001, FIN | ACK, b"z" * 60_000)  # one side's FIN: the flow stays open
+            for segment in wire.segments:
+                table.add(segment)
+            del wire
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(table) == 1000
+    assert held < 12 * 1024 * 1024  # 60 MB if every FIN kept its payload
 
 
 def test_retransmission_before_a_fin_is_normal_and_data_at_the_fin_is_not() -> None:

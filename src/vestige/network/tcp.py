@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from vestige.network.events import (
     HEAD_BYTES,
@@ -92,6 +93,7 @@ class _Direction:
     __slots__ = (
         "base",
         "close",
+        "close_length",
         "close_reported",
         "close_seq",
         "fin",
@@ -117,6 +119,7 @@ class _Direction:
         self.octets = 0
         self.fin = False
         self.close: Segment | None = None
+        self.close_length = 0
         self.close_seq = 0
         self.close_reported = False
 
@@ -141,6 +144,7 @@ class _FlowState:
         "service_checked",
         "syn",
         "synack",
+        "synack_length",
     )
 
     def __init__(self, flow: Flow, keys: tuple[tuple[object, ...], tuple[object, ...]], segment: Segment) -> None:
@@ -157,6 +161,7 @@ class _FlowState:
         self.service_checked = False
         self.syn: Segment | None = None
         self.synack: Segment | None = None
+        self.synack_length = 0
         self.handshake: Handshake | None = None
         self.hijack_reported = False
         self.races = 0
@@ -325,17 +330,19 @@ class FlowTable:
             # count from the server only (a simultaneous open has no hijack to tell).
             if not flags & ACK:
                 if state.synack is None and not to_client:
-                    state.syn = segment
+                    state.syn = _retained(segment)
             elif not to_client:
                 pass
             elif state.synack is None:
-                state.synack = segment
+                state.synack = _retained(segment)
+                state.synack_length = len(segment.payload)
             else:
                 found = self._hijack(state, segment)
         if flags & (FIN | RST):
             if side.close is None:
                 # The first close is the one an injector forges ahead of the genuine end.
-                side.close = segment
+                side.close = _retained(segment)
+                side.close_length = len(segment.payload)
                 side.close_seq = self._relative(side, segment.seq)
                 if not flags & RST:
                     side.close_seq += len(segment.payload)
@@ -352,7 +359,7 @@ class FlowTable:
         if first is None or state.hijack_reported or first.ack != segment.ack or first.seq == segment.seq:
             return None
         state.hijack_reported = True
-        return HandshakeHijack(state.flow, segment_view(first), segment_view(segment))
+        return HandshakeHijack(state.flow, segment_view(first, state.synack_length), segment_view(segment))
 
     def _closed(self, state: _FlowState) -> None:
         if not state.closed:
@@ -371,7 +378,8 @@ class FlowTable:
         found: TcpRace | DataAfterClose | None = None
         if side.close is not None and not side.close_reported and start <= side.close_seq < end:
             side.close_reported = True
-            found = DataAfterClose(state.flow, to_client, segment_view(side.close), segment_view(segment))
+            close = segment_view(side.close, side.close_length)
+            found = DataAfterClose(state.flow, to_client, close, segment_view(segment))
         if start >= top:
             if start == top and end == top + 1 and other.window == 0:
                 return found  # a zero-window probe: its byte may be replaced when the window opens
@@ -566,8 +574,17 @@ def _service(segment: Segment) -> str | None:
     return None
 
 
-def segment_view(segment: Segment) -> SegmentView:
-    """A TCP segment as a finding shows it."""
+def _retained(segment: Segment) -> Segment:
+    """A segment kept for its header (a SYN, a SYN/ACK, a close) without more payload than a view shows:
+    a flow table full of 64 KiB FIN segments (a capture taken below GRO) must not hold them all."""
+    if len(segment.payload) <= HEAD_BYTES:
+        return segment
+    return replace(segment, payload=segment.payload[:HEAD_BYTES])
+
+
+def segment_view(segment: Segment, length: int | None = None) -> SegmentView:
+    """A TCP segment as a finding shows it (``length``: its payload length, when ``segment`` was kept
+    without all of its payload)."""
     return SegmentView(
         packet=segment.number,
         time_ns=segment.time_ns,
@@ -579,7 +596,7 @@ def segment_view(segment: Segment) -> SegmentView:
         ack=segment.ack,
         window=segment.window,
         options=option_names(segment.options),
-        length=len(segment.payload),
+        length=len(segment.payload) if length is None else length,
         head=bytes(segment.payload[:HEAD_BYTES]),
     )
 
