@@ -5,8 +5,10 @@ Segments are built directly (the decoder has its own tests), numbered from 1 in 
 from __future__ import annotations
 
 import ipaddress
+import random
 import struct
 import tracemalloc
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
@@ -727,3 +729,40 @@ def test_a_million_short_flows_stay_bounded() -> None:
     assert len(table) == 1000
     assert ended == 999_000
     assert sum(1 for _ in table.finish()) == 1000
+
+
+def test_random_segments_keep_every_bound() -> None:
+    """Arbitrary flags, sequence numbers and payloads on a few ports: no exception, every cap holds, and
+    every flow opened is summarised exactly once."""
+    rng = random.Random(11)
+    table = FlowTable(max_flows=20, window_segments=4, window_bytes=300, stored_bytes=4096)
+    wire = Wire()
+    opened: dict[int, Flow] = {}
+    summarised: list[int] = []
+    per_flow: Counter[tuple[str, int]] = Counter()
+    for n in range(20_000):
+        client_port = 1000 + rng.randrange(40)
+        base = 2**32 - 500 if client_port % 2 else 7
+        seq = (base + rng.randrange(1_000)) & 0xFFFFFFFF
+        payload = bytes([rng.randrange(3)]) * rng.randrange(0, 120)
+        flags = rng.choice([SYN, SYN | ACK, ACK, PSH | ACK, FIN | ACK, RST, RST | ACK, 0xFF])
+        if rng.random() < 0.5:
+            wire.add(CLIENT, client_port, SERVER, 80, n * 10_000, seq, 0, flags, payload)
+        else:
+            wire.add(SERVER, 80, CLIENT, client_port, n * 10_000, seq, 0, flags, payload)
+        flow, _, found = table.add(wire.segments[-1])
+        opened[id(flow)] = flow
+        for item in found:
+            if isinstance(item, FlowSummary):
+                summarised.append(id(item.flow))
+            else:
+                per_flow[(type(item).__name__, id(item.flow))] += 1
+        assert len(table) <= 20
+    summarised.extend(id(item.flow) for item in table.finish())
+    assert len(table) == 0
+    assert sorted(summarised) == sorted(opened)
+    kinds = Counter(kind for kind, _ in per_flow.elements())
+    assert kinds["TcpRace"] > 0 and kinds["HandshakeHijack"] > 0 and kinds["DataAfterClose"] > 0
+    assert max(count for (kind, _), count in per_flow.items() if kind == "TcpRace") <= MAX_RACES_PER_FLOW
+    assert max(count for (kind, _), count in per_flow.items() if kind == "HandshakeHijack") == 1
+    assert max(count for (kind, _), count in per_flow.items() if kind == "DataAfterClose") <= 2
