@@ -276,6 +276,15 @@ def test_client_to_server_race_on_a_flow_seen_mid_stream() -> None:
     assert race.flow == Flow("tcp", CLIENT, 51000, SERVER, 80)
 
 
+def test_relative_numbers_of_a_side_first_seen_in_the_other_side_acknowledgement() -> None:
+    wire = Wire()
+    wire.c(0, 7000, 9001, ACK)  # the client acknowledges the server's byte 9000 before the server is seen
+    wire.s(1_000, 9101, 7000, ACK, b"one")
+    wire.s(2_000, 9101, 7000, ACK, b"two")
+    (race,) = races(wire)
+    assert (race.to_client, race.overlap_start, race.overlap_length, race.differing) == (True, 101, 3, 3)
+
+
 def server_data(*pieces: tuple[int, bytes]) -> Wire:
     """A handshake, then server segments at the given relative sequence numbers, in the given order."""
     wire = Wire()

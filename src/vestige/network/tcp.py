@@ -3,9 +3,11 @@ TCP-level observations of ``reference/network-injection.md`` section 6 (D10 race
 D12 compares a race against, D14 handshake hijacks and data after a close).
 
 Sequence numbers follow RFC 9293 (section 3.4: arithmetic modulo 2**32). Each direction keeps its
-numbers relative to its initial sequence number (the SYN's, else the first seen minus one, so that the
-first payload byte is 1 either way, as Wireshark's relative numbers show it) and unwraps them against the
-highest byte seen, so a flow crossing 2**32 (or carrying more than 4 GiB) keeps a straight line.
+numbers relative to its initial sequence number as Wireshark's relative numbers do (``packet-tcp.c``):
+the SYN's, else one less than the first sequence number that side sent or the first acknowledgement
+number the other side sent, whichever came first, so that the first payload byte is 1. They are
+unwrapped against the highest byte seen, so a flow crossing 2**32 (or carrying more than 4 GiB) keeps a
+straight line.
 
 D10 follows the detectors the reference reads: Fox-IT's Snort/Zeek patches keep old segments per stream
 and compare a new one with them; HoneyBadger keeps a ring of recent segments per direction
@@ -250,6 +252,10 @@ class FlowTable:
         flags = segment.flags
         if side.base < 0:
             side.base = segment.seq if flags & SYN else (segment.seq - 1) & MASK
+        if other.base < 0 and flags & ACK:
+            # Wireshark's rule: the other side's numbers count from this acknowledgement when it was
+            # not seen first, so relative numbers here are the ones an analyst reads there.
+            other.base = (segment.ack - 1) & MASK
         side.window = segment.window
         if flags & (SYN | FIN | RST):
             hijack = self._control(state, side, other, to_client, segment)
