@@ -119,14 +119,11 @@ def read_capture(stream: IO[bytes], name: str) -> Iterator[Packet]:
     """The packets of the capture in ``stream`` (gzip is recognised and decompressed), in file order.
     Raises ``CaptureFormatError`` naming ``name`` for a broken file, ``TruncatedCaptureError`` after the
     last complete packet for a cut one."""
-    first = stream.read(CHUNK)
-    source: _Input
-    if first.startswith(GZIP_MAGIC):
-        source = _Gunzip(stream, name, first)
-        first = b""
-    else:
-        source = _Plain(stream)
-    buffer = _more(source, first, 0, 24)
+    source: _Input = _Plain(stream)
+    buffer = _more(source, b"", 0, 24)
+    if buffer.startswith(GZIP_MAGIC):
+        source = _Gunzip(stream, name, buffer)
+        buffer = _more(source, b"", 0, 24)
     if len(buffer) < 4:
         raise CaptureFormatError(f"{name}: not a pcap or pcapng capture (it holds {len(buffer)} bytes)")
     if buffer[:4] in _PCAP_MAGICS:
