@@ -402,9 +402,11 @@ def test_an_interface_option_overrunning_its_block_is_a_format_error() -> None:
         ),
     ],
 )
-def test_what_is_not_a_capture_is_refused(data: bytes, message: str) -> None:
-    _, error = read_until_error(data)
-    assert str(error) == message
+def test_what_is_not_a_capture_is_refused_while_iterating(data: bytes, message: str) -> None:
+    reader = read_capture(io.BytesIO(data), "capture.pcap")  # reads nothing yet, so raises nothing
+    with pytest.raises(CaptureFormatError) as raised:
+        next(reader)
+    assert str(raised.value) == message
 
 
 def test_is_capture_knows_every_magic_and_the_head_of_a_gzip() -> None:
