@@ -164,6 +164,17 @@ def test_stacked_vlan_tags_qinq_and_the_old_9100_tag() -> None:
         assert segment == expected_tcp(1, 4)
 
 
+def pppoe(protocol: int, body: bytes) -> bytes:
+    return struct.pack("!BBHHH", 0x11, 0, 0x1234, len(body) + 2, protocol) + body
+
+
+def test_pppoe_sessions_carry_ipv4_and_ipv6_and_nothing_else_is_read() -> None:
+    assert decode(packet(ETHERNET, ethernet(0x8864, pppoe(0x0021, ipv4(tcp()))))) == expected_tcp(1, 4)
+    assert decode(packet(ETHERNET, ethernet(0x8864, pppoe(0x0057, ipv6(tcp(), 6)), (0x8100, 7)))) == expected_tcp(1, 6)
+    assert decode(packet(ETHERNET, ethernet(0x8864, pppoe(0xC021, ipv4(tcp()))))) is None  # LCP
+    assert decode(packet(ETHERNET, ethernet(0x8864, b"\x11\0\x12"))) is None
+
+
 def test_too_many_vlan_tags_or_a_tag_cut_short_is_not_decoded() -> None:
     assert decode(packet(ETHERNET, ethernet(0x0800, ipv4(tcp()), *[(0x8100, n) for n in range(9)]))) is None
     assert decode(packet(ETHERNET, ethernet(0x8100, b"\0"))) is None
@@ -443,6 +454,7 @@ def test_every_link_type_decodes_as_tshark_decodes_it(tmp_path: Path) -> None:
         ethertype = 0x0800 if version == 4 else 0x86DD
         frames_ += [
             (ETHERNET, ethernet(ethertype, body, (0x88A8, 20), (0x8100, 10))),
+            (ETHERNET, ethernet(0x8864, pppoe(0x0021 if version == 4 else 0x0057, body))),
             (NULL, struct.pack("<I", 2 if version == 4 else 30) + body),
             (108, struct.pack(">I", 2 if version == 4 else 24) + body),
             (RAW, body),
@@ -483,4 +495,4 @@ def test_every_link_type_decodes_as_tshark_decodes_it(tmp_path: Path) -> None:
             ]
         )
     assert theirs == ours
-    assert len(ours) == 16
+    assert len(ours) == 18
