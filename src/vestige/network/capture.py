@@ -118,22 +118,21 @@ def capture_head(stream: IO[bytes], size: int = HEAD_BYTES) -> bytes:
 def read_capture(stream: IO[bytes], name: str) -> Iterator[Packet]:
     """The packets of the capture in ``stream`` (gzip is recognised and decompressed), in file order.
     Raises ``CaptureFormatError`` naming ``name`` for a broken file, ``TruncatedCaptureError`` after the
-    last complete packet for a cut one."""
-    first = stream.read(CHUNK)
-    source: _Input
-    if first.startswith(GZIP_MAGIC):
-        source = _Gunzip(stream, name, first)
-        first = b""
-    else:
-        source = _Plain(stream)
-    buffer = _more(source, first, 0, 24)
+    last complete packet for a cut one. Nothing is read until the first packet is asked for, and every
+    error is raised while iterating."""
+    source: _Input = _Plain(stream)
+    buffer = _more(source, b"", 0, 24)
+    if buffer.startswith(GZIP_MAGIC):
+        source = _Gunzip(stream, name, buffer)
+        buffer = _more(source, b"", 0, 24)
     if len(buffer) < 4:
         raise CaptureFormatError(f"{name}: not a pcap or pcapng capture (it holds {len(buffer)} bytes)")
     if buffer[:4] in _PCAP_MAGICS:
-        return _pcap_packets(source, buffer, name)
-    if buffer[:4] == PCAPNG_SECTION:
-        return _pcapng_packets(source, buffer, name)
-    raise CaptureFormatError(f"{name}: not a pcap or pcapng capture (magic {buffer[:4].hex()} at byte 0)")
+        yield from _pcap_packets(source, buffer, name)
+    elif buffer[:4] == PCAPNG_SECTION:
+        yield from _pcapng_packets(source, buffer, name)
+    else:
+        raise CaptureFormatError(f"{name}: not a pcap or pcapng capture (magic {buffer[:4].hex()} at byte 0)")
 
 
 def write_pcapng(packets: Iterable[Packet], out: IO[bytes]) -> None:
@@ -381,6 +380,7 @@ class _Interface:
 def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet]:
     position, base, number = 0, 0, 0
     interfaces: list[_Interface] = []
+    clocks: list[tuple[int, int, int, int]] = []  # the interfaces' fields the common block needs
     order = "<"
     head = struct.Struct("<II").unpack_from
     enhanced = struct.Struct("<IIIII").unpack_from
@@ -397,6 +397,31 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
                     raise _cut_short(name, number + 1, base)
                 return
         kind, length = head(buffer, position)
+        end = position + length
+        if (
+            kind == ENHANCED_PACKET
+            and 32 <= length <= MAX_BLOCK
+            and not length & 3
+            and end <= len(buffer)
+            and word(buffer, end - 4)[0] == length
+        ):
+            # The common block, whole in the buffer and well formed: read it at once (what fails here is
+            # looked at again below, where each problem has its message).
+            interface, high, low, captured, original = enhanced(buffer, position + 8)
+            if captured <= length - 32 and captured <= MAX_CAPTURED and interface < len(clocks):
+                linktype, multiplier, divisor, offset_ns = clocks[interface]
+                number += 1
+                yield Packet(
+                    number,
+                    ((high << 32) | low) * multiplier // divisor + offset_ns,
+                    linktype,
+                    buffer[position + 28 : position + 28 + captured],
+                    original,
+                    base + position,
+                    interface,
+                )
+                position = end
+                continue
         if kind == SECTION_HEADER:  # a palindrome: the same in either byte order
             magic = buffer[position + 8 : position + 12]
             if magic not in _BYTE_ORDER_MAGICS:
@@ -408,6 +433,7 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
             enhanced = struct.Struct(order + "IIIII").unpack_from
             word = struct.Struct(order + "I").unpack_from
             interfaces = []
+            clocks = []
             length = head(buffer, position)[1]
         if length % 4 or length < 12 or length > MAX_BLOCK:
             raise CaptureFormatError(
@@ -481,7 +507,9 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
                 interface,
             )
         elif kind == INTERFACE_DESCRIPTION:
-            interfaces.append(_interface(buffer, position, length, order, name, base + position))
+            described = _interface(buffer, position, length, order, name, base + position)
+            interfaces.append(described)
+            clocks.append((described.linktype, described.multiplier, described.divisor, described.offset_ns))
         elif kind == SECTION_HEADER:
             _check_section(buffer, position, length, order, name, base + position)
         position = end
