@@ -4,7 +4,16 @@ a capture file to records, findings, problems and the CLI's output."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
 
+from click.testing import CliRunner
+
+from tests.builders import Checked, check, plain_set
+from tests.builders.captures import ACK, RST, SYN, CaptureBuilder, dns_answer, dns_query
+from vestige.cli import main
 from vestige.model import Evidence, Locator, Record, Severity
 from vestige.network.artifacts import traffic
 from vestige.network.events import (
@@ -119,7 +128,7 @@ def test_an_injected_cross_site_redirect_is_d11_critical_citing_both_segments_an
     assert finding.evidence == (
         Evidence(
             Locator("capture.pcap", SHA, packet=5),
-            'first segment: "HTTP/1.1 302 Found\\r\\nLocation: http://evil.example.net/x\\r\\nContent"...',
+            'first segment: "HTTP/1.1 302 Found\\r\\nLocation: http://evil.example.net/x\\r\\nContent"',
         ),
         Evidence(
             Locator("capture.pcap", SHA, packet=7),
@@ -131,8 +140,8 @@ def test_an_injected_cross_site_redirect_is_d11_critical_citing_both_segments_an
     explanation = finding.explanation
     assert (
         "First: packet 5 at 2020-09-13T12:26:40.031000Z, TTL 64, IP-ID 1, DF clear, flags FPA, window 8192, TCP "
-        "options none, 78 bytes starting "
-        '"HTTP/1.1 302 Found\\r\\nLocation: http://evil.example.net/x\\r\\nContent"....'
+        "options none, 78 bytes, the first 64: "
+        '"HTTP/1.1 302 Found\\r\\nLocation: http://evil.example.net/x\\r\\nContent".'
     ) in explanation
     assert "Second, 30.000 ms later: packet 7 at 2020-09-13T12:26:40.061000Z, TTL 52, IP-ID 7, DF set" in explanation
     assert "The client's last HTTP request before the first segment was sent in packet 4 for http://example.com/." in (
@@ -284,4 +293,284 @@ def test_timeline_records_make_no_finding() -> None:
 
 def test_payload_bytes_are_escaped_whatever_they_hold() -> None:
     assert traffic._shown(b'a"\\\x00\xff\r\n\t') == '"a\\"\\\\\\x00\\xff\\r\\n\\t"'
-    assert traffic._shown(b"x" * 65) == '"' + "x" * 64 + '"...'
+    assert traffic._shown(b"x" * 65) == '"' + "x" * 64 + '"'
+
+
+# ----------------------------------------------------------------------------------------------
+# Generated captures, read by the engine as `vestige check` reads them
+
+AT = 1_600_000_000.0
+"""2020-09-13T12:26:40Z: the capture builder's clock (seconds)."""
+CLIENT, SERVER = "10.0.0.2", "93.184.216.34"
+GET = b"GET /download HTTP/1.1\r\nHost: example.com\r\nUser-Agent: curl/8.5.0\r\n\r\n"
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9\r\n\r\n<p>ok</p>"
+FORGED_REDIRECT = (
+    b"HTTP/1.1 302 Found\r\nLocation: http://fp3x9k2q.evil.example.net:30495/x\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def injected(tmp_path: Path, forged_bytes: bytes, **connect: object) -> tuple[Path, dict[str, int]]:
+    """A capture of one HTTP exchange whose response an on-path injector raced (Fox-IT's lab injector: the
+    forged segment 2 ms after the request, the server's own 30 ms after it)."""
+    capture = CaptureBuilder()
+    client = str(connect.pop("client", CLIENT))
+    server = str(connect.pop("server", SERVER))
+    talk = capture.connect(client, 51000, server, 80, at=AT, **connect)  # type: ignore[arg-type]
+    numbers = {"syn": talk.syn, "synack": talk.synack}
+    numbers["request"] = talk.send(GET)
+    numbers["forged"] = talk.inject(forged_bytes, after=0.002)
+    numbers["genuine"] = talk.reply(OK, after=0.028)
+    talk.close()
+    return capture.write_pcap(tmp_path / "capture.pcap"), numbers
+
+
+def serious(result: Checked) -> list[tuple[str, Severity, list[int | None]]]:
+    return [
+        (f.rule, f.severity, [e.locator.packet for e in f.evidence])
+        for f in result.result.findings
+        if f.severity >= Severity.MEDIUM
+    ]
+
+
+def test_an_injected_cross_site_redirect_in_a_capture_is_one_critical_finding(tmp_path: Path) -> None:
+    path, n = injected(tmp_path, FORGED_REDIRECT)
+    assert (n["request"], n["forged"], n["genuine"]) == (4, 5, 6)
+    result = check(path)
+    assert result.result.problems == []
+    assert serious(result) == [("network.injected_response", Severity.CRITICAL, [5, 6, 4])]
+    [finding] = result.findings("network.injected_response")
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert finding.evidence[0] == Evidence(
+        Locator("capture.pcap", sha256, packet=5),
+        'first segment: "HTTP/1.1 302 Found\\r\\nLocation: http://fp3x9k2q.evil.example.net:3"',
+    )
+    assert finding.title == (
+        "An empty HTTP 302 redirect to fp3x9k2q.evil.example.net raced a different response on "
+        "tcp 10.0.0.2:51000 -> 93.184.216.34:80, and its headers differ from the server's"
+    )
+    assert finding.time == datetime(2020, 9, 13, 12, 26, 40, 33200, tzinfo=timezone.utc)
+    assert "Second, 28.000 ms later: packet 6 at 2020-09-13T12:26:40.061200Z, TTL 52, IP-ID 1, DF set" in (
+        finding.explanation
+    )
+    assert (
+        "it is an HTTP 302 redirect to http://fp3x9k2q.evil.example.net:30495/x, another site than the requested "
+        "example.com; it is an HTTP 302 redirect with Content-Length: 0"
+    ) in finding.explanation
+    assert (
+        "(detector D12): its TTL is 64 where the server's SYN/ACK (packet 2) had 52 and the second segment 52; "
+        "its Don't Fragment bit is clear where the server's SYN/ACK set it; it carries no TCP timestamps although "
+        "the handshake negotiated them (RFC 7323); it arrived 2.000 ms after the request, less than half the "
+        "handshake's round trip (30.000 ms)."
+    ) in finding.explanation
+    requests = [r for r in result.artifact_records(traffic.NAME) if isinstance(r.payload, HttpRequest)]
+    assert [(r.locator.packet, r.summary) for r in requests] == [
+        (4, "HTTP GET http://example.com/download from 10.0.0.2")
+    ]
+
+
+def test_injected_script_is_critical(tmp_path: Path) -> None:
+    script = b"HTTP/1.1 200 OK\r\nContent-Length: 51\r\n\r\n<script src=http://evil.example.net/x.js></script>"
+    path, _ = injected(tmp_path, script)
+    result = check(path)
+    assert serious(result) == [("network.injected_response", Severity.CRITICAL, [5, 6, 4])]
+    [finding] = result.findings("network.injected_response")
+    assert finding.title.startswith("A response carrying script raced a different response on ")
+    assert "(network-injection detector D11): it carries script." in finding.explanation
+
+
+def test_an_empty_redirect_within_the_site_is_critical(tmp_path: Path) -> None:
+    path, _ = injected(
+        tmp_path, b"HTTP/1.1 302 Found\r\nLocation: http://www.example.com/x\r\nContent-Length: 0\r\n\r\n"
+    )
+    [finding] = check(path).findings("network.injected_response")
+    assert finding.severity is Severity.CRITICAL
+    assert "another site" not in finding.explanation
+    assert "it is an HTTP 302 redirect with Content-Length: 0" in finding.explanation
+
+
+def test_a_race_over_sequence_wraparound_is_found(tmp_path: Path) -> None:
+    path, _ = injected(tmp_path, b"BANG! BANG! BANG!", server_isn=2**32 - 5)
+    result = check(path)
+    assert serious(result) == [("network.tcp_race", Severity.HIGH, [5, 6, 4])]
+    [race] = [r.payload for r in result.artifact_records(traffic.NAME) if isinstance(r.payload, TcpRace)]
+    assert (race.first.seq, race.second.seq, race.overlap_start, race.overlap_length) == (2**32 - 4, 2**32 - 4, 1, 17)
+
+
+def test_a_race_over_ipv6_in_a_vlan_is_found(tmp_path: Path) -> None:
+    path, _ = injected(tmp_path, FORGED_REDIRECT, client="2001:db8::2", server="2001:db8::1", vlan=42)
+    result = check(path)
+    assert serious(result) == [("network.injected_response", Severity.CRITICAL, [5, 6, 4])]
+    [finding] = result.findings("network.injected_response")
+    assert "on tcp [2001:db8::2]:51000 -> [2001:db8::1]:80" in finding.title
+    assert "First: packet 5 at 2020-09-13T12:26:40.033200Z, TTL 64, IP-ID none, DF clear" in finding.explanation
+
+
+def test_retransmissions_and_out_of_order_segments_are_no_race(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    talk = capture.connect(CLIENT, 51000, SERVER, 80, at=AT)
+    talk.send(GET)
+    first_part, second_part = OK[:30], OK[30:]
+    start = talk.server_seq
+    sent = talk.reply(first_part)  # 5
+    talk.server_seq = start  # the same segment again: a retransmission with identical bytes
+    talk.reply(first_part)  # 6
+    late = talk.server_seq
+    talk.server_seq = late + len(second_part)
+    talk.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")  # 7: a second response, ahead of its place
+    talk.server_seq = late
+    talk.reply(second_part)  # 8: the bytes before it, out of order
+    talk.close()
+    result = check(capture.write_pcap(tmp_path / "capture.pcap"))
+    assert sent == 5
+    assert result.result.problems == []
+    assert serious(result) == []
+    assert [type(r.payload).__name__ for r in result.artifact_records(traffic.NAME)] == [
+        "HttpRequest",
+        "FlowSummary",
+        "CaptureSummary",
+    ]
+
+
+def test_dns_race_in_a_capture_is_high(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    query = capture.udp(AT, CLIENT, 40000, "9.9.9.9", 53, dns_query("example.com", 0x1234))
+    forged = capture.udp(
+        AT + 0.002, "9.9.9.9", 53, CLIENT, 40000, dns_answer("example.com", 0x1234, ["203.0.113.66"]), ttl=64, ip_id=1
+    )
+    genuine = capture.udp(
+        AT + 0.020,
+        "9.9.9.9",
+        53,
+        CLIENT,
+        40000,
+        dns_answer("example.com", 0x1234, ["93.184.216.34"]),
+        ttl=57,
+        ip_id=4242,
+    )
+    result = check(capture.write_pcap(tmp_path / "capture.pcap"))
+    assert serious(result) == [("network.dns_race", Severity.HIGH, [forged, genuine, query])]
+    [finding] = result.findings("network.dns_race")
+    assert "their IP TTLs differ (64 and 57)" in finding.explanation
+    assert "the first came 2.000 ms after the query, less than half the second's 20.000 ms" in finding.explanation
+
+
+def test_handshake_hijack_and_data_after_reset_in_a_capture_are_medium(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    talk = capture.connect(CLIENT, 51000, SERVER, 80, at=AT)  # 1 SYN, 2 SYN/ACK, 3 ACK
+    hijack = capture.tcp(AT + 0.031, SERVER, 80, CLIENT, 51000, 77_000, 1_001, SYN | ACK, ttl=64)  # 4
+    talk.send(GET)  # 5
+    reset = capture.tcp(talk.now + 0.002, SERVER, 80, CLIENT, 51000, talk.server_seq, talk.client_seq, RST, ttl=64)
+    talk.reply(OK)  # 7: the server's data at the sequence number the RST closed
+    result = check(capture.write_pcap(tmp_path / "capture.pcap"))
+    assert (hijack, reset) == (4, 6)
+    assert serious(result) == [
+        ("network.handshake_hijack", Severity.MEDIUM, [2, 4]),
+        ("network.data_after_close", Severity.MEDIUM, [6, 7]),
+    ]
+
+
+def test_a_capture_cut_inside_a_record_keeps_what_came_before_and_reports_the_cut(tmp_path: Path) -> None:
+    path, _ = injected(tmp_path, FORGED_REDIRECT)
+    data = path.read_bytes()
+    seventh = _record_offset(data, 7)
+    path.write_bytes(data[: seventh + 16 + 20])  # the 7th record's header and 20 bytes of its frame
+    result = check(path)
+    assert [(p.artifact, p.path, p.reason) for p in result.result.problems] == [
+        (
+            "network.traffic",
+            "capture.pcap",
+            f"capture.pcap: the capture ends inside packet 7 (record at byte {seventh}): the packets before it "
+            "were read",
+        )
+    ]
+    assert serious(result) == [("network.injected_response", Severity.CRITICAL, [5, 6, 4])]
+    records = result.artifact_records(traffic.NAME)
+    assert [(r.locator.packet, r.summary) for r in records] == [
+        (4, "HTTP GET http://example.com/download from 10.0.0.2"),
+        (
+            5,
+            "Two different segments from the server raced for the same 72 bytes on tcp 10.0.0.2:51000 -> "
+            "93.184.216.34:80 (packets 5 and 6)",
+        ),
+        (1, "tcp 10.0.0.2:51000 -> 93.184.216.34:80 (http): 6 packets, 234 bytes"),
+        (None, "6 packets"),
+    ]
+    assert records[2].payload.ended == "capture end"  # type: ignore[attr-defined]
+    out = tmp_path / "out"
+    code, output = run_cli("check", str(path), "-o", str(out), "--no-bundled-iocs")
+    assert code == 3, output
+    document = json.loads((out / "findings.json").read_bytes())
+    assert [p["reason"] for p in document["problems"]] == [result.result.problems[0].reason]
+
+
+def _record_offset(pcap: bytes, number: int) -> int:
+    """Where the ``number``-th record of a little-endian classic pcap starts."""
+    offset = 24
+    for _ in range(number - 1):
+        offset += 16 + int.from_bytes(pcap[offset + 8 : offset + 12], "little")
+    return offset
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def indicator_capture(tmp_path: Path) -> Path:
+    """Two DNS lookups of an indicator's domain on one flow and one on another, then two HTTP requests for
+    it on one TCP connection."""
+    capture = CaptureBuilder()
+    for transaction, port, at in ((1, 40000, AT), (2, 40000, AT + 1), (3, 40001, AT + 2)):
+        capture.udp(at, CLIENT, port, "9.9.9.9", 53, dns_query("cdn.evil.example.net", transaction))
+        answer = dns_answer("cdn.evil.example.net", transaction, ["203.0.113.66"])
+        capture.udp(at + 0.02, "9.9.9.9", 53, CLIENT, port, answer, ttl=57)
+    talk = capture.connect(CLIENT, 51000, "203.0.113.66", 80, at=AT + 3)  # packets 7, 8, 9
+    for _ in range(2):
+        talk.send(b"GET / HTTP/1.1\r\nHost: cdn.evil.example.net\r\n\r\n")  # 10, then 12
+        talk.reply(OK)
+    talk.close()
+    return capture.write_pcap(tmp_path / "capture.pcap")
+
+
+def test_an_indicator_is_one_finding_per_flow_citing_its_first_packet(tmp_path: Path) -> None:
+    result = check(indicator_capture(tmp_path), [plain_set("campaign", "domains", ["evil.example.net"])])
+    matches = result.findings("network.traffic.indicator_match")
+    assert [(f.severity, [e.locator.packet for e in f.evidence], f.title) for f in matches] == [
+        (
+            Severity.CRITICAL,
+            [1],
+            "Network traffic involves the domain cdn.evil.example.net, named by a campaign indicator",
+        ),
+        (
+            Severity.CRITICAL,
+            [5],
+            "Network traffic involves the domain cdn.evil.example.net, named by a campaign indicator",
+        ),
+        (
+            Severity.CRITICAL,
+            [10],
+            "Network traffic involves the domain cdn.evil.example.net, named by a campaign indicator",
+        ),
+    ]
+    assert matches[0].explanation.startswith(
+        "DNS lookup of cdn.evil.example.net (A) answered 203.0.113.66. The domain cdn.evil.example.net is named "
+    )
+    assert serious(result) == [(f.rule, f.severity, [e.locator.packet for e in f.evidence]) for f in matches]
+
+
+def test_vestige_check_writes_findings_with_packet_locators(tmp_path: Path) -> None:
+    path = indicator_capture(tmp_path)
+    iocs = tmp_path / "domains.txt"
+    iocs.write_text("evil.example.net\n")
+    out = tmp_path / "out"
+    code, output = run_cli("check", str(path), "-o", str(out), "--no-bundled-iocs", "--iocs", str(iocs))
+    assert code == 0, output
+    document = json.loads((out / "findings.json").read_bytes())
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert [(f["rule"], [e["locator"] for e in f["evidence"]]) for f in document["findings"]] == [
+        ("network.traffic.indicator_match", [{"path": "capture.pcap", "sha256": sha256, "packet": packet}])
+        for packet in (1, 5, 10)
+    ]
+    assert document["problems"] == []
+    lines = (out / "records" / "network.traffic.jsonl").read_text().splitlines()
+    assert len(lines) == len(check(path).artifact_records(traffic.NAME))

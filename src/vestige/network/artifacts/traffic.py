@@ -34,6 +34,7 @@ Flow summaries, lookups, server names and requests are for the timeline and for 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -113,7 +114,10 @@ IP_ID_DISTANCE = 1024
 """IP-IDs farther apart than this (modulo 2^16) do not come from one host's counter within a race's
 milliseconds (a server sends far fewer packets in between)."""
 
-UDP_PROTOCOL = 17
+TCP_PROTOCOL = 6
+QUERY_TIMES = 16_384
+"""DNS packets whose capture time is remembered until their lookup comes out (the tracker holds a query
+for its hold-on window of 5 s, or 10 s unanswered)."""
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _METHOD_INITIALS = frozenset(b"GPHDOCT")
 """First letters of HTTP methods (GET, POST, PUT, PATCH, HEAD, DELETE, OPTIONS, CONNECT, TRACE)."""
@@ -180,6 +184,8 @@ class _Reading:
         self.flows = tcp.FlowTable()
         self.lookups = dns.DnsTracker()
         self.states: OrderedDict[Flow, _FlowState] = OrderedDict()
+        self.query_times: OrderedDict[int, int] = OrderedDict()
+        """Capture times of recent packets to or from port 53, by number: a lookup's time is its query's."""
         self.packets = 0
         self.undecodable = 0
         self.first_time_ns: int | None = None
@@ -197,15 +203,16 @@ class _Reading:
             self.undecodable += 1
             return
         flow, to_client, observations = self.flows.add(segment)
-        payload = segment.payload
-        if payload:
-            if segment.protocol == UDP_PROTOCOL:
-                for event in self.lookups.add(flow, to_client, segment):
-                    yield from self.observation(event)
-            elif not to_client:
-                yield from self.client_payload(flow, segment)
-        for observation in observations:
+        for observation in observations:  # flows that ended before this packet first, then what it revealed
             yield from self.observation(observation)
+        if segment.payload and dns.DNS_PORT in (segment.sport, segment.dport):
+            self.query_times[segment.number] = time_ns
+            if len(self.query_times) > QUERY_TIMES:
+                self.query_times.popitem(last=False)
+        for event in self.lookups.add(flow, to_client, segment):  # every packet: it moves the hold-on clock
+            yield from self.observation(event)
+        if segment.payload and segment.protocol == TCP_PROTOCOL and not to_client:
+            yield from self.client_payload(flow, segment)
 
     def client_payload(self, flow: Flow, segment: Segment) -> Iterator[Record]:
         state = self.state(flow)
@@ -218,7 +225,7 @@ class _Reading:
                 yield self.record(TlsClientHello(flow, segment.number, server_name, version), segment.time_ns, flow)
                 return
         if payload[0] in _METHOD_INITIALS:
-            request = http.request(flow, segment, payload)
+            request = http.request(flow, segment.number, payload)
             if request is not None:
                 state.requests.append(request)
                 yield self.record(request, segment.time_ns, flow)
@@ -229,15 +236,17 @@ class _Reading:
         elif isinstance(event, FlowSummary):
             yield self.record(event, event.first_time_ns, event.flow)
             self.states.pop(event.flow, None)
-        elif isinstance(event, HandshakeHijack | DataAfterClose):
-            yield self.record(
-                event, event.first.time_ns if isinstance(event, HandshakeHijack) else event.close.time_ns, event.flow
-            )
+        elif isinstance(event, HandshakeHijack):
+            yield self.record(event, event.first.time_ns, event.flow)
+        elif isinstance(event, DataAfterClose):
+            yield self.record(event, event.close.time_ns, event.flow)
         elif isinstance(event, DnsRace):
             yield self.record(event, event.first.time_ns, event.flow)
         elif isinstance(event, DnsLookup):
-            when = event.answer.time_ns if event.answer is not None else None
-            yield self.record(event, when, event.flow)
+            asked = self.query_times.pop(event.query_packet, None) if event.query_packet is not None else None
+            answered = event.answer.time_ns if event.answer is not None else None
+            kind = "query time" if asked is not None else "answer time"
+            yield self.record(event, asked if asked is not None else answered, event.flow, kind)
 
     def answered(self, race: TcpRace) -> TcpRace:
         """The race with the request it answered (the flow's last before the winner) and the HTTP response
@@ -262,7 +271,7 @@ class _Reading:
             state = self.states[flow] = _FlowState()
         return state
 
-    def record(self, payload: RecordPayload, time_ns: int | None, flow: Flow) -> Record:
+    def record(self, payload: RecordPayload, time_ns: int | None, flow: Flow, time_kind: str | None = None) -> Record:
         carried = _observables(payload)
         if carried:
             observed = self.state(flow).observed
@@ -277,7 +286,7 @@ class _Reading:
             summary=summary(payload),
             payload=payload,
             observables=carried,
-            time_kind="flow start" if isinstance(payload, FlowSummary) else "packet time",
+            time_kind=time_kind or ("flow start" if isinstance(payload, FlowSummary) else "packet time"),
         )
 
     def finish(self) -> Iterator[Record]:
@@ -592,7 +601,19 @@ def _injection_traits(race: TcpRace, *, winner: bool = True) -> list[str]:
             )
     if response.script:
         traits.append("it carries script")
+    elif _script_type((race.first if winner else race.second).head):
+        traits.append("it carries script (its Content-Type is JavaScript)")
     return traits
+
+
+_JAVASCRIPT_TYPE = re.compile(rb"\ncontent-type:[ \t]*(?:text|application)/(?:x-)?(?:java|ecma)script\b", re.IGNORECASE)
+
+
+def _script_type(head: bytes) -> bool:
+    """Whether a response head declares a JavaScript body (a script file served in place of another, as
+    the Fox-IT imgur capture's injector did; ``HttpResponseHead.script`` looks for script inside HTML)."""
+    end = head.find(b"\r\n\r\n")
+    return _JAVASCRIPT_TYPE.search(head, 0, end if end >= 0 else len(head)) is not None
 
 
 def _location_host(location: str | None) -> str | None:
@@ -646,14 +667,21 @@ def _segment_text(segment: SegmentView) -> str:
     return (
         f"packet {segment.packet} at {format_time(moment(segment.time_ns))}, TTL {segment.ttl}, IP-ID {ip_id}, "
         f"DF {'set' if segment.df else 'clear'}, flags {segment.flags or 'none'}, window {segment.window}, "
-        f"TCP options {segment.options or 'none'}, {segment.length} bytes starting {_shown(segment.head)}"
+        f"TCP options {segment.options or 'none'}, {_payload_text(segment)}"
     )
 
 
+def _payload_text(segment: SegmentView) -> str:
+    if not segment.length:
+        return "no payload"
+    if segment.length <= SHOWN_BYTES and len(segment.head) == segment.length:
+        return f"{segment.length} bytes: {_shown(segment.head)}"
+    return f"{segment.length} bytes, the first {min(SHOWN_BYTES, len(segment.head))}: {_shown(segment.head)}"
+
+
 def _shown(head: bytes) -> str:
-    """The first bytes of a payload as quoted text, every byte that is not printable ASCII escaped."""
-    text = _escaped(head[:SHOWN_BYTES].decode("latin-1"), SHOWN_BYTES * 4)
-    return f'"{text}"' + ("..." if len(head) > SHOWN_BYTES else "")
+    """The first ``SHOWN_BYTES`` of a payload as quoted text, every byte that is not printable ASCII escaped."""
+    return '"' + _escaped(head[:SHOWN_BYTES].decode("latin-1"), SHOWN_BYTES) + '"'
 
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"}
