@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import http.client
 import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.builders import Checked, check, plain_set
@@ -19,6 +31,7 @@ from vestige.network.artifacts import traffic
 from vestige.network.events import (
     DataAfterClose,
     DnsAnswerView,
+    DnsLookup,
     DnsRace,
     Flow,
     FlowSummary,
@@ -574,3 +587,211 @@ def test_vestige_check_writes_findings_with_packet_locators(tmp_path: Path) -> N
     assert document["problems"] == []
     lines = (out / "records" / "network.traffic.jsonl").read_text().splitlines()
     assert len(lines) == len(check(path).artifact_records(traffic.NAME))
+
+
+def client_hello(server_name: str) -> bytes:
+    """A TLS 1.2 ClientHello record naming ``server_name`` (RFC 8446 4.1.2, RFC 6066 section 3)."""
+    name = server_name.encode()
+    sni = struct.pack(">HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
+    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\xc0\x2f" + b"\x01\x00" + struct.pack(">H", len(sni)) + sni
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack(">H", len(handshake)) + handshake
+
+
+def named_hosts_capture(tmp_path: Path) -> Path:
+    """A DNS lookup, a TLS connection and a clear-text HTTP request: records that name hosts."""
+    capture = CaptureBuilder()
+    capture.udp(AT, CLIENT, 40000, "9.9.9.9", 53, dns_query("www.example.org", 7))  # 1
+    capture.udp(AT + 0.02, "9.9.9.9", 53, CLIENT, 40000, dns_answer("www.example.org", 7, ["93.184.216.34"]))  # 2
+    tls = capture.connect(CLIENT, 51001, SERVER, 443, at=AT + 0.03)  # 3, 4, 5
+    tls.send(client_hello("www.example.org"))  # 6
+    web = capture.connect(CLIENT, 51002, SERVER, 80, at=AT + 0.1)  # 7, 8, 9
+    web.send(GET)  # 10
+    web.reply(OK)  # 11
+    web.close()  # 12, 13, 14
+    return capture.write_pcap(tmp_path / "capture.pcap")
+
+
+def test_lookups_server_names_requests_and_flows_are_timeline_records(tmp_path: Path) -> None:
+    result = check(named_hosts_capture(tmp_path))
+    records = result.artifact_records(traffic.NAME)
+    assert [(r.locator.packet, r.time_kind, r.summary, [o.value for o in r.observables]) for r in records] == [
+        (
+            6,
+            "packet time",
+            "TLS ClientHello for www.example.org (TLS 1.2) from 10.0.0.2 to 93.184.216.34",
+            ["www.example.org"],
+        ),
+        (
+            10,
+            "packet time",
+            "HTTP GET http://example.com/download from 10.0.0.2",
+            ["example.com", "http://example.com/download"],
+        ),
+        (
+            1,
+            "query time",
+            "DNS lookup of www.example.org (A) answered 93.184.216.34",
+            ["www.example.org", "93.184.216.34"],
+        ),
+        (1, "flow start", "udp 10.0.0.2:40000 -> 9.9.9.9:53 (dns): 2 packets, 82 bytes", ["10.0.0.2", "9.9.9.9"]),
+        (
+            3,
+            "flow start",
+            "tcp 10.0.0.2:51001 -> 93.184.216.34:443 (tls): 4 packets, 76 bytes",
+            ["10.0.0.2", "93.184.216.34"],
+        ),
+        (
+            7,
+            "flow start",
+            "tcp 10.0.0.2:51002 -> 93.184.216.34:80 (http): 8 packets, 141 bytes",
+            ["10.0.0.2", "93.184.216.34"],
+        ),
+        (None, "first packet", "14 packets", []),
+    ]
+    assert records[2].time == datetime(2020, 9, 13, 12, 26, 40, tzinfo=timezone.utc)
+    assert serious(result) == []
+    assert all(f.severity < Severity.MEDIUM for f in result.result.findings)
+
+
+AUDITED = """
+import sys
+record = open(sys.argv[1], "a")
+def refuse_sockets(event, args):
+    if event.startswith("socket."):
+        record.write(event + "\\n")
+        record.flush()
+        raise PermissionError("vestige opened a socket: " + event)
+sys.addaudithook(refuse_sockets)
+from vestige.cli import run
+sys.argv = ["vestige", *sys.argv[2:]]
+run()
+"""
+
+
+def test_checking_a_capture_opens_no_socket(tmp_path: Path) -> None:
+    """Records name hosts (a DNS lookup, a TLS server name, an HTTP Host and a redirect's Location): nothing
+    resolves or contacts them. Every socket event of the interpreter is refused and written down."""
+    path = named_hosts_capture(tmp_path)
+    (tmp_path / "injected").mkdir()
+    injected_path, _ = injected(tmp_path / "injected", FORGED_REDIRECT)
+    events = tmp_path / "socket-events.txt"
+    for number, capture in enumerate((path, injected_path)):
+        out = tmp_path / f"out{number}"
+        done = subprocess.run(
+            [sys.executable, "-c", AUDITED, str(events), "check", str(capture), "-o", str(out), "--fail-on", "high"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == (0, 1)[number], done.stdout + done.stderr
+        assert (out / "findings.json").exists()
+    assert not events.exists() or events.read_text() == ""
+
+
+PAGES = {"/": b"<html><body><a href=/big>big</a></body></html>", "/big": bytes(range(256)) * 800}
+
+
+class _Pages(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = PAGES.get(self.path)
+        if body is None:
+            self.send_response(301)
+            self.send_header("Location", "/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _recorder(path: Path, bpf: str) -> tuple[list[str], str]:
+    """The command that records the loopback interface into ``path``, and what it prints once it listens."""
+    dumpcap, tcpdump = shutil.which("dumpcap"), shutil.which("tcpdump")
+    if dumpcap is not None:
+        return [dumpcap, "-i", "lo", "-f", bpf, "-w", str(path)], "Capturing on"
+    if tcpdump is not None:
+        return [tcpdump, "-i", "lo", "-U", "-w", str(path), bpf], "listening on"
+    pytest.skip("neither dumpcap (Debian package wireshark-common) nor tcpdump is installed to record loopback")
+
+
+def _resolver(address: str) -> socket.socket:
+    """A UDP socket on ``address`` port 53, which the DNS reader recognises (binding it needs root)."""
+    resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        resolver.bind((address, 53))
+    except OSError as error:
+        resolver.close()
+        pytest.skip(f"cannot bind a DNS responder to {address}:53 on loopback ({error.strerror}); run as root")
+    return resolver
+
+
+def _answer_queries(resolver: socket.socket, count: int) -> None:
+    for _ in range(count):
+        query, client = resolver.recvfrom(2048)
+        transaction = int.from_bytes(query[:2], "big")
+        name = f"host{transaction}.example.com"
+        resolver.sendto(dns_answer(name, transaction, ["127.0.0.1"]), client)
+
+
+def test_a_capture_of_the_linux_stack_on_loopback_gives_nothing_at_medium_or_above(tmp_path: Path) -> None:
+    """Real segmentation, timestamps, window scaling, delayed ACKs, keep-alive and closes as Linux makes
+    them: a local web server fetched with urllib and http.client, and DNS exchanges, recorded by dumpcap or
+    tcpdump. Nothing in them is an injection, a race or an indicator."""
+    resolver_address = f"127.{os.getpid() % 200 + 20}.{os.getpid() // 200 % 250 + 1}.53"
+    resolver = _resolver(resolver_address)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
+    port = server.server_address[1]
+    path = tmp_path / "loopback.pcapng"
+    command, ready = _recorder(path, f"(tcp port {port}) or (host {resolver_address} and udp port 53)")
+    recorder = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    threads = [
+        threading.Thread(target=server.serve_forever, daemon=True),
+        threading.Thread(target=_answer_queries, args=(resolver, 3), daemon=True),
+    ]
+    try:
+        assert recorder.stderr is not None
+        started = recorder.stderr.readline()
+        if ready not in started:
+            pytest.skip(f"{command[0]} cannot record the loopback interface: {started.strip()}")
+        time.sleep(0.3)
+        for thread in threads:
+            thread.start()
+        for path_asked in ("/", "/big", "/moved"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path_asked}", timeout=10) as response:
+                assert response.read() == PAGES["/" if path_asked == "/moved" else path_asked]
+        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for path_asked in ("/", "/big"):
+            kept.request("GET", path_asked)
+            assert kept.getresponse().read() == PAGES[path_asked]
+        kept.close()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(10)
+            for transaction in range(3):
+                client.sendto(dns_query(f"host{transaction}.example.com", transaction), (resolver_address, 53))
+                client.recvfrom(2048)
+        time.sleep(0.5)
+    finally:
+        recorder.terminate()
+        recorder.wait(timeout=30)
+        server.shutdown()
+        server.server_close()
+        resolver.close()
+    result = check(path)
+    assert result.result.problems == []
+    assert serious(result) == []
+    records = [r.payload for r in result.artifact_records(traffic.NAME)]
+    requests = [r.target for r in records if isinstance(r, HttpRequest)]
+    assert requests == ["/", "/big", "/moved", "/", "/", "/big"]
+    lookups = sorted((r.name, r.answer is not None) for r in records if isinstance(r, DnsLookup))
+    assert lookups == [(f"host{n}.example.com", True) for n in range(3)]
+    flows = [r for r in records if isinstance(r, FlowSummary)]
+    assert sorted(f.flow.protocol for f in flows) == ["tcp"] * 5 + ["udp"]
