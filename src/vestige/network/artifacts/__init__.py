@@ -1,4 +1,4 @@
-"""The network artifacts vestige reads, listed explicitly in the order the engine runs them."""
+"""The artifacts of a packet capture, in the order the network platform lists them."""
 
 from __future__ import annotations
 
