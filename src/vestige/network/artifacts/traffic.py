@@ -34,7 +34,6 @@ Flow summaries, lookups, server names and requests are for the timeline and for 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -77,6 +76,7 @@ from vestige.platforms import MatchPolicy, excerpt
 NAME = "network.traffic"
 VERSION = 1
 PCAP = "pcap"
+"""The network platform's capture kind (``platform.PCAP``, which imports this module through the artifact list)."""
 PATHS = {PCAP: ("*",)}
 DESCRIPTION = "DNS lookups, TLS server names, HTTP requests and flows of a packet capture, and injected segments"
 MATCHES = MatchPolicy(
@@ -601,19 +601,7 @@ def _injection_traits(race: TcpRace, *, winner: bool = True) -> list[str]:
             )
     if response.script:
         traits.append("it carries script")
-    elif _script_type((race.first if winner else race.second).head):
-        traits.append("it carries script (its Content-Type is JavaScript)")
     return traits
-
-
-_JAVASCRIPT_TYPE = re.compile(rb"\ncontent-type:[ \t]*(?:text|application)/(?:x-)?(?:java|ecma)script\b", re.IGNORECASE)
-
-
-def _script_type(head: bytes) -> bool:
-    """Whether a response head declares a JavaScript body (a script file served in place of another, as
-    the Fox-IT imgur capture's injector did; ``HttpResponseHead.script`` looks for script inside HTML)."""
-    end = head.find(b"\r\n\r\n")
-    return _JAVASCRIPT_TYPE.search(head, 0, end if end >= 0 else len(head)) is not None
 
 
 def _location_host(location: str | None) -> str | None:
