@@ -34,10 +34,12 @@ Flow summaries, lookups, server names and requests are for the timeline and for 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from urllib.parse import urlsplit
 
 from vestige.evidence import budget
@@ -157,7 +159,9 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
     with acquisition.open(path) as stream:
         try:
             for packet in read_capture(stream, path):
-                yield from reading.packet(packet.time_ns, decode(packet))
+                made = reading.packet(packet.time_ns, decode(packet))
+                if made:
+                    yield from made
         except CaptureFormatError:
             # a cut or broken capture: what was read before it stands (pending lookups and flows included);
             # the engine reports the error as a problem of the file
@@ -176,8 +180,11 @@ class _FlowState:
     observed: set[Observable] = field(default_factory=set)
 
 
+_NONE: tuple[Record, ...] = ()
+
+
 class _Reading:
-    """One streaming pass over a capture: packets in, records out."""
+    """One streaming pass over a capture: packets in, records out (most packets make none)."""
 
     def __init__(self, path: str, sha256: str | None) -> None:
         self.path, self.sha256 = path, sha256
@@ -185,14 +192,15 @@ class _Reading:
         self.lookups = dns.DnsTracker()
         self.states: OrderedDict[Flow, _FlowState] = OrderedDict()
         self.query_times: OrderedDict[int, int] = OrderedDict()
-        """Capture times of recent packets to or from port 53, by number: a lookup's time is its query's."""
+        """Capture times of recent DNS packets by number: a lookup's time is its query's."""
         self.packets = 0
         self.undecodable = 0
         self.first_time_ns: int | None = None
         self.last_time_ns: int | None = None
         self.finished = False
 
-    def packet(self, time_ns: int, segment: Segment | None) -> Iterator[Record]:
+    def packet(self, time_ns: int, segment: Segment | None) -> Sequence[Record]:
+        """The records one packet completes, in order: flows that ended before it, then what it revealed."""
         self.packets += 1
         if self.first_time_ns is None:
             self.first_time_ns = time_ns
@@ -201,20 +209,26 @@ class _Reading:
             budget.check()
         if segment is None:
             self.undecodable += 1
-            return
+            return _NONE
         flow, to_client, observations = self.flows.add(segment)
-        for observation in observations:  # flows that ended before this packet first, then what it revealed
-            yield from self.observation(observation)
-        if segment.payload and dns.DNS_PORT in (segment.sport, segment.dport):
-            self.query_times[segment.number] = time_ns
-            if len(self.query_times) > QUERY_TIMES:
-                self.query_times.popitem(last=False)
-        for event in self.lookups.add(flow, to_client, segment):  # every packet: it moves the hold-on clock
-            yield from self.observation(event)
+        made: list[Record] = []
+        for observation in observations:
+            self.observation(observation, made)
+        if dns.DNS_PORT in (segment.sport, segment.dport):
+            # only DNS packets move the tracker's hold-on clock: a lookup comes out at the first DNS packet
+            # after its window, or at the end (the same records, in a deterministic order, at a fraction of
+            # the cost of handing it every packet)
+            if segment.payload:
+                self.query_times[segment.number] = time_ns
+                if len(self.query_times) > QUERY_TIMES:
+                    self.query_times.popitem(last=False)
+            for event in self.lookups.add(flow, to_client, segment):
+                self.observation(event, made)
         if segment.payload and segment.protocol == TCP_PROTOCOL and not to_client:
-            yield from self.client_payload(flow, segment)
+            self.client_payload(flow, segment, made)
+        return made
 
-    def client_payload(self, flow: Flow, segment: Segment) -> Iterator[Record]:
+    def client_payload(self, flow: Flow, segment: Segment, made: list[Record]) -> None:
         state = self.state(flow)
         first, state.client_spoke = not state.client_spoke, True
         payload = segment.payload
@@ -222,31 +236,30 @@ class _Reading:
             hello = tls.client_hello(payload)
             if hello is not None:
                 server_name, version = hello
-                yield self.record(TlsClientHello(flow, segment.number, server_name, version), segment.time_ns, flow)
+                made.append(self.record(TlsClientHello(flow, segment.number, server_name, version), segment.time_ns))
                 return
         if payload[0] in _METHOD_INITIALS:
             request = http.request(flow, segment.number, payload)
             if request is not None:
                 state.requests.append(request)
-                yield self.record(request, segment.time_ns, flow)
+                made.append(self.record(request, segment.time_ns))
 
-    def observation(self, event: object) -> Iterator[Record]:
-        if isinstance(event, TcpRace):
-            yield self.record(self.answered(event), event.first.time_ns, event.flow)
-        elif isinstance(event, FlowSummary):
-            yield self.record(event, event.first_time_ns, event.flow)
+    def observation(self, event: object, made: list[Record]) -> None:
+        if isinstance(event, FlowSummary):
+            made.append(self.record(event, event.first_time_ns, "flow start"))
             self.states.pop(event.flow, None)
-        elif isinstance(event, HandshakeHijack):
-            yield self.record(event, event.first.time_ns, event.flow)
+        elif isinstance(event, TcpRace):
+            made.append(self.record(self.answered(event), event.first.time_ns))
+        elif isinstance(event, HandshakeHijack | DnsRace):
+            made.append(self.record(event, event.first.time_ns))
         elif isinstance(event, DataAfterClose):
-            yield self.record(event, event.close.time_ns, event.flow)
-        elif isinstance(event, DnsRace):
-            yield self.record(event, event.first.time_ns, event.flow)
+            made.append(self.record(event, event.close.time_ns))
         elif isinstance(event, DnsLookup):
             asked = self.query_times.pop(event.query_packet, None) if event.query_packet is not None else None
-            answered = event.answer.time_ns if event.answer is not None else None
-            kind = "query time" if asked is not None else "answer time"
-            yield self.record(event, asked if asked is not None else answered, event.flow, kind)
+            if asked is not None:
+                made.append(self.record(event, asked, "query time"))
+            else:
+                made.append(self.record(event, event.answer.time_ns if event.answer else None, "answer time"))
 
     def answered(self, race: TcpRace) -> TcpRace:
         """The race with the request it answered (the flow's last before the winner) and the HTTP response
@@ -271,10 +284,10 @@ class _Reading:
             state = self.states[flow] = _FlowState()
         return state
 
-    def record(self, payload: RecordPayload, time_ns: int | None, flow: Flow, time_kind: str | None = None) -> Record:
+    def record(self, payload: Flowing, time_ns: int | None, time_kind: str = "packet time") -> Record:
         carried = _observables(payload)
         if carried:
-            observed = self.state(flow).observed
+            observed = self.state(payload.flow).observed
             fresh = tuple(o for o in carried if o not in observed)
             if len(observed) < OBSERVED_PER_FLOW:
                 observed.update(fresh[: OBSERVED_PER_FLOW - len(observed)])
@@ -286,17 +299,17 @@ class _Reading:
             summary=summary(payload),
             payload=payload,
             observables=carried,
-            time_kind=time_kind or ("flow start" if isinstance(payload, FlowSummary) else "packet time"),
+            time_kind=time_kind,
         )
 
     def finish(self) -> Iterator[Record]:
         if self.finished:
             return
         self.finished = True
-        for event in self.lookups.finish():
-            yield from self.observation(event)
-        for observation in self.flows.finish():
-            yield from self.observation(observation)
+        for event in chain(self.lookups.finish(), self.flows.finish()):  # streamed: a table may hold 100,000
+            made: list[Record] = []
+            self.observation(event, made)
+            yield from made
         done = CaptureSummary(self.packets, self.undecodable, self.first_time_ns, self.last_time_ns)
         yield Record(
             artifact=NAME,
@@ -306,6 +319,10 @@ class _Reading:
             payload=done,
             time_kind="first packet",
         )
+
+
+Flowing = TcpRace | HandshakeHijack | DataAfterClose | DnsLookup | DnsRace | TlsClientHello | HttpRequest | FlowSummary
+"""The payloads of the records of one flow."""
 
 
 def _packet_of(payload: RecordPayload) -> int | None:
@@ -330,23 +347,30 @@ def _answer_packet(answer: DnsAnswerView | None) -> int | None:
 def _observables(payload: RecordPayload) -> tuple[Observable, ...]:
     """What an indicator may name in a record: D15's names, URLs and addresses."""
     found: list[Observable | None] = []
-    if isinstance(payload, DnsLookup):
-        found.append(domain_observable(payload.name))
+    if isinstance(payload, FlowSummary):
+        found.extend((_address(payload.flow.client), _address(payload.flow.server)))
+    elif isinstance(payload, DnsLookup):
+        found.append(_domain(payload.name))
         for answer in payload.answer.answers if payload.answer is not None else ():
             kind, _, value = answer.partition(" ")
             if kind in ("A", "AAAA"):
-                found.append(ip_observable(value))
+                found.append(_address(value))
             elif kind == "CNAME":
-                found.append(domain_observable(value))
+                found.append(_domain(value))
     elif isinstance(payload, TlsClientHello) and payload.server_name:
-        found.append(domain_observable(payload.server_name))
+        found.append(_domain(payload.server_name))
     elif isinstance(payload, HttpRequest):
         if payload.host:
-            found.append(domain_observable(payload.host))
-        found.extend(observables_from_url(payload.url))
-    elif isinstance(payload, FlowSummary):
-        found.extend((ip_observable(payload.flow.client), ip_observable(payload.flow.server)))
+            found.append(_domain(payload.host))
+        found.extend(_url(payload.url))
     return tuple(dict.fromkeys(o for o in found if o is not None))
+
+
+# A capture names the same hosts and addresses over and over: each is normalised once (pure functions,
+# so the caches hold no state of a reading).
+_domain = functools.lru_cache(maxsize=1 << 16)(domain_observable)
+_address = functools.lru_cache(maxsize=1 << 16)(ip_observable)
+_url = functools.lru_cache(maxsize=1 << 14)(observables_from_url)
 
 
 def moment(time_ns: int | None) -> datetime | None:
