@@ -444,6 +444,42 @@ def test_retransmissions_and_out_of_order_segments_are_no_race(tmp_path: Path) -
     ]
 
 
+def test_a_zero_window_probe_replaced_when_the_window_opens_is_no_race(tmp_path: Path) -> None:
+    """Windows and BSD probe a zero window with the next byte of data and may send another byte there once
+    the window opens: benign different bytes at one sequence number."""
+    capture = CaptureBuilder()
+    talk = capture.connect(CLIENT, 51000, SERVER, 80, at=AT)
+    talk.send(GET)
+    start = talk.server_seq
+    capture.tcp(talk.now + 0.01, CLIENT, 51000, SERVER, 80, talk.client_seq, start, ACK, window=0)  # 5
+    probe = talk.reply(b"X", after=0.2)  # 6: one byte while the window is shut
+    capture.tcp(talk.now + 0.01, CLIENT, 51000, SERVER, 80, talk.client_seq, start, ACK, window=502)  # 7
+    talk.server_seq = start
+    talk.reply(OK, after=0.02)  # 8: the response, its first byte in place of the probe's
+    talk.close()
+    result = check(capture.write_pcap(tmp_path / "capture.pcap"))
+    assert probe == 6
+    assert serious(result) == []
+    assert not [r for r in result.artifact_records(traffic.NAME) if isinstance(r.payload, TcpRace)]
+
+
+def test_frames_that_carry_no_tcp_or_udp_are_counted_and_skipped(tmp_path: Path) -> None:
+    capture = CaptureBuilder()
+    arp = b"\xff" * 6 + bytes.fromhex("020000000002") + b"\x08\x06" + bytes(28)
+    capture.frame(AT, arp)
+    capture.frame(AT + 0.001, bytes.fromhex("020000000001020000000002") + b"\x08\x00\x45")  # IPv4 cut short
+    capture.udp(AT + 0.002, CLIENT, 40000, "9.9.9.9", 53, dns_query("example.com", 9))
+    result = check(capture.write_pcap(tmp_path / "capture.pcap"))
+    assert result.result.problems == []
+    records = result.artifact_records(traffic.NAME)
+    assert [r.summary for r in records] == [
+        "DNS lookup of example.com (A) unanswered",
+        "udp 10.0.0.2:40000 -> 9.9.9.9:53 (dns): 1 packet, 29 bytes",
+        "3 packets, 2 not decoded as TCP or UDP over IP",
+    ]
+    assert records[-1].payload == traffic.CaptureSummary(3, 2, 1_600_000_000_000_000_000, 1_600_000_000_002_000_000)
+
+
 def test_dns_race_in_a_capture_is_high(tmp_path: Path) -> None:
     capture = CaptureBuilder()
     query = capture.udp(AT, CLIENT, 40000, "9.9.9.9", 53, dns_query("example.com", 0x1234))

@@ -420,7 +420,7 @@ def summary(payload: RecordPayload) -> str:
         )
     if isinstance(payload, CaptureSummary):
         undecoded = f", {payload.undecodable} not decoded as TCP or UDP over IP" if payload.undecodable else ""
-        return f"{payload.packets} packets{undecoded}"
+        return f"{_count(payload.packets, 'packet')}{undecoded}"
     return type(payload).__name__
 
 
@@ -445,12 +445,16 @@ def _flow_summary(flow: FlowSummary) -> str:
     packets = flow.packets_to_server + flow.packets_to_client
     sent = flow.bytes_to_server + flow.bytes_to_client
     service = f" ({flow.service})" if flow.service else ""
-    return f"{flow.flow.text}{service}: {packets} packets, {_size(sent)}"
+    return f"{flow.flow.text}{service}: {_count(packets, 'packet')}, {_size(sent)}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _size(count: int) -> str:
     if count < 1000:
-        return f"{count} bytes"
+        return _count(count, "byte")
     for unit, scale in (("kB", 1e3), ("MB", 1e6), ("GB", 1e9)):
         if count < scale * 1000 or unit == "GB":
             return f"{count / scale:.1f} {unit}"
