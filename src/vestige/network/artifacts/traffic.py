@@ -116,7 +116,6 @@ IP_ID_DISTANCE = 1024
 """IP-IDs farther apart than this (modulo 2^16) do not come from one host's counter within a race's
 milliseconds (a server sends far fewer packets in between)."""
 
-TCP_PROTOCOL = 6
 QUERY_TIMES = 16_384
 """DNS packets whose capture time is remembered until their lookup comes out (the tracker holds a query
 for its hold-on window of 5 s, or 10 s unanswered)."""
@@ -224,7 +223,7 @@ class _Reading:
                     self.query_times.popitem(last=False)
             for event in self.lookups.add(flow, to_client, segment):
                 self.observation(event, made)
-        if segment.payload and segment.protocol == TCP_PROTOCOL and not to_client:
+        if segment.payload and segment.protocol == tcp.TCP_PROTOCOL and not to_client:
             self.client_payload(flow, segment, made)
         return made
 
