@@ -5,6 +5,7 @@ address helpers; and the real Fox-IT captures against tshark and dpkt."""
 from __future__ import annotations
 
 import ipaddress
+import random
 import struct
 from pathlib import Path
 
@@ -395,3 +396,31 @@ def test_every_frame_of_a_fox_it_capture_decodes_as_dpkt_decodes_it() -> None:
         assert (segment.options, segment.payload) == (segment_tcp.opts, segment_tcp.data)
         total += len(segment.payload)
     assert total == 1_190_546
+
+
+@pytest.mark.parametrize("linktype", [ETHERNET, NULL, 108, RAW, 12, 14, 228, 229, LINUX_SLL, LINUX_SLL2])
+def test_mutated_frames_decode_or_give_none_and_never_raise(linktype: int) -> None:
+    """Seeded mutations of well-formed frames of each link type (IPv4 and IPv6, TCP and UDP, with a VLAN
+    tag): every one decodes to a segment whose payload lies within the frame, or to None."""
+    rng = random.Random(linktype)
+    bodies = [ipv4(tcp()), ipv6(tcp(), 6), ipv4(udp(b"query"), 17), ipv6(options_chain(2) + udp(b"q"), 60)]
+    headers = {
+        ETHERNET: lambda body: ethernet(0x0800 if body[0] >> 4 == 4 else 0x86DD, body, (0x8100, 5)),
+        NULL: lambda body: struct.pack("<I", 2 if body[0] >> 4 == 4 else 30) + body,
+        108: lambda body: struct.pack(">I", 2 if body[0] >> 4 == 4 else 24) + body,
+        LINUX_SLL: lambda body: b"\0" * 14 + (b"\x08\x00" if body[0] >> 4 == 4 else b"\x86\xdd") + body,
+        LINUX_SLL2: lambda body: (b"\x08\x00" if body[0] >> 4 == 4 else b"\x86\xdd") + b"\0" * 18 + body,
+    }
+    decoded = 0
+    for _ in range(2000):
+        body = rng.choice(bodies)
+        data = bytearray(headers.get(linktype, lambda body: body)(body))
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            del data[rng.randrange(len(data)) :]
+        segment = decode(packet(linktype, bytes(data)))
+        if segment is not None:
+            decoded += 1
+            assert len(segment.payload) < len(data) and segment.protocol in (6, 17)
+    assert 200 < decoded < 2000

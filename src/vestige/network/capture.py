@@ -118,22 +118,21 @@ def capture_head(stream: IO[bytes], size: int = HEAD_BYTES) -> bytes:
 def read_capture(stream: IO[bytes], name: str) -> Iterator[Packet]:
     """The packets of the capture in ``stream`` (gzip is recognised and decompressed), in file order.
     Raises ``CaptureFormatError`` naming ``name`` for a broken file, ``TruncatedCaptureError`` after the
-    last complete packet for a cut one."""
-    first = stream.read(CHUNK)
-    source: _Input
-    if first.startswith(GZIP_MAGIC):
-        source = _Gunzip(stream, name, first)
-        first = b""
-    else:
-        source = _Plain(stream)
-    buffer = _more(source, first, 0, 24)
+    last complete packet for a cut one. Nothing is read until the first packet is asked for, and every
+    error is raised while iterating."""
+    source: _Input = _Plain(stream)
+    buffer = _more(source, b"", 0, 24)
+    if buffer.startswith(GZIP_MAGIC):
+        source = _Gunzip(stream, name, buffer)
+        buffer = _more(source, b"", 0, 24)
     if len(buffer) < 4:
         raise CaptureFormatError(f"{name}: not a pcap or pcapng capture (it holds {len(buffer)} bytes)")
     if buffer[:4] in _PCAP_MAGICS:
-        return _pcap_packets(source, buffer, name)
-    if buffer[:4] == PCAPNG_SECTION:
-        return _pcapng_packets(source, buffer, name)
-    raise CaptureFormatError(f"{name}: not a pcap or pcapng capture (magic {buffer[:4].hex()} at byte 0)")
+        yield from _pcap_packets(source, buffer, name)
+    elif buffer[:4] == PCAPNG_SECTION:
+        yield from _pcapng_packets(source, buffer, name)
+    else:
+        raise CaptureFormatError(f"{name}: not a pcap or pcapng capture (magic {buffer[:4].hex()} at byte 0)")
 
 
 def write_pcapng(packets: Iterable[Packet], out: IO[bytes]) -> None:
