@@ -5,8 +5,13 @@ Segments are built directly (the decoder has its own tests), numbered from 1 in 
 from __future__ import annotations
 
 import ipaddress
+import random
 import struct
+import tracemalloc
+from collections import Counter
 from dataclasses import dataclass, field
+
+import pytest
 
 from vestige.network.events import (
     DataAfterClose,
@@ -271,6 +276,15 @@ def test_client_to_server_race_on_a_flow_seen_mid_stream() -> None:
     assert race.flow == Flow("tcp", CLIENT, 51000, SERVER, 80)
 
 
+def test_relative_numbers_of_a_side_first_seen_in_the_other_side_acknowledgement() -> None:
+    wire = Wire()
+    wire.c(0, 7000, 9001, ACK)  # the client acknowledges the server's byte 9000 before the server is seen
+    wire.s(1_000, 9101, 7000, ACK, b"one")
+    wire.s(2_000, 9101, 7000, ACK, b"two")
+    (race,) = races(wire)
+    assert (race.to_client, race.overlap_start, race.overlap_length, race.differing) == (True, 101, 3, 3)
+
+
 def server_data(*pieces: tuple[int, bytes]) -> Wire:
     """A handshake, then server segments at the given relative sequence numbers, in the given order."""
     wire = Wire()
@@ -358,6 +372,32 @@ def test_payload_of_a_reset_is_not_a_race() -> None:
     wire = server_data((1, BODY[:100]))
     wire.s(10_000, 5001, 1001, RST | ACK, b"Connection reset by policy" * 4)
     assert observations(wire) == []
+
+
+def test_alternating_versions_are_one_race() -> None:
+    wire = Wire()
+    for n in range(200):
+        wire.s(n * 100, 5001, 1001, ACK, b"AB"[n % 2 : n % 2 + 1] * 40)
+    assert [(r.first.packet, r.second.packet) for r in races(wire)] == [(1, 2)]
+
+
+def test_handshake_seen_from_the_synack_only_and_without_timestamps() -> None:
+    wire = Wire()
+    wire.s(0, 5000, 1001, SYN | ACK, ttl=50, ip_id=7, df=False, options=b"\x02\x04\x05\xb4")
+    wire.s(1_000, 5001, 1001, ACK, b"one")
+    wire.s(2_000, 5001, 1001, ACK, b"two")
+    (race,) = races(wire)
+    assert race.to_client is True
+    assert race.handshake == Handshake(
+        syn_packet=None,
+        synack_packet=1,
+        server_ttl=50,
+        server_ip_id=7,
+        server_df=False,
+        timestamps=False,
+        server_window_scale=None,
+        rtt_ns=None,
+    )
 
 
 def test_race_cap_per_flow() -> None:
@@ -463,6 +503,34 @@ def test_data_after_reset_at_the_closing_sequence() -> None:
             ),
         )
     ]
+
+
+def test_a_close_is_kept_without_its_payload_but_shown_with_its_length() -> None:
+    wire = server_data((1, BODY[:100]))
+    wire.s(3_000, 5101, 1001, FIN | ACK, b"z" * 60_000)  # a capture taken below GRO: one 60 kB segment
+    wire.s(4_000, 65101, 1001, ACK, b"late")
+    table = FlowTable()
+    (found,) = observations(wire, table)
+    assert isinstance(found, DataAfterClose)
+    assert (found.close.length, found.close.head, found.data.length) == (60_000, b"z" * 512, 4)
+    assert len(wire.segments[3].payload) == 60_000  # the caller's segment is untouched
+
+
+def test_big_closing_segments_do_not_stay_in_memory() -> None:
+    table = FlowTable(stored_bytes=1024 * 1024)
+    tracemalloc.start()
+    try:
+        for port in range(1000):
+            wire = Wire(client_port=port)
+            wire.s(port, 5001, 1001, FIN | ACK, b"z" * 60_000)  # one side's FIN: the flow stays open
+            for segment in wire.segments:
+                table.add(segment)
+            del wire
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(table) == 1000
+    assert held < 12 * 1024 * 1024  # 60 MB if every FIN kept its payload
 
 
 def test_retransmission_before_a_fin_is_normal_and_data_at_the_fin_is_not() -> None:
@@ -578,6 +646,35 @@ def test_closed_flow_leaves_after_its_linger() -> None:
     assert len(table) == 1
 
 
+def test_a_closed_flow_that_keeps_talking_stays() -> None:
+    wire = Wire()
+    wire.c(0, 1000, 0, SYN)
+    wire.s(1_000, 5000, 1001, SYN | ACK)
+    wire.s(2_000, 9999, 0, RST)  # a forged reset, off the closing sequence number
+    wire.s(11_000_000, 5001, 1001, ACK, b"x" * 10)  # the genuine server goes on past the linger
+    other = Wire(client_port=5000, server="10.0.0.9", server_port=9999, protocol=17, segments=wire.segments)
+    while len(wire.segments) < SWEEP_EVERY:
+        other.c(12_000_000, 0, 0, 0, b"f")
+    table = FlowTable(linger_seconds=10)
+    assert observations(wire, table) == []
+    assert [(item.first_packet, item.packets_to_client, item.ended) for item in table.finish()] == [
+        (1, 3, "closed"),
+        (5, 0, "capture end"),
+    ]
+
+
+def test_a_reset_after_a_fin_closes_the_flow_and_the_fin_stays_the_close() -> None:
+    wire = Wire()
+    wire.c(0, 1000, 0, FIN | ACK)
+    wire.c(1_000, 1001, 0, RST)
+    wire.c(2_000, 1000, 0, ACK, b"x")
+    table = FlowTable()
+    (found,) = observations(wire, table)
+    assert isinstance(found, DataAfterClose)
+    assert (found.close.packet, found.close.flags, found.data.packet) == (1, "FA", 3)
+    assert [item.ended for item in table.finish()] == ["closed"]
+
+
 def test_full_table_evicts_the_least_recently_active_flow() -> None:
     wire = Wire(protocol=17)
     for port in (1, 2, 3):
@@ -617,10 +714,10 @@ def test_stored_payload_is_bounded_for_the_whole_table() -> None:
     assert observations(wire, FlowTable(stored_bytes=3 * (100 + 256))) == []  # the first segment is gone
 
 
-def test_window_per_direction_keeps_the_most_recent_segments() -> None:
+@pytest.mark.parametrize("table", [FlowTable(window_segments=3), FlowTable(window_bytes=39)])
+def test_window_per_direction_keeps_the_most_recent_segments(table: FlowTable) -> None:
     pieces = [(1 + 10 * n, BODY[10 * n : 10 * n + 10]) for n in range(5)]
     wire = server_data(*pieces, (1, b"!" * 10), (41, b"!" * 10))
-    table = FlowTable(window_segments=3)
     assert [(item.first.packet, item.second.packet) for item in observations(wire, table)] == [(7, 9)]  # type: ignore[attr-defined]
 
 
@@ -641,3 +738,40 @@ def test_a_million_short_flows_stay_bounded() -> None:
     assert len(table) == 1000
     assert ended == 999_000
     assert sum(1 for _ in table.finish()) == 1000
+
+
+def test_random_segments_keep_every_bound() -> None:
+    """Arbitrary flags, sequence numbers and payloads on a few ports: no exception, every cap holds, and
+    every flow opened is summarised exactly once."""
+    rng = random.Random(11)
+    table = FlowTable(max_flows=20, window_segments=4, window_bytes=300, stored_bytes=4096)
+    wire = Wire()
+    opened: dict[int, Flow] = {}
+    summarised: list[int] = []
+    per_flow: Counter[tuple[str, int]] = Counter()
+    for n in range(20_000):
+        client_port = 1000 + rng.randrange(40)
+        base = 2**32 - 500 if client_port % 2 else 7
+        seq = (base + rng.randrange(1_000)) & 0xFFFFFFFF
+        payload = bytes([rng.randrange(3)]) * rng.randrange(0, 120)
+        flags = rng.choice([SYN, SYN | ACK, ACK, PSH | ACK, FIN | ACK, RST, RST | ACK, 0xFF])
+        if rng.random() < 0.5:
+            wire.add(CLIENT, client_port, SERVER, 80, n * 10_000, seq, 0, flags, payload)
+        else:
+            wire.add(SERVER, 80, CLIENT, client_port, n * 10_000, seq, 0, flags, payload)
+        flow, _, found = table.add(wire.segments[-1])
+        opened[id(flow)] = flow
+        for item in found:
+            if isinstance(item, FlowSummary):
+                summarised.append(id(item.flow))
+            else:
+                per_flow[(type(item).__name__, id(item.flow))] += 1
+        assert len(table) <= 20
+    summarised.extend(id(item.flow) for item in table.finish())
+    assert len(table) == 0
+    assert sorted(summarised) == sorted(opened)
+    kinds = Counter(kind for kind, _ in per_flow.elements())
+    assert kinds["TcpRace"] > 0 and kinds["HandshakeHijack"] > 0 and kinds["DataAfterClose"] > 0
+    assert max(count for (kind, _), count in per_flow.items() if kind == "TcpRace") <= MAX_RACES_PER_FLOW
+    assert max(count for (kind, _), count in per_flow.items() if kind == "HandshakeHijack") == 1
+    assert max(count for (kind, _), count in per_flow.items() if kind == "DataAfterClose") <= 2

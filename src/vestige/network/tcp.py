@@ -3,9 +3,11 @@ TCP-level observations of ``reference/network-injection.md`` section 6 (D10 race
 D12 compares a race against, D14 handshake hijacks and data after a close).
 
 Sequence numbers follow RFC 9293 (section 3.4: arithmetic modulo 2**32). Each direction keeps its
-numbers relative to its initial sequence number (the SYN's, else the first seen minus one, so that the
-first payload byte is 1 either way, as Wireshark's relative numbers show it) and unwraps them against the
-highest byte seen, so a flow crossing 2**32 (or carrying more than 4 GiB) keeps a straight line.
+numbers relative to its initial sequence number as Wireshark's relative numbers do (``packet-tcp.c``):
+the SYN's, else one less than the first sequence number that side sent or the first acknowledgement
+number the other side sent, whichever came first, so that the first payload byte is 1. They are
+unwrapped against the highest byte seen, so a flow crossing 2**32 (or carrying more than 4 GiB) keeps a
+straight line.
 
 D10 follows the detectors the reference reads: Fox-IT's Snort/Zeek patches keep old segments per stream
 and compare a new one with them; HoneyBadger keeps a ring of recent segments per direction
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 
 from vestige.network.events import (
     HEAD_BYTES,
@@ -92,6 +95,7 @@ class _Direction:
     __slots__ = (
         "base",
         "close",
+        "close_length",
         "close_reported",
         "close_seq",
         "fin",
@@ -110,12 +114,14 @@ class _Direction:
         """Past the highest payload byte seen, relative and unwrapped (the next sequence number)."""
         self.window = -1
         """The window this side advertised in its last packet (-1: none yet)."""
-        self.segments: deque[_Entry] | None = None
+        self.segments: list[_Entry] | None = None
+        """Recent payload segments, oldest first (a list: a deque's first block costs 600 bytes a flow)."""
         self.stored_bytes = 0
         self.packets = 0
         self.octets = 0
         self.fin = False
         self.close: Segment | None = None
+        self.close_length = 0
         self.close_seq = 0
         self.close_reported = False
 
@@ -140,6 +146,7 @@ class _FlowState:
         "service_checked",
         "syn",
         "synack",
+        "synack_length",
     )
 
     def __init__(self, flow: Flow, keys: tuple[tuple[object, ...], tuple[object, ...]], segment: Segment) -> None:
@@ -156,6 +163,7 @@ class _FlowState:
         self.service_checked = False
         self.syn: Segment | None = None
         self.synack: Segment | None = None
+        self.synack_length = 0
         self.handshake: Handshake | None = None
         self.hijack_reported = False
         self.races = 0
@@ -174,16 +182,18 @@ class FlowTable:
         self,
         *,
         idle_seconds: float = 300.0,
-        max_flows: int = 100_000,
+        max_flows: int = 65_536,
         window_segments: int = 32,
         window_bytes: int = 256 * 1024,
         linger_seconds: float = 10.0,
-        stored_bytes: int = 128 * 1024 * 1024,
+        stored_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         """``idle_seconds``: capture time after which a silent flow ends (Zeek's TCP inactivity timeout
-        is 5 minutes). ``max_flows``: live flows at most. ``window_segments``/``window_bytes``: recent
-        payload segments kept per direction for D10. ``linger_seconds``: how long a closed flow stays
-        to see data after its close. ``stored_bytes``: payload kept for the whole table."""
+        is 5 minutes). ``max_flows``: live flows at most (a flow costs about 1-2 KiB besides its stored
+        payload, so the default stays near 150 MiB). ``window_segments``/``window_bytes``: recent payload
+        segments kept per direction for D10. ``linger_seconds``: how long a closed flow stays to see
+        data after its close. ``stored_bytes``: payload kept for the whole table (a race's two segments
+        arrive milliseconds apart; the budget holds the last tens of thousands of segments)."""
         self._idle_ns = int(idle_seconds * 1e9)
         self._linger_ns = int(linger_seconds * 1e9)
         self._max_flows = max(1, max_flows)
@@ -242,6 +252,10 @@ class FlowTable:
         flags = segment.flags
         if side.base < 0:
             side.base = segment.seq if flags & SYN else (segment.seq - 1) & MASK
+        if other.base < 0 and flags & ACK:
+            # Wireshark's rule: the other side's numbers count from this acknowledgement when it was
+            # not seen first, so relative numbers here are the ones an analyst reads there.
+            other.base = (segment.ack - 1) & MASK
         side.window = segment.window
         if flags & (SYN | FIN | RST):
             hijack = self._control(state, side, other, to_client, segment)
@@ -322,20 +336,25 @@ class FlowTable:
             # count from the server only (a simultaneous open has no hijack to tell).
             if not flags & ACK:
                 if state.synack is None and not to_client:
-                    state.syn = segment
+                    state.syn = _retained(segment)
             elif not to_client:
                 pass
             elif state.synack is None:
-                state.synack = segment
+                state.synack = _retained(segment)
+                state.synack_length = len(segment.payload)
             else:
                 found = self._hijack(state, segment)
-        if flags & (FIN | RST) and side.close is None:
-            side.close = segment
-            side.close_seq = self._relative(side, segment.seq)
+        if flags & (FIN | RST):
+            if side.close is None:
+                # The first close is the one an injector forges ahead of the genuine end.
+                side.close = _retained(segment)
+                side.close_length = len(segment.payload)
+                side.close_seq = self._relative(side, segment.seq)
+                if not flags & RST:
+                    side.close_seq += len(segment.payload)
             if flags & RST:
                 self._closed(state)
             else:
-                side.close_seq += len(segment.payload)
                 side.fin = True
                 if other.fin:
                     self._closed(state)
@@ -346,7 +365,7 @@ class FlowTable:
         if first is None or state.hijack_reported or first.ack != segment.ack or first.seq == segment.seq:
             return None
         state.hijack_reported = True
-        return HandshakeHijack(state.flow, segment_view(first), segment_view(segment))
+        return HandshakeHijack(state.flow, segment_view(first, state.synack_length), segment_view(segment))
 
     def _closed(self, state: _FlowState) -> None:
         if not state.closed:
@@ -365,7 +384,8 @@ class FlowTable:
         found: TcpRace | DataAfterClose | None = None
         if side.close is not None and not side.close_reported and start <= side.close_seq < end:
             side.close_reported = True
-            found = DataAfterClose(state.flow, to_client, segment_view(side.close), segment_view(segment))
+            close = segment_view(side.close, side.close_length)
+            found = DataAfterClose(state.flow, to_client, close, segment_view(segment))
         if start >= top:
             if start == top and end == top + 1 and other.window == 0:
                 return found  # a zero-window probe: its byte may be replaced when the window opens
@@ -432,14 +452,14 @@ class FlowTable:
     def _store(self, side: _Direction, entry: _Entry) -> None:
         segments = side.segments
         if segments is None:
-            segments = side.segments = deque()
+            segments = side.segments = []
         size = entry[1] - entry[0]
         segments.append(entry)
         kept = side.stored_bytes + size
         if len(segments) > self._window_segments or kept > self._window_bytes:
             while len(segments) > 1 and (len(segments) > self._window_segments or kept > self._window_bytes):
-                dropped = segments.popleft()
-                kept -= dropped[1] - dropped[0]
+                kept -= segments[0][1] - segments[0][0]
+                del segments[0]
         side.stored_bytes = kept
         self._stored.append(entry)
         total = self._stored_total + size + ENTRY_OVERHEAD
@@ -455,7 +475,7 @@ class FlowTable:
             total -= size + ENTRY_OVERHEAD
             # Per direction, segments leave in the order they came, so a still stored one is the first.
             if owner.segments and owner.segments[0] is oldest:
-                owner.segments.popleft()
+                del owner.segments[0]
                 owner.stored_bytes -= size
         return total
 
@@ -527,7 +547,7 @@ def _append(found: list[Observation] | None, more: Observation | list[Observatio
     return found
 
 
-def _seen_before(segments: deque[_Entry], conflicting: Segment, low: int, high: int, mine: bytes) -> bool:
+def _seen_before(segments: list[_Entry], conflicting: Segment, low: int, high: int, mine: bytes) -> bool:
     """Whether stored segments other than ``conflicting`` carried exactly ``mine`` over all of
     ``[low, high)``."""
     covered: list[tuple[int, int]] = []
@@ -560,8 +580,17 @@ def _service(segment: Segment) -> str | None:
     return None
 
 
-def segment_view(segment: Segment) -> SegmentView:
-    """A TCP segment as a finding shows it."""
+def _retained(segment: Segment) -> Segment:
+    """A segment kept for its header (a SYN, a SYN/ACK, a close) without more payload than a view shows:
+    a flow table full of 64 KiB FIN segments (a capture taken below GRO) must not hold them all."""
+    if len(segment.payload) <= HEAD_BYTES:
+        return segment
+    return replace(segment, payload=segment.payload[:HEAD_BYTES])
+
+
+def segment_view(segment: Segment, length: int | None = None) -> SegmentView:
+    """A TCP segment as a finding shows it (``length``: its payload length, when ``segment`` was kept
+    without all of its payload)."""
     return SegmentView(
         packet=segment.number,
         time_ns=segment.time_ns,
@@ -573,7 +602,7 @@ def segment_view(segment: Segment) -> SegmentView:
         ack=segment.ack,
         window=segment.window,
         options=option_names(segment.options),
-        length=len(segment.payload),
+        length=len(segment.payload) if length is None else length,
         head=bytes(segment.payload[:HEAD_BYTES]),
     )
 
