@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import os
+import queue
 import shutil
 import socket
 import struct
@@ -759,6 +760,29 @@ def _recorder(path: Path, bpf: str) -> tuple[list[str], str]:
     pytest.skip("neither dumpcap (Debian package wireshark-common) nor tcpdump is installed to record loopback")
 
 
+def _until_listening(recorder: subprocess.Popen[str], ready: str) -> str:
+    """What the recorder printed until it said ``ready`` (or ended, or 30 s passed)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert recorder.stderr is not None
+        for line in recorder.stderr:  # to its end: a full pipe would stall the recorder
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=read, daemon=True).start()
+    said = ""
+    while ready not in said:
+        try:
+            line = lines.get(timeout=30)
+        except queue.Empty:
+            break
+        if not line:
+            break
+        said += line
+    return said
+
+
 def _resolver(address: str) -> socket.socket:
     """A UDP socket on ``address`` port 53, which the DNS reader recognises (binding it needs root)."""
     resolver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -794,10 +818,9 @@ def test_a_capture_of_the_linux_stack_on_loopback_gives_nothing_at_medium_or_abo
         threading.Thread(target=_answer_queries, args=(resolver, 3), daemon=True),
     ]
     try:
-        assert recorder.stderr is not None
-        started = recorder.stderr.readline()
-        if ready not in started:
-            pytest.skip(f"{command[0]} cannot record the loopback interface: {started.strip()}")
+        said = _until_listening(recorder, ready)
+        if ready not in said:
+            pytest.skip(f"{command[0]} cannot record the loopback interface: {said.strip()}")
         time.sleep(0.3)
         for thread in threads:
             thread.start()
