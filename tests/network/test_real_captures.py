@@ -38,11 +38,11 @@ CAPTURES = {
 
 TITLES = {
     "qi_local_SYNACK_curl_jsonip.pcap": "Two segments from the server with different bytes for the same sequence "
-    "numbers on tcp 10.0.1.4:56524 -> 96.126.98.124:80, and its headers differ from the server's",
+    "numbers on tcp 10.0.1.4:56524 -> 96.126.98.124:80, the first with headers unlike the server's",
     "qi_local_GET_slashdot_redirect.pcap": "An empty HTTP 302 redirect to fox-it.com raced a different response on "
-    "tcp 10.0.1.4:58178 -> 216.34.181.45:80, and its headers differ from the server's",
+    "tcp 10.0.1.4:58178 -> 216.34.181.45:80, with headers unlike the server's",
     "qi_local_SYNACK_imgur_qdp.pcap": "A response carrying script raced a different response on "
-    "tcp 10.0.1.4:51212 -> 199.96.57.6:80, and its headers differ from the server's",
+    "tcp 10.0.1.4:51212 -> 199.96.57.6:80, with headers unlike the server's",
 }
 
 
@@ -79,3 +79,14 @@ def test_the_fox_it_injector_is_told_by_every_header_check() -> None:
         "its IP-ID is 1 where the second segment's is 3548; its Don't Fragment bit is clear where the server's "
         "SYN/ACK set it; it carries no TCP timestamps although the handshake negotiated them (RFC 7323)."
     ) in finding.explanation
+
+
+def test_every_fox_it_capture_is_checked() -> None:
+    if not SHARED.exists():
+        pytest.skip(f"{SHARED} is absent on this machine")
+    assert sorted(p.name for p in SHARED.glob("*.pcap")) == sorted(CAPTURES)
+    assert sorted(p.name for p in COMMITTED.glob("*.pcap")) == [
+        "qi_internet_SYNACK_curl_jsonip.pcap",
+        "qi_local_GET_slashdot_redirect.pcap",
+        "qi_local_SYNACK_curl_jsonip.pcap",
+    ]

@@ -137,7 +137,7 @@ def test_an_injected_cross_site_redirect_is_d11_critical_citing_both_segments_an
     assert finding.severity is Severity.CRITICAL
     assert finding.title == (
         "An empty HTTP 302 redirect to evil.example.net raced a different response on "
-        "tcp 10.0.0.2:51000 -> 93.184.216.34:80, and its headers differ from the server's"
+        "tcp 10.0.0.2:51000 -> 93.184.216.34:80, with headers unlike the server's"
     )
     assert finding.evidence == (
         Evidence(
@@ -196,7 +196,7 @@ def test_d12_alone_changes_the_title_and_explanation_but_not_the_severity() -> N
     won = race(forged(head_bytes=b"BANG! BANG!"), view(9, 60.0, GENUINE))
     [finding] = findings(record(won, 5))
     assert (finding.rule, finding.severity) == ("network.tcp_race", Severity.HIGH)
-    assert finding.title.endswith(", and its headers differ from the server's")
+    assert finding.title.endswith(", the first with headers unlike the server's")
     assert [e.locator.packet for e in finding.evidence] == [5, 9]
     assert "arrived" not in finding.explanation  # no request: no timing
 
@@ -360,7 +360,7 @@ def test_an_injected_cross_site_redirect_in_a_capture_is_one_critical_finding(tm
     )
     assert finding.title == (
         "An empty HTTP 302 redirect to fp3x9k2q.evil.example.net raced a different response on "
-        "tcp 10.0.0.2:51000 -> 93.184.216.34:80, and its headers differ from the server's"
+        "tcp 10.0.0.2:51000 -> 93.184.216.34:80, with headers unlike the server's"
     )
     assert finding.time == datetime(2020, 9, 13, 12, 26, 40, 33200, tzinfo=timezone.utc)
     assert "Second, 28.000 ms later: packet 6 at 2020-09-13T12:26:40.061200Z, TTL 52, IP-ID 1, DF set" in (

@@ -532,7 +532,7 @@ def race_finding(locator: Locator, race: TcpRace, request: _Sent | None) -> Find
     side = "server" if race.to_client else "client"
     title = _race_title(race, injected)
     if corroboration:
-        title += ", and its headers differ from the server's"
+        title += ", with headers unlike the server's" if injected else ", the first with headers unlike the server's"
     gap_ms = (second.time_ns - first.time_ns) / 1e6
     parts = [
         f"On {race.flow.text}, two segments from the {side} covered the same sequence numbers with different "
