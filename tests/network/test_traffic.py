@@ -854,3 +854,12 @@ def test_a_capture_of_the_linux_stack_on_loopback_gives_nothing_at_medium_or_abo
     assert lookups == [(f"host{n}.example.com", True) for n in range(3)]
     flows = [r for r in records if isinstance(r, FlowSummary)]
     assert sorted(f.flow.protocol for f in flows) == ["tcp"] * 5 + ["udp"]
+
+
+def test_a_time_beyond_the_calendar_is_named_not_fatal() -> None:
+    far = 2**64 * 10**9  # a pcapng timestamp of 2^64 seconds (if_tsresol 10^0)
+    won = race(view(5, 0, b"a", time_ns=far - 10**6), view(7, 0, b"b", time_ns=far))
+    [finding] = findings(record(won, 5))
+    assert finding.time is None
+    assert f"First: packet 5 at {far - 10**6} ns after 1970 (beyond the calendar), TTL 52" in finding.explanation
+    assert "Second, 1.000 ms later: packet 7" in finding.explanation

@@ -382,6 +382,10 @@ def moment(time_ns: int | None) -> datetime | None:
         return None
 
 
+def _when(time_ns: int) -> str:
+    return format_time(moment(time_ns)) or f"{time_ns} ns after 1970 (beyond the calendar)"
+
+
 # ----------------------------------------------------------------------------------------------
 # Summaries: one line a person reads
 
@@ -680,7 +684,7 @@ def _odd_ip_id(winner: int, other: int) -> bool:
 def _segment_text(segment: SegmentView) -> str:
     ip_id = "none" if segment.ip_id is None else str(segment.ip_id)
     return (
-        f"packet {segment.packet} at {format_time(moment(segment.time_ns))}, TTL {segment.ttl}, IP-ID {ip_id}, "
+        f"packet {segment.packet} at {_when(segment.time_ns)}, TTL {segment.ttl}, IP-ID {ip_id}, "
         f"DF {'set' if segment.df else 'clear'}, flags {segment.flags or 'none'}, window {segment.window}, "
         f"TCP options {segment.options or 'none'}, {_payload_text(segment)}"
     )
@@ -779,7 +783,7 @@ def _answers(answer: DnsAnswerView) -> str:
 def _answer_text(answer: DnsAnswerView) -> str:
     ip_id = "none" if answer.ip_id is None else str(answer.ip_id)
     return (
-        f"packet {answer.packet} at {format_time(moment(answer.time_ns))}, TTL {answer.ttl}, IP-ID {ip_id}, "
+        f"packet {answer.packet} at {_when(answer.time_ns)}, TTL {answer.ttl}, IP-ID {ip_id}, "
         f"answering {_answers(answer)}"
     )
 
