@@ -410,13 +410,24 @@ def test_a_race_over_sequence_wraparound_is_found(tmp_path: Path) -> None:
     assert (race.first.seq, race.second.seq, race.overlap_start, race.overlap_length) == (2**32 - 4, 2**32 - 4, 1, 17)
 
 
-def test_a_race_over_ipv6_in_a_vlan_is_found(tmp_path: Path) -> None:
-    path, _ = injected(tmp_path, FORGED_REDIRECT, client="2001:db8::2", server="2001:db8::1", vlan=42)
+@pytest.mark.parametrize(
+    ("client", "server", "vlan", "flow", "ip_id"),
+    [
+        ("2001:db8::2", "2001:db8::1", None, "tcp [2001:db8::2]:51000 -> [2001:db8::1]:80", "none"),
+        (CLIENT, SERVER, 42, "tcp 10.0.0.2:51000 -> 93.184.216.34:80", "1"),
+        ("2001:db8::2", "2001:db8::1", 7, "tcp [2001:db8::2]:51000 -> [2001:db8::1]:80", "none"),
+    ],
+    ids=["ipv6", "vlan", "ipv6-in-vlan"],
+)
+def test_a_race_over_ipv6_or_in_a_vlan_is_found(
+    tmp_path: Path, client: str, server: str, vlan: int | None, flow: str, ip_id: str
+) -> None:
+    path, _ = injected(tmp_path, FORGED_REDIRECT, client=client, server=server, vlan=vlan)
     result = check(path)
     assert serious(result) == [("network.injected_response", Severity.CRITICAL, [5, 6, 4])]
     [finding] = result.findings("network.injected_response")
-    assert "on tcp [2001:db8::2]:51000 -> [2001:db8::1]:80" in finding.title
-    assert "First: packet 5 at 2020-09-13T12:26:40.033200Z, TTL 64, IP-ID none, DF clear" in finding.explanation
+    assert f"on {flow}, with headers unlike the server's" in finding.title
+    assert f"First: packet 5 at 2020-09-13T12:26:40.033200Z, TTL 64, IP-ID {ip_id}, DF clear" in finding.explanation
 
 
 def test_retransmissions_and_out_of_order_segments_are_no_race(tmp_path: Path) -> None:
