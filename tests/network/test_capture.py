@@ -582,3 +582,9 @@ def test_the_first_packet_comes_before_the_file_is_read_whole() -> None:
     assert next(reader).number == 1
     assert stream.position == 1 << 20
     assert sum(1 for _ in reader) == 3999
+
+
+def test_the_fcs_bits_above_a_pcap_link_type_are_not_part_of_it() -> None:
+    """draft-ietf-opsawg-pcap: the upper bits of the LinkType field say whether frames end with an FCS."""
+    data = pcap_bytes("<", False, [(1, 0, FRAMES[0])], linktype=0x1C00_0000 | 1)
+    assert [p.linktype for p in packets(data)] == [1]

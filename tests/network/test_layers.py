@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import dpkt
@@ -22,7 +24,7 @@ from tests.builders.captures import (
     CaptureBuilder,
     dns_query,
 )
-from vestige.network.capture import Packet, read_capture
+from vestige.network.capture import Packet, read_capture, write_pcapng
 from vestige.network.layers import (
     ACK,
     FIN,
@@ -160,6 +162,17 @@ def test_stacked_vlan_tags_qinq_and_the_old_9100_tag() -> None:
     for tags in ([(0x88A8, 200), (0x8100, 100)], [(0x9100, 1), (0x8100, 2), (0x8100, 3)]):
         segment = decode(packet(ETHERNET, ethernet(0x0800, ipv4(tcp()), *tags)))
         assert segment == expected_tcp(1, 4)
+
+
+def pppoe(protocol: int, body: bytes) -> bytes:
+    return struct.pack("!BBHHH", 0x11, 0, 0x1234, len(body) + 2, protocol) + body
+
+
+def test_pppoe_sessions_carry_ipv4_and_ipv6_and_nothing_else_is_read() -> None:
+    assert decode(packet(ETHERNET, ethernet(0x8864, pppoe(0x0021, ipv4(tcp()))))) == expected_tcp(1, 4)
+    assert decode(packet(ETHERNET, ethernet(0x8864, pppoe(0x0057, ipv6(tcp(), 6)), (0x8100, 7)))) == expected_tcp(1, 6)
+    assert decode(packet(ETHERNET, ethernet(0x8864, pppoe(0xC021, ipv4(tcp()))))) is None  # LCP
+    assert decode(packet(ETHERNET, ethernet(0x8864, b"\x11\0\x12"))) is None
 
 
 def test_too_many_vlan_tags_or_a_tag_cut_short_is_not_decoded() -> None:
@@ -424,3 +437,62 @@ def test_mutated_frames_decode_or_give_none_and_never_raise(linktype: int) -> No
             decoded += 1
             assert len(segment.payload) < len(data) and segment.protocol in (6, 17)
     assert 200 < decoded < 2000
+
+
+TSHARK = shutil.which("tshark")
+
+
+@pytest.mark.skipif(
+    TSHARK is None, reason="tshark is not installed, so the comparison with Wireshark's decoding is not made"
+)
+def test_every_link_type_decodes_as_tshark_decodes_it(tmp_path: Path) -> None:
+    """One frame per link type and IP version, with a VLAN pair and IPv6 extension headers, written with
+    ``write_pcapng`` and decoded by tshark: the same source, ports, sequence number and payload length."""
+    frames_: list[tuple[int, bytes]] = []
+    for version in (4, 6):
+        body = ipv4(tcp()) if version == 4 else ipv6(options_chain(2) + tcp(), 60)
+        ethertype = 0x0800 if version == 4 else 0x86DD
+        frames_ += [
+            (ETHERNET, ethernet(ethertype, body, (0x88A8, 20), (0x8100, 10))),
+            (ETHERNET, ethernet(0x8864, pppoe(0x0021 if version == 4 else 0x0057, body))),
+            (NULL, struct.pack("<I", 2 if version == 4 else 30) + body),
+            (108, struct.pack(">I", 2 if version == 4 else 24) + body),
+            (RAW, body),
+            (228 if version == 4 else 229, body),
+            (LINUX_SLL, struct.pack(">HHH8sH", 0, 1, 6, b"\x02\0\0\0\0\x02\0\0", ethertype) + body),
+            (LINUX_SLL2, struct.pack(">HHIHBB8s", ethertype, 0, 2, 1, 0, 6, b"\x02\0\0\0\0\x02\0\0") + body),
+        ]
+        frames_.append(
+            (ETHERNET, ethernet(ethertype, ipv4(udp(b"query"), 17) if version == 4 else ipv6(udp(b"q"), 17)))
+        )
+    packets_ = [packet(linktype, data, number) for number, (linktype, data) in enumerate(frames_, start=1)]
+    path = tmp_path / "every.pcapng"
+    with path.open("wb") as out:
+        write_pcapng(packets_, out)
+    assert TSHARK is not None
+    fields = ("ip.src", "ipv6.src", "tcp.srcport", "udp.srcport", "tcp.seq_raw", "tcp.len", "udp.length")
+    result = subprocess.run(
+        [TSHARK, "-r", str(path), "-T", "fields", "-E", "separator=,", *(f"-e{field}" for field in fields)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    theirs = [line.split(",") for line in result.stdout.splitlines()]
+    ours = []
+    for packet_ in packets_:
+        segment = decode(packet_)
+        assert segment is not None
+        ours.append(
+            [
+                address_text(segment.src) if segment.version == 4 else "",
+                address_text(segment.src) if segment.version == 6 else "",
+                str(segment.sport) if segment.protocol == 6 else "",
+                str(segment.sport) if segment.protocol == 17 else "",
+                str(segment.seq) if segment.protocol == 6 else "",
+                str(len(segment.payload)) if segment.protocol == 6 else "",
+                str(len(segment.payload) + 8) if segment.protocol == 17 else "",
+            ]
+        )
+    assert theirs == ours
+    assert len(ours) == 18

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import zipfile
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def test_what_is_not_a_capture_is_refused_with_the_capture_kind_named(tmp_path: 
     with zipfile.ZipFile(tmp_path / "captures.zip", "w") as archive:
         archive.writestr("a.pcap", (tmp_path / "folder" / "a.pcap").read_bytes())
     for name in ("notes.txt", "notes.gz", "folder", "captures.zip"):
-        with pytest.raises(NotAnAcquisitionError, match=f"{PCAP_DESCRIPTION.replace('(', '.').replace(')', '.')}"):
+        with pytest.raises(NotAnAcquisitionError, match=re.escape(PCAP_DESCRIPTION)):
             Registry.discover().open(tmp_path / name)
 
 

@@ -380,6 +380,7 @@ class _Interface:
 def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet]:
     position, base, number = 0, 0, 0
     interfaces: list[_Interface] = []
+    clocks: list[tuple[int, int, int, int]] = []  # the interfaces' fields the common block needs
     order = "<"
     head = struct.Struct("<II").unpack_from
     enhanced = struct.Struct("<IIIII").unpack_from
@@ -396,6 +397,31 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
                     raise _cut_short(name, number + 1, base)
                 return
         kind, length = head(buffer, position)
+        end = position + length
+        if (
+            kind == ENHANCED_PACKET
+            and 32 <= length <= MAX_BLOCK
+            and not length & 3
+            and end <= len(buffer)
+            and word(buffer, end - 4)[0] == length
+        ):
+            # The common block, whole in the buffer and well formed: read it at once (what fails here is
+            # looked at again below, where each problem has its message).
+            interface, high, low, captured, original = enhanced(buffer, position + 8)
+            if captured <= length - 32 and captured <= MAX_CAPTURED and interface < len(clocks):
+                linktype, multiplier, divisor, offset_ns = clocks[interface]
+                number += 1
+                yield Packet(
+                    number,
+                    ((high << 32) | low) * multiplier // divisor + offset_ns,
+                    linktype,
+                    buffer[position + 28 : position + 28 + captured],
+                    original,
+                    base + position,
+                    interface,
+                )
+                position = end
+                continue
         if kind == SECTION_HEADER:  # a palindrome: the same in either byte order
             magic = buffer[position + 8 : position + 12]
             if magic not in _BYTE_ORDER_MAGICS:
@@ -407,6 +433,7 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
             enhanced = struct.Struct(order + "IIIII").unpack_from
             word = struct.Struct(order + "I").unpack_from
             interfaces = []
+            clocks = []
             length = head(buffer, position)[1]
         if length % 4 or length < 12 or length > MAX_BLOCK:
             raise CaptureFormatError(
@@ -480,7 +507,9 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
                 interface,
             )
         elif kind == INTERFACE_DESCRIPTION:
-            interfaces.append(_interface(buffer, position, length, order, name, base + position))
+            described = _interface(buffer, position, length, order, name, base + position)
+            interfaces.append(described)
+            clocks.append((described.linktype, described.multiplier, described.divisor, described.offset_ns))
         elif kind == SECTION_HEADER:
             _check_section(buffer, position, length, order, name, base + position)
         position = end

@@ -1,11 +1,12 @@
 """Link, IP and transport headers of a captured frame: the TCP or UDP segment it carries.
 
 Link types (https://www.tcpdump.org/linktypes.html): 1 Ethernet (IEEE 802.3, with 802.1Q / 802.1ad
-VLAN tags, stacked), 0 BSD null/loopback and 108 OpenBSD loopback (a 4-byte address family, in the
-byte order of the capturing host for 0 and of the network for 108, though writers disagree, so both
-are tried: 2 is IPv4; 24, 28 and 30 are IPv6 on the BSDs and macOS), 101 raw IP (and 12, 14, its
-numbers on some BSDs; the version is the first nibble), 228 raw IPv4, 229 raw IPv6, 113 Linux cooked
-capture (SLL, 16-byte header) and 276 Linux cooked capture v2 (SLL2, 20-byte header).
+VLAN tags, stacked, and PPPoE sessions as a router's WAN side carries them), 0 BSD null/loopback and
+108 OpenBSD loopback (a 4-byte address family, in the byte order of the capturing host for 0 and of
+the network for 108, though writers disagree, so both are tried: 2 is IPv4; 24, 28 and 30 are IPv6 on
+the BSDs and macOS), 101 raw IP (and 12, 14, its numbers on some BSDs; the version is the first
+nibble), 228 raw IPv4, 229 raw IPv6, 113 Linux cooked capture (SLL, 16-byte header) and 276 Linux
+cooked capture v2 (SLL2, 20-byte header).
 
 Network and transport: IPv4 (RFC 791: header length, total length, which trims Ethernet padding; only
 an unfragmented packet or a first fragment that holds the whole transport header is decoded), IPv6
@@ -33,6 +34,8 @@ ETHERNET, NULL, LOOP, RAW, RAW_BSD12, RAW_BSD14, IPV4, IPV6 = 1, 0, 108, 101, 12
 LINUX_SLL, LINUX_SLL2 = 113, 276
 
 ETHERTYPE_IPV4, ETHERTYPE_IPV6 = 0x0800, 0x86DD
+ETHERTYPE_PPPOE_SESSION = 0x8864
+_PPP_PROTOCOLS = {0x0021: ETHERTYPE_IPV4, 0x0057: ETHERTYPE_IPV6}
 VLAN_ETHERTYPES = frozenset({0x8100, 0x88A8, 0x9100})
 """802.1Q, 802.1ad (QinQ) and the pre-standard QinQ tag."""
 MAX_VLAN_TAGS = 8
@@ -158,6 +161,10 @@ def _after_ethertype(packet: Packet, data: bytes, at: int, payload_at: int | Non
             return None
         ethertype = _ETHERTYPE.unpack_from(data, start + 2)[0]
         start += 4
+    if ethertype == ETHERTYPE_PPPOE_SESSION and start + 8 <= len(data):
+        # PPPoE (RFC 2516): version/type, code, session, length, then the PPP protocol (RFC 1661).
+        ethertype = _PPP_PROTOCOLS.get(_ETHERTYPE.unpack_from(data, start + 6)[0], 0)
+        start += 8
     if ethertype == ETHERTYPE_IPV4:
         return _ipv4(packet, data, start)
     if ethertype == ETHERTYPE_IPV6:
