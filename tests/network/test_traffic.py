@@ -874,3 +874,31 @@ def test_a_time_beyond_the_calendar_is_named_not_fatal() -> None:
     assert finding.time is None
     assert f"First: packet 5 at {far - 10**6} ns after 1970 (beyond the calendar), TTL 52" in finding.explanation
     assert "Second, 1.000 ms later: packet 7" in finding.explanation
+
+
+def test_the_reading_and_the_detector_remember_a_bounded_number_of_flows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(traffic, "FLOW_STATES", 2)
+    monkeypatch.setattr(traffic, "OBSERVED_PER_FLOW", 3)
+    flows = [Flow("tcp", CLIENT, port, SERVER, 80) for port in (1, 2, 3)]
+    recent = traffic._RecentRequests()
+    reading = traffic._Reading("capture.pcap", SHA)
+    for flow in flows:
+        recent.add(flow, traffic._Sent(flow.client_port, None))
+        reading.state(flow)
+    assert [f.client_port for f in recent.flows] == [2, 3]
+    assert [f.client_port for f in reading.states] == [2, 3]
+    hosts = [f"h{n}.example" for n in range(5)]
+    carried = [
+        reading.record(HttpRequest(flows[2], n, "GET", host, "/", f"http://{host}/", None), T).observables
+        for n, host in enumerate([*hosts, hosts[0], hosts[4]])
+    ]
+    assert [[o.value for o in observables] for observables in carried] == [
+        ["h0.example", "http://h0.example/"],
+        ["h1.example", "http://h1.example/"],
+        ["h2.example", "http://h2.example/"],
+        ["h3.example", "http://h3.example/"],
+        ["h4.example", "http://h4.example/"],
+        [],
+        ["h4.example", "http://h4.example/"],
+    ]
+    assert len(reading.states[flows[2]].observed) == 3
