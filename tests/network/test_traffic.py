@@ -20,6 +20,7 @@ import urllib.request
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -27,7 +28,7 @@ from click.testing import CliRunner
 from tests.builders import Checked, check, plain_set
 from tests.builders.captures import ACK, RST, SYN, CaptureBuilder, dns_answer, dns_query
 from vestige.cli import main
-from vestige.model import Evidence, Locator, Record, Severity
+from vestige.model import Evidence, Finding, Locator, Record, RecordPayload, Severity
 from vestige.network.artifacts import traffic
 from vestige.network.events import (
     DataAfterClose,
@@ -61,7 +62,7 @@ REDIRECT = b"HTTP/1.1 302 Found\r\nLocation: http://evil.example.net/x\r\nConten
 GENUINE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-def view(packet: int, at_ms: float, head: bytes, **fields: object) -> SegmentView:
+def view(packet: int, at_ms: float, head: bytes, **fields: Any) -> SegmentView:
     base = SegmentView(
         packet=packet,
         time_ns=T + int(at_ms * 1e6),
@@ -76,16 +77,16 @@ def view(packet: int, at_ms: float, head: bytes, **fields: object) -> SegmentVie
         length=len(head),
         head=head,
     )
-    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **fields)
 
 
-def record(payload: object, packet: int) -> Record:
+def record(payload: RecordPayload, packet: int) -> Record:
     return Record(
         artifact=traffic.NAME,
         locator=Locator("capture.pcap", SHA, packet=packet),
         time=traffic.moment(T),
-        summary=traffic.summary(payload),  # type: ignore[arg-type]
-        payload=payload,  # type: ignore[arg-type]
+        summary=traffic.summary(payload),
+        payload=payload,
     )
 
 
@@ -94,7 +95,7 @@ def request(packet: int, at_ms: float) -> Record:
     return dataclasses.replace(record(sent, packet), time=traffic.moment(T + int(at_ms * 1e6)))
 
 
-def race(first: SegmentView, second: SegmentView, **fields: object) -> TcpRace:
+def race(first: SegmentView, second: SegmentView, **fields: Any) -> TcpRace:
     base = TcpRace(
         flow=FLOW,
         to_client=True,
@@ -109,14 +110,14 @@ def race(first: SegmentView, second: SegmentView, **fields: object) -> TcpRace:
         first_response=None,
         second_response=None,
     )
-    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **fields)
 
 
 def head(status: int, location: str | None = None, length: int | None = None, script: bool = False) -> HttpResponseHead:
     return HttpResponseHead(status, "Found" if status == 302 else "OK", location, length, script)
 
 
-def findings(*records: Record) -> list:  # type: ignore[type-arg]
+def findings(*records: Record) -> list[Finding]:
     return list(traffic.detect(records, _NoIndicators()))
 
 
@@ -323,13 +324,19 @@ FORGED_REDIRECT = (
 )
 
 
-def injected(tmp_path: Path, forged_bytes: bytes, **connect: object) -> tuple[Path, dict[str, int]]:
+def injected(
+    tmp_path: Path,
+    forged_bytes: bytes,
+    *,
+    client: str = CLIENT,
+    server: str = SERVER,
+    server_isn: int = 5_000_000,
+    vlan: int | None = None,
+) -> tuple[Path, dict[str, int]]:
     """A capture of one HTTP exchange whose response an on-path injector raced (Fox-IT's lab injector: the
     forged segment 2 ms after the request, the server's own 30 ms after it)."""
     capture = CaptureBuilder()
-    client = str(connect.pop("client", CLIENT))
-    server = str(connect.pop("server", SERVER))
-    talk = capture.connect(client, 51000, server, 80, at=AT, **connect)  # type: ignore[arg-type]
+    talk = capture.connect(client, 51000, server, 80, at=AT, server_isn=server_isn, vlan=vlan)
     numbers = {"syn": talk.syn, "synack": talk.synack}
     numbers["request"] = talk.send(GET)
     numbers["forged"] = talk.inject(forged_bytes, after=0.002)
@@ -556,7 +563,7 @@ def test_a_capture_cut_inside_a_record_keeps_what_came_before_and_reports_the_cu
         (1, "tcp 10.0.0.2:51000 -> 93.184.216.34:80 (http): 6 packets, 234 bytes"),
         (None, "6 packets"),
     ]
-    assert records[2].payload.ended == "capture end"  # type: ignore[attr-defined]
+    assert isinstance(records[2].payload, FlowSummary) and records[2].payload.ended == "capture end"
     out = tmp_path / "out"
     code, output = run_cli("check", str(path), "-o", str(out), "--no-bundled-iocs")
     assert code == 3, output
