@@ -43,6 +43,7 @@ from vestige.network.events import (
     HttpResponseHead,
     SegmentView,
     TcpRace,
+    TlsClientHello,
 )
 
 SHA = "ab" * 32
@@ -644,11 +645,22 @@ def test_vestige_check_writes_findings_with_packet_locators(tmp_path: Path) -> N
     assert len(lines) == len(check(path).artifact_records(traffic.NAME))
 
 
-def client_hello(server_name: str) -> bytes:
-    """A TLS 1.2 ClientHello record naming ``server_name`` (RFC 8446 4.1.2, RFC 6066 section 3)."""
+def client_hello(server_name: str, padding: int = 0) -> bytes:
+    """A TLS 1.2 ClientHello record naming ``server_name`` (RFC 8446 4.1.2, RFC 6066 section 3), after a
+    padding extension of ``padding`` bytes when asked (RFC 7685; as a large key share, it pushes the name
+    into a later segment)."""
     name = server_name.encode()
     sni = struct.pack(">HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
-    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\xc0\x2f" + b"\x01\x00" + struct.pack(">H", len(sni)) + sni
+    extensions = (struct.pack(">HH", 21, padding) + bytes(padding) if padding else b"") + sni
+    body = (
+        b"\x03\x03"
+        + bytes(32)
+        + b"\x00"
+        + b"\x00\x02\xc0\x2f"
+        + b"\x01\x00"
+        + struct.pack(">H", len(extensions))
+        + extensions
+    )
     handshake = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x01" + struct.pack(">H", len(handshake)) + handshake
 
@@ -707,6 +719,27 @@ def test_lookups_server_names_requests_and_flows_are_timeline_records(tmp_path: 
     assert records[2].time == datetime(2020, 9, 13, 12, 26, 40, tzinfo=timezone.utc)
     assert serious(result) == []
     assert all(f.severity < Severity.MEDIUM for f in result.result.findings)
+
+
+def test_a_client_hello_over_two_segments_gives_its_server_name(tmp_path: Path) -> None:
+    hello = client_hello("pq.example.org", padding=1800)
+    capture = CaptureBuilder()
+    talk = capture.connect(CLIENT, 51001, SERVER, 443, at=AT)
+    start = talk.client_seq
+    first = talk.send(hello[:1400])  # 4
+    talk.client_seq = start
+    talk.send(hello[:1400])  # 5: a retransmission of the first part
+    talk.send(hello[1400:])  # 6
+    cut = capture.connect(CLIENT, 51002, SERVER, 443, at=AT + 1)  # 7, 8, 9
+    cut.send(hello[:1400])  # 10
+    cut.client_seq += 10
+    cut.send(hello[1410:])  # 11: after a gap, so the name stays unknown
+    result = check(capture.write_pcap(tmp_path / "capture.pcap"))
+    hellos = [r for r in result.artifact_records(traffic.NAME) if isinstance(r.payload, TlsClientHello)]
+    assert [(r.locator.packet, r.summary) for r in hellos] == [
+        (first, "TLS ClientHello for pq.example.org (TLS 1.2) from 10.0.0.2 to 93.184.216.34")
+    ]
+    assert hellos[0].time == datetime(2020, 9, 13, 12, 26, 40, 31200, tzinfo=timezone.utc)
 
 
 AUDITED = """

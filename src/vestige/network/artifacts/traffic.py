@@ -105,6 +105,9 @@ FLOW_STATES = 65_536
 OBSERVED_PER_FLOW = 256
 """Distinct observables remembered per flow: past it, a flow's observables are carried again (more
 findings, never fewer)."""
+HELLO_BYTES = 16 * 1024 * 1024
+"""Bytes of ClientHellos spanning several segments held at once while they are joined (a hello is at most
+about 18 KiB; real ones under 3 KiB): past it, a hello's later segments are not joined."""
 REQUESTS_PER_FLOW = 4
 """Recent HTTP requests remembered per flow, to find the one a race answered (pipelining keeps few)."""
 SHOWN_BYTES = 64
@@ -177,6 +180,19 @@ class _FlowState:
     client_spoke: bool = False
     requests: deque[HttpRequest] = field(default_factory=lambda: deque(maxlen=REQUESTS_PER_FLOW))
     observed: set[Observable] = field(default_factory=set)
+    hello: _PartialHello | None = None
+
+
+@dataclass(slots=True)
+class _PartialHello:
+    """A ClientHello that spans several segments (a post-quantum key share makes one larger than a segment),
+    joined in sequence order until it holds the whole record."""
+
+    packet: int
+    time_ns: int
+    size: int
+    next_seq: int
+    data: bytearray
 
 
 _NONE: tuple[Record, ...] = ()
@@ -192,6 +208,8 @@ class _Reading:
         self.states: OrderedDict[Flow, _FlowState] = OrderedDict()
         self.query_times: OrderedDict[int, int] = OrderedDict()
         """Capture times of recent DNS packets by number: a lookup's time is its query's."""
+        self.hello_bytes = 0
+        """Bytes reserved by the partial ClientHellos being joined, at most ``HELLO_BYTES``."""
         self.packets = 0
         self.undecodable = 0
         self.first_time_ns: int | None = None
@@ -231,11 +249,19 @@ class _Reading:
         state = self.state(flow)
         first, state.client_spoke = not state.client_spoke, True
         payload = segment.payload
+        if state.hello is not None:
+            self.join_hello(flow, state, segment, made)
+            return
         if first:
-            hello = tls.client_hello(payload)
-            if hello is not None:
-                server_name, version = hello
-                made.append(self.record(TlsClientHello(flow, segment.number, server_name, version), segment.time_ns))
+            size = tls.client_hello_size(payload)
+            if size is not None:
+                hello = tls.client_hello(payload)
+                if hello is not None:
+                    made.append(self.record(TlsClientHello(flow, segment.number, *hello), segment.time_ns))
+                elif len(payload) < size and self.hello_bytes + size <= HELLO_BYTES:
+                    self.hello_bytes += size
+                    next_seq = (segment.seq + len(payload)) & tcp.MASK
+                    state.hello = _PartialHello(segment.number, segment.time_ns, size, next_seq, bytearray(payload))
                 return
         if payload[0] in _METHOD_INITIALS:
             request = http.request(flow, segment.number, payload)
@@ -243,10 +269,36 @@ class _Reading:
                 state.requests.append(request)
                 made.append(self.record(request, segment.time_ns))
 
+    def join_hello(self, flow: Flow, state: _FlowState, segment: Segment, made: list[Record]) -> None:
+        """Adds the next segment to a partial ClientHello. A retransmission of bytes already joined is
+        skipped; a gap or a reordering ends the attempt (the name then stays unknown, as it is to a reader
+        of one segment)."""
+        partial = state.hello
+        assert partial is not None
+        behind = (partial.next_seq - segment.seq) & tcp.MASK
+        if 0 < behind <= len(partial.data) and behind >= len(segment.payload):
+            return
+        if segment.seq == partial.next_seq:
+            partial.data += segment.payload[: partial.size - len(partial.data)]
+            partial.next_seq = (segment.seq + len(segment.payload)) & tcp.MASK
+            hello = tls.client_hello(bytes(partial.data))
+            if hello is None and len(partial.data) < partial.size:
+                return
+            if hello is not None:
+                made.append(self.record(TlsClientHello(flow, partial.packet, *hello), partial.time_ns))
+        self.release_hello(state)
+
+    def release_hello(self, state: _FlowState) -> None:
+        if state.hello is not None:
+            self.hello_bytes -= state.hello.size
+            state.hello = None
+
     def observation(self, event: object, made: list[Record]) -> None:
         if isinstance(event, FlowSummary):
             made.append(self.record(event, event.first_time_ns, "flow start"))
-            self.states.pop(event.flow, None)
+            ended = self.states.pop(event.flow, None)
+            if ended is not None:
+                self.release_hello(ended)
         elif isinstance(event, TcpRace):
             made.append(self.record(self.answered(event), event.first.time_ns))
         elif isinstance(event, HandshakeHijack | DnsRace):
@@ -279,7 +331,7 @@ class _Reading:
         state = self.states.get(flow)
         if state is None:
             if len(self.states) >= FLOW_STATES:
-                self.states.popitem(last=False)
+                self.release_hello(self.states.popitem(last=False)[1])
             state = self.states[flow] = _FlowState()
         return state
 
