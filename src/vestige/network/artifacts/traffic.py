@@ -4,8 +4,11 @@ injection detectors D10-D15 of reference/network-injection.md sections 3 and 6.
 The capture (pcap or pcapng, plain or gzip; ``network.capture``) is read in one streaming pass: each
 frame is decoded (``network.layers``), handed to the flow table (``network.tcp``), and its payload to the
 DNS tracker (``network.dns``), to the TLS ClientHello reader on the first client payload of a TCP flow
-(``network.tls``) and to the HTTP request reader on client payloads (``network.http``). Records cite
-their packet by number, as Wireshark numbers frames, so that an analyst jumps to it with Go To Packet.
+(``network.tls``; a hello larger than a segment is joined from the client's next segments in sequence
+order) and to the HTTP request reader on client payloads (``network.http``). Records cite their packet by
+number, as Wireshark numbers frames, so that an analyst jumps to it with Go To Packet. Frames that carry
+no TCP or UDP are counted in the capture's summary record; a capture cut short or broken keeps every
+record before the break (pending lookups and flows included) and is reported as a problem of the file.
 
 Detectors:
 - D10 ``network.tcp_race`` (high): two segments of one flow and direction covered the same sequence
