@@ -178,7 +178,7 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
 @dataclass(slots=True)
 class _FlowState:
     """What the reading remembers of one flow: whether the client sent a payload yet, its recent HTTP
-    requests, and the observables its records carried already."""
+    requests, the observables its records carried already, and a ClientHello being joined."""
 
     client_spoke: bool = False
     requests: deque[HttpRequest] = field(default_factory=lambda: deque(maxlen=REQUESTS_PER_FLOW))
