@@ -234,16 +234,12 @@ class _Reading:
         made: list[Record] = []
         for observation in observations:
             self.observation(observation, made)
-        if dns.DNS_PORT in (segment.sport, segment.dport):
-            # only DNS packets move the tracker's hold-on clock: a lookup comes out at the first DNS packet
-            # after its window, or at the end (the same records, in a deterministic order, at a fraction of
-            # the cost of handing it every packet)
-            if segment.payload:
-                self.query_times[segment.number] = time_ns
-                if len(self.query_times) > QUERY_TIMES:
-                    self.query_times.popitem(last=False)
-            for event in self.lookups.add(flow, to_client, segment):
-                self.observation(event, made)
+        if segment.payload and dns.DNS_PORT in (segment.sport, segment.dport):
+            self.query_times[segment.number] = time_ns
+            if len(self.query_times) > QUERY_TIMES:
+                self.query_times.popitem(last=False)
+        for event in self.lookups.add(flow, to_client, segment):  # every packet moves its hold-on clock
+            self.observation(event, made)
         if segment.payload and segment.protocol == tcp.TCP_PROTOCOL and not to_client:
             self.client_payload(flow, segment, made)
         return made
