@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from vestige.network.artifacts import traffic
 from vestige.platforms import Artifact
 
-ARTIFACTS: tuple[Artifact, ...] = ()
+ARTIFACTS: tuple[Artifact, ...] = (traffic,)
