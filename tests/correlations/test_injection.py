@@ -141,3 +141,20 @@ def test_select_keeps_only_what_can_join() -> None:
     assert CORRELATOR.select(race()) is True
     assert CORRELATOR.select(race(to_client=False)) is False  # the client's own bytes: no forged response
     assert CORRELATOR.select(race(url=None)) is False  # no request to pair with a visit
+
+
+def test_a_location_or_request_url_that_is_no_url_costs_only_the_comparison() -> None:
+    [finding] = joined(redirect(), [race(location="http://[unclosed/")])
+    assert finding.severity is Severity.HIGH
+    assert "The Location of the response that arrived first, http://[unclosed/, is not where Safari went" in (
+        finding.explanation
+    )
+    assert joined(redirect(), [race(url="http://[unclosed/")]) == []
+    assert joined(redirect(), [race(url="http://yahoo.fr:99999/")]) == []
+
+
+def test_a_relative_location_is_resolved_against_the_request() -> None:
+    [finding] = joined(redirect("http://yahoo.fr/", "http://yahoo.fr.example/x"), [race(location="/x")])
+    assert "The Location of the response that arrived first, http://yahoo.fr/x, is not where Safari went next" in (
+        finding.explanation
+    )

@@ -101,6 +101,16 @@ def _address(url: str | None) -> _Address | None:
     return _Address(scheme, host, port or DEFAULT_PORTS.get(scheme, 0), parts.path or "/", parts.query)
 
 
+def _resolved(request_url: str | None, location: str | None) -> str | None:
+    """A response's ``Location`` against the URL of the request it answered (it may be relative)."""
+    if location is None:
+        return None
+    try:
+        return urljoin(request_url or "", location)
+    except ValueError:  # the forged bytes are the attacker's: an unclosed "[" makes no URL, and no exception
+        return location
+
+
 def _relation(one: _Address | None, other: _Address | None) -> str | None:
     if one is None or other is None:
         return None
@@ -240,7 +250,7 @@ class InjectionOnDeviceAndWire:
         head_url, destination_url = _visit_url(head) or "", _visit_url(destination) or ""
         tcp = race.race
         winner = tcp.first_response
-        location = urljoin(tcp.request_url or "", winner.location) if winner and winner.location else None
+        location = _resolved(tcp.request_url, winner.location if winner else None)
         followed = _relation(_address(location), _address(destination_url))
         severity = Severity.CRITICAL if race.forged and followed in (SAME_URL, SAME_HOST) else Severity.HIGH
         if severity is Severity.CRITICAL:
@@ -307,8 +317,7 @@ def _told_destination(location: str | None, destination: str, followed: str | No
         )
     told = f"The Location of the response that arrived first, {location}, is not where Safari went next ({destination})"
     other = race.second_response.location if race.second_response else None
-    second = _address(urljoin(race.request_url or "", other)) if other else None
-    if _relation(second, _address(destination)) in (SAME_URL, SAME_HOST):
+    if _relation(_address(_resolved(race.request_url, other)), _address(destination)) in (SAME_URL, SAME_HOST):
         return f"{told}; Safari's next visit matches the Location of the response that arrived second, {other}."
     return told + "."
 
