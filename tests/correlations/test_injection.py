@@ -61,7 +61,8 @@ def test_safari_following_a_forged_redirect_won_on_the_wire_is_critical() -> Non
         f"302 Found, Location: {EXPLOIT_URL}, Content-Length: 0), packet 8 at 2024-05-14T09:12:40.868500Z after it "
         "(HTTP 200 OK, Content-Length: 5120); the capture's finding: A forged redirect won a TCP race. "
         "The URL Safari visited and the URL the phone requested are the same, http://yahoo.fr/. "
-        f"The Location of the response that arrived first, {EXPLOIT_URL}, is the URL Safari visited next. "
+        f"The Location of the response that arrived first, {EXPLOIT_URL}, is the URL Safari visited next: Safari "
+        "followed that response. "
         "Against the packet that arrived first, the phone's time is 0.412 s later than the capture's, within the "
         "±120 s clock-skew window this join allows."
     )
@@ -83,14 +84,35 @@ def test_a_forged_redirect_elsewhere_than_safari_went_pairs_as_high_and_says_so(
     assert finding.severity is Severity.HIGH
     assert (
         "The Location of the response that arrived first, http://portal.example.net/login, is not where Safari went "
-        f"next ({EXPLOIT_URL})." in finding.explanation
+        f"next ({EXPLOIT_URL}): the pairing rests on the request's URL and time alone." in finding.explanation
+    )
+
+
+def test_safari_going_where_the_response_that_arrived_second_pointed_is_said() -> None:
+    [finding] = joined(redirect(), [race(location="http://portal.example.net/", second_location=EXPLOIT_URL)])
+    assert finding.severity is Severity.HIGH
+    assert (
+        f"next ({EXPLOIT_URL}); Safari's next visit matches the Location of the response that arrived second, "
+        f"{EXPLOIT_URL}." in finding.explanation
+    )
+
+
+def test_a_winning_response_without_a_location_pairs_as_high() -> None:
+    [finding] = joined(redirect(), [race(location=None)])
+    assert finding.severity is Severity.HIGH
+    assert (
+        f"The response that arrived first names no Location and Safari went on to {EXPLOIT_URL}: the pairing rests "
+        "on the request's URL and time alone." in finding.explanation
     )
 
 
 def test_the_same_host_as_the_location_counts_as_followed() -> None:
     [finding] = joined(redirect(), [race(location="https://bun54l2b67.get1tn0w.free247downloads.com:30495/other")])
     assert finding.severity is Severity.CRITICAL
-    assert "is on the host Safari visited next" in finding.explanation
+    assert (
+        "is on the host Safari visited next (https://bun54l2b67.get1tn0w.free247downloads.com:30495/szev4hz), though "
+        "the URLs differ: Safari followed a redirect to the host that response named." in finding.explanation
+    )
 
 
 def test_the_window_is_the_stated_skew_either_way() -> None:

@@ -61,6 +61,7 @@ def race(
     location: str | None = EXPLOIT_URL,
     first: int = 7,
     to_client: bool = True,
+    second_location: str | None = None,
 ) -> Record:
     """The capture's race: the forged 302 (packet ``first``) and the genuine 200 (the next packet)."""
     time_ns = round(at.timestamp() * 1e6) * 1000
@@ -78,7 +79,7 @@ def race(
         "yahoo.fr",
         url,
         response(302, location),
-        response(200, None, 5120),
+        response(302, second_location) if second_location else response(200, None, 5120),
     )
     return Record(
         artifact="network.traffic",

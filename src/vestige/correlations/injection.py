@@ -306,20 +306,25 @@ def _told_urls(visited: str, requested: str, same: bool) -> str:
 
 
 def _told_destination(location: str | None, destination: str, followed: str | None, race: TcpRace) -> str:
+    """Where the winning response pointed against where Safari went next, and what that adds to the pairing."""
+    alone = "the pairing rests on the request's URL and time alone"
     if location is None:
-        return f"The response that arrived first names no Location; Safari went on to {destination}."
+        return f"The response that arrived first names no Location and Safari went on to {destination}: {alone}."
     if followed == SAME_URL:
-        return f"The Location of the response that arrived first, {location}, is the URL Safari visited next."
+        return (
+            f"The Location of the response that arrived first, {location}, is the URL Safari visited next: Safari "
+            "followed that response."
+        )
     if followed == SAME_HOST:
         return (
             f"The Location of the response that arrived first, {location}, is on the host Safari visited next "
-            f"({destination}), though the URLs differ."
+            f"({destination}), though the URLs differ: Safari followed a redirect to the host that response named."
         )
     told = f"The Location of the response that arrived first, {location}, is not where Safari went next ({destination})"
     other = race.second_response.location if race.second_response else None
     if _relation(_address(_resolved(race.request_url, other)), _address(destination)) in (SAME_URL, SAME_HOST):
         return f"{told}; Safari's next visit matches the Location of the response that arrived second, {other}."
-    return told + "."
+    return f"{told}: {alone}."
 
 
 def _told_response(head: HttpResponseHead | None, segment: SegmentView) -> str:
