@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from tests.correlations.wire import CAPTURE, HISTORY, NO_INDICATORS, match
+from tests.correlations.wire import CAPTURE, HISTORY, MOROCCO, NO_INDICATORS, match
 from vestige.correlations.indicator_hosts import CITED_LIMIT, IndicatorOnDeviceAndWire
 from vestige.ios.sample.demo import INJECTION
 from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Severity
@@ -14,7 +14,7 @@ CORRELATOR = IndicatorOnDeviceAndWire()
 RULE = "correlation.indicator_on_device_and_wire"
 DATAUSAGE = "WirelessDomain/Library/Databases/DataUsage.sqlite"
 HOST = "bun54l2b67.get1tn0w.free247downloads.com"
-HOST_MATCHES = (match(HOST, collection="amnesty/2019-10-10_nso_morocco/domains.txt"), match("free247downloads.com"))
+HOST_MATCHES = (match(HOST, collection=MOROCCO), match("free247downloads.com"))
 
 
 def device(rule: str, path: str, table: str, row: int, at: datetime, matches: tuple[IndicatorMatch, ...]) -> Finding:
@@ -65,7 +65,7 @@ def test_a_safari_visit_and_a_lookup_of_the_same_indicator_are_one_critical_find
     assert finding.rule == RULE
     assert finding.severity is Severity.CRITICAL
     assert finding.title == f"A Safari visit and the phone's captured traffic both involve {HOST}, named by a " + (
-        "Pegasus / amnesty/2019-10-10_nso_morocco/domains.txt indicator"
+        "Pegasus indicator"
     )
     assert finding.time == INJECTION
     assert places(finding) == [(0, HISTORY, 103, None), (1, CAPTURE, None, 3)]
@@ -75,7 +75,8 @@ def test_a_safari_visit_and_a_lookup_of_the_same_indicator_are_one_critical_find
         f"involves the domain {HOST} (packet 3) (2024-05-14T09:12:41.200000Z). Against the nearest, the phone's "
         "time is 0.050 s later than the capture's, within the ±120 s clock-skew window this join allows. The "
         "indicators: domain-name:value 'bun54l2b67.get1tn0w.free247downloads.com' in "
-        "amnesty/2019-10-10_nso_morocco/domains.txt (set amnesty/2021-07-18_nso/pegasus.stix2); domain-name:value "
+        "amnesty/2019-10-10_nso_morocco/domains.txt (set amnesty/2019-10-10_nso_morocco/domains.txt); "
+        "domain-name:value "
         "'free247downloads.com' in Pegasus (set amnesty/2021-07-18_nso/pegasus.stix2)."
     )
 

@@ -107,5 +107,12 @@ def race_finding(record: Record, rule: str = "network.injected_response", reques
     )
 
 
+PEGASUS = "amnesty/2021-07-18_nso/pegasus.stix2"
+MOROCCO = "amnesty/2019-10-10_nso_morocco/domains.txt"
+"""A plain list: its collection is the set itself."""
+
+
 def match(value: str, kind: str = "domain-name:value", collection: str = "Pegasus") -> IndicatorMatch:
-    return IndicatorMatch(value, kind, collection, "amnesty/2021-07-18_nso/pegasus.stix2", "c" * 64)
+    """An indicator of the Pegasus STIX bundle (``collection`` "Pegasus"), or of the plain list ``MOROCCO``."""
+    set_name = MOROCCO if collection == MOROCCO else PEGASUS
+    return IndicatorMatch(value, kind, collection, set_name, ("d" if set_name == MOROCCO else "c") * 64)

@@ -152,7 +152,8 @@ class IndicatorOnDeviceAndWire:
         assert nearest.time is not None
         difference = clock_difference(device.time, nearest.time)
         host = max((m.value for m in wire_matches), key=lambda v: (len(v), v))
-        collections = " / ".join(sorted({m.collection for m in wire_matches}))
+        named = {m.collection for m in wire_matches if m.collection != m.set_name}  # as MatchPolicy words it
+        collections = " / ".join(sorted(named or {m.collection for m in wire_matches}))
         if by_campaign:
             process = min(m.value for m in device_matches)
             when = f"{abs(difference):.1f} s {'after' if difference >= 0 else 'before'}"
@@ -169,7 +170,7 @@ class IndicatorOnDeviceAndWire:
             caveats = SAFARI_CAVEATS
         told_hits = "; ".join(f"{h.finding.title} ({format_time(h.finding.time)})" for h in shown)
         more = f" ({len(hits) - len(shown)} more in the window are not cited)" if len(hits) > len(shown) else ""
-        named = "; ".join(
+        listed = "; ".join(
             sorted(
                 {f"{m.type} '{m.value}' in {m.collection} (set {m.set_name})" for m in wire_matches | device_matches}
             )
@@ -179,7 +180,7 @@ class IndicatorOnDeviceAndWire:
                 f"On the phone: {device.title} ({format_time(device.time)}).",
                 f"In the capture: {told_hits}{more}.",
                 f"Against the nearest, {told_difference(difference)}, within {told_window(self.skew_seconds)}.",
-                f"The indicators: {named}.",
+                f"The indicators: {listed}.",
             )
         )
         matches = wire_matches | device_matches

@@ -1,0 +1,8 @@
+"""The artifacts of a packet capture, in the order the network platform lists them."""
+
+from __future__ import annotations
+
+from vestige.network.artifacts import traffic
+from vestige.platforms import Artifact
+
+ARTIFACTS: tuple[Artifact, ...] = (traffic,)
