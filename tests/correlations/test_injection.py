@@ -3,6 +3,7 @@ clock-skew window become one finding citing the visits and the packets of both a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from tests.correlations.wire import (
@@ -19,6 +20,7 @@ from vestige.correlations.clocks import CLOCK_SKEW_SECONDS
 from vestige.correlations.injection import InjectionOnDeviceAndWire
 from vestige.ios.sample.demo import EXPLOIT_URL, INJECTION
 from vestige.model import Finding, Record, Severity
+from vestige.network.events import TcpRace
 
 CORRELATOR = InjectionOnDeviceAndWire()
 RULE = "correlation.injection_on_device_and_wire"
@@ -180,3 +182,15 @@ def test_a_relative_location_is_resolved_against_the_request() -> None:
     assert "The Location of the response that arrived first, http://yahoo.fr/x, is not where Safari went next" in (
         finding.explanation
     )
+
+
+def test_a_segment_time_no_calendar_holds_costs_only_that_race() -> None:
+    wire = race()
+    tcp = wire.payload
+    assert isinstance(tcp, TcpRace)
+    far = 10**30  # a pcapng timestamp of the capture's own choosing
+    unjoinable = replace(wire, payload=replace(tcp, first=replace(tcp.first, time_ns=far)))
+    assert joined(redirect(), [unjoinable]) == []
+    odd_second = replace(wire, payload=replace(tcp, second=replace(tcp.second, time_ns=far)))
+    [finding] = joined(redirect(), [odd_second])
+    assert f"packet 8 at {far} ns after the Unix epoch after it" in finding.explanation

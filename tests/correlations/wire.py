@@ -7,13 +7,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from vestige.correlations.clocks import capture_time
 from vestige.indicators.index import IndicatorIndex
 from vestige.indicators.observables import observables_from_url
 from vestige.ios.artifacts import safari_history
 from vestige.ios.artifacts.safari_history import SafariVisit
 from vestige.ios.sample.demo import EXPLOIT_URL, INJECTION, mac_seconds
 from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Record, Severity
+from vestige.network.artifacts.traffic import moment
 from vestige.network.events import Flow, HttpResponseHead, SegmentView, TcpRace
 
 HISTORY = "HomeDomain/Library/Safari/History.db"
@@ -84,7 +84,7 @@ def race(
     return Record(
         artifact="network.traffic",
         locator=Locator(CAPTURE, CAPTURE_SHA, packet=first, acquisition=1),
-        time=capture_time(time_ns),
+        time=moment(time_ns),
         summary=f"TCP race on {FLOW.text}",
         payload=payload,
         time_kind="packet time",

@@ -13,18 +13,12 @@ Every joined finding states the window and the difference it measured.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from vestige.model import Evidence, Locator
 
 CLOCK_SKEW_SECONDS = 120.0
 """How far apart (either way) a phone's time and a capture's time of one event may be."""
-
-
-def capture_time(time_ns: int) -> datetime:
-    """A capture's nanoseconds since the Unix epoch as a UTC time (microseconds kept, exactly)."""
-    seconds, nanoseconds = divmod(time_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, timezone.utc) + timedelta(microseconds=nanoseconds // 1000)
 
 
 def clock_difference(device: datetime, wire: datetime) -> float:

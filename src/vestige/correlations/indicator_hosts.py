@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from vestige.correlations.clocks import CLOCK_SKEW_SECONDS, cited, clock_difference, told_difference, told_window
 from vestige.ios.artifacts import datausage, safari_history
 from vestige.model import Finding, IndicatorLookup, IndicatorMatch, Record, Severity, format_time
+from vestige.network.artifacts import traffic
 from vestige.platforms import CHECK_SCOPE
 
-WIRE_RULE = "network.traffic.indicator_match"
+WIRE_RULE = f"{traffic.NAME}.indicator_match"
 """The capture's indicator matches (D15)."""
 SAFARI_RULE = f"{safari_history.NAME}.indicator_match"
 DATAUSAGE_RULE = f"{datausage.NAME}.indicator_match"

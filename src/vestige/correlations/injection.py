@@ -41,7 +41,6 @@ from urllib.parse import urljoin, urlsplit
 
 from vestige.correlations.clocks import (
     CLOCK_SKEW_SECONDS,
-    capture_time,
     cited,
     clock_difference,
     told_difference,
@@ -49,13 +48,10 @@ from vestige.correlations.clocks import (
 )
 from vestige.ios.artifacts.safari_history import REDIRECT_RULES, SafariVisit
 from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Record, Severity, format_time
+from vestige.network.artifacts.traffic import INJECTED_RULE, RACE_RULE, moment
 from vestige.network.events import HttpResponseHead, SegmentView, TcpRace
 from vestige.platforms import CHECK_SCOPE, excerpt
 
-RACE_RULE = "network.tcp_race"
-"""D10: two segments of one flow and direction cover the same sequence numbers with different bytes."""
-INJECTED_RESPONSE_RULE = "network.injected_response"
-"""D11: D10 where the segment that arrived first is a cross-site redirect, an empty body or script."""
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 SAME_URL, SAME_HOST, ELSEWHERE = "same URL", "same host", "elsewhere"
@@ -131,11 +127,12 @@ class _Race:
     race: TcpRace
     finding: Finding
     address: _Address
+    time: datetime
     seconds: float
 
     @property
     def forged(self) -> bool:
-        return self.finding.rule == INJECTED_RESPONSE_RULE
+        return self.finding.rule == INJECTED_RULE
 
 
 class _Races:
@@ -153,10 +150,11 @@ class _Races:
             finding = judged.get((where.acquisition, where.path, race.first.packet)) or judged.get(
                 (where.acquisition, where.path, race.second.packet)
             )
-            if address is None or finding is None:
+            time = moment(race.first.time_ns)  # None for a time no calendar holds: the capture's own bytes
+            if address is None or finding is None or time is None:
                 continue
             seconds = race.first.time_ns / 1e9
-            by_place.setdefault(address.place, []).append(_Race(record, race, finding, address, seconds))
+            by_place.setdefault(address.place, []).append(_Race(record, race, finding, address, time, seconds))
         self._by_place = {
             place: sorted(races, key=lambda r: (r.seconds, r.race.first.packet)) for place, races in by_place.items()
         }
@@ -186,7 +184,7 @@ def _judged(findings: Sequence[Finding]) -> dict[tuple[int | None, str, int], Fi
     """The capture's race findings by each packet they cite (a D11 finding before a D10 one)."""
     judged: dict[tuple[int | None, str, int], Finding] = {}
     for finding in findings:
-        if finding.rule not in (RACE_RULE, INJECTED_RESPONSE_RULE):
+        if finding.rule not in (RACE_RULE, INJECTED_RULE):
             continue
         for evidence in finding.evidence:
             where = evidence.locator
@@ -194,7 +192,7 @@ def _judged(findings: Sequence[Finding]) -> dict[tuple[int | None, str, int], Fi
                 continue
             key = (where.acquisition, where.path, where.packet)
             known = judged.get(key)
-            if known is None or (finding.rule == INJECTED_RESPONSE_RULE and known.rule != INJECTED_RESPONSE_RULE):
+            if known is None or (finding.rule == INJECTED_RULE and known.rule != INJECTED_RULE):
                 judged[key] = finding
     return judged
 
@@ -260,16 +258,15 @@ class InjectionOnDeviceAndWire:
                 f"Safari's redirect of an http:// visit to {race.address.host} and a TCP race in the capture for "
                 "the same URL"
             )
-        wire_time = capture_time(tcp.first.time_ns)
-        difference = clock_difference(head.time, wire_time)
+        difference = clock_difference(head.time, race.time)
         explanation = " ".join(
             (
                 f"On the phone, Safari recorded the visit to {head_url} at {format_time(head.time)} and its redirect "
                 f"to {destination_url} ({redirect.title}).",
                 f"In the capture, the phone's request for {tcp.request_url} on {tcp.flow.text} was answered twice "
-                f"at the same sequence numbers: packet {tcp.first.packet} at {format_time(wire_time)} arrived "
+                f"at the same sequence numbers: packet {tcp.first.packet} at {format_time(race.time)} arrived "
                 f"first ({_told_response(winner, tcp.first)}), packet {tcp.second.packet} at "
-                f"{format_time(capture_time(tcp.second.time_ns))} after it "
+                f"{_told_time(tcp.second.time_ns)} after it "
                 f"({_told_response(tcp.second_response, tcp.second)}); the capture's finding: {race.finding.title}.",
                 _told_urls(head_url, tcp.request_url or "", race.address == _address(head_url)),
                 _told_destination(location, destination_url, followed, tcp),
@@ -327,6 +324,10 @@ def _told_destination(location: str | None, destination: str, followed: str | No
     return f"{told}: {alone}."
 
 
+def _told_time(time_ns: int) -> str:
+    return format_time(moment(time_ns)) or f"{time_ns} ns after the Unix epoch"
+
+
 def _told_response(head: HttpResponseHead | None, segment: SegmentView) -> str:
     if head is None:
         return f"{segment.length} bytes that begin no HTTP response"
@@ -352,8 +353,5 @@ def _packet(race: _Race, segment: SegmentView, response: HttpResponseHead | None
         ),
         Locator(where.path, where.sha256, acquisition=where.acquisition, packet=segment.packet),
     )
-    text = (
-        f"packet {segment.packet}, {role} at {format_time(capture_time(segment.time_ns))}: "
-        f"{_told_response(response, segment)}"
-    )
+    text = f"packet {segment.packet}, {role} at {_told_time(segment.time_ns)}: {_told_response(response, segment)}"
     return Evidence(locator, excerpt(text))
