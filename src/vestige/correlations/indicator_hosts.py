@@ -148,7 +148,8 @@ class IndicatorOnDeviceAndWire:
         key = _campaign_key if by_campaign else _indicator_key
         shown = hits[:CITED_LIMIT]
         wire_matches = {m for h in shown for m in h.finding.indicators if key(m) in keys}
-        device_matches = {m for m in device.indicators if key(m) in {key(w) for w in wire_matches}}
+        shared = {key(m) for m in wire_matches}
+        device_matches = {m for m in device.indicators if key(m) in shared}
         nearest = shown[0].finding
         assert nearest.time is not None
         difference = clock_difference(device.time, nearest.time)
