@@ -47,7 +47,11 @@ from vestige.model import (
 )
 
 ENTRY_POINTS = "vestige.platforms"
-BUILT_IN = ("vestige.ios.platform:PLATFORM", "vestige.network.platform:PLATFORM")
+BUILT_IN = (
+    "vestige.ios.platform:PLATFORM",
+    "vestige.network.platform:PLATFORM",
+    "vestige.correlations.platform:PLATFORM",
+)
 """The platforms shipped with vestige, loaded by name like any plug-in."""
 
 EXCERPT_LIMIT = 200

@@ -81,7 +81,21 @@ def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tm
             "description": "A process with no bundle id first using the network within 60 s after a redirected "
             "http:// visit",
             "records": 8,
-        }
+        },
+        {
+            "name": "correlation.injection_on_device_and_wire",
+            "version": 1,
+            "description": "A cross-site redirect of an http:// visit in Safari and a TCP race in the capture for the "
+            "same URL, within the clock-skew window",
+            "records": 4,
+        },
+        {
+            "name": "correlation.indicator_on_device_and_wire",
+            "version": 1,
+            "description": "An indicator match in the capture and a Safari visit (same indicator) or DataUsage process "
+            "(same campaign) within the clock-skew window",
+            "records": 0,
+        },
     ]
     first = document["findings"][0]
     assert first["evidence"][0]["locator"] == {
