@@ -41,7 +41,8 @@ from vestige.network.layers import (
     window_scale,
 )
 
-QUANTUMINSERT = Path("/work/shared/data/pcaps/quantuminsert")
+QUANTUMINSERT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "pcaps" / "quantuminsert"
+"""Fox-IT's captures beside the repository (CI has them there); the tests that read them skip without."""
 CLIENT4, SERVER4 = ipaddress.ip_address("10.0.0.2").packed, ipaddress.ip_address("93.184.216.34").packed
 CLIENT6, SERVER6 = ipaddress.ip_address("2001:db8::2").packed, ipaddress.ip_address("2001:db8:1::80").packed
 GET = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
