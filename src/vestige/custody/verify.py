@@ -602,7 +602,7 @@ def _items(root: Path, bag: Bag, state: CustodyState, report: Report) -> None:
             report.fail("items", f"{item}: item.json is not the one the acquire record signed", INTEGRITY)
             continue
         description = orjson.loads(read_regular(root / description_name))
-        files = [ItemFile(**orjson.loads(line)) for line in read_regular(root / manifest_name).splitlines() if line]
+        files = [ItemFile.of_line(line) for line in read_regular(root / manifest_name).splitlines() if line]
         if item_root(bytes.fromhex(description["salt_seed"]), files) != digests["merkle_root"]:
             report.fail("items", f"{item}: the Merkle root of its files is not the signed one", INTEGRITY)
         if not record["item"]["by_reference"]:
