@@ -1108,7 +1108,7 @@ def _match_units(
     if held < len(claimed):
         report.fail(
             "evidence",
-            f"{where}: the disclosed file holds {held} {units.noun}s; the document proves {len(claimed)}",
+            f"{where}: the document proves {len(claimed)} {units.noun}s; the disclosed file holds {held}",
             INTEGRITY,
         )
 
