@@ -10,6 +10,7 @@ depend on the detectors.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import shutil
@@ -42,7 +43,7 @@ from vestige.custody.items import (
     unit_tree,
 )
 from vestige.custody.keys import PublicKey, SigningKey, generate
-from vestige.custody.verify import INTEGRITY, verify_case
+from vestige.custody.verify import INTEGRITY, WARNING, verify_case
 from vestige.evidence.acquisition import Acquisition, FilesAcquisition
 from vestige.evidence.errors import UnexpectedFormatError
 from vestige.evidence.merkle import inclusion_proof, leaf_hash
@@ -241,7 +242,42 @@ def test_acquiring_a_capture_binds_the_tree_of_its_packets_in_its_leaf(made: Bun
     assert leaf(salt_for(seed, CAPTURE), entry).endswith(f"\x00{entry.units.root}\x00{PACKETS}".encode())
     record = Case(made.root).log.entries()[1].record
     assert record["digests"]["merkle_root"] == item_root(seed, [entry]) == description["merkle_root"]
-    assert verify_case(made.root, made.trusted).exit_code == 0
+    assert verify_case(made.root, made.trusted, registry=capture_registry()).exit_code == 0
+
+
+class DroppingPackets(DpktPackets):
+    """Units as an acquirer who leaves out the last packet from the tree would read them."""
+
+    def read(self, stream: IO[bytes], name: str) -> Iterator[bytes]:
+        units = list(super().read(stream, name))
+        return iter(units[:-1])
+
+
+def test_verify_recomputes_the_tree_of_packets_from_the_bundled_capture(tmp_path: Path) -> None:
+    capture, _ = build_capture(tmp_path / CAPTURE)
+    key = generate("examiner")
+    lying = Registry(
+        [Platform("liar", (dataclasses.replace(capture_registry().kinds[0], units=DroppingPackets()),), ())]
+    )
+    with Case.create(tmp_path / "bundle", "CASE-NET-3", key) as case:
+        case.add(capture, ITEM, key, lying)
+    trusted = {key.public.fingerprint: key.public}
+    assert verify_case(tmp_path / "bundle", trusted, registry=lying).exit_code == 0
+    report = verify_case(tmp_path / "bundle", trusted, registry=capture_registry())
+    assert [(c.message, c.code) for c in report.checks if not c.ok] == [
+        (f"{ITEM}/{CAPTURE}: the tree of its packets is not the one its signed leaf binds", INTEGRITY)
+    ]
+
+
+def test_verify_without_the_capture_platform_warns_that_packets_were_not_recomputed(made: Bundle) -> None:
+    report = verify_case(made.root, made.trusted, registry=Registry([]))
+    assert [(c.message, c.code) for c in report.checks if not c.ok] == [
+        (
+            f"{ITEM}: the trees of its units were not recomputed: no installed platform divides files of the kind "
+            "'test-capture' into units",
+            WARNING,
+        )
+    ]
 
 
 def test_a_file_without_units_keeps_its_leaf_byte_for_byte(built: Built) -> None:

@@ -53,7 +53,7 @@ from vestige.custody.items import ItemFile, UnitTree, item_root, new_seed, unit_
 from vestige.custody.keys import KeyFileError, PublicKey, SigningKey, parse_trust_list
 from vestige.custody.log import CustodyLog, Entry, canonical
 from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
-from vestige.evidence.errors import EvidenceError
+from vestige.evidence.errors import EvidenceError, NotAnAcquisitionError
 from vestige.evidence.hashing import CHUNK, hash_in_order, hash_threads, sha256_file
 from vestige.evidence.sources import Source, name_text
 from vestige.indicators import IndicatorSet, read_indicator_data
@@ -657,6 +657,22 @@ def _copy_files(source: Source, target: Path, names: list[str]) -> list[ItemFile
             for name, (size, sha256) in zip(batch, pool.map(take, batch), strict=True):
                 files.append(ItemFile(name, size, sha256))
     return files
+
+
+class KindUnits:
+    """The units of each kind of acquisition, from a registry discovered only when a file has units
+    (a bundle of iOS backups never loads the other platforms)."""
+
+    def __init__(self, registry: Registry | None) -> None:
+        self._registry = registry
+
+    def units(self, kind: str) -> Units | None:
+        if self._registry is None:
+            self._registry = Registry.discover()
+        try:
+            return self._registry.kind(kind).units
+        except NotAnAcquisitionError:
+            return None
 
 
 class HashingReader(io.RawIOBase):

@@ -66,7 +66,7 @@ from vestige.custody.bag import (
     regular_tree,
     validate,
 )
-from vestige.custody.case import ATTESTATIONS, ITEM_ID, Case, CaseError, CustodyState, read_units
+from vestige.custody.case import ATTESTATIONS, ITEM_ID, Case, CaseError, CustodyState, KindUnits, read_units
 from vestige.custody.checkpoint import Checkpoint, check_since
 from vestige.custody.dsse import Envelope
 from vestige.custody.items import (
@@ -98,7 +98,7 @@ from vestige.custody.verify import (
     run_stage,
     verify_case,
 )
-from vestige.evidence.errors import EvidenceError, NotAnAcquisitionError
+from vestige.evidence.errors import EvidenceError
 from vestige.evidence.hashing import CHUNK
 from vestige.evidence.merkle import leaf_hash, verify_inclusion
 from vestige.evidence.sources import open_source
@@ -131,13 +131,13 @@ def disclose(
     package (a failure after signing leaves the export record, which names what was to be written).
     ``registry`` gives the units of each kind of acquisition (by default, the installed platforms)."""
     with Case(case_root, for_writing=True) as case:
-        checked = verify_case(case_root, trusted, tsa_roots=tsa_roots)
+        checked = verify_case(case_root, trusted, tsa_roots=tsa_roots, registry=registry)
         if checked.exit_code not in (0, WARNING):
             failures = "; ".join(c.message for c in checked.checks if not c.ok and c.code != WARNING)
             raise CaseError(f"{case_root}: the bundle does not verify ({failures}); nothing was disclosed")
         package = _Package.create(out)
         try:
-            _disclose(case, case_root, finding_ids, package, key, _Kinds(registry))
+            _disclose(case, case_root, finding_ids, package, key, KindUnits(registry))
         except MALFORMED as error:
             package.discard()
             raise CaseError(f"{case_root}: cannot be disclosed: {type(error).__name__}: {error}") from None
@@ -152,21 +152,6 @@ def disclose(
         failures = "; ".join(c.message for c in report.checks if not c.ok and c.code != WARNING)
         raise CaseError(f"{out}: the package written does not verify ({failures}); it was removed")
     return report
-
-
-class _Kinds:
-    """The units of each kind of acquisition, from the registry (discovered only when a file has units)."""
-
-    def __init__(self, registry: Registry | None) -> None:
-        self._registry = registry
-
-    def units(self, kind: str) -> Units | None:
-        if self._registry is None:
-            self._registry = Registry.discover()
-        try:
-            return self._registry.kind(kind).units
-        except NotAnAcquisitionError:
-            return None
 
 
 @dataclass(frozen=True)
@@ -196,7 +181,7 @@ class _Chosen:
 
 
 def _disclose(
-    case: Case, root: Path, finding_ids: Sequence[str], package: _Package, key: SigningKey, kinds: _Kinds
+    case: Case, root: Path, finding_ids: Sequence[str], package: _Package, key: SigningKey, kinds: KindUnits
 ) -> None:
     state = case.state()
     chosen = _Chosen([_find(root, state.analyses, wanted) for wanted in finding_ids])
@@ -262,7 +247,7 @@ def _find(root: Path, analyses: Sequence[Mapping[str, Any]], wanted: str) -> dic
     return found[-1]
 
 
-def _choose_evidence(root: Path, item: str, acquired: Mapping[str, Any], chosen: _Chosen, kinds: _Kinds) -> None:
+def _choose_evidence(root: Path, item: str, acquired: Mapping[str, Any], chosen: _Chosen, kinds: KindUnits) -> None:
     """The proofs of the files the chosen findings of ``item`` cite, each checked against the signed
     item root and file count before anything is copied; a file of units that the findings cite only
     by unit number is to be disclosed as those units alone."""
@@ -312,7 +297,7 @@ def _choose_evidence(root: Path, item: str, acquired: Mapping[str, Any], chosen:
         chosen.withheld[item]["units"] = divided
 
 
-def _units_of(entry: ItemFile, acquired: Mapping[str, Any], kinds: _Kinds) -> Units | None:
+def _units_of(entry: ItemFile, acquired: Mapping[str, Any], kinds: KindUnits) -> Units | None:
     """The units of a cited file that has a tree of them; refused when no installed platform reads its
     kind (disclosing the whole capture instead would reveal what was meant to be withheld)."""
     if entry.units is None:
@@ -657,7 +642,7 @@ def verify_disclosure(
 
     def evidence() -> None:
         proven = _Proven()
-        kinds = _Kinds(registry)
+        kinds = KindUnits(registry)
         for item in _objects(document.get("evidence")):
             _check_evidence(root, bag, item, state.items, document, proven, kinds, report)
         _check_withheld(bag, document, state.items, proven, report)
@@ -923,7 +908,7 @@ def _check_evidence(
     items: Mapping[str, Mapping[str, Any]],
     document: Mapping[str, Any],
     proven: _Proven,
-    kinds: _Kinds,
+    kinds: KindUnits,
     report: Report,
 ) -> None:
     """Whether one disclosed file is proven in its signed item (and present unless kept by reference):
@@ -990,7 +975,7 @@ def _check_units(
     acquired: Mapping[str, Any],
     cited: Sequence[Mapping[str, Any]],
     proven: _Proven,
-    kinds: _Kinds,
+    kinds: KindUnits,
     report: Report,
 ) -> None:
     """A file disclosed as some of its units: its signed leaf binds a units tree; the file of units is
