@@ -50,7 +50,7 @@ from vestige.model import (
 )
 
 ENTRY_POINTS = "vestige.platforms"
-BUILT_IN = ("vestige.ios.platform:PLATFORM",)
+BUILT_IN = ("vestige.ios.platform:PLATFORM", "vestige.network.platform:PLATFORM")
 """The platforms shipped with vestige, loaded by name like any plug-in."""
 
 EXCERPT_LIMIT = 200
