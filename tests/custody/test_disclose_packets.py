@@ -3,9 +3,9 @@ in its leaf of the item; disclosing a finding that cites packets 5 and 6 writes 
 those two packets with their proofs, never the rest of the traffic; verify reads that pcapng back and
 checks each packet against the signed acquisition, and every way of changing it fails with its sentence.
 
-The capture kind, its artifact and its units are defined here (``registry``): the artifact cites the
-packets of a race as the traffic artifact's findings do (``Locator.packet``), so that these tests do not
-depend on the detectors.
+The capture kind and its units are the network platform's; the artifact is defined here
+(``capture_registry``): it cites the packets of a race as the traffic artifact's findings do
+(``Locator.packet``), so that these tests do not depend on the detectors.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import io
 import shutil
-import struct
 import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,63 +43,24 @@ from vestige.custody.items import (
 )
 from vestige.custody.keys import PublicKey, SigningKey, generate
 from vestige.custody.verify import INTEGRITY, WARNING, verify_case
-from vestige.evidence.acquisition import Acquisition, FilesAcquisition
-from vestige.evidence.errors import UnexpectedFormatError
+from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.merkle import inclusion_proof, leaf_hash
-from vestige.evidence.sources import Source
 from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Record, Severity
-from vestige.network.capture import Packet
-from vestige.network.packets import packet_unit, unit_packet
+from vestige.network.capture import read_capture
+from vestige.network.packets import PACKETS, PacketUnits
+from vestige.network.platform import PCAP
+from vestige.network.platform import PLATFORM as NETWORK
 from vestige.pipeline import check_case_item
-from vestige.platforms import AcquisitionKind, MatchPolicy, Platform, Registry
+from vestige.platforms import MatchPolicy, Platform, Registry
 
 ITEM = "CAP-1"
 CAPTURE = "capture.pcap"
 SMALL = f"data/evidence/{ITEM}/{CAPTURE}.packets.pcapng"
-PACKETS = 13
+COUNT = 13
 TSHARK = shutil.which("tshark")
 
 
-class DpktPackets:
-    """Units of pcap/pcapng captures read and written with dpkt, microsecond times (the capture reader
-    of the network package takes its place once it exists)."""
-
-    locator = "packet"
-    noun = "packet"
-    suffix = ".packets.pcapng"
-
-    def divides(self, path: str) -> bool:
-        return True
-
-    def read(self, stream: IO[bytes], name: str) -> Iterator[bytes]:
-        """A little-endian microsecond pcap, record by record, up to a record cut short."""
-        linktype = struct.unpack("<20xI", stream.read(24))[0]
-        number = 0
-        while len(header := stream.read(16)) == 16:
-            seconds, microseconds, captured, original = struct.unpack("<IIII", header)
-            data = stream.read(captured)
-            if len(data) < captured:
-                return
-            number += 1
-            yield packet_unit(Packet(number, (seconds * 1_000_000 + microseconds) * 1000, linktype, data, original, 0))
-
-    def write(self, units: Iterable[bytes], out: IO[bytes]) -> None:
-        writer: dpkt.pcapng.Writer | None = None
-        for number, unit in enumerate(units, 1):
-            packet = unit_packet(unit, number)
-            writer = writer or dpkt.pcapng.Writer(out, snaplen=262144, linktype=packet.linktype)
-            writer.writepkt(packet.data, ts=packet.time_ns / 1e9)
-
-    def read_written(self, stream: IO[bytes], name: str) -> Iterator[bytes]:
-        try:
-            reader = dpkt.pcapng.Reader(stream)
-        except (ValueError, dpkt.NeedData, dpkt.UnpackError) as error:
-            raise UnexpectedFormatError(f"{name}: not a pcapng file ({error})") from None
-        for number, (at, data) in enumerate(reader, 1):
-            yield packet_unit(Packet(number, round(at * 1e6) * 1000, reader.datalink(), data, len(data), 0))
-
-
-UNITS = DpktPackets()
+UNITS = PACKETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +75,7 @@ class CitingArtifact:
 
     NAME = "test.race"
     VERSION = 1
-    PATHS: ClassVar[dict[str, tuple[str, ...]]] = {"test-capture": ("*",)}
+    PATHS: ClassVar[dict[str, tuple[str, ...]]] = {PCAP: ("*",)}
     DESCRIPTION = "a race between packets 5 and 6"
     MATCHES = MatchPolicy(Severity.HIGH, "A test packet")
 
@@ -143,18 +103,10 @@ class CitingArtifact:
             )
 
 
-def recognise(source: Source) -> Source | None:
-    if source.shape != "file":
-        return None
-    [member] = list(source.members())
-    with source.open(member.name) as stream:
-        return source if stream.read(4) in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else None
-
-
 def capture_registry(whole: bool = False) -> Registry:
-    kind = AcquisitionKind(
-        "test-capture", "a pcap", recognise, lambda s: FilesAcquisition(s, "test-capture"), units=UNITS
-    )
+    """The network platform's capture kind (with its units), and an artifact citing packets 5 and 6."""
+    [kind] = NETWORK.kinds
+    assert kind.units is PACKETS
     return Registry([Platform("test-network", (kind,), (CitingArtifact(whole),))])
 
 
@@ -171,7 +123,7 @@ def build_capture(path: Path) -> tuple[Path, list[bytes]]:
     talk.send(b"private request of the phone's owner")
     talk.reply(b"private answer")
     talk.close()
-    assert len(capture.frames) == PACKETS
+    assert len(capture.frames) == COUNT
     capture.write_pcap(path)
     with path.open("rb") as stream:
         return path, list(UNITS.read(stream, path.name))
@@ -237,15 +189,15 @@ def test_acquiring_a_capture_binds_the_tree_of_its_packets_in_its_leaf(made: Bun
     entry = ItemFile.of_line(line)
     seed = bytes.fromhex(description["salt_seed"])
     assert entry.units == unit_tree(seed, CAPTURE, made.units)
-    assert entry.units.count == PACKETS
-    assert orjson.loads(line)["units"] == {"root": entry.units.root, "count": PACKETS}
-    assert leaf(salt_for(seed, CAPTURE), entry).endswith(f"\x00{entry.units.root}\x00{PACKETS}".encode())
+    assert entry.units.count == COUNT
+    assert orjson.loads(line)["units"] == {"root": entry.units.root, "count": COUNT}
+    assert leaf(salt_for(seed, CAPTURE), entry).endswith(f"\x00{entry.units.root}\x00{COUNT}".encode())
     record = Case(made.root).log.entries()[1].record
     assert record["digests"]["merkle_root"] == item_root(seed, [entry]) == description["merkle_root"]
     assert verify_case(made.root, made.trusted, registry=capture_registry()).exit_code == 0
 
 
-class DroppingPackets(DpktPackets):
+class DroppingPackets(PacketUnits):
     """Units as an acquirer who leaves out the last packet from the tree would read them."""
 
     def read(self, stream: IO[bytes], name: str) -> Iterator[bytes]:
@@ -274,7 +226,7 @@ def test_verify_without_the_capture_platform_warns_that_packets_were_not_recompu
     assert [(c.message, c.code) for c in report.checks if not c.ok] == [
         (
             f"{ITEM}: the trees of its units were not recomputed: no installed platform divides files of the kind "
-            "'test-capture' into units",
+            "'pcap' into units",
             WARNING,
         )
     ]
@@ -320,7 +272,7 @@ def test_a_capture_cut_in_a_record_binds_the_packets_before_the_cut(tmp_path: Pa
         case.add(capture, ITEM, key, capture_registry())
     [line] = (tmp_path / f"bundle/data/items/{ITEM}/manifest.jsonl").read_bytes().splitlines()
     entry = ItemFile.of_line(line)
-    assert entry.units is not None and entry.units.count == PACKETS - 1
+    assert entry.units is not None and entry.units.count == COUNT - 1
     assert entry.sha256 == hashlib.sha256(capture.read_bytes()).hexdigest()
 
 
@@ -335,17 +287,25 @@ def test_a_packet_finding_discloses_exactly_its_packets_and_verifies(made: Bundl
     assert written_units(package / SMALL) == [made.units[4], made.units[5]]
     frames = [data for _, data in dpkt.pcap.Reader(made.capture.open("rb"))]
     assert [data for _, data in dpkt.pcapng.Reader((package / SMALL).open("rb"))] == frames[4:6]
+    with (package / SMALL).open("rb") as small, made.capture.open("rb") as full:
+        original = list(read_capture(full, CAPTURE))[4:6]
+        disclosed = list(read_capture(small, SMALL))
+    assert [p.number for p in disclosed] == [1, 2]
+    assert [(p.data, p.time_ns, p.linktype, p.original_length) for p in disclosed] == [
+        (p.data, p.time_ns, p.linktype, p.original_length) for p in original
+    ]
+    assert original[0].data.endswith(b"Location: http://exploit.example/\r\n\r\n")
     document = document_of(package)
     [evidence] = document["evidence"]
     assert evidence["file"] == SMALL
     assert [u["number"] for u in evidence["units"]] == [5, 6]
-    assert evidence["leaf"]["units"]["count"] == PACKETS
+    assert evidence["leaf"]["units"]["count"] == COUNT
     assert "sha256" in evidence["leaf"] and evidence["leaf"]["path"] == CAPTURE
-    withheld = {ITEM: {"files": 0, "of": 1, "units": {CAPTURE: {"withheld": PACKETS - 2, "of": PACKETS}}}}
+    withheld = {ITEM: {"files": 0, "of": 1, "units": {CAPTURE: {"withheld": COUNT - 2, "of": COUNT}}}}
     assert document["withheld"] == report.facts["withheld"] == withheld
     assert [c.message for c in report.checks if c.area == "evidence"] == [
-        f"{ITEM}/{CAPTURE}: leaf 1 of 1 of the signed item; packets 5, 6 of its {PACKETS} disclosed and proven, "
-        f"{PACKETS - 2} withheld"
+        f"{ITEM}/{CAPTURE}: leaf 1 of 1 of the signed item; packets 5, 6 of its {COUNT} disclosed and proven, "
+        f"{COUNT - 2} withheld"
     ]
 
 
@@ -563,7 +523,7 @@ def test_a_verifier_without_the_capture_platform_is_told_it_cannot_check(made: B
     report = verify_disclosure(package, made.trusted, registry=Registry([]))
     assert [(c.message, c.code) for c in report.checks if not c.ok] == [
         (
-            f"{WHERE}: cannot be checked: no installed platform divides files of the kind 'test-capture' into units",
+            f"{WHERE}: cannot be checked: no installed platform divides files of the kind 'pcap' into units",
             INTEGRITY,
         ),
         ("the withheld counts the document states are not what its proofs show", INTEGRITY),
