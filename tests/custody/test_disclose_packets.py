@@ -538,3 +538,15 @@ def test_unit_trees_are_read_strictly() -> None:
     ]:
         with pytest.raises(ValueError, match=sentence):
             UnitTree.of_json(value)
+
+
+def test_disclosed_packets_under_the_captures_own_name_are_refused(made: Bundle, package: Path) -> None:
+    (package / SMALL).rename(package / f"data/evidence/{ITEM}/{CAPTURE}")
+    document = document_of(package)
+    document["evidence"][0]["file"] = f"data/evidence/{ITEM}/{CAPTURE}"
+    write_document(package, document)
+    resign(package, made.key)
+    assert verify(package, made) == [
+        f"{WHERE}: its packets are not stored under its name and .packets.pcapng",
+        "the withheld counts the document states are not what its proofs show",
+    ]

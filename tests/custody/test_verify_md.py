@@ -224,6 +224,7 @@ CLAIMS: dict[str, list[str]] = {
         "test_disclose_packets::test_the_full_capture_in_place_of_the_disclosed_packets_is_caught",
         "test_disclose_packets::test_the_full_capture_as_it_was_acquired_is_not_a_disclosed_pcapng",
         "test_disclose_packets::test_disclosed_units_given_out_of_order_or_malformed_are_refused",
+        "test_disclose_packets::test_disclosed_packets_under_the_captures_own_name_are_refused",
     ],
     "Every disclosed packet must be cited by a disclosed finding": [
         "test_disclose_packets::test_a_changed_packet_number_is_caught",

@@ -697,7 +697,8 @@ class HashingReader(io.RawIOBase):
 
     def finish(self) -> tuple[int, str]:
         """Reads what the reader left (the end of a cut capture) and gives the size and SHA-256."""
-        while self.readinto(memoryview(bytearray(CHUNK))):
+        buffer = memoryview(bytearray(CHUNK))
+        while self.readinto(buffer):
             pass
         return self.size, self._digest.hexdigest()
 

@@ -997,8 +997,13 @@ def _check_units(
             INTEGRITY,
         )
         return
+    if acquired.get("item", {}).get("by_reference"):
+        report.fail(
+            "evidence", f"{where}: its {units.noun}s are disclosed, but the item is kept by reference", INTEGRITY
+        )
+        return
     name = str(evidence.get("file"))
-    if name != f"data/evidence/{item}/{entry.path}{units.suffix}" or bool(acquired.get("item", {}).get("by_reference")):
+    if name != f"data/evidence/{item}/{entry.path}{units.suffix}":
         report.fail(
             "evidence", f"{where}: its {units.noun}s are not stored under its name and {units.suffix}", INTEGRITY
         )

@@ -222,18 +222,18 @@ def unit_proofs(seed: bytes, path: str, units: Iterable[bytes], count: int, numb
     for span in roots:
         starting.setdefault(span[0], []).append(span)
     active: list[tuple[int, int]] = []
+    ends = count  # the first index at which a span of ``active`` ends: only then is the list filtered
     whole, chosen = MerkleRoot(), {}
     for index, unit in enumerate(units):
         digest = leaf_hash(unit_leaf(unit_salt(seed, path, index + 1), unit))
         whole.add_leaf_hash(digest)
         if index + 1 in ranges:
             chosen[index + 1] = unit
-        if index in starting:
-            active.extend(starting[index])
-        if active:
-            active = [span for span in active if span[1] > index]
-            for span in active:
-                roots[span].add_leaf_hash(digest)
+        if index in starting or index >= ends:
+            active = [span for span in active + starting.get(index, []) if span[1] > index]
+            ends = min((span[1] for span in active), default=count)
+        for span in active:
+            roots[span].add_leaf_hash(digest)
     proofs = {
         n: UnitProof(n, unit_salt(seed, path, n), tuple(bytes.fromhex(roots[span].hexdigest()) for span in spans))
         for n, spans in ranges.items()
