@@ -64,35 +64,37 @@ UNITS = PACKETS
 
 
 @dataclass(frozen=True, slots=True)
-class RaceSeen:
-    first: int
-    second: int
+class Cited:
+    packets: tuple[int, ...]
+    """The packet numbers a finding cites; none: the capture itself."""
+
+
+RACE = ((5, 6),)
 
 
 class CitingArtifact:
-    """Cites packets 5 and 6 of every capture as a race finding does (and, with ``whole``, the capture
-    itself without a packet number)."""
+    """One finding per citation: the packets it names (5 and 6, the race, unless told otherwise) cited
+    as a race finding cites them, or with no packet number, the capture itself."""
 
     NAME = "test.race"
     VERSION = 1
     PATHS: ClassVar[dict[str, tuple[str, ...]]] = {PCAP: ("*",)}
-    DESCRIPTION = "a race between packets 5 and 6"
+    DESCRIPTION = "findings citing packets of a capture"
     MATCHES = MatchPolicy(Severity.HIGH, "A test packet")
 
-    def __init__(self, whole: bool = False) -> None:
-        self.whole = whole
+    def __init__(self, citations: tuple[tuple[int, ...], ...]) -> None:
+        self.citations = citations
 
     def parse(self, acquisition: Acquisition, path: str) -> Iterator[Record]:
         sha256 = acquisition.file(path).sha256
-        yield Record(self.NAME, Locator(path, sha256, packet=5), None, "race", RaceSeen(5, 6))
-        if self.whole:
-            yield Record(self.NAME, Locator(path, sha256), None, "capture", RaceSeen(0, 0))
+        for packets in self.citations:
+            yield Record(self.NAME, Locator(path, sha256), None, f"packets {packets}", Cited(packets))
 
     def detect(self, records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
         for record in records:
-            cited = [Locator(record.locator.path, record.locator.sha256, packet=n) for n in (5, 6)]
-            if record.locator.packet is None:
-                cited = [record.locator]
+            assert isinstance(record.payload, Cited)
+            path, sha256 = record.locator.path, record.locator.sha256
+            cited = [Locator(path, sha256, packet=n) for n in record.payload.packets] or [record.locator]
             yield Finding(
                 "test.race",
                 Severity.HIGH,
@@ -103,11 +105,11 @@ class CitingArtifact:
             )
 
 
-def capture_registry(whole: bool = False) -> Registry:
-    """The network platform's capture kind (with its units), and an artifact citing packets 5 and 6."""
+def capture_registry(citations: tuple[tuple[int, ...], ...] = RACE) -> Registry:
+    """The network platform's capture kind (with its units), and an artifact citing ``citations``."""
     [kind] = NETWORK.kinds
     assert kind.units is PACKETS
-    return Registry([Platform("test-network", (kind,), (CitingArtifact(whole),))])
+    return Registry([Platform("test-network", (kind,), (CitingArtifact(citations),))])
 
 
 def build_capture(path: Path) -> tuple[Path, list[bytes]]:
@@ -139,11 +141,11 @@ class Bundle:
     finding: str
 
 
-def make_bundle(folder: Path, *, whole: bool = False, by_reference: bool = False) -> Bundle:
+def make_bundle(folder: Path, *, citations: tuple[tuple[int, ...], ...] = RACE, by_reference: bool = False) -> Bundle:
     key = generate("examiner")
     trusted = {key.public.fingerprint: key.public}
     capture, units = build_capture(folder / CAPTURE)
-    registry = capture_registry(whole)
+    registry = capture_registry(citations)
     root = folder / "bundle"
     with Case.create(root, "CASE-NET-1", key) as case:
         case.add(capture, ITEM, key, registry, by_reference=by_reference)
@@ -341,17 +343,48 @@ def test_a_withheld_packet_cannot_be_confirmed_from_the_package(made: Bundle, pa
 
 
 def test_a_finding_citing_the_capture_without_packet_numbers_discloses_it_whole(tmp_path: Path) -> None:
-    made = make_bundle(tmp_path, whole=True)
+    made = make_bundle(tmp_path, citations=((5, 6), ()))
     findings = orjson.loads((made.root / "data/analysis/0001/findings.json").read_bytes())["findings"]
     everything = [f["id"] for f in findings]
-    disclose(made.root, everything, tmp_path / "package", made.key, made.trusted, registry=capture_registry(True))
+    disclose(
+        made.root, everything, tmp_path / "package", made.key, made.trusted, registry=capture_registry(((5, 6), ()))
+    )
     package = tmp_path / "package"
     assert [n for n in files_of(package) if n.startswith("data/evidence/")] == [f"data/evidence/{ITEM}/{CAPTURE}"]
     assert (package / f"data/evidence/{ITEM}/{CAPTURE}").read_bytes() == made.capture.read_bytes()
     assert "units" not in document_of(package)["evidence"][0]
-    report = verify_disclosure(package, made.trusted, registry=capture_registry(True))
+    report = verify_disclosure(package, made.trusted, registry=capture_registry(((5, 6), ())))
     assert report.exit_code == 0, failures(report)
     assert report.facts["withheld"] == {ITEM: {"files": 0, "of": 1}}
+
+
+def test_findings_citing_overlapping_packets_disclose_each_packet_once(tmp_path: Path) -> None:
+    citations = ((5, 6), (6, 9))
+    made = make_bundle(tmp_path, citations=citations)
+    findings = orjson.loads((made.root / "data/analysis/0001/findings.json").read_bytes())["findings"]
+    registry = capture_registry(citations)
+    disclose(made.root, [f["id"] for f in findings], tmp_path / "package", made.key, made.trusted, registry=registry)
+    package = tmp_path / "package"
+    assert written_units(package / SMALL) == [made.units[4], made.units[5], made.units[8]]
+    report = verify_disclosure(package, made.trusted, registry=registry)
+    assert report.exit_code == 0, failures(report)
+    assert report.facts["withheld"] == {
+        ITEM: {"files": 0, "of": 1, "units": {CAPTURE: {"withheld": COUNT - 3, "of": COUNT}}}
+    }
+
+
+def test_a_finding_citing_a_packet_the_capture_does_not_hold_is_not_disclosed(tmp_path: Path) -> None:
+    made = make_bundle(tmp_path, citations=((5, 99),))
+    with pytest.raises(CaseError, match=f"^{CAPTURE}: a finding cites packet 99; the signed file has {COUNT}$"):
+        disclose(
+            made.root,
+            [made.finding],
+            tmp_path / "package",
+            made.key,
+            made.trusted,
+            registry=capture_registry(((5, 99),)),
+        )
+    assert not (tmp_path / "package").exists()
 
 
 def test_a_capture_kept_by_reference_is_proven_by_its_leaf_alone(tmp_path: Path) -> None:

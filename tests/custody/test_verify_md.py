@@ -209,6 +209,8 @@ CLAIMS: dict[str, list[str]] = {
     "**Packets disclosed**: a finding that cites packets of a capture": [
         "test_disclose_packets::test_a_packet_finding_discloses_exactly_its_packets_and_verifies",
         "test_disclose_packets::test_wireshark_opens_the_disclosed_packets",
+        "test_disclose_packets::test_findings_citing_overlapping_packets_disclose_each_packet_once",
+        "test_disclose_packets::test_a_finding_citing_a_packet_the_capture_does_not_hold_is_not_disclosed",
         "test_disclose_packets::test_a_capture_kept_by_reference_is_proven_by_its_leaf_alone",
     ],
     "A finding that cites a capture without packet numbers discloses it whole": [
