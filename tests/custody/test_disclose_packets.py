@@ -387,6 +387,28 @@ def test_a_finding_citing_a_packet_the_capture_does_not_hold_is_not_disclosed(tm
     assert not (tmp_path / "package").exists()
 
 
+def test_packets_alone_for_a_finding_that_cites_the_whole_capture_are_refused(tmp_path: Path) -> None:
+    citations = ((5, 6), ())
+    made = make_bundle(tmp_path, citations=citations)
+    registry = capture_registry(citations)
+    findings = orjson.loads((made.root / "data/analysis/0001/findings.json").read_bytes())["findings"]
+    whole = next(
+        f["id"] for f in findings if "locator" in f["evidence"][0] and "packet" not in f["evidence"][0]["locator"]
+    )
+    packets = next(f["id"] for f in findings if f["id"] != whole)
+    disclose(made.root, [packets, whole], tmp_path / "both", made.key, made.trusted, registry=registry)
+    disclose(made.root, [packets], tmp_path / "package", made.key, made.trusted, registry=registry)
+    package = tmp_path / "package"
+    document = document_of(package)
+    document["findings"] = document_of(tmp_path / "both")["findings"]
+    write_document(package, document)
+    resign(package, made.key)
+    assert failures(verify_disclosure(package, made.trusted, registry=registry)) == [
+        f"{WHERE}: a disclosed finding cites the whole file, but only some of its packets are disclosed",
+        "the withheld counts the document states are not what its proofs show",
+    ]
+
+
 def test_a_capture_kept_by_reference_is_proven_by_its_leaf_alone(tmp_path: Path) -> None:
     made = make_bundle(tmp_path, by_reference=True)
     disclose(made.root, [made.finding], tmp_path / "package", made.key, made.trusted, registry=capture_registry())

@@ -231,6 +231,7 @@ CLAIMS: dict[str, list[str]] = {
     "Every disclosed packet must be cited by a disclosed finding": [
         "test_disclose_packets::test_a_changed_packet_number_is_caught",
         "test_disclose_packets::test_a_dropped_packet_and_its_proof_are_caught_as_a_cited_packet_missing",
+        "test_disclose_packets::test_packets_alone_for_a_finding_that_cites_the_whole_capture_are_refused",
     ],
     "Packet salts are per packet and secret": [
         "test_disclose_packets::test_a_withheld_packet_cannot_be_confirmed_from_the_package",

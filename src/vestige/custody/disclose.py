@@ -1022,6 +1022,12 @@ def _check_units(
     except (EvidenceError, ValueError, OSError, EOFError) as error:
         report.fail("evidence", f"{where}: its disclosed {units.noun}s cannot be read ({error})", INTEGRITY)
         return
+    if any(locator.get("sha256") == entry.sha256 and locator.get(units.locator) is None for locator in cited):
+        report.fail(
+            "evidence",
+            f"{where}: a disclosed finding cites the whole file, but only some of its {units.noun}s are disclosed",
+            INTEGRITY,
+        )
     numbers = {p.number for p in claimed}
     asked = {
         locator.get(units.locator)
