@@ -20,7 +20,10 @@ The contracts (ARCHITECTURE.md, "The contracts"):
   and put on the timeline, but not written again under ``records/``;
 - a ``Correlator`` declares the record types it ``NEEDS`` and keeps only what ``select`` accepts; it
   runs after the artifacts, over one acquisition or every acquisition of a check (``SCOPE``), on
-  those records and the findings made so far, and cites every record it joins.
+  those records and the findings made so far, and cites every record it joins;
+- an ``AcquisitionKind`` whose files are sequences of records (the packets of a capture, the frames
+  of a baseband log) declares their ``Units``, so that a case binds every unit in the item's signed
+  Merkle tree and a disclosure reveals only the units its findings cite.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import IO, Any, Protocol, runtime_checkable
 
 from vestige.evidence.acquisition import Acquisition, EvidenceFile
 from vestige.evidence.errors import NotAnAcquisitionError
@@ -209,14 +212,57 @@ Recogniser = Callable[[Source], Source | None]
 when it holds one, else None; raises an ``EvidenceError`` for one it cannot read (an encrypted backup)."""
 
 
+class Units(Protocol):
+    """The disclosable units of a kind's files: the packets of a capture, the frames of a baseband log.
+
+    Each unit is given as its canonical bytes (every field a verifier must see, in one reading: for a
+    packet its link type, time, original length and captured bytes). A case makes each unit a salted
+    leaf of a Merkle tree whose root is bound in the file's leaf of the item (``custody/items.py``),
+    and a disclosure writes the units its findings cite as a small file of the same field (a pcapng a
+    court's expert opens in Wireshark) with their inclusion proofs; the verifier reads that file back
+    with ``read_written``, so what is proven is what the reader of the file sees, never a side table.
+    Numbers count units from 1 in file order, as the analysis numbers them in its locators.
+    """
+
+    @property
+    def locator(self) -> str:
+        """The ``Locator`` field a finding names a unit by (``packet``), holding its number."""
+
+    @property
+    def noun(self) -> str:
+        """What one unit is called in a sentence (``packet``)."""
+
+    @property
+    def suffix(self) -> str:
+        """Added to a file's path to name the file of its disclosed units (``.packets.pcapng``)."""
+
+    def divides(self, path: str) -> bool:
+        """Whether the file at ``path`` of an acquisition of this kind is made of units."""
+
+    def read(self, stream: IO[bytes], name: str) -> Iterator[bytes]:
+        """The canonical bytes of each unit of an acquired file, in order. It stops, without raising,
+        at the first unit that cannot be read (a capture cut in the middle of a record): the units
+        before it are numbered as the analysis numbers them, and the file's SHA-256 covers the rest."""
+
+    def write(self, units: Iterable[bytes], out: IO[bytes]) -> None:
+        """Writes units (canonical bytes, as ``read`` gives them) as a file the field's tools open."""
+
+    def read_written(self, stream: IO[bytes], name: str) -> Iterator[bytes]:
+        """The canonical bytes of the units of a file ``write`` made, in order. Anything else, or a
+        broken or cut file, raises ``UnexpectedFormatError`` naming ``name``: a verifier never proves
+        part of what it was given."""
+
+
 @dataclass(frozen=True)
 class AcquisitionKind:
-    """A kind of acquisition: its name, what it looks like, how to recognise it and how to read it."""
+    """A kind of acquisition: its name, what it looks like, how to recognise it and how to read it,
+    and, when its files are sequences of records a disclosure may reveal one by one, their units."""
 
     name: str
     description: str
     recognise: Recogniser
     read: Callable[[Source], Acquisition]
+    units: Units | None = None
 
 
 @dataclass(frozen=True)

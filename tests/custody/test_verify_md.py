@@ -45,6 +45,11 @@ CLAIMS: dict[str, list[str]] = {
         "test_verify_md::test_the_acquire_record_signs_the_item",
         "test_verify::test_changing_acquired_evidence_and_rewriting_the_manifests_is_caught",
     ],
+    "The leaf of a file its platform divides into units": [
+        "test_disclose_packets::test_acquiring_a_capture_binds_the_tree_of_its_packets_in_its_leaf",
+        "test_disclose_packets::test_a_file_without_units_keeps_its_leaf_byte_for_byte",
+        "test_disclose_packets::test_a_capture_cut_in_a_record_binds_the_packets_before_the_cut",
+    ],
     "An `analyze` record signs the attestation": [
         "test_attack_custodian::test_run_json_is_attested",
         "test_attack_custodian::test_an_analysis_folder_holding_files_its_attestation_does_not_list_fails",
@@ -121,6 +126,10 @@ CLAIMS: dict[str, list[str]] = {
         "test_verify::test_changing_acquired_evidence_and_rewriting_the_manifests_is_caught",
         "test_verify::test_an_archive_item_verifies_member_by_member_and_a_swapped_member_is_caught",
     ],
+    "The tree of units a file's leaf binds (a capture's packets) is recomputed": [
+        "test_disclose_packets::test_verify_recomputes_the_tree_of_packets_from_the_bundled_capture",
+        "test_disclose_packets::test_verify_without_the_capture_platform_warns_that_packets_were_not_recomputed",
+    ],
     "Each analysis folder holds exactly the files its attestation lists": [
         "test_attack_custodian::test_an_analysis_folder_holding_files_its_attestation_does_not_list_fails",
     ],
@@ -151,7 +160,11 @@ CLAIMS: dict[str, list[str]] = {
     ],
     "Each record names the vestige that wrote it": ["test_verify_md::test_a_records_tool_digest_is_a_claim"],
     "A disclosed file is disclosed whole": [
-        "test_disclose::test_a_package_verifies_without_the_rest_of_the_acquisition"
+        "test_disclose::test_a_package_verifies_without_the_rest_of_the_acquisition",
+        "test_disclose_packets::test_a_packet_finding_discloses_exactly_its_packets_and_verifies",
+    ],
+    "A package cannot show that the tree of packets a capture's leaf binds": [
+        "test_disclose_packets::test_verify_recomputes_the_tree_of_packets_from_the_bundled_capture",
     ],
     "Reproduction is of the analysis, not of the acquisition": [
         "tests.cli.test_custody::test_reproduce_passes_on_a_fresh_bundle_and_the_two_analyses_agree"
@@ -192,6 +205,42 @@ CLAIMS: dict[str, list[str]] = {
         "test_disclose::test_a_tree_size_other_than_the_signed_file_count_is_caught",
         "test_disclose::test_a_file_no_disclosed_finding_cites_is_rejected",
         "test_disclose::test_a_proof_for_a_leaf_that_is_not_in_the_tree_is_rejected",
+    ],
+    "**Packets disclosed**: a finding that cites packets of a capture": [
+        "test_disclose_packets::test_a_packet_finding_discloses_exactly_its_packets_and_verifies",
+        "test_disclose_packets::test_wireshark_opens_the_disclosed_packets",
+        "test_disclose_packets::test_findings_citing_overlapping_packets_disclose_each_packet_once",
+        "test_disclose_packets::test_a_finding_citing_a_packet_the_capture_does_not_hold_is_not_disclosed",
+        "test_disclose_packets::test_a_capture_kept_by_reference_is_proven_by_its_leaf_alone",
+    ],
+    "A finding that cites a capture without packet numbers discloses it whole": [
+        "test_disclose_packets::test_a_finding_citing_the_capture_without_packet_numbers_discloses_it_whole",
+    ],
+    "Verify reads the packets back from that pcapng": [
+        "test_disclose_packets::test_a_changed_packet_is_caught",
+        "test_disclose_packets::test_an_added_packet_is_caught",
+        "test_disclose_packets::test_a_dropped_packet_is_caught",
+        "test_disclose_packets::test_a_changed_packet_number_is_caught",
+        "test_disclose_packets::test_a_changed_units_root_in_the_leaf_is_caught",
+        "test_disclose_packets::test_a_units_count_other_than_the_signed_one_is_caught",
+        "test_disclose_packets::test_the_full_capture_in_place_of_the_disclosed_packets_is_caught",
+        "test_disclose_packets::test_the_full_capture_as_it_was_acquired_is_not_a_disclosed_pcapng",
+        "test_disclose_packets::test_disclosed_units_given_out_of_order_or_malformed_are_refused",
+        "test_disclose_packets::test_disclosed_packets_under_the_captures_own_name_are_refused",
+    ],
+    "Every disclosed packet must be cited by a disclosed finding": [
+        "test_disclose_packets::test_a_changed_packet_number_is_caught",
+        "test_disclose_packets::test_a_dropped_packet_and_its_proof_are_caught_as_a_cited_packet_missing",
+        "test_disclose_packets::test_packets_alone_for_a_finding_that_cites_the_whole_capture_are_refused",
+    ],
+    "Packet salts are per packet and secret": [
+        "test_disclose_packets::test_a_withheld_packet_cannot_be_confirmed_from_the_package",
+        "test_disclose_packets::test_unit_salts_are_per_file_and_number_and_never_a_file_salt",
+        "test_disclose_packets::test_a_packet_finding_discloses_exactly_its_packets_and_verifies",
+    ],
+    "Checking packets needs the platform that reads the capture's kind": [
+        "test_disclose_packets::test_a_verifier_without_the_capture_platform_is_told_it_cannot_check",
+        "test_disclose_packets::test_disclose_refuses_a_capture_whose_kind_no_platform_divides",
     ],
     "Analyses made before finding leaves were salted still verify": [
         "test_disclose::test_an_analysis_made_before_salting_still_verifies_and_its_disclosure_says_what_it_leaks"
@@ -235,7 +284,7 @@ def sentences() -> list[str]:
 
 def test_every_sentence_of_verify_md_names_its_tests() -> None:
     bullets = sentences()
-    assert len(bullets) == 50
+    assert len(bullets) == 59
     unclaimed = [b for b in bullets if not any(b.startswith(prefix) for prefix in CLAIMS)]
     assert unclaimed == []
     stale = [prefix for prefix in CLAIMS if not any(b.startswith(prefix) for b in bullets)]

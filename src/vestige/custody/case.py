@@ -30,15 +30,17 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 import orjson
 
@@ -47,18 +49,19 @@ from vestige.custody.attestation import FINDING_SALTS, analysis_statement, findi
 from vestige.custody.bag import BAG_INFO, Bag, BagError, copy_with_hash, read_regular
 from vestige.custody.case_uco import case_graph
 from vestige.custody.dsse import IN_TOTO_TYPE, Envelope
-from vestige.custody.items import ItemFile, item_root, new_seed
+from vestige.custody.items import ItemFile, UnitTree, item_root, new_seed, unit_tree
 from vestige.custody.keys import KeyFileError, PublicKey, SigningKey, parse_trust_list
 from vestige.custody.log import CustodyLog, Entry, canonical
 from vestige.custody.timestamp import TimestampError, fetch_timestamp, timestamp_request
-from vestige.evidence.errors import EvidenceError
-from vestige.evidence.hashing import hash_in_order, hash_threads, sha256_file
+from vestige.evidence.errors import EvidenceError, NotAnAcquisitionError
+from vestige.evidence.hashing import CHUNK, hash_in_order, hash_threads, sha256_file
 from vestige.evidence.sources import Source, name_text
 from vestige.indicators import IndicatorSet, read_indicator_data
 from vestige.indicators.plain import read_plain_list
 from vestige.indicators.sets import IndicatorFormatError, SetOrigin
-from vestige.platforms import Registry
+from vestige.platforms import Registry, Units
 
+_T = TypeVar("_T")
 CASE_BAG = "vestige-case/1"
 KEYS = "custody/keys"
 ATTESTATIONS = "attestations"
@@ -295,8 +298,10 @@ class Case:
         A folder is copied file by file; a single file or an archive is copied as it is. The item's
         files, the leaves of its salted Merkle tree, are the files the analysis reads: the files of
         the folder, the file itself, or the members of the archive (so a disclosure can carry one
-        member without the rest). ``registry`` says which kinds of acquisition exist (by default, the
-        installed platforms).
+        member without the rest). When the kind declares units (the packets of a capture), each file
+        it divides also gets a salted tree over its units, bound in its leaf (``items.UnitTree``), so a
+        disclosure can carry some packets without the rest. ``registry`` says which kinds of
+        acquisition exist (by default, the installed platforms).
         """
         state = self.require_custodian(key, "acquire")
         if not ITEM_ID.fullmatch(item):
@@ -310,12 +315,19 @@ class Case:
         except EvidenceError as error:
             raise CaseError(str(error)) from None
         kind = recognised.kind.name
+        seed = new_seed()
         with recognised:
             source = recognised.source
+            units = recognised.kind.units
+            trees = _unit_trees(source, units, seed) if units is not None else {}
             files, container = self._take_files(source, item, by_reference)
+            try:
+                files = _bind_units(files, trees)
+            except CaseError:
+                self._forget_copy(item)
+                raise
             refused = [problem.reason for problem in source.problems]
             shape = {"shape": source.shape, "name": source.location.name, "within": source.prefix}
-        seed = new_seed()
         merkle_root = item_root(seed, files)
         manifest = b"".join(entry.line() for entry in files)
         manifest_sha256 = self.bag.write(f"data/items/{item}/manifest.jsonl", manifest)
@@ -405,6 +417,14 @@ class Case:
             raise
         self.bag.add(f"data/acquisition/{item}/{location.name}", size, sha256)
         return ItemFile(location.name, size, sha256)
+
+    def _forget_copy(self, item: str) -> None:
+        """Removes the copy of an item that will not be recorded, and its payload entries."""
+        prefix = f"data/acquisition/{item}/"
+        for name in [n for n in self.bag.payload if n.startswith(prefix)]:
+            del self.bag.payload[name]
+            self.bag.sizes.pop(name, None)
+        shutil.rmtree(self.root / "data" / "acquisition" / item, ignore_errors=True)
 
     @staticmethod
     def _hash_files(source: Source, names: list[str]) -> list[ItemFile]:
@@ -637,6 +657,88 @@ def _copy_files(source: Source, target: Path, names: list[str]) -> list[ItemFile
             for name, (size, sha256) in zip(batch, pool.map(take, batch), strict=True):
                 files.append(ItemFile(name, size, sha256))
     return files
+
+
+class KindUnits:
+    """The units of each kind of acquisition, from a registry discovered only when a file has units
+    (a bundle of iOS backups never loads the other platforms)."""
+
+    def __init__(self, registry: Registry | None) -> None:
+        self._registry = registry
+
+    def units(self, kind: str) -> Units | None:
+        if self._registry is None:
+            self._registry = Registry.discover()
+        try:
+            return self._registry.kind(kind).units
+        except NotAnAcquisitionError:
+            return None
+
+
+class HashingReader(io.RawIOBase):
+    """A stream that hashes and counts what is read through it, so that what a reader made of a file
+    (its units) is known to come from the bytes with that SHA-256, read once."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        self._digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def finish(self) -> tuple[int, str]:
+        """Reads what the reader left (the end of a cut capture) and gives the size and SHA-256."""
+        buffer = memoryview(bytearray(CHUNK))
+        while self.readinto(buffer):
+            pass
+        return self.size, self._digest.hexdigest()
+
+
+def read_units(
+    units: Units, stream: IO[bytes], name: str, consume: Callable[[Iterator[bytes]], _T]
+) -> tuple[_T, int, str]:
+    """What ``consume`` makes of the units of ``stream`` (the file ``name``), and the size and SHA-256
+    of the bytes they were read from; a file that cannot be read is a ``CaseError``."""
+    hashing = HashingReader(stream)
+    try:
+        made = consume(units.read(io.BufferedReader(hashing, CHUNK), name))
+        return (made, *hashing.finish())
+    except (OSError, EvidenceError, ValueError, EOFError) as error:
+        raise CaseError(f"{name}: its {units.noun}s cannot be read ({type(error).__name__}: {error})") from None
+
+
+def _unit_trees(source: Source, units: Units, seed: bytes) -> dict[str, tuple[int, str, UnitTree]]:
+    """The tree of units of each file the kind divides, with the size and SHA-256 of the bytes read."""
+    trees: dict[str, tuple[int, str, UnitTree]] = {}
+    for name in source.file_names():
+        if units.divides(name):
+            with source.open(name) as stream:
+                tree, size, sha256 = read_units(units, stream, name, partial(unit_tree, seed, name))
+            trees[name] = (size, sha256, tree)
+    return trees
+
+
+def _bind_units(files: list[ItemFile], trees: Mapping[str, tuple[int, str, UnitTree]]) -> list[ItemFile]:
+    """The item's files with their unit trees; a file whose bytes changed between the two reads is refused."""
+    bound: list[ItemFile] = []
+    for entry in files:
+        found = trees.get(entry.path)
+        if found is None:
+            bound.append(entry)
+            continue
+        if found[:2] != (entry.size, entry.sha256):
+            raise CaseError(f"{entry.path}: changed while it was acquired; acquire it again from a copy nothing writes")
+        bound.append(ItemFile(entry.path, entry.size, entry.sha256, found[2]))
+    return bound
 
 
 def _folder_files(source: Source) -> list[str]:

@@ -12,6 +12,14 @@ A verifier checks all of it without the rest of the acquisition, with the checks
 withheld (from the signed file count, never from the document), but not what they were, nor,
 because finding leaves are salted, which findings were withheld (docs/custody-design.md section 7.5).
 
+A file made of units (the packets of a capture, ``platforms.Units``) whose findings cite only some of
+its units by number (``Locator.packet``) is not disclosed whole: the package holds
+``data/evidence/<item>/<path><suffix>`` (``.packets.pcapng``), a file of the field holding only the
+cited units, and the document gives the file's leaf (with its units root and count) and, for each
+unit, its number, salt and inclusion proof against that root. The verifier reads the units back from
+that file with the kind's own reader, so what is proven is what an expert opening it sees; the file's
+own SHA-256 cannot be checked (it is withheld), its units root and count are, against the signed leaf.
+
 ``disclose`` trusts nothing it reads: it verifies the bundle first, reads the bundle one path
 component at a time without following links, writes only new files under the output folder, and
 checks every copied file against its proof before it signs the export.
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -57,10 +66,19 @@ from vestige.custody.bag import (
     regular_tree,
     validate,
 )
-from vestige.custody.case import ATTESTATIONS, ITEM_ID, Case, CaseError, CustodyState
+from vestige.custody.case import ATTESTATIONS, ITEM_ID, Case, CaseError, CustodyState, KindUnits, read_units
 from vestige.custody.checkpoint import Checkpoint, check_since
 from vestige.custody.dsse import Envelope
-from vestige.custody.items import SEED_BYTES, ItemFile, LeafProof, leaf_proofs
+from vestige.custody.items import (
+    SEED_BYTES,
+    ItemFile,
+    LeafProof,
+    UnitProof,
+    UnitTree,
+    is_digest,
+    leaf_proofs,
+    unit_proofs,
+)
 from vestige.custody.keys import PublicKey, SigningKey
 from vestige.custody.log import CHECKPOINTS, Entry
 from vestige.custody.timestamp import TimestampError, timestamp_request
@@ -80,9 +98,11 @@ from vestige.custody.verify import (
     run_stage,
     verify_case,
 )
+from vestige.evidence.errors import EvidenceError
 from vestige.evidence.hashing import CHUNK
 from vestige.evidence.merkle import leaf_hash, verify_inclusion
 from vestige.evidence.sources import open_source
+from vestige.platforms import Registry, Units
 
 DISCLOSURE_BAG = "vestige-disclosure/1"
 DOCUMENT = "data/disclosure.json"
@@ -103,19 +123,21 @@ def disclose(
     key: SigningKey,
     trusted: Mapping[str, PublicKey],
     tsa_roots: bytes | None = None,
+    registry: Registry | None = None,
 ) -> Report:
     """Writes the disclosure package of ``finding_ids`` to ``out``, logs the signed ``export`` in the
     bundle, and returns the package's own verification report. The bundle must verify first against
     ``trusted``; nothing is signed until every copied file has matched its proof. A failure leaves no
-    package (a failure after signing leaves the export record, which names what was to be written)."""
+    package (a failure after signing leaves the export record, which names what was to be written).
+    ``registry`` gives the units of each kind of acquisition (by default, the installed platforms)."""
     with Case(case_root, for_writing=True) as case:
-        checked = verify_case(case_root, trusted, tsa_roots=tsa_roots)
+        checked = verify_case(case_root, trusted, tsa_roots=tsa_roots, registry=registry)
         if checked.exit_code not in (0, WARNING):
             failures = "; ".join(c.message for c in checked.checks if not c.ok and c.code != WARNING)
             raise CaseError(f"{case_root}: the bundle does not verify ({failures}); nothing was disclosed")
         package = _Package.create(out)
         try:
-            _disclose(case, case_root, finding_ids, package, key)
+            _disclose(case, case_root, finding_ids, package, key, KindUnits(registry))
         except MALFORMED as error:
             package.discard()
             raise CaseError(f"{case_root}: cannot be disclosed: {type(error).__name__}: {error}") from None
@@ -124,12 +146,27 @@ def disclose(
             raise
         finally:
             package.close()
-    report = verify_disclosure(out, trusted, tsa_roots)
+    report = verify_disclosure(out, trusted, tsa_roots, registry=registry)
     if report.exit_code not in (0, WARNING):
         package.discard()
         failures = "; ".join(c.message for c in report.checks if not c.ok and c.code != WARNING)
         raise CaseError(f"{out}: the package written does not verify ({failures}); it was removed")
     return report
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """One cited file to put in the package: whole, or only the units ``numbers`` (from 1)."""
+
+    item: str
+    name: str
+    archive: tuple[str, str] | None
+    proof: LeafProof
+    evidence: dict[str, Any]
+    """The document's entry for the file, which the proofs of its units complete."""
+    seed: bytes = b""
+    units: Units | None = None
+    numbers: tuple[int, ...] = ()
 
 
 @dataclass
@@ -139,19 +176,25 @@ class _Chosen:
 
     findings: list[dict[str, Any]] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
-    copies: list[tuple[str, str, tuple[str, str] | None, LeafProof]] = field(default_factory=list)
-    withheld: dict[str, dict[str, int]] = field(default_factory=dict)
+    copies: list[_Copy] = field(default_factory=list)
+    withheld: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _disclose(case: Case, root: Path, finding_ids: Sequence[str], package: _Package, key: SigningKey) -> None:
+def _disclose(
+    case: Case, root: Path, finding_ids: Sequence[str], package: _Package, key: SigningKey, kinds: KindUnits
+) -> None:
     state = case.state()
     chosen = _Chosen([_find(root, state.analyses, wanted) for wanted in finding_ids])
     for item in sorted({str(c["item"]) for c in chosen.findings}):
-        _choose_evidence(root, item, state.items.get(item, {}), chosen)
-    for item, name, archive, proof in chosen.copies:
-        size, sha256 = _copy_item_file(root, item, archive, proof.entry.path, package, name)
-        if (size, sha256) != (proof.entry.size, proof.entry.sha256):
-            raise CaseError(f"{item}/{proof.entry.path}: the bundle's copy is not the file its acquire record signed")
+        _choose_evidence(root, item, state.items.get(item, {}), chosen, kinds)
+    for copy in chosen.copies:
+        entry = copy.proof.entry
+        if copy.units is not None:
+            copy.evidence["units"] = [proof.as_json() for proof in _copy_units(root, copy, package)]
+            continue
+        size, sha256 = _copy_item_file(root, copy.item, copy.archive, entry.path, package, copy.name)
+        if (size, sha256) != (entry.size, entry.sha256):
+            raise CaseError(f"{copy.item}/{entry.path}: the bundle's copy is not the file its acquire record signed")
     document = {
         "schema": DISCLOSURE_BAG,
         "case": case.case_id,
@@ -204,37 +247,88 @@ def _find(root: Path, analyses: Sequence[Mapping[str, Any]], wanted: str) -> dic
     return found[-1]
 
 
-def _choose_evidence(root: Path, item: str, acquired: Mapping[str, Any], chosen: _Chosen) -> None:
+def _choose_evidence(root: Path, item: str, acquired: Mapping[str, Any], chosen: _Chosen, kinds: KindUnits) -> None:
     """The proofs of the files the chosen findings of ``item`` cite, each checked against the signed
-    item root and file count before anything is copied."""
+    item root and file count before anything is copied; a file of units that the findings cite only
+    by unit number is to be disclosed as those units alone."""
     item = _safe_name(item, "item id")
     description = orjson.loads(_read_in_bundle(root, f"data/items/{item}/item.json"))
     lines = _read_in_bundle(root, f"data/items/{item}/manifest.jsonl").splitlines()
-    files = [ItemFile(**orjson.loads(line)) for line in lines if line]
+    files = [ItemFile.of_line(line) for line in lines if line]
     for entry in files:
         _parts(entry.path)
-    cited = {
-        locator["sha256"]
+    locators = [
+        e["locator"]
         for c in chosen.findings
         if c["item"] == item
         for e in c["finding"]["evidence"]
-        if (locator := e["locator"]).get("sha256")
-    }
+        if isinstance(e["locator"], dict) and e["locator"].get("sha256")
+    ]
+    cited = {locator["sha256"] for locator in locators}
     wanted = {f.path for f in files if f.sha256 in cited}
-    proofs = _one_per_digest(leaf_proofs(bytes.fromhex(description["salt_seed"]), files, wanted))
+    seed = bytes.fromhex(description["salt_seed"])
+    proofs = _one_per_digest(leaf_proofs(seed, files, wanted))
     signed_root, signed_files = acquired.get("digests", {}).get("merkle_root"), acquired.get("files")
     source = description.get("source", {"shape": "folder"})
     archive = None
     if source.get("shape", "folder") == "archive":
         archive = (_one_part(str(source.get("name"))), str(source.get("within") or ""))
+    by_reference = bool(acquired.get("item", {}).get("by_reference"))
+    divided: dict[str, dict[str, int]] = {}
     for proof in proofs:
         if proof.size != signed_files or not proof.verifies(str(signed_root)):
             raise CaseError(f"{item}/{proof.entry.path}: its proof does not reach the root its acquire record signed")
-        name = f"data/evidence/{item}/{proof.entry.path}"
-        chosen.evidence.append({"item": item, "file": name, "leaf": proof.as_json()})
-        if not acquired.get("item", {}).get("by_reference"):
-            chosen.copies.append((item, name, archive, proof))
+        units = _units_of(proof.entry, acquired, kinds) if not by_reference else None
+        numbers = _cited_units(proof.entry, units, locators) if units is not None else None
+        suffix = units.suffix if units is not None and numbers is not None else ""
+        name = f"data/evidence/{item}/{proof.entry.path}{suffix}"
+        evidence = {"item": item, "file": name, "leaf": proof.as_json()}
+        chosen.evidence.append(evidence)
+        if units is not None and numbers is not None and proof.entry.units is not None:
+            chosen.copies.append(_Copy(item, name, archive, proof, evidence, seed, units, numbers))
+            divided[proof.entry.path] = {
+                "withheld": proof.entry.units.count - len(numbers),
+                "of": proof.entry.units.count,
+            }
+        elif not by_reference:
+            chosen.copies.append(_Copy(item, name, archive, proof, evidence))
     chosen.withheld[item] = {"files": len(files) - len(proofs), "of": len(files)}
+    if divided:
+        chosen.withheld[item]["units"] = divided
+
+
+def _units_of(entry: ItemFile, acquired: Mapping[str, Any], kinds: KindUnits) -> Units | None:
+    """The units of a cited file that has a tree of them; refused when no installed platform reads its
+    kind (disclosing the whole capture instead would reveal what was meant to be withheld)."""
+    if entry.units is None:
+        return None
+    kind = str(acquired.get("item", {}).get("kind"))
+    units = kinds.units(kind)
+    if units is None:
+        raise CaseError(
+            f"{entry.path}: a file of units of the kind {kind!r}, which no installed platform divides; "
+            "install the platform that reads it to disclose only the units cited"
+        )
+    return units
+
+
+def _cited_units(entry: ItemFile, units: Units, locators: Sequence[Mapping[str, Any]]) -> tuple[int, ...] | None:
+    """The numbers of the units of ``entry`` the findings cite, or None when one of them cites the file
+    without a unit number (it is then disclosed whole, as any file is)."""
+    numbers: set[int] = set()
+    assert entry.units is not None
+    for locator in locators:
+        if locator.get("sha256") != entry.sha256:
+            continue
+        number = locator.get(units.locator)
+        if number is None:
+            return None
+        if not _is_count(number) or not 1 <= number <= entry.units.count:
+            raise CaseError(
+                f"{entry.path}: a finding cites {units.noun} {number!r}; the signed file has {entry.units.count}"
+            )
+        numbers.add(number)
+    return tuple(sorted(numbers))
 
 
 def _one_per_digest(proofs: list[LeafProof]) -> list[LeafProof]:
@@ -248,18 +342,46 @@ def _one_per_digest(proofs: list[LeafProof]) -> list[LeafProof]:
 def _copy_item_file(
     root: Path, item: str, archive: tuple[str, str] | None, path: str, package: _Package, name: str
 ) -> tuple[int, str]:
-    """Copies the bundled bytes of an item's file into the package as ``name``: from the item's
-    folder, or, streamed, from the member of the archive (name, folder within) it was acquired as."""
+    """Copies the bundled bytes of an item's file into the package as ``name``."""
+    with _open_item_file(root, item, archive, path) as stream:
+        return package.copy(name, stream)
+
+
+def _copy_units(root: Path, copy: _Copy, package: _Package) -> list[UnitProof]:
+    """Reads the bundled file of units once, proving it is the signed file (its SHA-256 and its units
+    tree), and writes the cited units into the package as a file of the field; gives their proofs."""
+    entry, units, signed = copy.proof.entry, copy.units, copy.proof.entry.units
+    assert signed is not None and units is not None
+    with _open_item_file(root, copy.item, copy.archive, entry.path) as stream:
+        proven, size, sha256 = read_units(
+            units, stream, entry.path, lambda read: unit_proofs(copy.seed, entry.path, read, signed.count, copy.numbers)
+        )
+    if (size, sha256) != (entry.size, entry.sha256) or proven.tree != signed:
+        raise CaseError(f"{copy.item}/{entry.path}: the bundle's copy is not the file its acquire record signed")
+    written = io.BytesIO()
+    try:
+        units.write((proven.units[n] for n in copy.numbers), written)
+    except (EvidenceError, ValueError, OSError) as error:
+        raise CaseError(f"{copy.item}/{entry.path}: its {units.noun}s cannot be written ({error})") from None
+    package.copy(copy.name, io.BytesIO(written.getvalue()))
+    return [proven.proofs[n] for n in copy.numbers]
+
+
+@contextmanager
+def _open_item_file(root: Path, item: str, archive: tuple[str, str] | None, path: str) -> Iterator[IO[bytes]]:
+    """The bundled bytes of an item's file: from the item's folder, or, streamed, from the member of
+    the archive (name, folder within) it was acquired as."""
     if archive is None:
         with _open_in_bundle(root, f"data/acquisition/{item}/{path}") as stream:
-            return package.copy(name, stream)
+            yield stream
+        return
     relative, within = f"data/acquisition/{item}/{archive[0]}", archive[1]
     with _open_in_bundle(root, relative):
-        pass  # a regular file, reached through no link; its members are hashed as they are copied
+        pass  # a regular file, reached through no link; its members are hashed as they are read
     with open_source(root / relative) as source:
         members = source.within(within) if within else source
         with members.open(path) as stream:
-            return package.copy(name, stream)
+            yield stream
 
 
 def _package_tag_files(entries: list[Entry], state: CustodyState, runs: set[str]) -> set[str]:
@@ -465,11 +587,18 @@ def _manifest_text(entries: Mapping[str, str]) -> bytes:
 
 
 def verify_disclosure(
-    root: Path, trusted: Mapping[str, PublicKey], tsa_roots: bytes | None = None, since: Checkpoint | None = None
+    root: Path,
+    trusted: Mapping[str, PublicKey],
+    tsa_roots: bytes | None = None,
+    since: Checkpoint | None = None,
+    *,
+    registry: Registry | None = None,
 ) -> Report:
     """Checks a disclosure package on its own, as a case bundle is checked (files, bag-info.txt,
     VERIFY.md, log, checkpoints, timestamps), then the signed export that names the document, each
-    finding's proof against its attestation and each file's proof against its signed item."""
+    finding's proof against its attestation and each file's proof against its signed item (and each
+    disclosed unit's against its file's units root, read back with the units of ``registry``'s kind:
+    by default, the installed platforms)."""
     report = Report(str(root), DISCLOSURE_BAG)
     if not _files_are_plain(root, report):
         return report
@@ -512,9 +641,10 @@ def verify_disclosure(
             _check_finding(root, disclosed, analyses, trusted, report)
 
     def evidence() -> None:
-        proven: dict[str, set[int]] = {}
+        proven = _Proven()
+        kinds = KindUnits(registry)
         for item in _objects(document.get("evidence")):
-            _check_evidence(bag, item, state.items, document, proven, report)
+            _check_evidence(root, bag, item, state.items, document, proven, kinds, report)
         _check_withheld(bag, document, state.items, proven, report)
 
     run_stage(report, "findings", INTEGRITY, findings)
@@ -675,20 +805,31 @@ def _sha256_of(root: Path, relative: str) -> str | None:
         return None
 
 
+@dataclass
+class _Proven:
+    """What the evidence checks proved: the leaves of each item, and, of each file disclosed as some
+    of its units, how many units were proven of how many the signed leaf counts."""
+
+    leaves: dict[str, set[int]] = field(default_factory=dict)
+    units: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+
 def _check_withheld(
     bag: Bag,
     document: Mapping[str, Any],
     items: Mapping[str, Mapping[str, Any]],
-    proven: Mapping[str, set[int]],
+    proven: _Proven,
     report: Report,
 ) -> None:
-    """Withheld counts come from the signed file count of each item minus the files proven, never
-    from the document."""
-    computed: dict[str, dict[str, int]] = {}
+    """Withheld counts come from the signed file count of each item minus the files proven, and from
+    the signed units count of each file minus the units proven, never from the document."""
+    computed: dict[str, dict[str, Any]] = {}
     for item in sorted({str(e.get("item")) for e in _objects(document.get("evidence"))}):
         signed = items.get(item, {}).get("files")
         if _is_count(signed):
-            computed[item] = {"files": int(signed) - len(proven.get(item, set())), "of": int(signed)}
+            computed[item] = {"files": int(signed) - len(proven.leaves.get(item, set())), "of": int(signed)}
+            if proven.units.get(item):
+                computed[item]["units"] = proven.units[item]
     if document.get("withheld") != computed:
         report.fail("evidence", "the withheld counts the document states are not what its proofs show", INTEGRITY)
     listed = {str(e.get("file")) for e in _objects(document.get("evidence"))}
@@ -761,17 +902,19 @@ def _check_finding(
 
 
 def _check_evidence(
+    root: Path,
     bag: Bag,
     evidence: Mapping[str, Any],
     items: Mapping[str, Mapping[str, Any]],
     document: Mapping[str, Any],
-    proven: dict[str, set[int]],
+    proven: _Proven,
+    kinds: KindUnits,
     report: Report,
 ) -> None:
     """Whether one disclosed file is proven in its signed item (and present unless kept by reference):
     its leaf read strictly (a salt of exactly 32 bytes, a path with no NUL, a SHA-256 of 64 lowercase
     hex digits, so one leaf has one reading), its proof against the signed root, its tree the signed
-    file count."""
+    file count; a file disclosed as some of its units is then checked unit by unit."""
     item = str(evidence.get("item"))
     proof = _leaf_proof(evidence.get("leaf"))
     where = f"{item}/{proof.entry.path if isinstance(proof, LeafProof) else '?'}"
@@ -793,31 +936,177 @@ def _check_evidence(
     if not proof.verifies(str(acquired.get("digests", {}).get("merkle_root"))):
         report.fail("evidence", f"{where}: its inclusion proof does not reach the signed item root", INTEGRITY)
         return
-    if proof.index in proven.setdefault(item, set()):
+    if proof.index in proven.leaves.setdefault(item, set()):
         report.fail("evidence", f"{where}: leaf {proof.index + 1} is given twice", INTEGRITY)
+        return
+    cited = [
+        e["locator"]
+        for f in _objects(document.get("findings"))
+        for e in f.get("finding", {}).get("evidence", [])
+        if isinstance(e, dict) and isinstance(e.get("locator"), dict)
+    ]
+    if proof.entry.sha256 not in {locator.get("sha256") for locator in cited}:
+        report.fail("evidence", f"{where}: no disclosed finding cites this file", INTEGRITY)
+        return
+    by_reference = bool(acquired.get("item", {}).get("by_reference"))
+    if "units" in evidence:
+        _check_units(root, bag, evidence, proof, acquired, cited, proven, kinds, report)
         return
     name = str(evidence.get("file"))
     if name != f"data/evidence/{item}/{proof.entry.path}":
         report.fail("evidence", f"{where}: the file is not stored under its own name", INTEGRITY)
         return
-    by_reference = bool(acquired.get("item", {}).get("by_reference"))
     if name not in bag.payload and not by_reference:
         report.fail("evidence", f"{where}: the cited file is missing from the package", INTEGRITY)
         return
     if name in bag.payload and bag.payload[name] != proof.entry.sha256:
         report.fail("evidence", f"{where}: the disclosed file is not the one in the acquisition", INTEGRITY)
         return
-    cited = {
-        e["locator"].get("sha256")
-        for f in _objects(document.get("findings"))
-        for e in f.get("finding", {}).get("evidence", [])
-    }
-    if proof.entry.sha256 not in cited:
-        report.fail("evidence", f"{where}: no disclosed finding cites this file", INTEGRITY)
-        return
-    proven[item].add(proof.index)
+    proven.leaves[item].add(proof.index)
     present = "disclosed" if name in bag.payload else "proven; the item is kept by reference"
     report.ok("evidence", f"{where}: leaf {proof.index + 1} of {proof.size} of the signed item, {present}")
+
+
+def _check_units(
+    root: Path,
+    bag: Bag,
+    evidence: Mapping[str, Any],
+    proof: LeafProof,
+    acquired: Mapping[str, Any],
+    cited: Sequence[Mapping[str, Any]],
+    proven: _Proven,
+    kinds: KindUnits,
+    report: Report,
+) -> None:
+    """A file disclosed as some of its units: its signed leaf binds a units tree; the file of units is
+    in the package under its name; read back with the kind's units, it holds exactly the units the
+    document proves, in order, each proven at its number against the signed units root; and each is
+    cited by a disclosed finding, as each unit a disclosed finding cites is disclosed."""
+    item, entry = str(evidence.get("item")), proof.entry
+    where = f"{item}/{entry.path}"
+    kind = str(acquired.get("item", {}).get("kind"))
+    signed = entry.units
+    if signed is None:
+        report.fail("evidence", f"{where}: its units are disclosed, but its signed leaf binds no units", INTEGRITY)
+        return
+    units = kinds.units(kind)
+    if units is None:
+        report.fail(
+            "evidence",
+            f"{where}: cannot be checked: no installed platform divides files of the kind {kind!r} into units",
+            INTEGRITY,
+        )
+        return
+    if acquired.get("item", {}).get("by_reference"):
+        report.fail(
+            "evidence", f"{where}: its {units.noun}s are disclosed, but the item is kept by reference", INTEGRITY
+        )
+        return
+    name = str(evidence.get("file"))
+    if name != f"data/evidence/{item}/{entry.path}{units.suffix}":
+        report.fail(
+            "evidence", f"{where}: its {units.noun}s are not stored under its name and {units.suffix}", INTEGRITY
+        )
+        return
+    if name not in bag.payload:
+        report.fail("evidence", f"{where}: the file of its disclosed {units.noun}s is missing", INTEGRITY)
+        return
+    claimed = _unit_proofs(evidence.get("units"), signed)
+    if isinstance(claimed, str):
+        report.fail("evidence", f"{where}: {claimed}", INTEGRITY)
+        return
+    failures = len(report.checks)
+    try:
+        with _open_in_bundle(root, name) as stream:
+            _match_units(where, units, units.read_written(stream, name), claimed, signed, report)
+    except (EvidenceError, ValueError, OSError, EOFError) as error:
+        report.fail("evidence", f"{where}: its disclosed {units.noun}s cannot be read ({error})", INTEGRITY)
+        return
+    if any(locator.get("sha256") == entry.sha256 and locator.get(units.locator) is None for locator in cited):
+        report.fail(
+            "evidence",
+            f"{where}: a disclosed finding cites the whole file, but only some of its {units.noun}s are disclosed",
+            INTEGRITY,
+        )
+    numbers = {p.number for p in claimed}
+    asked = {
+        locator.get(units.locator)
+        for locator in cited
+        if locator.get("sha256") == entry.sha256 and _is_count(locator.get(units.locator))
+    }
+    for number in sorted(numbers - asked):
+        report.fail(
+            "evidence", f"{where}: {units.noun} {number} is disclosed, but no disclosed finding cites it", INTEGRITY
+        )
+    for number in sorted(n for n in asked - numbers if isinstance(n, int)):
+        report.fail(
+            "evidence",
+            f"{where}: {units.noun} {number}, which a disclosed finding cites, is not in the package",
+            INTEGRITY,
+        )
+    if len(report.checks) != failures:
+        return
+    proven.leaves.setdefault(item, set()).add(proof.index)
+    proven.units.setdefault(item, {})[entry.path] = {"withheld": signed.count - len(claimed), "of": signed.count}
+    listed = ", ".join(str(p.number) for p in claimed)
+    report.ok(
+        "evidence",
+        f"{where}: leaf {proof.index + 1} of {proof.size} of the signed item; {units.noun}s {listed} of its "
+        f"{signed.count} disclosed and proven, {signed.count - len(claimed)} withheld",
+    )
+
+
+def _unit_proofs(value: object, signed: UnitTree) -> list[UnitProof] | str:
+    """The document's proofs of a file's units, read strictly: numbers within the signed count, in
+    increasing order (the order of the disclosed file), each with a 32-byte salt and SHA-256 steps."""
+    if not isinstance(value, list) or not value:
+        return "its disclosed units are not a list of proofs"
+    proofs: list[UnitProof] = []
+    for given in value:
+        if not isinstance(given, dict) or set(given) != {"number", "salt", "proof"}:
+            return "a disclosed unit's proof is not an object of its number, salt and proof"
+        number, salt, steps = given["number"], _hex(given["salt"], SEED_BYTES), given["proof"]
+        if not _is_count(number) or not 1 <= number <= signed.count:
+            return f"a disclosed unit's number {number!r} is not one of the {signed.count} units of its signed leaf"
+        if proofs and number <= proofs[-1].number:
+            return f"the disclosed units are not in increasing order of number ({number} after {proofs[-1].number})"
+        if salt is None:
+            return f"unit {number}: its salt is not {SEED_BYTES} bytes (64 lowercase hex digits)"
+        if not isinstance(steps, list) or not all(is_digest(step) for step in steps):
+            return f"unit {number}: its proof is not a list of SHA-256 digests"
+        proofs.append(UnitProof(number, salt, tuple(bytes.fromhex(step) for step in steps)))
+    return proofs
+
+
+def _match_units(
+    where: str, units: Units, read: Iterator[bytes], claimed: Sequence[UnitProof], signed: UnitTree, report: Report
+) -> None:
+    """Each unit read from the disclosed file against the proof at its place; reading stops one unit
+    after the last proof (a file holding more is refused without reading all of it)."""
+    held = 0
+    for unit in read:
+        held += 1
+        if held > len(claimed):
+            report.fail(
+                "evidence",
+                f"{where}: the disclosed file holds more {units.noun}s than the {len(claimed)} the document proves",
+                INTEGRITY,
+            )
+            return
+        given = claimed[held - 1]
+        if not given.verifies(unit, signed):
+            report.fail(
+                "evidence",
+                f"{where}: {units.noun} {held} of the disclosed file is not {units.noun} {given.number} of the signed "
+                f"file (its bytes or its number differ)",
+                INTEGRITY,
+            )
+    if held < len(claimed):
+        report.fail(
+            "evidence",
+            f"{where}: the document proves {len(claimed)} {units.noun}s; the disclosed file holds {held}",
+            INTEGRITY,
+        )
 
 
 def _leaf_proof(leaf: object) -> LeafProof | str:
@@ -836,8 +1125,12 @@ def _leaf_proof(leaf: object) -> LeafProof | str:
         return "its index or tree size is not a whole number"
     if not isinstance(steps, list) or any(_hex(step, 32) is None for step in steps):
         return "its proof is not a list of SHA-256 digests"
+    try:
+        units = UnitTree.of_json(leaf["units"]) if "units" in leaf else None
+    except ValueError as error:
+        return str(error)
     return LeafProof(
-        ItemFile(path, int(size), str(leaf["sha256"])),
+        ItemFile(path, int(size), str(leaf["sha256"]), units),
         salt,
         int(leaf["index"]),
         int(leaf["tree_size"]),

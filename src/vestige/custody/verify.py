@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -50,14 +52,17 @@ from vestige.custody.case import (
     CASE_BAG,
     EXPORT,
     KEYS,
+    CaseError,
     CustodyState,
+    KindUnits,
     actor_key,
     apply,
+    read_units,
 )
 from vestige.custody.checkpoint import Checkpoint, check_since
 from vestige.custody.distribution import package_digest
 from vestige.custody.dsse import CHECKPOINT_TYPE, IN_TOTO_TYPE, Envelope, EnvelopeError
-from vestige.custody.items import ItemFile, item_root
+from vestige.custody.items import ItemFile, item_root, unit_tree
 from vestige.custody.keys import KeyFileError, PublicKey, parse_trust_list
 from vestige.custody.log import (
     CHECKPOINT_SCHEMA,
@@ -74,6 +79,7 @@ from vestige.custody.releases import RELEASES
 from vestige.evidence.errors import EvidenceError
 from vestige.evidence.hashing import hash_in_order
 from vestige.evidence.sources import open_source
+from vestige.platforms import Registry
 
 INTEGRITY, CHAIN, REPRODUCTION, WARNING = 1, 2, 3, 4
 Reanalyse = Callable[[str, Path], bytes]
@@ -141,10 +147,14 @@ def verify_case(
     reanalyse: Reanalyse | None = None,
     tsa_roots: bytes | None = None,
     since: Checkpoint | None = None,
+    *,
+    registry: Registry | None = None,
 ) -> Report:
     """Every check of a case bundle, in the order of the module docstring. A bundle holding anything
     but regular files and folders is not read beyond its listing; the log's records vouch for files
-    only when the log verified; ``reanalyse`` runs only when nothing failed with exit 1 or 2."""
+    only when the log verified; ``reanalyse`` runs only when nothing failed with exit 1 or 2.
+    ``registry`` gives the units of each kind (by default, the installed platforms, loaded only when
+    a file has units)."""
     report = Report(str(root), CASE_BAG)
     files, odd = walk(root)
     _integrity(root, (files, odd), report)
@@ -171,7 +181,7 @@ def verify_case(
     if chain_holds(report):
         run_stage(report, "bundle", INTEGRITY, lambda: _bundle(root, present, entries, state, report))
         run_stage(report, "payload", INTEGRITY, lambda: _payload(bag, entries, state, report))
-        run_stage(report, "items", INTEGRITY, lambda: _items(root, bag, state, report))
+        run_stage(report, "items", INTEGRITY, lambda: _items(root, bag, state, KindUnits(registry), report))
         run_stage(report, "attestations", INTEGRITY, lambda: _attestations(root, bag, state, trusted, report))
     else:
         report.fail("items", "not checked: the custody log did not verify, so its records prove nothing", CHAIN)
@@ -590,7 +600,7 @@ def _payload(bag: Bag, entries: list[Entry], state: CustodyState, report: Report
         report.ok("payload", f"each of the {len(bag.payload)} payload files belongs to a signed record")
 
 
-def _items(root: Path, bag: Bag, state: CustodyState, report: Report) -> None:
+def _items(root: Path, bag: Bag, state: CustodyState, kinds: KindUnits, report: Report) -> None:
     for item, record in sorted(state.items.items()):
         failures = len(report.checks)
         digests = record["digests"]
@@ -602,12 +612,14 @@ def _items(root: Path, bag: Bag, state: CustodyState, report: Report) -> None:
             report.fail("items", f"{item}: item.json is not the one the acquire record signed", INTEGRITY)
             continue
         description = orjson.loads(read_regular(root / description_name))
-        files = [ItemFile(**orjson.loads(line)) for line in read_regular(root / manifest_name).splitlines() if line]
+        files = [ItemFile.of_line(line) for line in read_regular(root / manifest_name).splitlines() if line]
         if item_root(bytes.fromhex(description["salt_seed"]), files) != digests["merkle_root"]:
             report.fail("items", f"{item}: the Merkle root of its files is not the signed one", INTEGRITY)
         if not record["item"]["by_reference"]:
             _copied(root, bag, item, description, digests, files, report)
-        if len(report.checks) == failures:
+            if len(report.checks) == failures:
+                _unit_trees(root, item, record, description, files, kinds, report)
+        if all(c.code == WARNING for c in report.checks[failures:]):
             report.ok("items", f"{item}: {len(files)} files, Merkle root {str(digests['merkle_root'])[:16]}… as signed")
 
 
@@ -639,6 +651,61 @@ def _copied(
         read = [(n, r) for n, r in hash_in_order((n, members.hash_target(n)) for n in names)]
     if {(n, r[1]) if isinstance(r, tuple) else (n, None) for n, r in read} != {(f.path, f.sha256) for f in files}:
         report.fail("items", f"{item}: the members of the copied archive differ from its signed file list", INTEGRITY)
+
+
+def _unit_trees(
+    root: Path,
+    item: str,
+    record: Mapping[str, Any],
+    description: Mapping[str, Any],
+    files: list[ItemFile],
+    kinds: KindUnits,
+    report: Report,
+) -> None:
+    """The tree of units each file's signed leaf binds (a capture's packets) is recomputed from the
+    bundled copy, so that the units a disclosure proves are the units of the signed file."""
+    divided = [entry for entry in files if entry.units is not None]
+    if not divided:
+        return
+    kind = str(record["item"]["kind"])
+    units = kinds.units(kind)
+    if units is None:
+        report.fail(
+            "items",
+            f"{item}: the trees of its units were not recomputed: no installed platform divides files of the "
+            f"kind {kind!r} into units",
+            WARNING,
+        )
+        return
+    seed = bytes.fromhex(description["salt_seed"])
+    for entry in divided:
+        try:
+            with _bundled_file(root, item, description, entry.path) as stream:
+                tree, size, sha256 = read_units(units, stream, entry.path, partial(unit_tree, seed, entry.path))
+        except CaseError as error:
+            report.fail("items", f"{item}/{error}", INTEGRITY)
+            continue
+        if (size, sha256, tree) != (entry.size, entry.sha256, entry.units):
+            report.fail(
+                "items",
+                f"{item}/{entry.path}: the tree of its {units.noun}s is not the one its signed leaf binds",
+                INTEGRITY,
+            )
+
+
+@contextmanager
+def _bundled_file(root: Path, item: str, description: Mapping[str, Any], path: str) -> Iterator[IO[bytes]]:
+    """The bundled bytes of an item's file (the bundle holds no link: ``walk`` refused it before)."""
+    prefix = root / "data" / "acquisition" / item
+    source = description.get("source", {"shape": "folder"})
+    if source.get("shape", "folder") != "archive":
+        with (prefix / path).open("rb") as stream:
+            yield stream
+        return
+    with open_source(prefix / str(source.get("name"))) as archive:
+        members = archive.within(str(source.get("within", ""))) if source.get("within") else archive
+        with members.open(path) as stream:
+            yield stream
 
 
 def _attestations(root: Path, bag: Bag, state: CustodyState, trusted: Mapping[str, PublicKey], report: Report) -> None:

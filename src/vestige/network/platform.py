@@ -8,6 +8,7 @@ from vestige.evidence.acquisition import FilesAcquisition
 from vestige.evidence.sources import Source
 from vestige.network.artifacts import ARTIFACTS
 from vestige.network.capture import capture_head, is_capture
+from vestige.network.packets import PACKETS
 from vestige.platforms import AcquisitionKind, Platform
 
 PCAP = "pcap"
@@ -32,7 +33,7 @@ def read_capture_acquisition(source: Source) -> FilesAcquisition:
 
 PLATFORM = Platform(
     name="network",
-    kinds=(AcquisitionKind(PCAP, PCAP_DESCRIPTION, recognise_capture, read_capture_acquisition),),
+    kinds=(AcquisitionKind(PCAP, PCAP_DESCRIPTION, recognise_capture, read_capture_acquisition, units=PACKETS),),
     artifacts=ARTIFACTS,
     correlators=(),
 )
