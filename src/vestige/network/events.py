@@ -49,8 +49,9 @@ class SegmentView:
     ip_id: int | None
     df: bool
     flags: str
-    """TCP flags as letters, in Wireshark's order of ``tcp.flags.str`` reversed to the common short form:
-    ``S`` SYN, ``A`` ACK, ``P`` PSH, ``F`` FIN, ``R`` RST, ``U`` URG (``PA`` for a PSH/ACK)."""
+    """TCP flags as letters in the fixed order ``S F R P A U E C`` (SYN, FIN, RST, PSH, ACK, URG, ECE, CWR):
+    ``SA`` for a SYN/ACK, ``PA`` for a PSH/ACK, ``FPA``, ``RA``; empty when no flag is set
+    (``layers.flag_letters``)."""
     seq: int
     ack: int
     window: int
@@ -91,7 +92,8 @@ class HttpResponseHead:
     location: str | None
     content_length: int | None
     script: bool
-    """The captured bytes hold a ``<script`` element or a ``javascript:`` URL."""
+    """The response is a script (a JavaScript ``Content-Type``, as Fox-IT's injected imgur response), or its
+    captured bytes hold a ``<script`` element or a ``javascript:`` URL."""
 
 
 @dataclass(frozen=True, slots=True)
