@@ -3,6 +3,7 @@ shape is not needed, only a valid one, and events written as ``report/timeline.p
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
@@ -17,8 +18,6 @@ HISTORY = "HomeDomain/Library/Safari/History.db"
 
 
 def iso(microseconds: int) -> str:
-    from datetime import datetime, timezone
-
     moment = datetime.fromtimestamp(microseconds / 1_000_000, tz=timezone.utc)
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
@@ -55,7 +54,7 @@ def event_line(number: int, step: int = 1_000_000) -> bytes:
 def write_timeline_folder(folder: Path, events: int, result: Result | None = None) -> Path:
     """An output folder holding a findings.json (of ``result``, else of nothing found) and ``events`` events."""
     folder.mkdir(parents=True, exist_ok=True)
-    result = result or Result([AcquisitionSummary("ios-backup", DeviceInfo(), 1, 1, "33" * 32)], [])
+    result = result or Result([AcquisitionSummary("ios-backup", DeviceInfo(), 1, 1, "33" * 32)], ())
     write_findings(result, folder / "findings.json")
     with (folder / "timeline.jsonl").open("wb") as out:
         batch: list[bytes] = []

@@ -121,7 +121,7 @@ def _who(record: dict[str, Any]) -> str:
     actor = record.get("actor")
     if not isinstance(actor, dict):
         return "an unnamed actor"
-    return f"{actor.get('handle', '?')} (key {str(actor.get('key', '?'))[:16]}…)"
+    return f"{actor.get('handle', '?')} (key {actor.get('key', '?')})"
 
 
 def _when(record: dict[str, Any]) -> str:

@@ -304,11 +304,11 @@ def _row(event: dict[str, JSON], show_personal_data: bool) -> list[str]:
     event.pop("timestamp", None)
     event.pop("tag", None)
     finding = ""
+    where = _where_of(evidence) if isinstance(evidence, dict) else ""
     if artifact == FINDING_EVENT:
         finding = str(event.get("finding_id") or "")
     elif not show_personal_data and artifact in PERSONAL_FIELDS:
-        message = hide_event(artifact, message, event)
-    where = _where_of(evidence) if isinstance(evidence, dict) else ""
+        message, where = hide_event(artifact, (message, where), event)
     details = orjson.dumps(event).decode() if event else ""
     return [moment, artifact, kind, _cut(message), where, _cut(details), finding]
 
@@ -738,7 +738,7 @@ class Page:
 
     def evidence_row(self, evidence: EvidenceDocument, hidden: Sequence[Redaction]) -> str:
         locator = evidence.locator
-        place = _place_of(locator.model_dump(mode="json"))
+        place = hide(_place_of(locator.model_dump(mode="json")), hidden)
         return (
             f"<tr><td><code><bdi>{esc(locator.path)}</bdi></code></td>"
             f"<td><code>{esc(locator.sha256 or '-')}</code></td><td>{esc(place)}</td>"

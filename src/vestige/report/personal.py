@@ -12,9 +12,10 @@ finding: it is the evidence.
 - ``ios.safari_history``: ``title`` (the page title; the URL, which indicators match, stays).
 - the device: its ``name`` (often the owner's name) and the ``phone_number`` identifier.
 
-Hiding replaces each value where it is quoted in a finding's title, explanation or excerpt and in a
-timeline event's message and fields, whole or as the excerpt an artifact made of it (whitespace
-flattened, cut with ``…``), by a placeholder that says what was hidden and how long it was.
+Hiding replaces each value where it is quoted in a finding's title, explanation, excerpt or evidence
+locator (a plist key may name a handle) and in a timeline event's message, locator and fields, whole
+or as the excerpt an artifact made of it (whitespace flattened, cut with ``…``), by a placeholder that
+says what was hidden and how long it was.
 """
 
 from __future__ import annotations
@@ -105,14 +106,13 @@ def _replace(text: str, redaction: Redaction) -> str:
     return "".join(out)
 
 
-def hide_event(artifact: str, message: str, fields: dict[str, JSON]) -> str:
-    """A timeline event's message with its record's personal values hidden; ``fields`` (the record's)
-    get their placeholders in place."""
+def hide_event(artifact: str, texts: Sequence[str], fields: dict[str, JSON]) -> list[str]:
+    """A timeline event's texts (its message, where its evidence is: a key may quote a handle) with its
+    record's personal values hidden; ``fields`` (the record's) get their placeholders in place."""
     hidden = redactions(artifact, fields)
-    for redaction in hidden:
-        message = _replace(message, redaction)
+    out = [hide(text, hidden) for text in texts]
     for name, holds in PERSONAL_FIELDS.get(artifact, {}).items():
         value = fields.get(name)
         if isinstance(value, str) and value:
             fields[name] = next((r.placeholder for r in hidden if r.value == value), placeholder(holds, value))
-    return message
+    return out
