@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import re
 import shutil
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from vestige.evidence.acquisition import DeviceInfo
 from vestige.ios.sample.demo import build_demo_backup
 from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Severity
 from vestige.report.findings import read_findings, write_findings
-from vestige.report.html import NO_FINDING_MEANING, asset, csp_hash, write_report
+from vestige.report.html import BLOCK, NO_FINDING_MEANING, asset, csp_hash, write_report
 from vestige.report.personal import Redaction, hide, redactions
 
 CONTACT = "+212600112233"  # the sender of the demo's Pegasus SMS
@@ -158,14 +159,17 @@ def test_personal_data_hidden_by_default(demo: Path) -> None:
     assert f"SMS received from [contact hidden: 13 characters]: {placeholder}" in page
     sms = [row for row in rows if row[1] == "ios.sms"]
     assert sms[0][3] == "iMessage sent to [contact hidden: 13 characters]: [message text hidden: 13 characters]"
-    assert '"handle":"[contact hidden: 13 characters]"' in sms[0][5]
-    assert '"text":"[message text hidden: 13 characters]"' in sms[0][5]
+    assert sms[0][5]["handle"] == "[contact hidden: 13 characters]"
+    assert sms[0][5]["text"] == "[message text hidden: 13 characters]"
     lookups = [row[3:6] for row in rows if row[1] == "ios.idstatuscache"]
     assert lookups[1] == [
         "com.apple.madrid looked up '[contact hidden: 17 characters]' (status 1)",
-        "HomeDomain/Library/Preferences/com.apple.identityservices.idstatuscache.plist "
-        "(key com.apple.madrid/[contact hidden: 17 characters])",
-        '{"service":"com.apple.madrid","handle":"[contact hidden: 17 characters]","id_status":1}',
+        {
+            "path": "HomeDomain/Library/Preferences/com.apple.identityservices.idstatuscache.plist",
+            "sha256": lookups[1][1]["sha256"],
+            "key": "com.apple.madrid/[contact hidden: 17 characters]",
+        },
+        {"service": "com.apple.madrid", "handle": "[contact hidden: 17 characters]", "id_status": 1},
     ]
 
 
@@ -242,8 +246,8 @@ def test_hostile_evidence_is_text(tmp_path: Path) -> None:
                 "test.hostile",
                 "event time",
                 "</script><script>alert(2)</script>",
-                "a\u202eb",
-                "",
+                {"path": "a\u202eb", "sha256": None},
+                None,
                 "",
             ]
         ]
@@ -254,25 +258,54 @@ def test_hostile_evidence_is_text(tmp_path: Path) -> None:
 def test_timeline_in_chunks(tmp_path: Path) -> None:
     folder = write_timeline_folder(tmp_path / "out", 12_345)
     page = write_report(folder).read_text()
+    assert write_report(folder, tmp_path / "two.html", workers=2).read_text() == page
+    lines = (folder / "timeline.jsonl").read_bytes().splitlines(keepends=True)
+    offsets = [0]
+    for line in lines[:-1]:
+        offsets.append(offsets[-1] + len(line))
+    per_block = Counter(offset // BLOCK for offset in offsets)
+    sizes = [per_block[number] for number in range(max(per_block) + 1)]
+    assert len(sizes) == 3 and sum(sizes) == 12_345
     meta = re.search(r'<script type="application/json" id="timeline-meta">([^<]*)</script>', page)
     assert meta is not None
-    assert orjson.loads(meta.group(1)) == {"events": 12_345, "chunks": 3, "chunk": 5_000, "page": 100}
+    assert orjson.loads(meta.group(1)) == {"events": 12_345, "starts": [0, sizes[0], sizes[0] + sizes[1]], "page": 100}
     decoded = chunks(page)
-    assert [len(c) for c in decoded] == [5_000, 5_000, 2_345]
+    assert [len(c) for c in decoded] == sizes
     assert decoded[0][1] == [
         "2024-05-14T09:12:42.250000Z",
         "ios.safari_history",
         "visit time",
         "Safari visit to https://site1.example/",
-        "HomeDomain/Library/Safari/History.db (table history_visits, row 1)",
-        '{"url":"https://site1.example/","title":"[page title hidden: 6 characters]"}',
+        {"path": "HomeDomain/Library/Safari/History.db", "sha256": "22" * 32, "table": "history_visits", "row": 1},
+        {"url": "https://site1.example/", "title": "[page title hidden: 6 characters]"},
         "",
     ]
+    assert decoded[1][0][4]["row"] == sizes[0]  # the first event of the second block
     assert decoded[2][-1][3] == "Safari visit to https://site12344.example/"
     assert '<span id="page-count">124</span>' in page
     assert "12,345 events from 2024-05-14T09:12:41.250000Z to 2024-05-14T12:38:25.250000Z" in page
     assert '<h1 id="verdict-text">No finding at medium or above</h1>' in page
     assert NO_FINDING_MEANING.replace("'", "&#x27;") in page
+
+
+def test_long_values_are_cut(tmp_path: Path) -> None:
+    folder = write_timeline_folder(tmp_path / "out", 0)
+    event = {
+        "message": "m" * 50_000,
+        "datetime": "2024-05-14T09:12:41.000000Z",
+        "timestamp": 1_715_677_961_000_000,
+        "timestamp_desc": "event time",
+        "data_type": "test.long",
+        "evidence": {"path": "p" * 3_000, "sha256": None},
+        "values": list(range(5_000)),
+        "small": [1, 2],
+    }
+    (folder / "timeline.jsonl").write_bytes(orjson.dumps(event) + b"\n")
+    [[row]] = chunks(write_report(folder).read_text())
+    assert row[3] == "m" * 960 + " … (49040 characters left out)"
+    assert row[4] == {"path": "p" * 960 + " … (2040 characters left out)", "sha256": None}
+    assert row[5]["small"] == [1, 2]
+    assert row[5]["values"].startswith("[0,1,2,3,") and row[5]["values"].endswith(" characters left out)")
 
 
 def test_multi_acquisition_blocks(demo_backup: Path, tmp_path: Path) -> None:

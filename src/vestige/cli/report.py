@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from vestige.cli.console import new_console, print_line, shown
+from vestige.evidence.workers import default_workers
 from vestige.model import JSON
 from vestige.report.findings import FindingsFormatError
 from vestige.report.html import REPORT, CustodyStatus, write_report
@@ -55,8 +56,21 @@ class ReportRefusedError(Exception):
     help="With a case bundle: verify it against this trust list and say so in the report.",
 )
 @SHOW_PERSONAL_DATA
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=default_workers,
+    show_default="one per CPU",
+    help="Worker processes; the report is the same for any number.",
+)
 def report(
-    directory: Path, output: Path | None, run: str | None, trust_file: Path | None, show_personal_data: bool
+    directory: Path,
+    output: Path | None,
+    run: str | None,
+    trust_file: Path | None,
+    show_personal_data: bool,
+    jobs: int,
 ) -> None:
     """Write the offline HTML report of an output folder or of a case bundle's analysis (DIR)."""
     try:
@@ -68,7 +82,7 @@ def report(
             folder, target, custody = directory, output or directory / REPORT, None
         if not (folder / "findings.json").is_file():
             raise ReportRefusedError(f"{folder}: holds no findings.json; give an output folder of vestige check")
-        written = write_report(folder, target, show_personal_data=show_personal_data, custody=custody)
+        written = write_report(folder, target, show_personal_data=show_personal_data, custody=custody, workers=jobs)
     except (ReportRefusedError, FindingsFormatError) as problem:
         print_line(new_console(stderr=True), f"[bold red]vestige:[/] {shown(str(problem))}")
         sys.exit(EXIT_REFUSED)

@@ -13,13 +13,14 @@ timeline (a density chart drawn as inline SVG with each dated finding marked, an
 events at a time), the problems, and what ran. Everything but the timeline table is written as HTML
 here, so that it reads and prints without scripts.
 
-The timeline is embedded in chunks of ``CHUNK_EVENTS`` events, each a JSON array gzip-compressed and
-base64-encoded in its own ``<script type="application/octet-stream">`` data block; the page decodes
-a chunk only when a page of the table needs it (``DecompressionStream``, built into browsers), so a
-million events never become a million DOM rows. Evidence is adversarial: every text from it is
-HTML-escaped here or set as ``textContent`` by the script, invisible and bidi control characters are
-shown as escapes (``\\u202e``), and a text longer than ``TEXT_LIMIT`` characters shows its two ends
-and the count left out. Personal data is hidden unless asked for (``report/personal.py``).
+The timeline is embedded in chunks, one per ``BLOCK`` bytes of ``timeline.jsonl`` (about 5,000
+events), each a JSON array gzip-compressed and base64-encoded in its own ``<script
+type="application/octet-stream">`` data block; the page decodes a chunk only when a page of the table
+needs it (``DecompressionStream``, built into browsers), so a million events never become a million
+DOM rows. Evidence is adversarial: every text from it is HTML-escaped here or set as ``textContent``
+by the script, invisible and bidi control characters are shown as escapes (``\\u202e``), and a text
+longer than ``TEXT_LIMIT`` characters shows its two ends and the count left out. Personal data is
+hidden unless asked for (``report/personal.py``).
 
 The same findings.json, timeline and options give the same bytes (gzip with no time stamp).
 """
@@ -37,6 +38,7 @@ import shutil
 import tempfile
 import unicodedata
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -45,6 +47,7 @@ from typing import IO
 
 import orjson
 
+from vestige.evidence.workers import map_in_processes
 from vestige.model import JSON
 from vestige.report.findings import (
     AcquisitionDocument,
@@ -66,7 +69,6 @@ from vestige.report.personal import (
 from vestige.report.timeline import microseconds
 
 REPORT = "report.html"
-CHUNK_EVENTS = 5_000
 PAGE_EVENTS = 100
 BINS = 120
 TEXT_LIMIT = 4_096
@@ -103,6 +105,8 @@ class TimelineSummary:
     last_text: str = ""
     bins: list[int] = field(default_factory=lambda: [0] * BINS)
     bin_start: list[int] = field(default_factory=lambda: [-1] * BINS)
+    starts: list[int] = field(default_factory=list)
+    """The number of the first event of each chunk."""
 
 
 def write_report(
@@ -111,9 +115,11 @@ def write_report(
     *,
     show_personal_data: bool = False,
     custody: CustodyStatus | None = None,
+    workers: int = 1,
 ) -> Path:
     """Writes the report of the output folder ``folder`` (its ``findings.json`` and ``timeline.jsonl``)
-    to ``target`` (default ``folder/report.html``), replacing it whole; returns its path."""
+    to ``target`` (default ``folder/report.html``), replacing it whole, with the timeline's chunks made
+    by ``workers`` processes; returns its path."""
     findings_path = folder / "findings.json"
     data = findings_path.read_bytes()
     document = read_findings(data, str(findings_path))
@@ -122,7 +128,7 @@ def write_report(
     partial = target.with_name(f".{target.name}.partial")
     try:
         with tempfile.TemporaryFile() as blocks:
-            timeline = embed_timeline(folder / "timeline.jsonl", blocks, show_personal_data)
+            timeline = embed_timeline(folder / "timeline.jsonl", blocks, show_personal_data, workers)
             page = Page(document, hashlib.sha256(data).hexdigest(), show_personal_data, custody, hidden, timeline)
             with partial.open("wb") as out:
                 out.write(page.head().encode())
@@ -248,42 +254,107 @@ def _ends(path: Path) -> tuple[int | None, int | None]:
             back = min(size, back * 4)
 
 
-def embed_timeline(path: Path, out: IO[bytes], show_personal_data: bool) -> TimelineSummary:
-    """Writes the events of ``path`` to ``out`` as compressed data blocks; returns what the chart needs."""
+def embed_timeline(path: Path, out: IO[bytes], show_personal_data: bool, workers: int = 1) -> TimelineSummary:
+    """Writes the events of ``path`` to ``out`` as compressed data blocks, one per ``BLOCK`` bytes of the
+    file (the events whose lines start in it), made by ``workers`` processes; returns what the chart
+    and the table need. The blocks depend on the file alone, so the report is the same for any number
+    of workers."""
     summary = TimelineSummary()
-    if not path.is_file() or path.stat().st_size == 0:
+    size = path.stat().st_size if path.is_file() else 0
+    if size == 0:
         return summary
     summary.first, summary.last = _ends(path)
-    rows: list[list[str]] = []
-    with path.open("rb") as lines:
-        for line in lines:
-            event = orjson.loads(line)
-            if not isinstance(event, dict):
-                continue
-            _count(summary, event)
-            rows.append(_row(event, show_personal_data))
-            if len(rows) == CHUNK_EVENTS:
-                _write_chunk(out, summary.chunks, rows)
-                summary.chunks += 1
-                rows = []
-    if rows:
-        _write_chunk(out, summary.chunks, rows)
-        summary.chunks += 1
+    job = BlockJob(path, summary.first, summary.last, show_personal_data)
+    blocks = map_in_processes(_embed_block, job, range(-(-size // BLOCK)), workers, bounded=True)
+    with closing(blocks):
+        for number, block in enumerate(blocks):
+            out.write(b'<script type="application/octet-stream" class="timeline-chunk" id="tl-%d">' % number)
+            out.write(block.data)
+            out.write(b"</script>\n")
+            _absorb(summary, block)
     return summary
 
 
-def _count(summary: TimelineSummary, event: dict[str, JSON]) -> None:
-    timestamp = event.get("timestamp")
-    text = str(event.get("datetime") or "")
-    if summary.events == 0:
-        summary.first_text = text
-    summary.last_text = text
-    if isinstance(timestamp, int) and summary.first is not None and summary.last is not None:
-        number = bin_of(timestamp, summary.first, summary.last)
-        if summary.bin_start[number] < 0:
-            summary.bin_start[number] = summary.events
-        summary.bins[number] += 1
-    summary.events += 1
+BLOCK = 1 << 21
+"""Bytes of timeline.jsonl per embedded chunk: about 5,000 events of a phone's timeline, which a
+browser decodes in a few milliseconds."""
+LONG_LINE = 1 << 14
+
+
+@dataclass(frozen=True, slots=True)
+class BlockJob:
+    path: Path
+    first: int | None
+    last: int | None
+    show_personal_data: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One chunk of the timeline: its compressed rows and what the chart needs of them."""
+
+    data: bytes
+    events: int
+    first_text: str
+    last_text: str
+    bins: tuple[int, ...]
+    bin_start: tuple[int, ...]
+
+
+def _embed_block(job: BlockJob, number: int) -> Block:
+    """Worker: the rows of the events whose lines start in block ``number`` of the timeline, gzip'd
+    (no time stamp: the same bytes every time) and base64-encoded."""
+    rows: list[list[JSON]] = []
+    bins = [0] * BINS
+    starts = [-1] * BINS
+    texts: list[str] = []
+    with job.path.open("rb") as stream:
+        position = _line_start(stream, number * BLOCK)
+        end = (number + 1) * BLOCK
+        while position < end:
+            line = stream.readline()
+            if not line:
+                break
+            position += len(line)
+            event = orjson.loads(line)
+            if not isinstance(event, dict):
+                continue
+            timestamp = event.get("timestamp")
+            if isinstance(timestamp, int) and job.first is not None and job.last is not None:
+                slot = bin_of(timestamp, job.first, job.last)
+                if starts[slot] < 0:
+                    starts[slot] = len(rows)
+                bins[slot] += 1
+            if not texts:
+                texts.append(str(event.get("datetime") or ""))
+            rows.append(_row(event, job.show_personal_data, len(line) > LONG_LINE))
+    last = str(rows[-1][0]) if rows else ""
+    data = base64.b64encode(gzip.compress(orjson.dumps(rows), compresslevel=6, mtime=0))
+    return Block(data, len(rows), texts[0] if texts else "", last, tuple(bins), tuple(starts))
+
+
+def _line_start(stream: IO[bytes], position: int) -> int:
+    """The offset of the first line that starts at or after ``position``."""
+    if position == 0:
+        return 0
+    stream.seek(position - 1)
+    stream.readline()
+    return stream.tell()
+
+
+def _absorb(summary: TimelineSummary, block: Block) -> None:
+    """Adds a block's events, in file order, to the summary."""
+    if block.events and summary.events == 0:
+        summary.first_text = block.first_text
+    if block.events:
+        summary.last_text = block.last_text
+    for slot in range(BINS):
+        if block.bin_start[slot] >= 0 and summary.bin_start[slot] < 0:
+            summary.bin_start[slot] = summary.events + block.bin_start[slot]
+        summary.bins[slot] += block.bins[slot]
+    summary.starts.append(summary.events)
+    summary.events += block.events
+    summary.chunks += 1
 
 
 def bin_of(timestamp: int, first: int, last: int) -> int:
@@ -292,10 +363,10 @@ def bin_of(timestamp: int, first: int, last: int) -> int:
     return min(max((timestamp - first) * BINS // span, 0), BINS - 1)
 
 
-def _row(event: dict[str, JSON], show_personal_data: bool) -> list[str]:
-    """An event as the table shows it: time, artifact, what the time is, message, where, other fields,
-    and the finding it is (if one). Takes the event's attributes out of ``event``: what is left are the
-    fields of its record."""
+def _row(event: dict[str, JSON], show_personal_data: bool, long: bool) -> list[JSON]:
+    """An event as the table shows it: time, artifact, what the time is, message, evidence locator,
+    the other fields, and the finding it is (if one). Takes the event's attributes out of ``event``:
+    what is left are the fields of its record. The script writes the locator and the fields as text."""
     artifact = str(event.pop("data_type", None) or "")
     message = str(event.pop("message", None) or "")
     moment = str(event.pop("datetime", None) or "")
@@ -304,13 +375,18 @@ def _row(event: dict[str, JSON], show_personal_data: bool) -> list[str]:
     event.pop("timestamp", None)
     event.pop("tag", None)
     finding = ""
-    where = _where_of(evidence) if isinstance(evidence, dict) else ""
     if artifact == FINDING_EVENT:
         finding = str(event.get("finding_id") or "")
     elif not show_personal_data and artifact in PERSONAL_FIELDS:
-        message, where = hide_event(artifact, (message, where), event)
-    details = orjson.dumps(event).decode() if event else ""
-    return [moment, artifact, kind, _cut(message), where, _cut(details), finding]
+        key = evidence.get("key") if isinstance(evidence, dict) else None
+        message, hidden_key = hide_event(artifact, (message, key if isinstance(key, str) else ""), event)
+        if isinstance(evidence, dict) and isinstance(key, str):
+            evidence = {**evidence, "key": hidden_key}
+    if long:  # a value of megabytes would make the report as large
+        message = _cut(message)
+        event = {name: _bounded(value) for name, value in event.items()}
+        evidence = {name: _bounded(value) for name, value in evidence.items()} if isinstance(evidence, dict) else None
+    return [moment, artifact, kind, message, evidence if isinstance(evidence, dict) else None, event or None, finding]
 
 
 def _cut(text: str) -> str:
@@ -319,24 +395,22 @@ def _cut(text: str) -> str:
     return f"{text[: ROW_TEXT_LIMIT - 64]} … ({len(text) - ROW_TEXT_LIMIT + 64} characters left out)"
 
 
+def _bounded(value: JSON) -> JSON:
+    """A field's value, or its text cut to ``ROW_TEXT_LIMIT`` characters when it is longer."""
+    if isinstance(value, str):
+        return _cut(value)
+    if isinstance(value, dict | list):
+        text = orjson.dumps(value).decode()
+        return value if len(text) <= ROW_TEXT_LIMIT else _cut(text)
+    return value
+
+
 PLACES = ("acquisition", "table", "row", "line", "offset", "key", "packet")
 
 
 def _place_of(parts: Mapping[str, JSON]) -> str:
     """Where in its file a locator points: ``table message, row 3``."""
-    return ", ".join([f"{name} {value}" for name in PLACES if (value := parts.get(name)) is not None])
-
-
-def _where_of(parts: Mapping[str, JSON]) -> str:
-    place = _place_of(parts)
-    return f"{parts.get('path', '')}" + (f" ({place})" if place else "")
-
-
-def _write_chunk(out: IO[bytes], number: int, rows: list[list[str]]) -> None:
-    packed = base64.b64encode(gzip.compress(orjson.dumps(rows), compresslevel=6, mtime=0))
-    out.write(b'<script type="application/octet-stream" class="timeline-chunk" id="tl-%d">' % number)
-    out.write(packed)
-    out.write(b"</script>\n")
+    return ", ".join([f"{name} {value}" for name, value in ((n, parts.get(n)) for n in PLACES) if value is not None])
 
 
 # -- the page ----------------------------------------------------------------------------------------
@@ -503,12 +577,7 @@ class Page:
         return "".join(parts)
 
     def tail(self) -> str:
-        meta = {
-            "events": self.timeline.events,
-            "chunks": self.timeline.chunks,
-            "chunk": CHUNK_EVENTS,
-            "page": PAGE_EVENTS,
-        }
+        meta = {"events": self.timeline.events, "starts": self.timeline.starts, "page": PAGE_EVENTS}
         return (
             "</div>\n"
             f'<script type="application/json" id="timeline-meta">{json_block(meta)}</script>\n'

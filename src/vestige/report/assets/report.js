@@ -49,6 +49,26 @@
 
   /* -- timeline: compressed chunks decoded on demand, one page of rows in the DOM -------------- */
   const chunks = new Map();
+  const PLACES = ["acquisition", "table", "row", "line", "offset", "key", "packet"];
+
+  /* where an event's evidence is: its path and its place, as the findings' tables write it */
+  function where(evidence) {
+    if (!evidence) return "";
+    const place = PLACES.filter(function (name) { return evidence[name] !== undefined && evidence[name] !== null; })
+      .map(function (name) { return name + " " + evidence[name]; }).join(", ");
+    return String(evidence.path || "") + (place ? " (" + place + ")" : "");
+  }
+
+  /* the chunk holding event number n: the last whose first event is at or before it */
+  function chunkOf(starts, n) {
+    let low = 0;
+    let high = starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (starts[middle] <= n) low = middle; else high = middle - 1;
+    }
+    return low;
+  }
 
   function chunk(number) {
     if (!chunks.has(number)) {
@@ -84,8 +104,9 @@
       const out = [];
       for (let i = first; i < Math.min(first + count, total()); i += 1) {
         const event = matches === null ? i : matches[i];
-        const rows = await chunk(Math.floor(event / meta.chunk));
-        out.push(rows[event % meta.chunk]);
+        const number = chunkOf(meta.starts, event);
+        const rows = await chunk(number);
+        out.push(rows[event - meta.starts[number]]);
       }
       return out;
     }
@@ -113,7 +134,7 @@
         if (event[5]) {
           const details = document.createElement("span");
           details.className = "details";
-          details.textContent = visible(event[5]);
+          details.textContent = visible(JSON.stringify(event[5]));
           message.appendChild(details);
         }
         if (event[6]) {
@@ -123,7 +144,7 @@
           link.textContent = " (finding " + event[6] + ")";
           message.insertBefore(link, message.firstChild.nextSibling);
         }
-        cell(tr, event[4]);
+        cell(tr, where(event[4]));
         fragment.appendChild(tr);
       }
       body.replaceChildren(fragment);
@@ -141,13 +162,11 @@
       const wanted = text.trim().toLowerCase();
       if (!wanted) { matches = null; return show(0); }
       const found = [];
-      for (let c = 0; c < meta.chunks; c += 1) {
+      for (let c = 0; c < meta.starts.length; c += 1) {
         const rows = await chunk(c);
         if (search.value.trim().toLowerCase() !== wanted) return; /* typed on */
         rows.forEach(function (event, i) {
-          if (event.some(function (value) { return value.toLowerCase().includes(wanted); })) {
-            found.push(c * meta.chunk + i);
-          }
+          if (JSON.stringify(event).toLowerCase().includes(wanted)) found.push(meta.starts[c] + i);
         });
         status.textContent = "Searching… " + found.length.toLocaleString("en") + " found";
       }
