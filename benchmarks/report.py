@@ -14,7 +14,9 @@ What it does, all offline:
    ``findings.json`` (``write_findings``). The time to make the records alone is measured apart and
    taken off, so the peer is the cost of writing them.
 2. The report: ``report.html.write_report`` of that folder (personal data hidden, the default), timed
-   ``--runs`` times; the median is shown, with the size of the file next to timeline.jsonl's.
+   ``--runs`` times with one worker (as the peer merges with one) and ``--runs`` times with ``--jobs``
+   (default: one per CPU, as a check runs); the medians are shown, with the size of the file next to
+   timeline.jsonl's.
 3. The first page: with Playwright and ``/usr/bin/chromium`` (never a downloaded browser), the seconds
    from opening the file to the first row of the timeline table drawn, ``--runs`` times (median); left
    out, saying why, when either is missing.
@@ -150,6 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers of the second report run")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vestige-bench-report")
     arguments = parser.parse_args()
     events, runs = arguments.events, arguments.runs
@@ -158,13 +161,16 @@ def main() -> int:
     making = median([make_only(events) for _ in range(runs)])
     peer = median([write_peer(folder, events) for _ in range(runs)]) - making
     report = median(timed(lambda: write_report(folder), runs))
+    jobs = arguments.jobs
+    parallel = median(timed(lambda: write_report(folder, workers=jobs), runs))
     size = (folder / "report.html").stat().st_size
     timeline = (folder / "timeline.jsonl").stat().st_size
     print(f"{'what':<44} {'seconds':>9}")
     print(f"{'making the records (taken off the peer)':<44} {making:>9.2f}")
     print(f"{'peer: timeline.jsonl + findings.json':<44} {peer:>9.2f}")
-    print(f"{'report.html':<44} {report:>9.2f}")
-    print(f"report/peer: {report / peer:.2f}")
+    print(f"{'report.html, one worker':<44} {report:>9.2f}")
+    print(f"{f'report.html, {jobs} workers':<44} {parallel:>9.2f}")
+    print(f"report/peer: {report / peer:.2f} with one worker, {parallel / peer:.2f} with {jobs}")
     print(f"report.html {size / 1e6:.1f} MB; timeline.jsonl {timeline / 1e6:.1f} MB ({size / timeline:.3f} of it)")
     shown = first_page(folder / "report.html", runs)
     if isinstance(shown, str):

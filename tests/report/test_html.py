@@ -375,6 +375,10 @@ def test_hide_finds_values_and_their_excerpts() -> None:
     )
     quoted = repr(" ".join(text.split())[:159] + "…")
     assert hide(f"The message {quoted}.", hidden) == f"The message '[message text hidden: {len(text)} characters]'."
+    both = f"{text} and again: {quoted}"
+    assert hide(both, hidden) == (
+        f"[message text hidden: {len(text)} characters] and again: '[message text hidden: {len(text)} characters]'"
+    )
     # A handle an indicator names is evidence: kept.
     assert redactions("ios.idstatuscache", {"handle": "mailto:spy@evil.example"}, ["spy@evil.example"]) == []
 

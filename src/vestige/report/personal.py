@@ -75,17 +75,21 @@ def placeholder(holds: str, value: str) -> str:
     return shown + "]"
 
 
-def hide(text: str, hidden: Sequence[Redaction]) -> str:
-    """``text`` with each hidden value replaced where it is quoted, whole or as an excerpt."""
+def hide(text: str, hidden: Sequence[Redaction], thorough: bool = True) -> str:
+    """``text`` with each hidden value replaced where it is quoted, whole or as an excerpt; not
+    ``thorough``, a value quoted whole is taken to be quoted only so (a timeline event's message, which
+    is its record's summary)."""
     for redaction in hidden:
-        text = _replace(text, redaction)
+        text = _replace(text, redaction, thorough)
     return text
 
 
-def _replace(text: str, redaction: Redaction) -> str:
+def _replace(text: str, redaction: Redaction, thorough: bool) -> str:
     value = redaction.value
     if value in text:
         text = text.replace(value, redaction.placeholder)
+        if not thorough:
+            return text
     anchor = " ".join(value[: 4 * ANCHOR].split())[:ANCHOR]
     if not anchor or anchor not in text:
         return text  # the common case, decided without flattening a long value
@@ -108,11 +112,16 @@ def _replace(text: str, redaction: Redaction) -> str:
 
 def hide_event(artifact: str, texts: Sequence[str], fields: dict[str, JSON]) -> list[str]:
     """A timeline event's texts (its message, where its evidence is: a key may quote a handle) with its
-    record's personal values hidden; ``fields`` (the record's) get their placeholders in place."""
-    hidden = redactions(artifact, fields)
-    out = [hide(text, hidden) for text in texts]
+    record's personal values hidden; ``fields`` (the record's) get their placeholders in place. Runs for
+    every event of a timeline: kept to the few operations it needs."""
+    hidden: list[Redaction] = []
     for name, holds in PERSONAL_FIELDS.get(artifact, {}).items():
         value = fields.get(name)
         if isinstance(value, str) and value:
-            fields[name] = next((r.placeholder for r in hidden if r.value == value), placeholder(holds, value))
-    return out
+            shown = placeholder(holds, value)
+            fields[name] = shown
+            if not value.isspace():
+                hidden.append(Redaction(value, shown))
+    if len(hidden) > 1:
+        hidden.sort(key=lambda r: -len(r.value))
+    return [hide(text, hidden, thorough=False) if text else text for text in texts]
