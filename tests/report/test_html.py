@@ -146,6 +146,12 @@ def test_report_is_deterministic(demo: Path, tmp_path: Path) -> None:
     assert again.read_bytes() == (demo / "report.html").read_bytes()
 
 
+def test_same_report_for_any_number_of_workers(demo: Path, demo_backup: Path, tmp_path: Path) -> None:
+    code, output = run("check", str(demo_backup), "-o", str(tmp_path / "two"), "-j", "2")
+    assert code == 0, output
+    assert (tmp_path / "two" / "report.html").read_bytes() == (demo / "report.html").read_bytes()
+
+
 def test_personal_data_hidden_by_default(demo: Path) -> None:
     page = (demo / "report.html").read_text()
     assert 'data-mode="hidden"' in page

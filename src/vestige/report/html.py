@@ -800,7 +800,7 @@ class Page:
             f'<h4>Innocent explanations</h4><ul class="caveats">{caveats}</ul>'
             f'<h4>What to do next</h4><p class="next">{esc(next_steps(finding, story))}</p>'
             f"{sides}"
-            '<h4>Evidence</h4><table class="evidence"><thead><tr><th>file</th><th>SHA-256</th><th>where</th>'
+            '<h4>Evidence</h4><table class="evidence"><thead><tr><th>file and its SHA-256</th><th>where</th>'
             f"<th>excerpt</th></tr></thead><tbody>{evidence}</tbody></table>"
             f"{indicator_table}</article>"
         )
@@ -809,8 +809,8 @@ class Page:
         locator = evidence.locator
         place = hide(_place_of(locator.model_dump(mode="json")), hidden)
         return (
-            f"<tr><td><code><bdi>{esc(locator.path)}</bdi></code></td>"
-            f"<td><code>{esc(locator.sha256 or '-')}</code></td><td>{esc(place)}</td>"
+            f"<tr><td><code><bdi>{esc(locator.path)}</bdi></code><br>"
+            f'<code class="digest">SHA-256 {esc(locator.sha256 or "-")}</code></td><td>{esc(place)}</td>'
             f"<td><bdi>{esc(hide(evidence.excerpt, hidden))}</bdi></td></tr>"
         )
 

@@ -134,7 +134,10 @@
         if (event[5]) {
           const details = document.createElement("span");
           details.className = "details";
-          details.textContent = visible(JSON.stringify(event[5]));
+          details.textContent = visible(Object.keys(event[5]).map(function (name) {
+            const value = event[5][name];
+            return name + ": " + (typeof value === "string" ? value : JSON.stringify(value));
+          }).join(" · "));
           message.appendChild(details);
         }
         if (event[6]) {
