@@ -389,6 +389,18 @@ def test_hide_finds_values_and_their_excerpts() -> None:
     assert redactions("ios.idstatuscache", {"handle": "mailto:spy@evil.example"}, ["spy@evil.example"]) == []
 
 
+def test_lines_that_are_not_events_are_counted(tmp_path: Path) -> None:
+    folder = write_timeline_folder(tmp_path / "out", 3)
+    with (folder / "timeline.jsonl").open("ab") as timeline:
+        timeline.write(b"{not json\n[1, 2]\n")
+    page = write_report(folder).read_text()
+    assert '<p class="incomplete">2 lines of timeline.jsonl left out: not JSON events.</p>' in page
+    assert [len(chunk) for chunk in chunks(page)] == [3]
+    chart = re.search(r'<svg id="timeline-chart".*?</svg>', page)
+    assert chart is not None
+    assert re.findall(r"<title>([\d,]+) events</title>", chart.group()) == ["1", "1", "1"]
+
+
 def test_report_without_timeline(tmp_path: Path) -> None:
     folder = write_timeline_folder(tmp_path / "out", 0)
     (folder / "timeline.jsonl").unlink()

@@ -95,10 +95,9 @@ class CustodyStatus:
 
 @dataclass
 class TimelineSummary:
-    """What the chart needs of the timeline once its events are embedded."""
+    """What the chart and the table need of the timeline once its events are embedded."""
 
     events: int = 0
-    chunks: int = 0
     first: int | None = None
     last: int | None = None
     first_text: str = ""
@@ -107,6 +106,8 @@ class TimelineSummary:
     bin_start: list[int] = field(default_factory=lambda: [-1] * BINS)
     starts: list[int] = field(default_factory=list)
     """The number of the first event of each chunk."""
+    unreadable: int = 0
+    """Lines of the file that are not JSON events (left out)."""
 
 
 def write_report(
@@ -231,6 +232,8 @@ def cited_personal_values(folder: Path, document: FindingsDocument) -> dict[Loca
 
 
 def _timestamp(line: bytes) -> int | None:
+    if not line.strip():
+        return None
     try:
         event = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -240,18 +243,21 @@ def _timestamp(line: bytes) -> int | None:
 
 
 def _ends(path: Path) -> tuple[int | None, int | None]:
-    """The timestamps of the first and last events of a sorted timeline file."""
+    """The timestamps of the first and last events of a sorted timeline file: of the first and last
+    lines that are events within ``ENDS`` bytes of each end (a line that is not one is left out)."""
     with path.open("rb") as stream:
-        first = _timestamp(stream.readline())
+        head = stream.read(ENDS).split(b"\n")
         size = stream.seek(0, os.SEEK_END)
-        back = min(size, 1 << 16)
-        while True:
-            stream.seek(size - back)
-            tail = stream.read(back).rstrip(b"\n")
-            cut = tail.rfind(b"\n")
-            if cut >= 0 or back == size:
-                return first, _timestamp(tail[cut + 1 :])
-            back = min(size, back * 4)
+        stream.seek(max(size - ENDS, 0))
+        tail = stream.read().split(b"\n")
+    if size > ENDS:  # cut lines: the last of the head, the first of the tail
+        head, tail = head[:-1], tail[1:]
+    first = next((t for t in map(_timestamp, head) if t is not None), None)
+    last = next((t for t in map(_timestamp, reversed(tail)) if t is not None), None)
+    return first, last
+
+
+ENDS = 1 << 20
 
 
 def embed_timeline(path: Path, out: IO[bytes], show_personal_data: bool, workers: int = 1) -> TimelineSummary:
@@ -299,6 +305,7 @@ class Block:
     last_text: str
     bins: tuple[int, ...]
     bin_start: tuple[int, ...]
+    unreadable: int
 
 
 def _embed_block(job: BlockJob, number: int) -> Block:
@@ -308,6 +315,7 @@ def _embed_block(job: BlockJob, number: int) -> Block:
     bins = [0] * BINS
     starts = [-1] * BINS
     texts: list[str] = []
+    unreadable = 0
     with job.path.open("rb") as stream:
         position = _line_start(stream, number * BLOCK)
         end = (number + 1) * BLOCK
@@ -316,8 +324,12 @@ def _embed_block(job: BlockJob, number: int) -> Block:
             if not line:
                 break
             position += len(line)
-            event = orjson.loads(line)
+            try:
+                event = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                event = None
             if not isinstance(event, dict):
+                unreadable += 1  # a folder edited by hand: the line is left out, and counted
                 continue
             timestamp = event.get("timestamp")
             if isinstance(timestamp, int) and job.first is not None and job.last is not None:
@@ -330,7 +342,7 @@ def _embed_block(job: BlockJob, number: int) -> Block:
             rows.append(_row(event, job.show_personal_data, len(line) > LONG_LINE))
     last = str(rows[-1][0]) if rows else ""
     data = base64.b64encode(gzip.compress(orjson.dumps(rows), compresslevel=6, mtime=0))
-    return Block(data, len(rows), texts[0] if texts else "", last, tuple(bins), tuple(starts))
+    return Block(data, len(rows), texts[0] if texts else "", last, tuple(bins), tuple(starts), unreadable)
 
 
 def _line_start(stream: IO[bytes], position: int) -> int:
@@ -354,7 +366,7 @@ def _absorb(summary: TimelineSummary, block: Block) -> None:
         summary.bins[slot] += block.bins[slot]
     summary.starts.append(summary.events)
     summary.events += block.events
-    summary.chunks += 1
+    summary.unreadable += block.unreadable
 
 
 def bin_of(timestamp: int, first: int, last: int) -> int:
@@ -461,8 +473,9 @@ NEXT_STEPS_BY_RULE: tuple[tuple[str, str], ...] = (
     ),
 )
 NEXT_STEPS_CORRELATED = (
-    "Each side of this story is a finding of its own, listed below it: check each side's evidence and caveats, as "
-    "the story holds only if both sides do. Preserve the device and this case bundle, and seek a specialist's review."
+    "Each side of this story is a finding of its own, linked above and listed below: check each side's evidence "
+    "and caveats, as the story holds only if both sides do. Preserve the device and this case bundle, and seek a "
+    "specialist's review."
 )
 NEXT_STEPS_BY_SEVERITY = {
     "critical": "Preserve the device and this case bundle; keep the phone away from its usual networks without "
@@ -838,12 +851,17 @@ class Page:
 
     def timeline_section(self) -> str:
         t = self.timeline
+        left_out = (
+            f'<p class="incomplete">{plural(t.unreadable, "line")} of timeline.jsonl left out: not JSON events.</p>'
+            if t.unreadable
+            else ""
+        )
         if t.events == 0:
-            return '<section id="timeline"><h2>Timeline</h2><p>No dated event.</p></section>\n'
+            return f'<section id="timeline"><h2>Timeline</h2><p>No dated event.</p>{left_out}</section>\n'
         return (
             f'<section id="timeline"><h2>Timeline</h2><p>{t.events:,} events from {esc(t.first_text)} to '
             f"{esc(t.last_text)} (UTC); a bar's height is the number of events in its span, each triangle a "
-            "dated finding. Choose a bar to show its events.</p>"
+            f"dated finding. Choose a bar to show its events.</p>{left_out}"
             f"{self.chart()}"
             '<nav class="pager" id="pager"><button type="button" id="page-first">First</button> '
             '<button type="button" id="page-prev">Previous</button> <label>Page <input id="page-number" '
@@ -861,7 +879,8 @@ class Page:
         """The density chart: one bar per bin (its height the square root of its count, so a quiet hour
         next to a busy one still shows), and a mark for each dated finding."""
         t = self.timeline
-        assert t.first is not None and t.last is not None
+        if t.first is None or t.last is None:  # a file edited by hand: its ends are not events
+            return ""
         width, height, base = 1000, 140, 110
         step = width / BINS
         peak = max(max(t.bins), 1)
