@@ -351,6 +351,8 @@ def test_report_of_a_case_bundle(built: Built, tmp_path: Path) -> None:
     assert f"against the trust list with SHA-256 <code>{trust}</code>" in page
     assert '<p class="verified">Verified' in page
     assert "The analysis record is signed by the key your trust list names &#x27;examiner-a&#x27;." in page
+    recorded = (built.bundle / "data" / "analysis" / "0001" / "report.html").read_text()
+    assert "This report was written by the analysis itself, inside a case bundle" in recorded
     code, output = run("report", str(built.bundle), "-o", str(built.bundle / "report.html"))
     assert code == 2 and "inside the case bundle, whose files are signed" in output
     code, output = run("report", str(built.bundle), "--run", "0009", "-o", str(target))

@@ -130,7 +130,8 @@ def write_report(
     try:
         with tempfile.TemporaryFile() as blocks:
             timeline = embed_timeline(folder / "timeline.jsonl", blocks, show_personal_data, workers)
-            page = Page(document, hashlib.sha256(data).hexdigest(), show_personal_data, custody, hidden, timeline)
+            digest = hashlib.sha256(data).hexdigest()
+            page = Page(document, digest, show_personal_data, custody, hidden, timeline, in_case_bundle(folder))
             with partial.open("wb") as out:
                 out.write(page.head().encode())
                 blocks.seek(0)
@@ -140,6 +141,18 @@ def write_report(
     finally:
         partial.unlink(missing_ok=True)
     return target
+
+
+def in_case_bundle(folder: Path) -> bool:
+    """Whether ``folder`` is an analysis folder of a case bundle (``data/analysis/<run>`` of a BagIt bag),
+    being written or recorded."""
+    parents = folder.resolve().parents
+    return (
+        len(parents) > 2
+        and parents[0].name == "analysis"
+        and parents[1].name == "data"
+        and (parents[2] / "bagit.txt").is_file()
+    )
 
 
 # -- text --------------------------------------------------------------------------------------------
@@ -515,6 +528,7 @@ class Page:
         custody: CustodyStatus | None,
         hidden: Mapping[LocatorKey, list[Redaction]],
         timeline: TimelineSummary,
+        in_case: bool = False,
     ) -> None:
         self.document = document
         self.findings_sha256 = findings_sha256
@@ -524,6 +538,7 @@ class Page:
         self.timeline = timeline
         self.correlators = {c.name for c in document.correlators}
         self.names = sorted({a.name for a in document.artifacts} | self.correlators, key=len, reverse=True)
+        self.in_case = in_case
         self.style = asset("report.css")
         self.script = asset("report.js")
 
@@ -648,7 +663,13 @@ class Page:
 
     def custody_section(self) -> str:
         custody = self.custody
-        if custody is None:
+        if custody is None and self.in_case:
+            body = (
+                "<p>This report was written by the analysis itself, inside a case bundle, before the analysis was "
+                "signed and recorded: it cannot state its own custody. Run <code>vestige report</code> on the "
+                "bundle (with <code>--trust</code>) for the custody status.</p>"
+            )
+        elif custody is None:
             body = (
                 "<p>This report was made from an output folder: it states no chain of custody. Run "
                 "<code>vestige report</code> on a case bundle (with <code>--trust</code>) for the custody status "
