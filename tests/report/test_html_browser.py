@@ -120,6 +120,10 @@ def test_filters_change_what_is_shown(opened: Opened, demo: Path) -> None:
     assert page.locator("article.finding:visible h3.title bdi").inner_text() == (
         "Safari history was deleted around a suspected injected redirect"
     )
+    page.emulate_media(media="print")  # printed, the report is whole: every finding, no filters
+    assert (visible_count(page), page.locator("#filters").is_visible()) == (9, False)
+    page.emulate_media(media="screen")
+    assert visible_count(page) == 1
     page.select_option("#filter-artifact", "")
     page.fill("#filter-text", "BH")
     assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 2 of 9 findings", 2)
