@@ -397,6 +397,8 @@ def _row(event: dict[str, JSON], show_personal_data: bool, long: bool) -> list[J
     moment = str(event.pop("datetime", None) or "")
     kind = str(event.pop("timestamp_desc", None) or "")
     evidence = event.pop("evidence", None)
+    if isinstance(evidence, dict):
+        evidence.pop("sha256", None)  # the file's digest: in findings.json and manifest.jsonl, not each row
     event.pop("timestamp", None)
     event.pop("tag", None)
     finding = ""

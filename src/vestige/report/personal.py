@@ -90,7 +90,7 @@ def _replace(text: str, redaction: Redaction, thorough: bool) -> str:
         text = text.replace(value, redaction.placeholder)
         if not thorough:
             return text
-    anchor = " ".join(value[: 4 * ANCHOR].split())[:ANCHOR]
+    anchor = " ".join(value[: 4 * ANCHOR].split())[:ANCHOR]  # as an excerpt flattens it
     if not anchor or anchor not in text:
         return text  # the common case, decided without flattening a long value
     flat = " ".join(value.split())
