@@ -103,6 +103,13 @@ def test_demo_findings_grouped_by_severity_and_story(demo: Path) -> None:
         ("HomeDomain/Library/Safari/History.db", "3"),
         ("WirelessDomain/Library/Databases/DataUsage.sqlite", "1"),
     ]
+    cited = re.findall(r"<tr><td><code><bdi>([^<]+)</bdi></code><br>.*?<td>(table [^<]+)</td>", sides.group(1))
+    assert cited == [
+        ("HomeDomain/Library/Safari/History.db", "table history_visits, row 102"),
+        ("HomeDomain/Library/Safari/History.db", "table history_visits, row 103"),
+        ("HomeDomain/Library/Safari/History.db", "table history_visits, row 104"),
+        ("WirelessDomain/Library/Databases/DataUsage.sqlite", "table ZPROCESS, row 11"),
+    ]
     linked = re.findall(r'href="#f-(\w+)"', sides.group(1))
     expected = [
         f.id

@@ -823,7 +823,9 @@ class Page:
             if indicators
             else ""
         )
-        sides = self.sides_html(finding) if story else ""
+        evidence_table = (
+            self.sides_html(finding, hidden) if story else f"<h4>Evidence</h4>{evidence_table_html(evidence)}"
+        )
         kind = "finding story" if story else "finding"
         return (
             f'<article class="{kind} sev-{finding.severity}" id="f-{esc(finding.id)}" data-rule="{esc(finding.rule)}" '
@@ -835,10 +837,7 @@ class Page:
             f'<p class="explanation">{text(finding.explanation)}</p>'
             f'<h4>Innocent explanations</h4><ul class="caveats">{caveats}</ul>'
             f'<h4>What to do next</h4><p class="next">{esc(next_steps(finding, story))}</p>'
-            f"{sides}"
-            '<h4>Evidence</h4><table class="evidence"><thead><tr><th>file and its SHA-256</th><th>where</th>'
-            f"<th>excerpt</th></tr></thead><tbody>{evidence}</tbody></table>"
-            f"{indicator_table}</article>"
+            f"{evidence_table}{indicator_table}</article>"
         )
 
     def evidence_row(self, evidence: EvidenceDocument, hidden: Sequence[Redaction]) -> str:
@@ -850,8 +849,9 @@ class Page:
             f"<td><bdi>{esc(hide(evidence.excerpt, hidden))}</bdi></td></tr>"
         )
 
-    def sides_html(self, story: FindingDocument) -> str:
-        """The sides of a correlated finding: its evidence by file, and the findings citing the same."""
+    def sides_html(self, story: FindingDocument, hidden: Sequence[Redaction]) -> str:
+        """The sides of a correlated finding: its evidence by file, each side with its evidence and the
+        other findings citing the same."""
         sides: dict[tuple[int | None, str], list[EvidenceDocument]] = {}
         for evidence in story.evidence:
             sides.setdefault((evidence.locator.acquisition, evidence.locator.path), []).append(evidence)
@@ -865,12 +865,13 @@ class Page:
             ]
             links = ", ".join(f'<a href="#f-{esc(f.id)}">{esc(hide(f.title, self.redactions_of(f)))}</a>' for f in also)
             where = (f"acquisition {acquisition}: " if acquisition is not None else "") + path
+            rows = "".join(self.evidence_row(e, hidden) for e in cited)
             items.append(
                 f"<li><code><bdi>{esc(where)}</bdi></code>: {plural(len(cited), 'piece')} of evidence"
                 + (f"; also reported as {links}" if links else "")
-                + "</li>"
+                + f"{evidence_table_html(rows)}</li>"
             )
-        return f'<h4>The sides of this story</h4><ol class="sides">{"".join(items)}</ol>'
+        return f'<h4>The sides of this story, with their evidence</h4><ol class="sides">{"".join(items)}</ol>'
 
     def timeline_section(self) -> str:
         t = self.timeline
@@ -972,6 +973,13 @@ class Page:
             '<section id="ran"><h2>What ran</h2><table><thead><tr><th>artifact or correlator</th><th>version</th>'
             f"<th>records</th><th>what it reads</th></tr></thead><tbody>{rows}</tbody></table></section>\n"
         )
+
+
+def evidence_table_html(rows: str) -> str:
+    return (
+        '<table class="evidence"><thead><tr><th>file and its SHA-256</th><th>where</th><th>excerpt</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 def severity_counts(document: FindingsDocument) -> dict[str, int]:
