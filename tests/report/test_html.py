@@ -360,7 +360,11 @@ def test_report_of_a_case_bundle(built: Built, tmp_path: Path) -> None:
     recorded = (built.bundle / "data" / "analysis" / "0001" / "report.html").read_text()
     assert "This report was written by the analysis itself, inside a case bundle" in recorded
     code, output = run("report", str(built.bundle), "-o", str(built.bundle / "report.html"))
-    assert code == 2 and "inside the case bundle, whose files are signed" in output
+    assert code == 2 and "inside the case bundle" in output and "whose files are signed" in output
+    code, output = run("report", str(built.bundle / "data" / "analysis" / "0001"))
+    assert (
+        code == 2 and f"{built.bundle / 'data' / 'analysis' / '0001' / 'report.html'}: inside the case bundle" in output
+    )
     code, output = run("report", str(built.bundle), "--run", "0009", "-o", str(target))
     assert code == 2 and "records no analysis '0009' (analyses: 0001)" in output
     assert tree_digest(built.bundle) == before

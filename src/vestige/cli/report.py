@@ -21,7 +21,7 @@ from vestige.cli.console import new_console, print_line, shown
 from vestige.evidence.workers import default_workers
 from vestige.model import JSON
 from vestige.report.findings import FindingsFormatError
-from vestige.report.html import REPORT, CustodyStatus, write_report
+from vestige.report.html import REPORT, CustodyStatus, in_case_bundle, write_report
 
 EXIT_REFUSED = 2
 SHOW_PERSONAL_DATA = click.option(
@@ -80,6 +80,8 @@ def report(
             if run is not None or trust_file is not None:
                 raise ReportRefusedError("--run and --trust apply to a case bundle only")
             folder, target, custody = directory, output or directory / REPORT, None
+            if in_case_bundle(directory):
+                _refuse_inside(directory.resolve().parents[2], target)
         if not (folder / "findings.json").is_file():
             raise ReportRefusedError(f"{folder}: holds no findings.json; give an output folder of vestige check")
         written = write_report(folder, target, show_personal_data=show_personal_data, custody=custody, workers=jobs)
@@ -125,6 +127,14 @@ def _bundle_report(
     if trust_file is not None:
         status = _verified(root, trust_file, status, chosen)
     return folder, target, status
+
+
+def _refuse_inside(root: Path, target: Path) -> None:
+    """Refuses a report written into a case bundle: every file of it is signed or listed."""
+    if target.resolve().is_relative_to(root.resolve()):
+        raise ReportRefusedError(
+            f"{target}: inside the case bundle {root}, whose files are signed; give the bundle and -o FILE elsewhere"
+        )
 
 
 def _file_part(text: str) -> str:
