@@ -8,8 +8,10 @@ Run from the repository root with vestige importable (``pip install -e .`` or ``
 What it does, all offline:
 
 1. The peer: writes an output folder's timeline and findings the way a check does, from ``--events``
-   records (two in three Safari visits with a page title, one in three SMS with a contact and a text,
-   one second apart): each record's line (``report.timeline.record_line``) into sorted runs
+   records one second apart, mixed as in a backup's timeline: half the entries of its file listing
+   (``ios.manifest``, nothing to hide), a quarter SMS (a contact and a text to hide), a quarter Safari
+   visits (a page title to hide); with ``--personal-only``, the worst case: a third SMS and two thirds
+   visits, every event rewritten: each record's line (``report.timeline.record_line``) into sorted runs
    (``TimelineRuns``), merged into ``timeline.jsonl`` (``merge_runs``, one worker), then
    ``findings.json`` (``write_findings``). The time to make the records alone is measured apart and
    taken off, so the peer is the cost of writing them.
@@ -65,8 +67,28 @@ class Message:
     urls: tuple[str, ...]
 
 
-def record(number: int) -> Record:
+@dataclass(frozen=True, slots=True)
+class Entry:
+    path: str
+    size: int
+    mode: int
+    sha256: str
+
+
+def record(number: int, personal_only: bool = False) -> Record:
+    """Event ``number``: a file entry of the backup's listing (one in two), an SMS (one in four) or a
+    Safari visit; with ``personal_only``, SMS (one in three) and visits only."""
     moment = T0 + timedelta(seconds=number)
+    if not personal_only and number % 2 == 0:
+        path = f"HomeDomain/Library/Caches/com.example.app{number % 300}/file{number}.db"
+        return Record(
+            "ios.manifest",
+            Locator("Manifest.db", "33" * 32, "Files", number),
+            moment,
+            f"File {path} modified",
+            Entry(path, number % 65_536, 0o100644, f"{number:064x}"),
+            time_kind="modified",
+        )
     if number % 3 == 0:
         handle, text = f"+2126{number:08d}", f"Message number {number}, see you at the usual place"
         return Record(
@@ -88,14 +110,14 @@ def record(number: int) -> Record:
     )
 
 
-def make_only(events: int) -> float:
+def make_only(events: int, personal_only: bool) -> float:
     started = time.perf_counter()
     for number in range(events):
-        record(number)
+        record(number, personal_only)
     return time.perf_counter() - started
 
 
-def write_peer(folder: Path, events: int) -> float:
+def write_peer(folder: Path, events: int, personal_only: bool) -> float:
     """Writes timeline.jsonl and findings.json as a check does; returns the seconds it took."""
     if folder.exists():
         shutil.rmtree(folder)
@@ -104,7 +126,7 @@ def write_peer(folder: Path, events: int) -> float:
     started = time.perf_counter()
     runs = TimelineRuns(scratch, 0)
     for number in range(events):
-        runs.add_line(record_line(record(number)))
+        runs.add_line(record_line(record(number, personal_only)))
     merge_runs(runs.spill(), folder / "timeline.jsonl", 1)
     result = Result([AcquisitionSummary("ios-backup", DeviceInfo(), events, 0, "33" * 32)], ())
     write_findings(result, folder / "findings.json")
@@ -152,14 +174,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--personal-only", action="store_true", help="only SMS and visits: every event hides data")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers of the second report run")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "vestige-bench-report")
     arguments = parser.parse_args()
-    events, runs = arguments.events, arguments.runs
+    events, runs, personal = arguments.events, arguments.runs, arguments.personal_only
     folder = arguments.workdir / "out"
-    print(f"{events:,} timeline events, {runs} runs each, load average {os.getloadavg()[0]:.2f}")
-    making = median([make_only(events) for _ in range(runs)])
-    peer = median([write_peer(folder, events) for _ in range(runs)]) - making
+    mix = "a third SMS, two thirds Safari visits" if personal else "half file entries, a quarter SMS, a quarter visits"
+    print(f"{events:,} timeline events ({mix}), {runs} runs each, load average {os.getloadavg()[0]:.2f}")
+    making = median([make_only(events, personal) for _ in range(runs)])
+    peer = median([write_peer(folder, events, personal) for _ in range(runs)]) - making
     report = median(timed(lambda: write_report(folder), runs))
     jobs = arguments.jobs
     parallel = median(timed(lambda: write_report(folder, workers=jobs), runs))

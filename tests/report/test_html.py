@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from tests.builders import tree_digest
 from tests.builders.custody import Built
-from tests.report.timelines import write_timeline_folder
+from tests.report.timelines import HISTORY, write_timeline_folder
 from vestige.analysis import AcquisitionSummary, Result
 from vestige.cli import main
 from vestige.evidence.acquisition import DeviceInfo
@@ -170,18 +170,35 @@ def test_personal_data_hidden_by_default(demo: Path) -> None:
     assert "+212 6 12 34 56 78" not in page
     placeholder = "[message text hidden: 91 characters; its URLs: https://smscentro.com/c2q7/verify]"
     assert f"SMS received from [contact hidden: 13 characters]: {placeholder}" in page
-    sms = [row for row in rows if row[1] == "ios.sms"]
-    assert sms[0][3] == "iMessage sent to [contact hidden: 13 characters]: [message text hidden: 13 characters]"
-    assert sms[0][5]["handle"] == "[contact hidden: 13 characters]"
-    assert sms[0][5]["text"] == "[message text hidden: 13 characters]"
-    lookups = [row[3:6] for row in rows if row[1] == "ios.idstatuscache"]
-    assert lookups[1] == [
-        "com.apple.madrid looked up '[contact hidden: 17 characters]' (status 1)",
-        {
+    sms = [row for row in rows if row["data_type"] == "ios.sms"]
+    assert sms[0]["message"] == (
+        "iMessage sent to [contact hidden: 13 characters]: [message text hidden: 13 characters]"
+    )
+    assert (sms[0]["handle"], sms[0]["text"]) == (
+        "[contact hidden: 13 characters]",
+        "[message text hidden: 13 characters]",
+    )
+    lookups = [row for row in rows if row["data_type"] == "ios.idstatuscache"]
+    assert lookups[1] == {
+        "message": "com.apple.madrid looked up '[contact hidden: 17 characters]' (status 1)",
+        "datetime": "2024-05-12T09:12:41.250000Z",
+        "timestamp": 1_715_505_161_250_000,
+        "timestamp_desc": "lookup date",
+        "data_type": "ios.idstatuscache",
+        "evidence": {
             "path": "HomeDomain/Library/Preferences/com.apple.identityservices.idstatuscache.plist",
+            "sha256": lookups[1]["evidence"]["sha256"],
             "key": "com.apple.madrid/[contact hidden: 17 characters]",
         },
-        {"service": "com.apple.madrid", "handle": "[contact hidden: 17 characters]", "id_status": 1},
+        "service": "com.apple.madrid",
+        "handle": "[contact hidden: 17 characters]",
+        "id_status": 1,
+    }
+    # Events of the other artifacts are embedded as timeline.jsonl holds them.
+    lines = [orjson.loads(line) for line in (demo / "timeline.jsonl").read_bytes().splitlines()]
+    others = {"ios.sms", "ios.idstatuscache", "ios.safari_history"}
+    assert [row for row in rows if row["data_type"] not in others] == [
+        line for line in lines if line["data_type"] not in others
     ]
 
 
@@ -251,19 +268,7 @@ def test_hostile_evidence_is_text(tmp_path: Path) -> None:
     assert "evil \\u202egnp.exe\\u202c title" in page
     assert f"{'x' * 2048} … (95904 characters left out) … {'x' * 2048}" in page
     assert len(re.findall(r"<script", page)) == 3  # one chunk, the timeline's description, the page's script
-    assert chunks(page) == [
-        [
-            [
-                "2024-05-14T09:12:41.000000Z",
-                "test.hostile",
-                "event time",
-                "</script><script>alert(2)</script>",
-                {"path": "a\u202eb"},
-                None,
-                "",
-            ]
-        ]
-    ]
+    assert chunks(page) == [[orjson.loads((tmp_path / "out" / "timeline.jsonl").read_bytes())]]
     assert f'id="f-{finding.id}"' in page
 
 
@@ -283,17 +288,18 @@ def test_timeline_in_chunks(tmp_path: Path) -> None:
     assert orjson.loads(meta.group(1)) == {"events": 12_345, "starts": [0, sizes[0], sizes[0] + sizes[1]], "page": 100}
     decoded = chunks(page)
     assert [len(c) for c in decoded] == sizes
-    assert decoded[0][1] == [
-        "2024-05-14T09:12:42.250000Z",
-        "ios.safari_history",
-        "visit time",
-        "Safari visit to https://site1.example/",
-        {"path": "HomeDomain/Library/Safari/History.db", "table": "history_visits", "row": 1},
-        {"url": "https://site1.example/", "title": "[page title hidden: 6 characters]"},
-        "",
-    ]
-    assert decoded[1][0][4]["row"] == sizes[0]  # the first event of the second block
-    assert decoded[2][-1][3] == "Safari visit to https://site12344.example/"
+    assert decoded[0][1] == {
+        "message": "Safari visit to https://site1.example/",
+        "datetime": "2024-05-14T09:12:42.250000Z",
+        "timestamp": 1_715_677_962_250_000,
+        "timestamp_desc": "visit time",
+        "data_type": "ios.safari_history",
+        "evidence": {"path": HISTORY, "sha256": "22" * 32, "table": "history_visits", "row": 1},
+        "url": "https://site1.example/",
+        "title": "[page title hidden: 6 characters]",
+    }
+    assert decoded[1][0]["evidence"]["row"] == sizes[0]  # the first event of the second block
+    assert decoded[2][-1]["message"] == "Safari visit to https://site12344.example/"
     assert '<span id="page-count">124</span>' in page
     assert "12,345 events from 2024-05-14T09:12:41.250000Z to 2024-05-14T12:38:25.250000Z" in page
     assert '<h1 id="verdict-text">No finding at medium or above</h1>' in page
@@ -314,10 +320,10 @@ def test_long_values_are_cut(tmp_path: Path) -> None:
     }
     (folder / "timeline.jsonl").write_bytes(orjson.dumps(event) + b"\n")
     [[row]] = chunks(write_report(folder).read_text())
-    assert row[3] == "m" * 960 + " … (49040 characters left out)"
-    assert row[4] == {"path": "p" * 960 + " … (2040 characters left out)"}
-    assert row[5]["small"] == [1, 2]
-    assert row[5]["values"].startswith("[0,1,2,3,") and row[5]["values"].endswith(" characters left out)")
+    assert row["message"] == "m" * 960 + " … (49040 characters left out)"
+    assert row["evidence"] == {"path": "p" * 960 + " … (2040 characters left out)", "sha256": None}
+    assert (row["small"], row["timestamp"], row["datetime"]) == ([1, 2], 1_715_677_961_000_000, event["datetime"])
+    assert row["values"].startswith("[0,1,2,3,") and row["values"].endswith(" characters left out)")
 
 
 def test_multi_acquisition_blocks(demo_backup: Path, tmp_path: Path) -> None:

@@ -322,12 +322,11 @@ class Block:
 
 
 def _embed_block(job: BlockJob, number: int) -> Block:
-    """Worker: the rows of the events whose lines start in block ``number`` of the timeline, gzip'd
-    (no time stamp: the same bytes every time) and base64-encoded."""
-    rows: list[list[JSON]] = []
-    bins = [0] * BINS
-    starts = [-1] * BINS
-    texts: list[str] = []
+    """Worker: the events whose lines start in block ``number`` of the timeline, as a JSON array gzip'd
+    (no time stamp: the same bytes every time) and base64-encoded. An event whose record holds personal
+    data, or with a value too long to show, is rewritten (``_shown``); every other line goes in as it is,
+    and the one parse of the whole array checks that each is an event."""
+    pieces: list[bytes] = []
     unreadable = 0
     with job.path.open("rb") as stream:
         position = _line_start(stream, number * BLOCK)
@@ -337,25 +336,89 @@ def _embed_block(job: BlockJob, number: int) -> Block:
             if not line:
                 break
             position += len(line)
-            try:
-                event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                event = None
-            if not isinstance(event, dict):
-                unreadable += 1  # a folder edited by hand: the line is left out, and counted
-                continue
+            body = line.rstrip(b"\n")
+            if len(body) > LONG_LINE or (not job.show_personal_data and PERSONAL_MARKER.search(body)):
+                shown = _shown(body, job.show_personal_data)
+                if shown is None:
+                    unreadable += 1
+                    continue
+                body = shown
+            pieces.append(body)
+    pieces, events, dropped = _events_of(pieces)
+    bins = [0] * BINS
+    starts = [-1] * BINS
+    if job.first is not None and job.last is not None:
+        for index, event in enumerate(events):
             timestamp = event.get("timestamp")
-            if isinstance(timestamp, int) and job.first is not None and job.last is not None:
+            if type(timestamp) is int:
                 slot = bin_of(timestamp, job.first, job.last)
                 if starts[slot] < 0:
-                    starts[slot] = len(rows)
+                    starts[slot] = index
                 bins[slot] += 1
-            if not texts:
-                texts.append(str(event.get("datetime") or ""))
-            rows.append(_row(event, job.show_personal_data, len(line) > LONG_LINE))
-    last = str(rows[-1][0]) if rows else ""
-    data = base64.b64encode(gzip.compress(orjson.dumps(rows), compresslevel=6, mtime=0))
-    return Block(data, len(rows), texts[0] if texts else "", last, tuple(bins), tuple(starts), unreadable)
+    first = str(events[0].get("datetime") or "") if events else ""
+    last = str(events[-1].get("datetime") or "") if events else ""
+    data = base64.b64encode(gzip.compress(b"[" + b",".join(pieces) + b"]", compresslevel=6, mtime=0))
+    return Block(data, len(events), first, last, tuple(bins), tuple(starts), unreadable + dropped)
+
+
+PERSONAL_MARKER = re.compile(
+    b'"data_type":"(?:' + b"|".join(re.escape(name.encode()) for name in PERSONAL_FIELDS) + b')"'
+)
+"""How the line of an event of an artifact holding personal data names it (as orjson writes it)."""
+
+
+def _events_of(pieces: list[bytes]) -> tuple[list[bytes], list[dict[str, JSON]], int]:
+    """The lines that are JSON events (objects), their events, and how many were not: one parse of
+    them all, line by line only when that fails (a file edited by hand)."""
+    try:
+        parsed = orjson.loads(b"[" + b",".join(pieces) + b"]")
+    except orjson.JSONDecodeError:
+        parsed = [_parsed(piece) for piece in pieces]
+    if all(type(event) is dict for event in parsed):
+        return pieces, parsed, 0
+    kept = [(piece, event) for piece, event in zip(pieces, parsed, strict=True) if type(event) is dict]
+    return [piece for piece, _ in kept], [event for _, event in kept], len(pieces) - len(kept)
+
+
+def _parsed(line: bytes) -> object:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _shown(line: bytes, show_personal_data: bool) -> bytes | None:
+    """An event's line as the report shows it: its record's personal data hidden (unless shown) and
+    its values cut to ``ROW_TEXT_LIMIT`` characters; None when the line is not an event."""
+    event = _parsed(line)
+    if not isinstance(event, dict):
+        return None
+    artifact = event.get("data_type")
+    if not show_personal_data and isinstance(artifact, str) and artifact in PERSONAL_FIELDS:
+        _hide_in_event(artifact, event)
+    if len(line) > LONG_LINE:  # a value of megabytes would make the report as large
+        event = {name: value if name in KEPT_WHOLE else _bounded(value) for name, value in event.items()}
+        evidence = event.get("evidence")
+        if isinstance(evidence, dict):
+            event["evidence"] = {name: _bounded(value) for name, value in evidence.items()}
+    return orjson.dumps(event)
+
+
+KEPT_WHOLE = frozenset({"timestamp", "datetime", "evidence"})
+
+
+def _hide_in_event(artifact: str, event: dict[str, JSON]) -> None:
+    """Hides the personal values of an event's record in its message, its locator's key and its fields."""
+    fields = {name: event[name] for name in PERSONAL_FIELDS[artifact] if name in event}
+    evidence = event.get("evidence")
+    key = evidence.get("key") if isinstance(evidence, dict) else None
+    message, hidden_key = hide_event(
+        artifact, (str(event.get("message") or ""), key if isinstance(key, str) else ""), fields
+    )
+    event["message"] = message
+    event.update(fields)
+    if isinstance(evidence, dict) and isinstance(key, str):
+        evidence["key"] = hidden_key
 
 
 def _line_start(stream: IO[bytes], position: int) -> int:
@@ -386,34 +449,6 @@ def bin_of(timestamp: int, first: int, last: int) -> int:
     """The chart's bin of a time (clamped: a timeline edited by hand may not be sorted)."""
     span = max(last - first, 0) + 1
     return min(max((timestamp - first) * BINS // span, 0), BINS - 1)
-
-
-def _row(event: dict[str, JSON], show_personal_data: bool, long: bool) -> list[JSON]:
-    """An event as the table shows it: time, artifact, what the time is, message, evidence locator,
-    the other fields, and the finding it is (if one). Takes the event's attributes out of ``event``:
-    what is left are the fields of its record. The script writes the locator and the fields as text."""
-    artifact = str(event.pop("data_type", None) or "")
-    message = str(event.pop("message", None) or "")
-    moment = str(event.pop("datetime", None) or "")
-    kind = str(event.pop("timestamp_desc", None) or "")
-    evidence = event.pop("evidence", None)
-    if isinstance(evidence, dict):
-        evidence.pop("sha256", None)  # the file's digest: in findings.json and manifest.jsonl, not each row
-    event.pop("timestamp", None)
-    event.pop("tag", None)
-    finding = ""
-    if artifact == FINDING_EVENT:
-        finding = str(event.get("finding_id") or "")
-    elif not show_personal_data and artifact in PERSONAL_FIELDS:
-        key = evidence.get("key") if isinstance(evidence, dict) else None
-        message, hidden_key = hide_event(artifact, (message, key if isinstance(key, str) else ""), event)
-        if isinstance(evidence, dict) and isinstance(key, str):
-            evidence = {**evidence, "key": hidden_key}
-    if long:  # a value of megabytes would make the report as large
-        message = _cut(message)
-        event = {name: _bounded(value) for name, value in event.items()}
-        evidence = {name: _bounded(value) for name, value in evidence.items()} if isinstance(evidence, dict) else None
-    return [moment, artifact, kind, message, evidence if isinstance(evidence, dict) else None, event or None, finding]
 
 
 def _cut(text: str) -> str:

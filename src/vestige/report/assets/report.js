@@ -50,10 +50,14 @@
   /* -- timeline: compressed chunks decoded on demand, one page of rows in the DOM -------------- */
   const chunks = new Map();
   const PLACES = ["acquisition", "table", "row", "line", "offset", "key", "packet"];
+  /* an event's own attributes; its other keys are the fields of its record */
+  const ATTRIBUTES = new Set(["message", "datetime", "timestamp", "timestamp_desc", "data_type", "evidence", "tag"]);
+
+  function text(value) { return value === undefined || value === null ? "" : String(value); }
 
   /* where an event's evidence is: its path and its place, as the findings' tables write it */
   function where(evidence) {
-    if (!evidence) return "";
+    if (!evidence || typeof evidence !== "object") return "";
     const place = PLACES.filter(function (name) { return evidence[name] !== undefined && evidence[name] !== null; })
       .map(function (name) { return name + " " + evidence[name]; }).join(", ");
     return String(evidence.path || "") + (place ? " (" + place + ")" : "");
@@ -127,27 +131,28 @@
       const fragment = document.createDocumentFragment();
       for (const event of rows) {
         const tr = document.createElement("tr");
-        cell(tr, event[0]);
-        cell(tr, event[1]);
-        cell(tr, event[2]);
-        const message = cell(tr, event[3]);
-        if (event[5]) {
+        cell(tr, text(event.datetime));
+        cell(tr, text(event.data_type));
+        cell(tr, text(event.timestamp_desc));
+        const message = cell(tr, text(event.message));
+        const fields = Object.keys(event).filter(function (name) { return !ATTRIBUTES.has(name); });
+        if (fields.length) {
           const details = document.createElement("span");
           details.className = "details";
-          details.textContent = visible(Object.keys(event[5]).map(function (name) {
-            const value = event[5][name];
+          details.textContent = visible(fields.map(function (name) {
+            const value = event[name];
             return name + ": " + (typeof value === "string" ? value : JSON.stringify(value));
           }).join(" · "));
           message.appendChild(details);
         }
-        if (event[6]) {
+        if (event.data_type === "vestige.finding" && event.finding_id) {
           tr.className = "is-finding";
           const link = document.createElement("a");
-          link.href = "#f-" + encodeURIComponent(event[6]);
-          link.textContent = " (finding " + event[6] + ")";
-          message.insertBefore(link, message.firstChild.nextSibling);
+          link.href = "#f-" + encodeURIComponent(String(event.finding_id));
+          link.textContent = " (finding " + visible(String(event.finding_id)) + ")";
+          message.insertBefore(link, message.firstChild ? message.firstChild.nextSibling : null);
         }
-        cell(tr, where(event[4]));
+        cell(tr, where(event.evidence));
         fragment.appendChild(tr);
       }
       body.replaceChildren(fragment);
