@@ -24,6 +24,7 @@ from vestige.report.findings import FindingsFormatError
 from vestige.report.html import REPORT, CustodyStatus, in_case_bundle, write_report
 
 EXIT_REFUSED = 2
+RUN = re.compile(r"[0-9]{1,12}")
 SHOW_PERSONAL_DATA = click.option(
     "--show-personal-data",
     is_flag=True,
@@ -116,6 +117,8 @@ def _bundle_report(
         runs = ", ".join(str(r.get("run")) for r in analyses)
         raise ReportRefusedError(f"{root}: records no analysis {run!r} (analyses: {runs})")
     number = str(chosen.get("run"))
+    if not RUN.fullmatch(number):  # the log names a folder of the bundle: never a path out of it
+        raise ReportRefusedError(f"{root}: the analysis record names the run {number!r}, which is not a run number")
     folder = root / "data" / "analysis" / number
     target = output if output is not None else Path.cwd() / f"report-{_file_part(case)}-{_file_part(number)}.html"
     if target.resolve().is_relative_to(root.resolve()):

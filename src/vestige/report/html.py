@@ -37,7 +37,7 @@ import re
 import shutil
 import tempfile
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -133,7 +133,8 @@ def write_report(
             digest = hashlib.sha256(data).hexdigest()
             page = Page(document, digest, show_personal_data, custody, hidden, timeline, in_case_bundle(folder))
             with partial.open("wb") as out:
-                out.write(page.head().encode())
+                for part in page.head():
+                    out.write(part.encode())
                 blocks.seek(0)
                 shutil.copyfileobj(blocks, out, 1 << 20)
                 out.write(page.tail().encode())
@@ -600,7 +601,8 @@ class Page:
 
     # -- the document
 
-    def head(self) -> str:
+    def head(self) -> Iterator[str]:
+        """The document up to the timeline's data blocks, a section at a time."""
         d = self.document
         policy = (
             "This report was made with --show-personal-data: message texts, contacts, page titles and the "
@@ -615,7 +617,7 @@ class Page:
             f"style-src {csp_hash(self.style)}; script-src {csp_hash(self.script)}; "
             "base-uri 'none'; form-action 'none'"
         )
-        parts = [
+        yield from (
             "<!DOCTYPE html>\n<html lang=en>\n<head>\n<meta charset=utf-8>\n",
             f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n',
             '<meta name="referrer" content="no-referrer">\n',
@@ -625,21 +627,26 @@ class Page:
             '<header class="top"><p class="brand">vestige report</p>',
             f'<p class="mode" id="mode" data-mode="{"shown" if self.show else "hidden"}">{esc(policy)}</p></header>\n',
             "<main>\n",
-            self.verdict_section(),
-            self.custody_section(),
-            self.acquisitions_section(),
-            self.sets_section(),
-            self.stories_section(),
-            self.findings_section(),
-            self.timeline_section(),
-            self.problems_section(),
-            self.runs_section(),
+        )
+        sections = (
+            self.verdict_section,
+            self.custody_section,
+            self.acquisitions_section,
+            self.sets_section,
+            self.stories_section,
+            self.findings_section,
+            self.timeline_section,
+            self.problems_section,
+            self.runs_section,
+        )
+        for section in sections:
+            yield section()
+        yield from (
             "</main>\n",
             f"<footer><p>Made by vestige {esc(d.vestige_version)} from findings.json SHA-256 "
             f"<code>{self.findings_sha256}</code> (schema {esc(d.schema_name)}).</p></footer>\n",
             '<div id="timeline-data" hidden>\n',
-        ]
-        return "".join(parts)
+        )
 
     def tail(self) -> str:
         meta = {"events": self.timeline.events, "starts": self.timeline.starts, "page": PAGE_EVENTS}
