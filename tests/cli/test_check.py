@@ -36,6 +36,7 @@ def test_check_writes_every_output_file(demo_backup: Path, tmp_path: Path) -> No
         "findings.json",
         "manifest.jsonl",
         "records",
+        "report.html",
         "run.json",
         "timeline.jsonl",
     ]

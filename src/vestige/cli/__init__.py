@@ -16,6 +16,7 @@ from vestige.cli.console import visible
 from vestige.cli.demo import demo
 from vestige.cli.export import export
 from vestige.cli.iocs import iocs
+from vestige.cli.report import report
 from vestige.evidence.workers import Stopped, StopRequest, stopping_on_signals
 from vestige.pipeline import temporary_root
 
@@ -105,6 +106,7 @@ main.add_command(check)
 main.add_command(demo)
 main.add_command(export)
 main.add_command(iocs)
+main.add_command(report)
 
 _process_ends = False
 """Set by ``run``: the command is the last thing this process does (not a test's in-process call)."""

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from vestige.analysis import Result
 from vestige.cli.console import ProgressBar, new_console, print_line, render_summary, shown
+from vestige.cli.report import SHOW_PERSONAL_DATA, personal_data_option
 from vestige.evidence.budget import LIMITS, Limits, parse_limit
 from vestige.evidence.workers import default_workers
 from vestige.indicators.plain import TYPES_BY_STEM
@@ -138,6 +139,7 @@ LIMIT = click.option(
 )
 @JOBS
 @LIMIT
+@SHOW_PERSONAL_DATA
 def check(
     paths: tuple[Path, ...],
     output: Path | None,
@@ -152,6 +154,7 @@ def check(
     key_file: Path | None,
     acquisition: Path | None,
     limits: Limits,
+    show_personal_data: bool,
 ) -> None:
     """Check the acquisitions at PATHS (of one device: an iOS backup, an archive of one, ...) against
     indicators and detectors; findings that join them are made across all of them.
@@ -170,6 +173,7 @@ def check(
                 parameters: dict[str, JSON] = {
                     "bundled_iocs": not no_bundled_iocs,
                     "indicator_sets": [s.name for s in sets],
+                    **personal_data_option(show_personal_data),
                 }
                 item = str(paths[0])
                 outcome = check_case_item(
@@ -182,6 +186,7 @@ def check(
                     "bundled_iocs": not no_bundled_iocs,
                     "fail_on": fail_on,
                     "jobs": jobs,
+                    **personal_data_option(show_personal_data),
                 }
                 outcome = run_check(list(paths), output, sets, platforms, options, progress, jobs, limits)
     except InputError as problem:

@@ -2,7 +2,8 @@
 
 Layout: ``findings.json`` (canonical), ``manifest.jsonl`` (one line per acquisition entry),
 ``records/<artifact>.jsonl`` (every parsed record but the entries themselves), ``timeline.jsonl``
-(Timesketch), ``run.json`` (times, host, options, artifact versions; never part of any digest).
+(Timesketch), ``run.json`` (times, host, options, artifact versions; never part of any digest),
+``report.html`` (the offline report, ``report/html.py``, made from findings.json and the timeline).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from vestige.analysis import Result
 from vestige.model import JSON, Record, format_time
 from vestige.report.encoding import dumps, record_json
 from vestige.report.findings import write_findings
+from vestige.report.html import REPORT, write_report
 from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_line
 
 
@@ -61,8 +63,9 @@ class OutputFolder:
         shutil.rmtree(self._scratch, ignore_errors=True)
 
     def finish(self, result: Result, run: dict[str, JSON]) -> str:
-        """Writes findings.json, timeline.jsonl and run.json (manifest.jsonl and the records are written
-        during the analysis); returns the findings digest."""
+        """Writes findings.json, timeline.jsonl, run.json and report.html (manifest.jsonl and the records
+        are written during the analysis); returns the findings digest. The report shows personal data
+        when the run's options say ``show_personal_data``."""
         findings = TimelineRuns(self._scratch, FINDINGS_RANK)
         for finding in result.findings:
             findings.add(finding_event(finding))
@@ -75,6 +78,10 @@ class OutputFolder:
         run = {**run, "versions": dict(sorted(versions.items())), "timeline_events": events, "findings_sha256": digest}
         with writing(self.path / "run.json"):
             (self.path / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        options = run.get("options")
+        personal = isinstance(options, dict) and options.get("show_personal_data") is True
+        with writing(self.path / REPORT):
+            write_report(self.path, show_personal_data=personal, workers=self.workers)
         return digest
 
 

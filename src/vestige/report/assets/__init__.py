@@ -1,0 +1,1 @@
+"""The style sheet and script that ``report/html.py`` writes inline into every report.html."""
