@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.builders.gsmtap import (
     ETHERNET,
@@ -710,3 +712,31 @@ def test_scat_v2_and_v3_captures_of_one_log_give_the_same_frames(tmp_path: Path)
         (66836, 312): 2,
     }
     assert Counter(f.cell_index for f in v2 if f.cell_index is not None) == Counter(c for _, c in high)
+
+
+# Anything at all in the GSMTAP payload, the v3 metadata or a LAPDm block.
+
+_PREFIXES = [
+    b"",
+    gsmtap_v2(TYPE_UM, UM["SDCCH"], b""),
+    gsmtap_v2(TYPE_UM, UM["SDCCH"] | UM_ACCH, b""),
+    gsmtap_v2(TYPE_ABIS, 0, b""),
+    gsmtap_v2(TYPE_UM, UM["BCCH"], b""),
+    bytes.fromhex("03000002"),
+    bytes.fromhex("0300000202000008"),
+]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_PREFIXES), st.binary(max_size=48)), min_size=1, max_size=12))
+def test_any_bytes_cost_at_most_their_packet(packets: list[tuple[bytes, bytes]]) -> None:
+    capture = GsmtapCapture()
+    for prefix, tail in packets:
+        capture.add_gsmtap(prefix + tail)
+    capture.lte_nas(bytes.fromhex("075501"))
+    frames, stats = read(capture.pcap())
+    assert frames[-1].payload == bytes.fromhex("075501")
+    assert stats.packets == len(packets) + 1
+    numbers = [f.number for f in frames]
+    assert numbers == sorted(set(numbers))
+    assert (numbers[-1], stats.frames) == (len(packets) + 1, len(frames))
