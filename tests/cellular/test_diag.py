@@ -627,6 +627,7 @@ def test_real_logs_exact_counts(name: str) -> None:
         "codes": len(stats.other_codes),
     } == counts
     assert (stats.oversize, stats.truncated, stats.unsupported, stats.undecodable) == (0, 0, {}, {})
+    assert categories(stats) == stats.frames
     assert [f.number for f in frames] == sorted({f.number for f in frames})
     assert all(f.time_ns is not None and 1_400_000_000 * 10**9 < f.time_ns < 1_600_000_000 * 10**9 for f in frames)
 
