@@ -212,7 +212,7 @@ def _value(message: Any, *path: str) -> Any:
     for key in path:
         try:
             element = element[key]
-        except (KeyError, IndexError, TypeError, AttributeError):
+        except Exception:  # pycrate raises its own EltErr, or KeyError/IndexError, for an absent IE
             return None
     if element is None or getattr(element, "get_trans", lambda: False)():
         return None
@@ -220,7 +220,10 @@ def _value(message: Any, *path: str) -> Any:
 
 
 def _int(message: Any, *path: str) -> int | None:
+    """An integer value, also when pycrate wraps it in a one-item list (a V IE of one field)."""
     value = _value(message, *path)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -298,9 +301,9 @@ def _location_updating_accept(name: str, protocol: str, message: Any) -> Decoded
 
 
 def _reject(name: str, protocol: str, message: Any) -> Decoded:
-    cause = _int(message, "RejectCause", "V")
+    cause = _int(message, "RejectCause")
     if cause is None:
-        cause = _int(message, "GMMCause", "V")
+        cause = _int(message, "GMMCause")
     return Reject(name=name, protocol=protocol, cause=cause)
 
 
@@ -314,9 +317,6 @@ def _authentication(step: str) -> Callable[[str, str, Any], Decoded]:
 def _system_information_3(name: str, protocol: str, message: Any) -> Decoded:
     plmn, lac = _lai(message)
     cell_id = _int(message, "CellId")
-    if cell_id is None:
-        value = _value(message, "CellId")
-        cell_id = value[0] if isinstance(value, list) and value and isinstance(value[0], int) else None
     control = _value(message, "CtrlChanDesc", "CtrlChanDesc")
     selection = _value(message, "CellSelParams", "CellSelParams")
     if not (isinstance(control, list) and len(control) == 9 and isinstance(selection, list) and selection):
