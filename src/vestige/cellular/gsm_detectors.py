@@ -302,7 +302,7 @@ class GsmDetectors:
         if session.c5_score:
             parts.append(f"C5 {session.c5_score:g}")
             score += session.c5_score
-        state = self._cells.get(session.cell)
+        state = self._cell(session.cell)
         if state is None or score <= state.session_score:
             return
         evidence = [session.opened]
