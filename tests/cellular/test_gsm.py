@@ -3,6 +3,7 @@ reference/cellular.md 3.3, messages built with pycrate's encoders, and real fram
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -103,6 +104,12 @@ def test_si3_without_pseudo_length_on_dtap_is_retried_with_one() -> None:
     assert decoded.identity == CellIdentity(plmns=("208-10",), area=46509, cell_id=26498)
     assert (decoded.t3212, decoded.cell_reselect_hysteresis, decoded.cell_reselect_offset) == (30, 5, 3)
     assert (decoded.bs_ag_blks_res, decoded.bs_pa_mfrms, decoded.ccch_combined) == (1, 3, False)
+
+
+def test_si3_without_pseudo_length_on_layer_rr_is_read_as_dtap() -> None:
+    decoded = decode(frame(SI3_QCSUPER, layer=RR, channel="BCCH"))
+    assert isinstance(decoded, SystemInformation3)
+    assert decoded.identity == CellIdentity(plmns=("208-10",), area=46509, cell_id=26498)
 
 
 def test_si3_rest_octets_give_the_cell_reselect_offset() -> None:
@@ -228,3 +235,36 @@ def test_plmn_text() -> None:
     assert plmn_text(bytes.fromhex("130014")) == "310-410"
     assert plmn_text(bytes.fromhex("ffffff")) is None
     assert plmn_text(b"\x02") is None
+
+
+@pytest.mark.parametrize(
+    ("rat", "layer", "channel"),
+    [
+        (GSM, RR, "BCCH"),
+        (GSM, DTAP, "SDCCH"),
+        (UMTS, RRC, "DL-DCCH"),
+        (UMTS, RRC, "UL-DCCH"),
+        (UMTS, RRC, "DL-CCCH"),
+        (UMTS, RRC, "UL-CCCH"),
+        (UMTS, RRC, "PCCH"),
+        (UMTS, RRC, "BCCH-BCH"),
+        (UMTS, RRC, "BCCH-FACH"),
+        (UMTS, RRC, "SIB3"),
+    ],
+)
+def test_random_and_mutated_bytes_never_raise(rat: str, layer: str, channel: str) -> None:
+    generator = random.Random(f"{rat}-{channel}")
+    seeds = [SI3_WITH_PSEUDO_LENGTH, SI3_QCSUPER, LOCATION_UPDATING_REQUEST, UMTS_SECURITY_MODE_COMMAND]
+    errors = 0
+    for round_number in range(150):
+        if round_number % 2:
+            payload = bytes(generator.randrange(256) for _ in range(generator.randrange(40)))
+        else:
+            mutated = bytearray(generator.choice(seeds))
+            for _ in range(3):
+                mutated[generator.randrange(len(mutated))] = generator.randrange(256)
+            payload = bytes(mutated[: generator.randrange(1, len(mutated) + 1)])
+        decoded = decode(frame(payload, rat=rat, layer=layer, channel=channel))
+        assert isinstance(decoded, Decoded)
+        errors += decoded.error is not None
+    assert errors > 0  # the generator does reach the error paths

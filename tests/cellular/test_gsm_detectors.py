@@ -7,9 +7,9 @@ import pytest
 
 from tests.cellular.test_gsm import LOCATION_UPDATING_REQUEST, direct_transfer, security_mode_command
 from vestige.cellular.frames import DTAP, GSM, RR, RRC, UMTS, Cell, Frame
-from vestige.cellular.gsm import decode
-from vestige.cellular.gsm_detectors import GsmDetectors
-from vestige.model import Finding, Locator
+from vestige.cellular.gsm import SystemInformation3, decode
+from vestige.cellular.gsm_detectors import MAX_CELLS, GsmDetectors
+from vestige.model import Finding, Locator, Severity
 
 GSM_CELL = Cell(GSM, plmn="001-01", area=1, cell_id=1, channel_number=20)
 UMTS_CELL = Cell(UMTS, plmn="001-01", area=1, cell_id=9, channel_number=10700)
@@ -250,3 +250,15 @@ def test_undecodable_messages_are_skipped() -> None:
     assert message is not None and message.error is not None
     assert list(detectors.feed(frame, message, GSM_CELL, Locator("log.pcap", None, packet=1))) == []
     assert list(detectors.finish()) == []
+
+
+def test_state_is_bounded_by_the_number_of_cells() -> None:
+    detectors = GsmDetectors()
+    message = SystemInformation3(name="RRSystemInfo3", protocol="GSM RR", t3212=1)
+    frame = Frame(1, 0, None, GSM, RR, "BCCH", False, 20, None, b"")
+    for number in range(MAX_CELLS + 50):
+        cell = Cell(GSM, plmn="001-01", area=1, cell_id=number, channel_number=20)
+        assert list(detectors.feed(frame, message, cell, Locator("log.pcap", None, packet=number + 1))) == []
+    findings = list(detectors.finish())
+    assert len(findings) == MAX_CELLS
+    assert {(f.rule, f.severity) for f in findings} == {("cellular.gsm.catcher_score", Severity.INFO)}

@@ -162,7 +162,11 @@ def decode(frame: Frame) -> Decoded | None:
 
 
 def decode_rr(payload: bytes) -> Decoded:
-    """A GSM RR message with its L2 pseudo-length octet first (BCCH, CCCH, SACCH)."""
+    """A GSM RR message with its L2 pseudo-length octet first (BCCH, CCCH, SACCH). A pseudo-length octet ends
+    in the bits 01 (M = 0, EL = 1), an RR header's first octet (skip indicator 0, discriminator 6) in 10: a
+    message that comes without one is read as DTAP."""
+    if payload and payload[0] & 0x03 != 0x01:
+        return decode_dtap(payload, False)
     return _decode_with(parse_NAS_MT, payload, wl2=True)
 
 
