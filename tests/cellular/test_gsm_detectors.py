@@ -3,6 +3,10 @@ the benign counterparts, and QCSuper's real (benign, France 2018) sample, which 
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
+from pathlib import Path
+
 import pytest
 
 from tests.cellular.test_gsm import LOCATION_UPDATING_REQUEST, direct_transfer, security_mode_command
@@ -262,3 +266,52 @@ def test_state_is_bounded_by_the_number_of_cells() -> None:
     findings = list(detectors.finish())
     assert len(findings) == MAX_CELLS
     assert {(f.rule, f.severity) for f in findings} == {("cellular.gsm.catcher_score", Severity.INFO)}
+
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cellular"
+XPERIA = DATA / "qcsuper" / "sample_2g_3g_4g_xperia.pcap"
+
+
+def check_log(frames: list[Frame], path: str) -> tuple[list[Finding], Counter[str]]:
+    """Decodes and checks every GSM and UMTS frame of a log, the serving cell of each RAT taken from the last
+    broadcast identity (as the signalling artifact does); gives the findings and the undecodable frames by
+    protocol."""
+    detectors = GsmDetectors()
+    known: dict[str, Cell] = {}
+    findings: list[Finding] = []
+    undecodable: Counter[str] = Counter()
+    for frame in frames:
+        message = decode(frame)
+        if message is None:
+            continue
+        if message.error is not None:
+            undecodable[message.protocol] += 1
+        cell = known.get(frame.rat, Cell(frame.rat))
+        if message.identity is not None:
+            identity = message.identity
+            cell = known[frame.rat] = Cell(
+                frame.rat,
+                plmn=identity.plmns[0] if identity.plmns else cell.plmn,
+                area=cell.area if identity.area is None else identity.area,
+                cell_id=cell.cell_id if identity.cell_id is None else identity.cell_id,
+            )
+        cell = dataclasses.replace(cell, channel_number=frame.channel_number, cell_index=frame.cell_index)
+        findings += detectors.feed(frame, message, cell, Locator(path, None, packet=frame.number))
+    return findings + list(detectors.finish()), undecodable
+
+
+@pytest.mark.skipif(not XPERIA.exists(), reason=f"the shared cellular data is not at {XPERIA}")
+def test_qcsuper_xperia_sample_raises_nothing_high() -> None:
+    from vestige.cellular.gsmtap import GsmtapReader
+
+    with XPERIA.open("rb") as stream:
+        frames = [f for f in GsmtapReader(stream, XPERIA.name).frames() if f.rat in (GSM, UMTS)]
+    assert Counter(f.rat for f in frames) == {UMTS: 623, GSM: 152}
+    findings, undecodable = check_log(frames, XPERIA.name)
+    assert undecodable == Counter()
+    assert summary(findings) == [("cellular.gsm.breakable_cipher", "info")]
+    assert findings[0].evidence[0].excerpt == "frame 606: GSM RR RRCipheringModeCmd (SC=1, A5/1)"
+    assert (
+        findings[0].title
+        == "1 GSM ciphering mode commands chose A5/1 on GSM, PLMN 208-10, LAC 46509, cell 47555, ARFCN 0"
+    )
