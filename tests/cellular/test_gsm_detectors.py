@@ -175,6 +175,19 @@ def test_gea3_and_gea0_over_umts_are_not_weak_gprs_ciphering() -> None:
     assert run([(direct_transfer(bytes.fromhex("08120000")), False)], rat=UMTS, cell=UMTS_CELL) == []
 
 
+def test_gea0_given_as_gsm_right_after_umts_rrc_is_not_judged() -> None:
+    # SCAT writes 3G NAS as GSMTAP Abis frames, which read as GSM DTAP
+    detectors = GsmDetectors()
+    rrc = Frame(1, 0, None, UMTS, RRC, "DL-DCCH", False, 10700, None, security_mode_command("uea1"))
+    nas = Frame(2, 0, None, GSM, DTAP, "DCCH", False, 0, None, bytes.fromhex("08120000"))
+    findings: list[Finding] = []
+    for frame, cell in ((rrc, UMTS_CELL), (nas, GSM_CELL)):
+        message = decode(frame)
+        assert message is not None
+        findings += detectors.feed(frame, message, cell, Locator("log.pcap", None, packet=frame.number))
+    assert findings + list(detectors.finish()) == []
+
+
 def si3(control: str) -> bytes:
     return bytes.fromhex(f"49061b000100f1100001{control}006800000000" + "2b2b2b2b")
 

@@ -17,7 +17,8 @@ locator; ``finish`` gives what can only be judged over the whole log. Rules:
 - ``cellular.gsm.location_update_imsi_reject`` (C4): in one session, a Location Updating Request, an Identity
   Request for the IMSI, then a Location Updating Reject, with no authentication and no ciphering: high.
 - ``cellular.gsm.gprs_weak_cipher``: a GMM Authentication and Ciphering Request over GSM with GEA0 (no
-  ciphering) or GEA1: medium. (Over UMTS the GMM algorithm is not used: RRC ciphers.)
+  ciphering) or GEA1: medium. Over UMTS the GMM algorithm is not used (RRC ciphers): a GMM message carried
+  in UMTS RRC, or given as GSM right after UMTS RRC messages (SCAT's Abis frames of 3G NAS), is not judged.
 - ``cellular.gsm.catcher_score``: per cell, the sum of T1 (T3212 in 1-4 decihours 1.5, 5-8 0.7), K1 (BCCH
   allocation lists of SI2/2bis/2ter/5/5bis/5ter naming at most one ARFCN: 1.0), K2 (SI3 CELL_RESELECT_OFFSET
   field > 40: 1.0), R2 (paging groups > 80: 1.0) and the highest session score on the cell (C1 1.0; C4 2.0, x3
@@ -39,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from vestige.cellular.frames import GSM, UMTS, Cell, Frame
+from vestige.cellular.frames import GSM, RR, RRC, UMTS, Cell, Frame
 from vestige.cellular.gsm import (
     Authentication,
     CipherModeCommand,
@@ -130,11 +131,14 @@ class GsmDetectors:
         self._kept_dropped = 0
         self._umts_imsi_request: Cited | None = None
         self._umts_ciphered_plmns: set[str] = set()
+        self._radio: str | None = None  # the RAT of the last radio-resource message (GSM RR, UMTS RRC)
 
     def feed(self, frame: Frame, message: Decoded, cell: Cell, locator: Locator) -> Iterator[Finding]:
         if message.error is not None:
             return
         cited = Cited(Evidence(locator, excerpt(frame, message)), frame_time(frame))
+        if frame.layer in (RR, RRC) or message.protocol == "GSM RR":
+            self._radio = frame.rat
         if frame.rat == GSM and not _carried(message):
             yield from self._gsm(message, cell, cited)
         if frame.rat == UMTS:
@@ -173,7 +177,9 @@ class GsmDetectors:
             finding = self._location_update_reject(message, cited)
             if finding is not None:
                 yield finding
-        if isinstance(message, GprsCipheringRequest) and message.algorithm in ("GEA0", "GEA1"):
+        # SCAT writes 3G NAS as GSMTAP Abis, which reads as GSM: a GMM message right after UMTS RRC is 3G NAS,
+        # whose GEA field means nothing (the xperia sample has GEA0 there).
+        if isinstance(message, GprsCipheringRequest) and message.algorithm in ("GEA0", "GEA1") and self._radio != UMTS:
             yield _gprs_weak_cipher(message, cell, cited)
         if isinstance(message, SystemInformation3 | NeighbourList):
             self._broadcast(message, cell, cited)
