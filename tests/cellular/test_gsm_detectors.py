@@ -278,6 +278,7 @@ def test_state_is_bounded_by_the_number_of_cells() -> None:
         assert list(detectors.feed(frame, message, cell, Locator("log.pcap", None, packet=number + 1))) == []
     findings = list(detectors.finish())
     assert len(findings) == MAX_CELLS
+    assert detectors.cells_not_followed == 50
     assert {(f.rule, f.severity) for f in findings} == {("cellular.gsm.catcher_score", Severity.INFO)}
 
 
