@@ -26,6 +26,7 @@ from tests.builders.gsmtap import (
     UM,
     UM_ACCH,
     USER0,
+    USER1,
     V3_ABIS,
     V3_LTE_RRC,
     V3_LTE_RRC_SUB,
@@ -42,11 +43,12 @@ from tests.builders.gsmtap import (
     lapdm,
     link_frame,
     nas_user_capture,
+    pcapng_bytes,
     sacch_l1,
 )
 from vestige.cellular.frames import DTAP, GSM, LTE, NAS, RR, RRC, UMTS, Frame
 from vestige.cellular.gsmtap import GsmtapReader, GsmtapStats, read_gsmtap
-from vestige.network.capture import TruncatedCaptureError
+from vestige.network.capture import Packet, TruncatedCaptureError
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cellular"
 XPERIA = DATA / "qcsuper" / "sample_2g_3g_4g_xperia.pcap"
@@ -102,6 +104,17 @@ def test_direction_of_rrc_comes_from_the_channel_not_the_arfcn_bit() -> None:
     capture.add(TYPE_LTE_RRC, LTE_RRC["UL-DCCH"], b"\x48\x00", uplink=False)
     frames, _ = read(capture.pcap())
     assert [(f.channel, f.uplink) for f in frames] == [("DL-DCCH", False), ("UL-DCCH", True)]
+
+
+def test_v2_header_fields_channel_number_and_a_longer_header() -> None:
+    capture = GsmtapCapture()
+    capture.add(TYPE_UM, UM["BCCH"], b"\x59" + SI3, arfcn=810, pcs=True)  # PCS 1900 ARFCN 810
+    capture.add_gsmtap(gsmtap_v2(TYPE_LTE_NAS, 0, b"\x07\x55\x01", arfcn=16383, header_words=5))
+    frames, _ = read(capture.pcap())
+    assert [(f.channel_number, f.uplink, f.payload[:3].hex()) for f in frames] == [
+        (810, False, "59061b"),
+        (16383, None, "075501"),  # the payload starts at hdr_len * 4 = 20
+    ]
 
 
 def test_lte_nas_plain_and_protected_uplink_only_from_a_set_bit() -> None:
@@ -394,6 +407,18 @@ def test_nas_in_user_link_type_148() -> None:
         assert (stats.malformed, stats.examples) == (1, [(6, "an empty NAS packet")])
 
 
+def test_a_pcapng_with_gsmtap_and_nas_interfaces() -> None:
+    gsmtap = link_frame(IPV4, gsmtap_v2(TYPE_LTE_RRC, LTE_RRC["PCCH"], b"\x40\x08"))
+    nas = bytes.fromhex("075501")
+    packets = [
+        Packet(1, T0, IPV4, gsmtap, len(gsmtap), 0),
+        Packet(2, T0 + 1, USER1, nas, len(nas), 0),
+        Packet(3, T0 + 2, IPV4, gsmtap, len(gsmtap), 0),
+    ]
+    frames, _ = read(pcapng_bytes(packets))
+    assert [(f.number, f.layer, f.channel) for f in frames] == [(1, RRC, "PCCH"), (2, NAS, "plain"), (3, RRC, "PCCH")]
+
+
 def test_user_link_type_147_is_mac_lte_not_nas() -> None:
     frames, stats = read(nas_user_capture([bytes.fromhex("075501")], linktype=USER0))
     assert (frames, stats.not_gsmtap) == ([], 1)
@@ -422,9 +447,18 @@ def test_other_traffic_is_skipped_and_counted() -> None:
     capture.add_frame(tagged)
     capture.add_frame(link_frame(ETHERNET, gsmtap_v2(TYPE_LTE_NAS, 0, b"\x07\x55\x04"), sport=4729, dport=5000))
     capture.add_frame(b"\x02\x00")  # a runt
+    ack = dpkt.tcp.TCP(sport=443, dport=50000, flags=dpkt.tcp.TH_ACK)
+    ip = dpkt.ip.IP(src=b"\x0a\0\0\x01", dst=b"\x0a\0\0\x02", p=dpkt.ip.IP_PROTO_TCP, data=ack)
+    ip.len = len(ip)
+    capture.add_frame(ethernet(bytes(ip)))  # a bare ACK: 54 bytes
+    tcp6 = dpkt.tcp.TCP(sport=443, dport=50000, flags=dpkt.tcp.TH_ACK, data=b"x" * 40)
+    ip6 = dpkt.ip6.IP6(src=b"\0" * 15 + b"\x01", dst=b"\0" * 15 + b"\x02", nxt=6, hlim=64, data=tcp6)
+    ip6.plen = len(tcp6)
+    capture.add_frame(ethernet(bytes(ip6), ethertype=dpkt.ethernet.ETH_TYPE_IP6))
     frames, stats = read(capture.pcap())
+    assert len(capture.packets[7][1]) == 54
     assert [(f.number, f.payload.hex()) for f in frames] == [(4, "075502"), (5, "075503"), (6, "075504")]
-    assert (stats.packets, stats.not_gsmtap, stats.frames, stats.malformed) == (7, 4, 3, 0)
+    assert (stats.packets, stats.not_gsmtap, stats.frames, stats.malformed) == (9, 6, 3, 0)
 
 
 # Hostile headers: one bad packet is counted, never fatal.

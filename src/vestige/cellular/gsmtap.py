@@ -499,20 +499,21 @@ class GsmtapReader:
                 linktype = packet.linktype
                 # The common layouts, read at fixed offsets: most packets of a traffic capture end here.
                 if linktype == LINKTYPE_ETHERNET:
-                    if len(data) >= 58:
+                    if len(data) >= 38:
                         ethertype, version_ihl, protocol = ethernet(data)
                         if ethertype == 0x0800 and version_ihl == 0x45:
                             if protocol != UDP or (data[34:36] != port and data[36:38] != port):
                                 not_gsmtap += 1
                                 continue
                         elif ethertype == 0x86DD and (
-                            data[20] == TCP or (data[20] == UDP and data[54:56] != port and data[56:58] != port)
+                            data[20] == TCP
+                            or (data[20] == UDP and len(data) >= 58 and data[54:56] != port and data[56:58] != port)
                         ):
                             not_gsmtap += 1  # IPv6 whose next header is TCP or UDP (extension headers: below)
                             continue
                 elif linktype in (LINKTYPE_IPV4, LINKTYPE_RAW):
                     if (
-                        len(data) >= 28
+                        len(data) >= 24
                         and data[0] == 0x45
                         and (data[9] != UDP or (data[20:22] != port and data[22:24] != port))
                     ):
