@@ -3,9 +3,17 @@ encoders, triggers exactly its rule; each benign counterpart stays below it."""
 
 from __future__ import annotations
 
+import functools
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 from tests.cellular import lte_messages as m
+from vestige.cellular.cells import CellTracker
+from vestige.cellular.diag import DiagReader
 from vestige.cellular.frames import LTE, Cell, Frame
 from vestige.cellular.lte import SystemInformationBlockType1, decode
 from vestige.cellular.lte_detectors import (
@@ -440,3 +448,105 @@ def test_an_emergency_attach_logged_before_its_rrc_connection_request_stays_an_e
     log.rrc("UL-CCCH", m.connection_request())
     log.rrc("DL-DCCH", m.rrc_security_mode_command("eea2", "eia0-v920"))
     assert analyse(log.frames) == []
+
+
+# ----------------------------------------------------------------------------------------------
+# Real logs of benign networks (MobileInsight's public samples, Apache-2.0; /work/shared/data/SOURCES.md)
+
+MOBILEINSIGHT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cellular" / "mobileinsight"
+
+
+@dataclass(frozen=True)
+class RealRun:
+    frames: int
+    undecodable: dict[str, int]
+    null_ciphers: int
+    """Messages that put eea0 in force (RRC security mode commands and handover commands)."""
+    findings: list[Finding]
+
+
+@functools.cache
+def real_run(name: str) -> RealRun:
+    """Every LTE frame of a real log decoded, and the rules fed as the signalling artifact feeds them: with the
+    serving cell from the cell tracker, the security-protected NAS copies left out (the modem logs each of them
+    again as plain; diag.py)."""
+    path = MOBILEINSIGHT / f"{name}.mi2log"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared data set beside the repository)")
+    with path.open("rb") as stream:
+        frames = [frame for frame in DiagReader(stream, name).frames() if frame.rat == LTE]
+    tracker, detectors = CellTracker(), LteDetectors()
+    findings: list[Finding] = []
+    undecodable: Counter[str] = Counter()
+    null_ciphers = 0
+    for frame in frames:
+        message = decode(frame)
+        assert message is not None
+        if message.error is not None:
+            undecodable[message.name] += 1
+        cell, _ = tracker.place(frame, message.identity)
+        if frame.channel == "protected":
+            continue
+        null_ciphers += message.security is not None and message.security.ciphering == "eea0"
+        findings.extend(detectors.feed(frame, message, cell, Locator(path.name, None, packet=frame.number)))
+    findings.extend(detectors.finish())
+    return RealRun(len(frames), dict(undecodable), null_ciphers, findings)
+
+
+@pytest.mark.parametrize(
+    ("name", "frames", "undecodable", "counts"),
+    [
+        (
+            "attach_sample",
+            3583,
+            {"ESMActDefaultEPSBearerCtxtRequest": 51},
+            {(PRIORITY_RULE, Severity.LOW): 1},
+        ),
+        ("mobility_sample", 6690, {}, {(PRIORITY_RULE, Severity.LOW): 3}),
+        ("volte_sample", 3017, {}, {(PRIORITY_RULE, Severity.LOW): 1}),
+        ("att", 33, {}, {}),
+        (
+            "sprint",
+            18183,
+            {"ESMActDefaultEPSBearerCtxtRequest": 83, "NAS": 83},
+            {(NULL_CIPHER_AS_RULE, Severity.MEDIUM): 13, (PRIORITY_RULE, Severity.LOW): 1},
+        ),
+    ],
+)
+def test_real_benign_logs(
+    name: str, frames: int, undecodable: dict[str, int], counts: dict[tuple[str, Severity], int]
+) -> None:
+    """No high or critical finding on any benign network. The undecodable frames are standalone copies of the
+    ESM message an Attach Accept carries (pycrate rejects one of its IEs) and, in sprint, uplink protected NAS
+    copies logged as 8 zero bytes."""
+    run = real_run(name)
+    assert run.frames == frames
+    assert run.undecodable == undecodable
+    assert Counter((f.rule, f.severity) for f in run.findings) == counts
+    assert max((f.severity for f in run.findings), default=Severity.INFO) < Severity.HIGH
+
+
+def test_sprint_null_ciphering_is_medium_with_the_operator_caveat() -> None:
+    """Sprint's band 41 (EARFCN 40978) put eea0 in force on 385 connections and 4 handovers in 2015, while its
+    band 25 (EARFCN 8665) ciphered with eea2: compared by carrier, every one stays medium."""
+    run = real_run("sprint")
+    ciphers = [f for f in run.findings if f.rule == NULL_CIPHER_AS_RULE]
+    assert run.null_ciphers == 389
+    assert sum(int(f.title.split()[0]) if f.title[0].isdigit() else 1 for f in ciphers) == 389
+    assert {f.severity for f in ciphers} == {Severity.MEDIUM}
+    assert all(OPERATOR_CAVEAT in f.caveats for f in ciphers)
+    assert all("EARFCN 40978" in f.explanation for f in ciphers)
+    first = min(ciphers, key=lambda f: f.evidence[0].locator.packet or 0)
+    assert first.title == "51 RRC (AS) commands put the null cipher eea0 in force"
+    assert first.evidence[0].excerpt == "frame 130: SecurityModeCommand (ciphering eea0, integrity eia1)"
+
+
+def test_att_umts_priorities_are_summed_up_by_network() -> None:
+    run = real_run("mobility_sample")
+    titles = sorted(f.title for f in run.findings)
+    assert titles == [
+        "SIB6 gives UMTS a higher reselection priority than every LTE frequency on 130 cells of PLMN 310-410",
+        "SIB6 gives UMTS a higher reselection priority than every LTE frequency on 3 cells of a network the log "
+        "does not name",
+        "System information gives 2G/3G reselection priorities and no LTE priority on 1 cell of PLMN 310-410",
+    ]
