@@ -10,9 +10,10 @@ commands, a handover's security configuration) is in ``Decoded.security``; what 
 ``Decoded.identity``.
 
 Every byte is adversarial: pycrate raises on malformed UPER and answers ``(None, error)`` from its NAS parsers;
-either gives a ``Decoded`` with ``error`` set, never an exception, and a payload over ``MAX_PAYLOAD`` bytes is not
-handed to pycrate at all. A NAS message ciphered with a key the log does not hold (security header type 2 or 4)
-is named ``protected NAS (ciphered)``; one that is only integrity protected (type 1 or 3) is read inside.
+either gives a ``Decoded`` with ``error`` set, never an exception, and a payload over ``MAX_PAYLOAD`` bytes
+(``MAX_NAS_PAYLOAD`` for NAS) is not handed to pycrate at all. A NAS message ciphered with a key the log does not
+hold (security header type 2 or 4) is named ``protected NAS (ciphered)``; one that is only integrity protected
+(type 1 or 3) is read inside.
 
 pycrate's LTE RRC module takes about 0.6 s to import: it is imported on the first RRC frame, once.
 """
@@ -34,9 +35,13 @@ EMM = "EMM"
 ESM = "ESM"
 
 MAX_PAYLOAD = 16_384
-"""The largest payload handed to pycrate. The largest LTE RRC messages (a UE capability information with many
-band combinations) take a few kilobytes and a NAS message at most a few hundred bytes plus its containers;
-anything longer is a corrupt or hostile frame, and UPER decoding time grows with it."""
+"""The largest RRC payload handed to pycrate. The largest LTE RRC messages (a UE capability information with
+many band combinations) take a few kilobytes (1,531 bytes in the public MobileInsight logs); anything longer is
+a corrupt or hostile frame (pycrate reads 16 KiB of any bytes on any channel in under 20 ms)."""
+MAX_NAS_PAYLOAD = 4_096
+"""The largest NAS payload handed to pycrate: an EMM or ESM message takes at most a few hundred bytes (245 in the
+public logs) and an LPP container a few kilobytes, while pycrate's time on hostile NAS bytes grows faster than
+their length (4 KiB of zeros: about 0.1 s; 16 KiB: 1 s)."""
 
 CIPHERED = "protected NAS (ciphered)"
 
@@ -172,9 +177,10 @@ def decode(frame: Frame) -> Decoded | None:
     if frame.rat != LTE or frame.layer not in (RRC, NAS):
         return None
     protocol = RRC_PROTOCOL if frame.layer == RRC else EMM
-    if len(frame.payload) > MAX_PAYLOAD:
+    limit = MAX_PAYLOAD if frame.layer == RRC else MAX_NAS_PAYLOAD
+    if len(frame.payload) > limit:
         return Decoded(
-            name="oversized", protocol=protocol, error=f"payload of {len(frame.payload)} bytes, over {MAX_PAYLOAD}"
+            name="oversized", protocol=protocol, error=f"payload of {len(frame.payload)} bytes, over {limit}"
         )
     if not frame.payload:
         return Decoded(name="empty", protocol=protocol, error="empty payload")
@@ -479,14 +485,14 @@ class _NasParsers:
 
 @functools.cache
 def _nas_parsers() -> _NasParsers:
-    # Without CryptoMobile, pycrate warns at import that it cannot decipher NAS: nothing here deciphers.
-    emm_logger = logging.getLogger("pycrate_mobile.TS24301_EMM")
-    previous = emm_logger.disabled
-    emm_logger.disabled = True
-    try:
-        from pycrate_mobile.NASLTE import parse_NASLTE_MO, parse_NASLTE_MT  # type: ignore[import-untyped]
-    finally:
-        emm_logger.disabled = previous
+    # pycrate logs a warning for each IE it cannot read (and, at import, that it cannot decipher NAS without
+    # CryptoMobile: nothing here deciphers); a frame's error says what failed once. A level the application set
+    # itself is kept.
+    pycrate_logger = logging.getLogger("pycrate_mobile")
+    if pycrate_logger.level == logging.NOTSET:
+        pycrate_logger.setLevel(logging.ERROR)
+    from pycrate_mobile.NASLTE import parse_NASLTE_MO, parse_NASLTE_MT  # type: ignore[import-untyped]
+
     return _NasParsers(parse_NASLTE_MT, parse_NASLTE_MO)
 
 
