@@ -47,12 +47,17 @@ OPERATOR_CAVEAT = (
 def analyse(frames: list[Frame], cell: Cell | Callable[[Frame], Cell] = HOME) -> list[Finding]:
     detectors = LteDetectors()
     found: list[Finding] = []
+    cells: set[str] = set()
     for frame in frames:
         message = decode(frame)
         assert message is not None and message.error is None, (frame.number, message)
         serving = cell(frame) if callable(cell) else cell
+        cells.add(serving.text)
         found.extend(detectors.feed(frame, message, serving, Locator("diag.qmdl", None, packet=frame.number)))
     found.extend(detectors.finish())
+    for finding in found:  # every finding names the cell it saw, and cites messages of the log
+        assert any(text in finding.explanation for text in cells), finding.explanation
+        assert finding.evidence and finding.caveats and finding.time is not None
     return found
 
 

@@ -423,6 +423,10 @@ class LteDetectors:
         return self._messages <= GRACE_MESSAGES
 
     def _identity_request(self, message: EmmIdentityRequest, seen: _Seen) -> Iterator[Finding]:
+        """Rayhunter ``imsi_requested`` (v4) with identity types told apart: an IMSI request before any proof of
+        the network's keys is remembered for the reject or detach that may follow, and is high at once when
+        nothing opened the exchange (after the grace period: Rayhunter issue #557); an IMEI or IMEISV request
+        after authentication is informational, summed up by cell (benign in sprint.mi2log; issue #557)."""
         exchange = self._exchange
         if exchange.proof is None:
             exchange.identity_request = exchange.identity_request or seen
@@ -439,13 +443,19 @@ class LteDetectors:
             tally.add(seen)
 
     def _authentication_failure(self, message: EmmCauseMessage, seen: _Seen) -> Iterator[Finding]:
+        """TS 24.301 5.4.2.6 and TS 33.401 6.1.1: the phone checks the network's AUTN with the subscriber's key;
+        cause #20 says the check failed. High after an unanswered identity request or a second time in the
+        log, else medium. Not in Rayhunter."""
         if message.cause != MAC_FAILURE:
             return
         yield _mac_failure_finding(seen, self._exchange.identity_request, self._mac_failure)
         self._mac_failure = seen
 
     def _closing(self, message: Decoded, seen: _Seen) -> Iterator[Finding]:
-        """A reject or detach ends the exchange: judged against the IMSI request before it, if any."""
+        """A reject or detach ends the exchange: after an IMSI request with no authentication, Rayhunter's
+        ``imsi_requested`` (high on the phone's own network, low when roaming; Attach Reject #8 low); and
+        Marlin's IMSI-exposing causes (Rayhunter ``diagnostic``): informational alone, medium after such an IMSI
+        request."""
         exchange = self._exchange
         self._exchange = _Exchange()
         pending = exchange.imsi_request if exchange.proof is None else None
