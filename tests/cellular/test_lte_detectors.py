@@ -3,6 +3,7 @@ encoders, triggers exactly its rule; each benign counterpart stays below it."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import Counter
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import pytest
 from tests.cellular import lte_messages as m
 from vestige.cellular.cells import CellTracker
 from vestige.cellular.diag import DiagReader
-from vestige.cellular.frames import LTE, Cell, Frame
+from vestige.cellular.frames import LTE, RRC, Cell, Frame
 from vestige.cellular.lte import SystemInformationBlockType1, decode
 from vestige.cellular.lte_detectors import (
     CITED,
@@ -472,9 +473,8 @@ class RealRun:
 
 @functools.cache
 def real_run(name: str) -> RealRun:
-    """Every LTE frame of a real log decoded, and the rules fed as the signalling artifact feeds them: with the
-    serving cell from the cell tracker, the security-protected NAS copies left out (the modem logs each of them
-    again as plain; diag.py)."""
+    """Every LTE frame of a real log decoded, and the rules fed every one with the serving cell from the cell
+    tracker (the security-protected NAS copies too: the rules skip the second copy of a message)."""
     path = MOBILEINSIGHT / f"{name}.mi2log"
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared data set beside the repository)")
@@ -490,9 +490,7 @@ def real_run(name: str) -> RealRun:
         if message.error is not None:
             undecodable[message.name] += 1
         cell, _ = tracker.place(frame, message.identity)
-        if frame.channel == "protected":
-            continue
-        null_ciphers += message.security is not None and message.security.ciphering == "eea0"
+        null_ciphers += message.security is not None and message.security.ciphering == "eea0" and frame.layer == RRC
         findings.extend(detectors.feed(frame, message, cell, Locator(path.name, None, packet=frame.number)))
     findings.extend(detectors.finish())
     return RealRun(len(frames), dict(undecodable), null_ciphers, findings)
@@ -555,3 +553,12 @@ def test_att_umts_priorities_are_summed_up_by_network() -> None:
         "does not name",
         "System information gives 2G/3G reselection priorities and no LTE priority on 1 cell of PLMN 310-410",
     ]
+
+
+def test_the_second_copy_of_a_protected_nas_message_is_not_counted_twice() -> None:
+    log = m.Log()
+    log.nas(m.authentication_failure(20), uplink=True)
+    protected = log.nas(bytes.fromhex("170102030405") + m.authentication_failure(20), uplink=True)
+    frames = [log.frames[0], dataclasses.replace(protected, channel="protected", time_ns=log.frames[0].time_ns)]
+    [finding] = analyse(frames)
+    assert summary([finding]) == [(MAC_FAILURE_RULE, Severity.MEDIUM, [1])]

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from vestige.cellular.frames import Cell, Frame
+from vestige.cellular.frames import NAS, Cell, Frame
 from vestige.cellular.lte import (
     CIPHERED,
     EmmCauseMessage,
@@ -62,6 +62,8 @@ GRACE_NS = 30_000_000_000
 issue #557): within 30 s of the first message, or the first ``GRACE_MESSAGES`` when the log gives no time, an
 identity request with no request before it is not reported."""
 GRACE_MESSAGES = 100
+SAME_NS = 1_000_000_000
+"""The two copies of a protected NAS message come within this of each other (tens of microseconds in practice)."""
 MIN_SCHEDULING_ENTRIES = 2
 """SIB1 schedules SIB2 and at least one more SI (Rayhunter's ``incomplete_sib``, v2)."""
 
@@ -214,6 +216,7 @@ class LteDetectors:
         self._mac_failure: _Seen | None = None
         self._as_integrity: str | None = None
         self._known_cells: dict[tuple[int | None, int | None], Cell] = {}
+        self._last_nas: tuple[Frame, Decoded] | None = None
         """The last cell identified on each carrier and PCI, for the target of a handover command."""
 
     # ------------------------------------------------------------------------------------------
@@ -224,7 +227,7 @@ class LteDetectors:
         self._messages += 1
         if self._first_time_ns is None and frame.time_ns is not None:
             self._first_time_ns = frame.time_ns
-        if message.error is not None or message.name == CIPHERED:
+        if message.error is not None or message.name == CIPHERED or self._second_copy(frame, message):
             return
         seen = _Seen(locator, describe(message), frame.number, frame.time_ns, cell)
         if isinstance(message, SystemInformationBlockType1):
@@ -237,6 +240,20 @@ class LteDetectors:
         if message.security is not None:
             yield from self._security(message.security, seen, self._secured_cell(message, cell))
         yield from self._exchange_step(message, seen)
+
+    def _second_copy(self, frame: Frame, message: Decoded) -> bool:
+        """Whether ``message`` is the other copy of the NAS message just fed: a Qualcomm modem logs each
+        security-protected NAS message twice, protected and plain, tens of microseconds apart (diag.py). The
+        signalling artifact deduplicates them; this keeps a caller that does not from counting one message
+        twice (a repeated MAC failure is high)."""
+        if frame.layer != NAS:
+            return False
+        last, self._last_nas = self._last_nas, (frame, message)
+        if last is None:
+            return False
+        previous, decoded = last
+        close = frame.time_ns is None or previous.time_ns is None or abs(frame.time_ns - previous.time_ns) < SAME_NS
+        return previous.channel != frame.channel and decoded == message and close
 
     def finish(self) -> Iterator[Finding]:
         """The findings that sum up the log: null ciphering by cell, equipment identity requests by cell,
