@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders.diag import T0, DiagLogBuilder
 from tests.cellular import lte_messages as m
 from vestige.cellular.cells import CellTracker
 from vestige.cellular.diag import DiagReader
@@ -562,3 +564,60 @@ def test_the_second_copy_of_a_protected_nas_message_is_not_counted_twice() -> No
     frames = [log.frames[0], dataclasses.replace(protected, channel="protected", time_ns=log.frames[0].time_ns)]
     [finding] = analyse(frames)
     assert summary([finding]) == [(MAC_FAILURE_RULE, Severity.MEDIUM, [1])]
+
+
+# ----------------------------------------------------------------------------------------------
+# Attacks in QMDL framing, read back by the DIAG reader
+
+
+def qmdl_findings(build: Callable[[DiagLogBuilder], None]) -> list[Finding]:
+    builder = DiagLogBuilder()
+    build(builder)
+    frames = list(DiagReader(io.BytesIO(builder.data()), "attack.qmdl").frames())
+    tracker, detectors = CellTracker(), LteDetectors()
+    found: list[Finding] = []
+    for frame in frames:
+        message = decode(frame)
+        assert message is not None and message.error is None
+        cell, _ = tracker.place(frame, message.identity)
+        found.extend(detectors.feed(frame, message, cell, Locator("attack.qmdl", None, packet=frame.number)))
+    found.extend(detectors.finish())
+    return found
+
+
+def sib1_at(builder: DiagLogBuilder, pci: int = 312) -> None:
+    builder.lte_rrc(m.sib1([("311", "480")], tac=19980, cell_id=48897544), "BCCH-DL-SCH", earfcn=5230, pci=pci, at=T0)
+
+
+def test_qmdl_geran_redirect() -> None:
+    def build(builder: DiagLogBuilder) -> None:
+        sib1_at(builder)
+        builder.lte_rrc(m.release(m.GERAN_REDIRECT), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 10**9)
+
+    [finding] = qmdl_findings(build)
+    assert summary([finding]) == [(REDIRECT_RULE, Severity.HIGH, [2])]
+    assert "LTE, PLMN 311-480, TAC 19980, cell 48897544, EARFCN 5230, PCI 312" in finding.explanation
+
+
+def test_qmdl_imsi_catcher_exchange() -> None:
+    def build(builder: DiagLogBuilder) -> None:
+        sib1_at(builder)
+        builder.lte_nas(m.ATTACH_REQUEST, uplink=True, at=T0 + 10**9)
+        builder.lte_rrc(m.connection_request(), "UL-CCCH", earfcn=5230, pci=312, at=T0 + 2 * 10**9)
+        builder.lte_nas(m.IDENTITY_REQUEST_IMSI, uplink=False, at=T0 + 3 * 10**9)
+        builder.lte_nas(m.attach_reject(17), uplink=False, at=T0 + 4 * 10**9)
+
+    [finding] = qmdl_findings(build)
+    assert summary([finding]) == [(IMSI_THEN_REJECT_RULE, Severity.HIGH, [4, 5])]
+
+
+def test_qmdl_null_cipher_after_ciphering_on_the_same_cell() -> None:
+    def build(builder: DiagLogBuilder) -> None:
+        sib1_at(builder)
+        builder.lte_rrc(m.rrc_security_mode_command("eea2", "eia2"), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 10**9)
+        builder.lte_rrc(m.release(), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 2 * 10**9)
+        builder.lte_rrc(m.rrc_security_mode_command("eea0", "eia2"), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 3 * 10**9)
+
+    [finding] = qmdl_findings(build)
+    assert summary([finding]) == [(NULL_CIPHER_AS_RULE, Severity.HIGH, [4, 2])]
+    assert finding.title == "An RRC (AS) command put the null cipher eea0 in force where ciphering was seen before"
