@@ -238,8 +238,7 @@ def test_imsi_request_then_reject_without_authentication_on_the_home_network_is_
     [finding] = analyse(log.frames)
     assert summary([finding]) == [(IMSI_THEN_REJECT_RULE, Severity.HIGH, [3, 4])]
     assert finding.title == (
-        "The network asked for the IMSI, then ended the exchange with EMMAttachReject with EMM cause #17 (Network "
-        "failure) without authenticating"
+        "An IMSI request without authentication was followed by EMMAttachReject with EMM cause #17 (Network failure)"
     )
     assert "The phone's own network 311-480 (from its attach or TAU request) is among the cell's PLMNs." in (
         finding.explanation
@@ -320,7 +319,10 @@ def test_imsi_request_with_no_request_before_it_after_the_grace_period_is_high()
     log.nas(m.IDENTITY_REQUEST_IMSI, uplink=False)
     [finding] = analyse(log.frames)
     assert summary([finding]) == [(UNSOLICITED_IMSI_RULE, Severity.HIGH, [2])]
-    assert finding.title == "The network asked for the IMSI while the phone had not asked to attach, update or connect"
+    assert (
+        finding.title
+        == "The network asked for the IMSI with no attach, update, service or connection request before it"
+    )
 
 
 def test_imsi_request_with_no_request_before_it_in_the_grace_period_gives_nothing() -> None:

@@ -216,8 +216,8 @@ class LteDetectors:
         self._mac_failure: _Seen | None = None
         self._as_integrity: str | None = None
         self._known_cells: dict[tuple[int | None, int | None], Cell] = {}
-        self._last_nas: tuple[Frame, Decoded] | None = None
         """The last cell identified on each carrier and PCI, for the target of a handover command."""
+        self._last_nas: tuple[Frame, Decoded] | None = None
 
     # ------------------------------------------------------------------------------------------
     # Feeding
@@ -304,7 +304,7 @@ class LteDetectors:
 
     def _system_information(self, message: SystemInformation, seen: _Seen) -> None:
         """Rayhunter ``priority_2g_downgrade`` (v2) and Shinjo Park's heuristic T7 ("Why We Cannot Win"): the
-        highest priority of each RAT, per cell, judged at the end of the log (``_priority_finding``)."""
+        highest priority of each RAT, per cell, judged at the end of the log (``_priority_kind``)."""
         priorities = self._priorities.get(seen.cell)
         if priorities is None:
             if len(self._priorities) >= MAX_KEYS:
@@ -504,7 +504,7 @@ class LteDetectors:
         return Finding(
             rule=IMSI_THEN_REJECT_RULE,
             severity=severity,
-            title=f"The network asked for the IMSI, then ended the exchange with {closing.text} without authenticating",
+            title=f"An IMSI request without authentication was followed by {closing.text}",
             explanation=(
                 f"On {request.cell.text}, the network asked the phone for its IMSI (frame {request.number}) and "
                 f"then, with no authentication in between, sent or caused {closing.text} (frame {closing.number}). "
@@ -615,7 +615,7 @@ def _unsolicited_finding(seen: _Seen) -> Finding:
     return Finding(
         rule=UNSOLICITED_IMSI_RULE,
         severity=Severity.HIGH,
-        title="The network asked for the IMSI while the phone had not asked to attach, update or connect",
+        title="The network asked for the IMSI with no attach, update, service or connection request before it",
         explanation=(
             f"On {seen.cell.text}, the network sent an identity request for the IMSI (frame {seen.number}) with no "
             "attach, tracking area update, service request or RRC connection request from the phone before it in "
