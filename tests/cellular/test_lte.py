@@ -4,6 +4,7 @@ pycrate's encoders or taken from real logs, and every way a frame can fail to de
 from __future__ import annotations
 
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -286,3 +287,15 @@ def test_random_and_mutated_bytes_never_raise() -> None:
     assert all(isinstance(result, Decoded) for result in results)
     assert len(results) == 1800
     assert sum(result is not None and result.error is not None for result in results) == EXPECTED_FUZZ_ERRORS
+
+
+def test_decoding_from_several_threads_gives_what_one_thread_gives() -> None:
+    payloads = [
+        ("DL-DCCH", m.release(m.GERAN_REDIRECT)),
+        ("BCCH-DL-SCH", m.SIB1_RAYHUNTER),
+        ("DL-DCCH", m.HANDOVER_MOBILITY_SAMPLE),
+        ("BCCH-DL-SCH", m.system_information(serving=3, geran=(6,))),
+    ] * 25
+    expected = [rrc(channel, payload) for channel, payload in payloads]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert list(pool.map(lambda item: rrc(*item), payloads)) == expected

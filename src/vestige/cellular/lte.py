@@ -252,18 +252,22 @@ def decode_rrc(channel: str, payload: bytes) -> Decoded:
     message = codec.messages.get(channel)
     if message is None:
         return Decoded(name=channel, protocol=RRC_PROTOCOL, error=f"no LTE RRC decoder for channel {channel!r}")
-    with codec.lock:  # pycrate decodes into the one shared message object
+    with codec.lock:  # pycrate decodes into the one shared message object: read it before the next decode
         try:
             message.from_uper(payload)
             value = message.get_val()
         except Exception as error:  # pycrate raises many kinds on bad UPER (CharpyErr, ASN1Err...)
             return Decoded(name=channel, protocol=RRC_PROTOCOL, error=f"{type(error).__name__}: {error}"[:300])
+        return _rrc_message(channel, value, codec.names)
+
+
+def _rrc_message(channel: str, value: Any, names: dict[str, str]) -> Decoded:
     if channel == "BCCH-BCH":
         return Decoded(name="MasterInformationBlock", protocol=RRC_PROTOCOL)
-    kind, body = _message_kind(value.get("message"), codec.names)
+    kind, body = _message_kind(value.get("message"), names)
     if kind is None:
         return Decoded(name=f"{channel} message class extension", protocol=RRC_PROTOCOL)
-    name = codec.names[kind]
+    name = names[kind]
     reader = _RRC_READERS.get(name)
     try:
         return reader(name, body) if reader is not None else Decoded(name=name, protocol=RRC_PROTOCOL)
