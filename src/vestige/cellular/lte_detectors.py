@@ -8,8 +8,9 @@ the locator of its record; each rule below says what it reads and where the cond
   "IMSI exposing" diagnostic list, whose causes come from Marlin (NDSS 2025, ``code/analysis/macros.py``);
 - SnoopSnitch (SRLabs): a cipher weaker than the one seen before on the same cell or network (its C1 and C5),
   which is how the null cipher rules weigh a benign network that never ciphers against a downgrade;
-- 3GPP: TS 33.401 5.1.4.2 (EIA0 only for unauthenticated emergency calls), TS 24.301 (EMM causes, attach and
-  detach types), TS 36.304 5.2.4.1 (reselection priorities).
+- 3GPP: TS 33.401's integrity requirements (EIA0 only for unauthenticated emergency calls; the clause was not
+  checked against the specification text here), TS 24.301 (EMM causes, attach and detach types), TS 36.304
+  5.2.4.1 (reselection priorities).
 
 Every finding names the cell (``Cell.text``), cites the messages that triggered it and says what innocent
 explanation there may be: benign public logs contain each of these signals (null ciphering on Sprint's band 41 in
@@ -460,9 +461,9 @@ class LteDetectors:
             tally.add(seen)
 
     def _authentication_failure(self, message: EmmCauseMessage, seen: _Seen) -> Iterator[Finding]:
-        """TS 24.301 5.4.2.6 and TS 33.401 6.1.1: the phone checks the network's AUTN with the subscriber's key;
-        cause #20 says the check failed. High after an unanswered identity request or a second time in the
-        log, else medium. Not in Rayhunter."""
+        """TS 24.301 (authentication not accepted by the UE) and TS 33.401 (EPS AKA): the phone checks the
+        network's AUTN with the subscriber's key; cause #20 says the check failed. High after an unanswered
+        identity request or a second time in the log, else medium. Not in Rayhunter."""
         if message.cause != MAC_FAILURE:
             return
         yield _mac_failure_finding(seen, self._exchange.identity_request, self._mac_failure)
@@ -599,7 +600,7 @@ def _null_integrity_finding(security: Security, seen: _Seen, secured: Cell, open
         explanation=(
             f"On {seen.cell.text}, {seen.text} (frame {seen.number}) selects eia0{target}: the phone then accepts "
             "signalling that nobody has to sign, so a station without the subscriber's keys can send any command. "
-            "TS 33.401 (5.1.4.2) allows EIA0 only for unauthenticated emergency sessions, and the log shows no "
+            "TS 33.401 allows EIA0 only for unauthenticated emergency sessions, and the log shows no "
             f"emergency attach in this exchange.{opened}"
         ),
         caveats=(
@@ -712,7 +713,7 @@ def _mac_failure_finding(seen: _Seen, identity: _Seen | None, earlier: _Seen | N
             f"On {seen.cell.text}, the phone answered an authentication request with Authentication Failure, cause "
             f"#20 MAC failure (frame {seen.number}): the network's AUTN was not made with the subscriber's key, so "
             "the network could not prove it holds it, which is what a station impersonating the network cannot do "
-            f"(TS 33.401 6.1.1; TS 24.301 5.4.2.6). {judged[0].upper() + judged[1:]}"
+            f"(TS 33.401, EPS AKA; TS 24.301, authentication not accepted by the UE). {judged[0].upper() + judged[1:]}"
         ),
         caveats=(
             "A SIM swapped between networks, or a core network fault, can fail one authentication; a synch "
