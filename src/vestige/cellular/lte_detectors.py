@@ -8,8 +8,9 @@ the locator of its record; each rule below says what it reads and where the cond
   "IMSI exposing" diagnostic list, whose causes come from Marlin (NDSS 2025, ``code/analysis/macros.py``);
 - SnoopSnitch (SRLabs): a cipher weaker than the one seen before on the same cell or network (its C1 and C5),
   which is how the null cipher rules weigh a benign network that never ciphers against a downgrade;
-- 3GPP: TS 33.401 5.1.4.2 (EIA0 only for unauthenticated emergency calls), TS 24.301 (EMM causes, attach and
-  detach types), TS 36.304 5.2.4.1 (reselection priorities).
+- 3GPP: TS 33.401's integrity requirements (EIA0 only for unauthenticated emergency calls; the clause was not
+  checked against the specification text here), TS 24.301 (EMM causes, attach and detach types), TS 36.304
+  5.2.4.1 (reselection priorities).
 
 Every finding names the cell (``Cell.text``), cites the messages that triggered it and says what innocent
 explanation there may be: benign public logs contain each of these signals (null ciphering on Sprint's band 41 in
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from vestige.cellular.frames import Cell, Frame
+from vestige.cellular.frames import NAS, Cell, Frame
 from vestige.cellular.lte import (
     CIPHERED,
     EmmCauseMessage,
@@ -62,6 +63,8 @@ GRACE_NS = 30_000_000_000
 issue #557): within 30 s of the first message, or the first ``GRACE_MESSAGES`` when the log gives no time, an
 identity request with no request before it is not reported."""
 GRACE_MESSAGES = 100
+SAME_NS = 1_000_000_000
+"""The two copies of a protected NAS message come within this of each other (tens of microseconds in practice)."""
 MIN_SCHEDULING_ENTRIES = 2
 """SIB1 schedules SIB2 and at least one more SI (Rayhunter's ``incomplete_sib``, v2)."""
 
@@ -128,6 +131,10 @@ _NULL_CIPHER_CAVEATS = (
 )
 
 
+def _an(layer: str) -> str:
+    return f"An {layer}" if layer.startswith("RRC") else f"A {layer}"
+
+
 def _moment(time_ns: int | None) -> datetime | None:
     if time_ns is None:
         return None
@@ -185,6 +192,8 @@ class _Exchange:
     an RRC connection request), until a reject, detach or release closed it."""
 
     opening: _Seen | None = None
+    by_nas: bool = False
+    """The exchange was opened by a NAS request (attach, TAU, service), not by an RRC connection request."""
     emergency: bool = False
     proof: _Seen | None = None
     imsi_request: _Seen | None = None
@@ -207,6 +216,9 @@ class LteDetectors:
         self._incomplete_reported: set[Cell] = set()
         self._mac_failure: _Seen | None = None
         self._as_integrity: str | None = None
+        self._known_cells: dict[tuple[int | None, int | None], Cell] = {}
+        """The last cell identified on each carrier and PCI, for the target of a handover command."""
+        self._last_nas: tuple[Frame, Decoded] | None = None
 
     # ------------------------------------------------------------------------------------------
     # Feeding
@@ -216,7 +228,7 @@ class LteDetectors:
         self._messages += 1
         if self._first_time_ns is None and frame.time_ns is not None:
             self._first_time_ns = frame.time_ns
-        if message.error is not None or message.name == CIPHERED:
+        if message.error is not None or message.name == CIPHERED or self._second_copy(frame, message):
             return
         seen = _Seen(locator, describe(message), frame.number, frame.time_ns, cell)
         if isinstance(message, SystemInformationBlockType1):
@@ -225,9 +237,24 @@ class LteDetectors:
             self._system_information(message, seen)
         elif isinstance(message, RrcConnectionRelease):
             yield from self._release(message, seen)
+        self._know(cell)
         if message.security is not None:
-            yield from self._security(message.security, seen, _secured_cell(message, cell))
+            yield from self._security(message.security, seen, self._secured_cell(message, cell))
         yield from self._exchange_step(message, seen)
+
+    def _second_copy(self, frame: Frame, message: Decoded) -> bool:
+        """Whether ``message`` is the other copy of the NAS message just fed: a Qualcomm modem logs each
+        security-protected NAS message twice, protected and plain, tens of microseconds apart (diag.py). The
+        signalling artifact deduplicates them; this keeps a caller that does not from counting one message
+        twice (a repeated MAC failure is high)."""
+        if frame.layer != NAS:
+            return False
+        last, self._last_nas = self._last_nas, (frame, message)
+        if last is None:
+            return False
+        previous, decoded = last
+        close = frame.time_ns is None or previous.time_ns is None or abs(frame.time_ns - previous.time_ns) < SAME_NS
+        return previous.channel != frame.channel and decoded == message and close
 
     def finish(self) -> Iterator[Finding]:
         """The findings that sum up the log: null ciphering by cell, equipment identity requests by cell,
@@ -278,7 +305,7 @@ class LteDetectors:
 
     def _system_information(self, message: SystemInformation, seen: _Seen) -> None:
         """Rayhunter ``priority_2g_downgrade`` (v2) and Shinjo Park's heuristic T7 ("Why We Cannot Win"): the
-        highest priority of each RAT, per cell, judged at the end of the log (``_priority_finding``)."""
+        highest priority of each RAT, per cell, judged at the end of the log (``_priority_kind``)."""
         priorities = self._priorities.get(seen.cell)
         if priorities is None:
             if len(self._priorities) >= MAX_KEYS:
@@ -332,6 +359,23 @@ class LteDetectors:
     # ------------------------------------------------------------------------------------------
     # Security
 
+    def _know(self, cell: Cell) -> None:
+        """Remembers the cell identified on a carrier and PCI."""
+        if cell.cell_index is None or (cell.plmn is None and cell.cell_id is None):
+            return
+        channel = (cell.channel_number, cell.cell_index)
+        if len(self._known_cells) < MAX_KEYS or channel in self._known_cells:
+            self._known_cells[channel] = cell
+
+    def _secured_cell(self, message: Decoded, serving: Cell) -> Cell:
+        """The cell a message's security is for: a handover command's target (the cell last identified on the
+        carrier and PCI the command names, else just those), else the serving cell."""
+        if not isinstance(message, RrcConnectionReconfiguration) or message.target_pci is None:
+            return serving
+        earfcn = message.target_earfcn if message.target_earfcn is not None else serving.channel_number
+        known = self._known_cells.get((earfcn, message.target_pci))
+        return known or Cell(serving.rat, channel_number=earfcn, cell_index=message.target_pci)
+
     def _security(self, security: Security, seen: _Seen, secured: Cell) -> Iterator[Finding]:
         """``security`` put in force on ``secured``: the serving cell, or a handover's target."""
         if security.ciphering == NULL_CIPHER:
@@ -372,7 +416,10 @@ class LteDetectors:
         name = message.name
         exchange = self._exchange
         if name in OPENINGS:
-            self._exchange = _Exchange(opening=seen)
+            by_nas = not name.startswith("RRC")
+            if not by_nas and _waiting(exchange):
+                return  # the modem logs a NAS request before the RRC connection that carries it
+            self._exchange = _Exchange(opening=seen, by_nas=by_nas)
             if isinstance(message, EmmRegistrationRequest):
                 self._exchange.emergency = message.emergency
                 if message.ue_plmn is not None:
@@ -394,6 +441,10 @@ class LteDetectors:
         return self._messages <= GRACE_MESSAGES
 
     def _identity_request(self, message: EmmIdentityRequest, seen: _Seen) -> Iterator[Finding]:
+        """Rayhunter ``imsi_requested`` (v4) with identity types told apart: an IMSI request before any proof of
+        the network's keys is remembered for the reject or detach that may follow, and is high at once when
+        nothing opened the exchange (after the grace period: Rayhunter issue #557); an IMEI or IMEISV request
+        after authentication is informational, summed up by cell (benign in sprint.mi2log; issue #557)."""
         exchange = self._exchange
         if exchange.proof is None:
             exchange.identity_request = exchange.identity_request or seen
@@ -410,13 +461,19 @@ class LteDetectors:
             tally.add(seen)
 
     def _authentication_failure(self, message: EmmCauseMessage, seen: _Seen) -> Iterator[Finding]:
+        """TS 24.301 (authentication not accepted by the UE) and TS 33.401 (EPS AKA): the phone checks the
+        network's AUTN with the subscriber's key; cause #20 says the check failed. High after an unanswered
+        identity request or a second time in the log, else medium. Not in Rayhunter."""
         if message.cause != MAC_FAILURE:
             return
         yield _mac_failure_finding(seen, self._exchange.identity_request, self._mac_failure)
         self._mac_failure = seen
 
     def _closing(self, message: Decoded, seen: _Seen) -> Iterator[Finding]:
-        """A reject or detach ends the exchange: judged against the IMSI request before it, if any."""
+        """A reject or detach ends the exchange: after an IMSI request with no authentication, Rayhunter's
+        ``imsi_requested`` (high on the phone's own network, low when roaming; Attach Reject #8 low); and
+        Marlin's IMSI-exposing causes (Rayhunter ``diagnostic``): informational alone, medium after such an IMSI
+        request."""
         exchange = self._exchange
         self._exchange = _Exchange()
         pending = exchange.imsi_request if exchange.proof is None else None
@@ -448,7 +505,7 @@ class LteDetectors:
         return Finding(
             rule=IMSI_THEN_REJECT_RULE,
             severity=severity,
-            title=f"The network asked for the IMSI, then ended the exchange with {closing.text} without authenticating",
+            title=f"An IMSI request without authentication was followed by {closing.text}",
             explanation=(
                 f"On {request.cell.text}, the network asked the phone for its IMSI (frame {request.number}) and "
                 f"then, with no authentication in between, sent or caused {closing.text} (frame {closing.number}). "
@@ -465,17 +522,13 @@ class LteDetectors:
         )
 
 
+def _waiting(exchange: _Exchange) -> bool:
+    """Whether the exchange is a NAS request that nothing has answered yet."""
+    return exchange.by_nas and exchange.proof is None and exchange.identity_request is None
+
+
 # ----------------------------------------------------------------------------------------------
 # Findings
-
-
-def _secured_cell(message: Decoded, serving: Cell) -> Cell:
-    """The cell a message's security is for: a handover command's target (by its carrier and PCI, as the
-    command names it), else the serving cell."""
-    if isinstance(message, RrcConnectionReconfiguration) and message.handover and message.target_pci is not None:
-        earfcn = message.target_earfcn if message.target_earfcn is not None else serving.channel_number
-        return Cell(serving.rat, channel_number=earfcn, cell_index=message.target_pci)
-    return serving
 
 
 def _cipher_keys(layer: str, cell: Cell) -> tuple[tuple[object, ...], ...]:
@@ -501,7 +554,7 @@ def _downgrade_finding(security: Security, seen: _Seen, secured: Cell, before: _
     return Finding(
         rule=NULL_CIPHER_AS_RULE if security.layer == "AS" else NULL_CIPHER_NAS_RULE,
         severity=Severity.HIGH,
-        title=f"A {layer} security mode command put the null cipher eea0 in force where ciphering was seen before",
+        title=f"{_an(layer)} command put the null cipher eea0 in force where ciphering was seen before",
         explanation=(
             f"On {seen.cell.text}, {seen.text} (frame {seen.number}) turns {layer} ciphering off{target}: the "
             f"phone's traffic and signalling go in clear over the air. Earlier in the log {where} put ciphering "
@@ -518,16 +571,16 @@ def _downgrade_finding(security: Security, seen: _Seen, secured: Cell, before: _
 def _null_cipher_finding(layer: str, tally: _Tally) -> Finding:
     first = tally.cited[0]
     name = "RRC (AS)" if layer == "AS" else "NAS"
-    count = f"{tally.count} {name} security mode commands" if tally.count > 1 else f"A {name} security mode command"
+    count = f"{tally.count} {name} commands" if tally.count > 1 else f"{_an(name)} command"
     return Finding(
         rule=NULL_CIPHER_AS_RULE if layer == "AS" else NULL_CIPHER_NAS_RULE,
         severity=Severity.MEDIUM,
         title=f"{count} put the null cipher eea0 in force",
         explanation=(
-            f"On {tally.cell.text}, {tally.count} {name} security mode command(s) from frame {first.number} on "
-            "turned ciphering off (eea0): traffic and signalling went in clear over the air. Nothing earlier in "
-            "the log shows this cell or network ciphering, so this is weighed as a network's setting rather than "
-            "a downgrade (the first ones are cited)."
+            f"On {tally.cell.text}, {tally.count} {name} security mode or handover command(s) from frame "
+            f"{first.number} on turned ciphering off (eea0): traffic and signalling went in clear over the air. "
+            "Nothing earlier in the log shows this cell or network ciphering, so this is weighed as a network's "
+            "setting rather than a downgrade (the first ones are cited)."
         ),
         caveats=_NULL_CIPHER_CAVEATS,
         evidence=tuple(seen.evidence for seen in tally.cited),
@@ -543,11 +596,11 @@ def _null_integrity_finding(security: Security, seen: _Seen, secured: Cell, open
     return Finding(
         rule=NULL_INTEGRITY_RULE,
         severity=Severity.HIGH,
-        title=f"A {layer} security mode command put null integrity eia0 in force outside an emergency attach",
+        title=f"{_an(layer)} command put null integrity eia0 in force outside an emergency attach",
         explanation=(
             f"On {seen.cell.text}, {seen.text} (frame {seen.number}) selects eia0{target}: the phone then accepts "
             "signalling that nobody has to sign, so a station without the subscriber's keys can send any command. "
-            "TS 33.401 (5.1.4.2) allows EIA0 only for unauthenticated emergency sessions, and the log shows no "
+            "TS 33.401 allows EIA0 only for unauthenticated emergency sessions, and the log shows no "
             f"emergency attach in this exchange.{opened}"
         ),
         caveats=(
@@ -563,7 +616,7 @@ def _unsolicited_finding(seen: _Seen) -> Finding:
     return Finding(
         rule=UNSOLICITED_IMSI_RULE,
         severity=Severity.HIGH,
-        title="The network asked for the IMSI while the phone had not asked to attach, update or connect",
+        title="The network asked for the IMSI with no attach, update, service or connection request before it",
         explanation=(
             f"On {seen.cell.text}, the network sent an identity request for the IMSI (frame {seen.number}) with no "
             "attach, tracking area update, service request or RRC connection request from the phone before it in "
@@ -660,7 +713,7 @@ def _mac_failure_finding(seen: _Seen, identity: _Seen | None, earlier: _Seen | N
             f"On {seen.cell.text}, the phone answered an authentication request with Authentication Failure, cause "
             f"#20 MAC failure (frame {seen.number}): the network's AUTN was not made with the subscriber's key, so "
             "the network could not prove it holds it, which is what a station impersonating the network cannot do "
-            f"(TS 33.401 6.1.1; TS 24.301 5.4.2.6). {judged[0].upper() + judged[1:]}"
+            f"(TS 33.401, EPS AKA; TS 24.301, authentication not accepted by the UE). {judged[0].upper() + judged[1:]}"
         ),
         caveats=(
             "A SIM swapped between networks, or a core network fault, can fail one authentication; a synch "
