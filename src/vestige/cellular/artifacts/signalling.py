@@ -32,13 +32,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from vestige.cellular import gsm, lte
+from vestige.cellular import lte
 from vestige.cellular.cells import CellTracker, Channel
 from vestige.cellular.diag import DiagReader
 from vestige.cellular.frames import DTAP, GSM, LTE, NAS, UMTS, Cell, Frame
-from vestige.cellular.gsm_detectors import GsmDetectors
 from vestige.cellular.gsmtap import GsmtapReader
 from vestige.cellular.lte_detectors import LteDetectors
 from vestige.cellular.records import (
@@ -55,6 +54,9 @@ from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.errors import EvidenceError
 from vestige.model import Finding, IndicatorLookup, Locator, Record, RecordPayload, Severity
 from vestige.platforms import MatchPolicy
+
+if TYPE_CHECKING:
+    from vestige.cellular.gsm_detectors import GsmDetectors
 
 NAME = "cellular.signalling"
 VERSION = 1
@@ -174,6 +176,8 @@ def decode(frame: Frame) -> Decoded | None:
     if frame.rat == LTE:
         return lte.decode(frame)
     if frame.rat in (GSM, UMTS):
+        from vestige.cellular import gsm  # see _gsm_detectors
+
         return gsm.decode(frame)
     return None
 
@@ -484,7 +488,7 @@ def _count(number: int, noun: str) -> str:
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     """The LTE and the GSM/UMTS detectors over the messages in log order. Holds no record: the detectors keep
     only the bounded state of their heuristics."""
-    lte_detectors, gsm_detectors = LteDetectors(), GsmDetectors()
+    lte_detectors, gsm_detectors = LteDetectors(), _gsm_detectors()
     for record in records:
         payload = record.payload
         if isinstance(payload, Signalling):
@@ -493,6 +497,14 @@ def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[F
             yield from gsm_detectors.feed(frame, payload.message, payload.cell, record.locator)
     yield from lte_detectors.finish()
     yield from gsm_detectors.finish()
+
+
+def _gsm_detectors() -> GsmDetectors:
+    # The 2G/3G decoder imports pycrate's NAS module, which takes about 2 s and logs a notice: imported when a
+    # log is read, not when the registry loads this platform for every command.
+    from vestige.cellular.gsm_detectors import GsmDetectors
+
+    return GsmDetectors()
 
 
 def _frame_of(record: Record, payload: Signalling) -> Frame:
