@@ -222,7 +222,7 @@ def test_truncated_uper_is_an_error_not_an_exception() -> None:
             "pycrate NAS error 97 (message type non-existent or not implemented)",
         ),
         (bytes.fromhex("0755"), False, "pycrate NAS error 96 (invalid mandatory information)"),
-        (bytes.fromhex("07"), None, "pycrate NAS error 111 (empty)"),
+        (bytes.fromhex("07"), None, "pycrate NAS error 111 (protocol error, unspecified)"),
     ],
 )
 def test_nas_that_cannot_be_read(payload: bytes, uplink: bool | None, error: str) -> None:

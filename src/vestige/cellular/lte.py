@@ -54,8 +54,13 @@ EMERGENCY_ATTACH = 6
 IMSI_DETACH_MT = 3
 """Network-originated detach type ``011``: IMSI detach (TS 24.301 9.9.3.7)."""
 
-NAS_ERRORS = {96: "invalid mandatory information", 97: "message type non-existent or not implemented", 111: "empty"}
-"""The codes pycrate's NAS parsers answer with, as TS 24.301 annex A names the EMM causes they borrow."""
+NAS_ERRORS = {
+    96: "invalid mandatory information",
+    97: "message type non-existent or not implemented",
+    111: "protocol error, unspecified",
+}
+"""The codes pycrate's NAS parsers answer with (111 for a message cut short), as TS 24.301 annex A names the EMM
+causes they borrow."""
 
 _ALGORITHM_SUFFIXES = ("-v920", "-v1130")
 
@@ -511,12 +516,12 @@ def decode_nas(payload: bytes, uplink: bool | None) -> Decoded:
     else:
         order = (parsers.mobile_terminated,)
     protocol = ESM if payload[0] & 0x0F == 2 else EMM
-    error = 0
+    reason = ""
     for parse in order:
         try:
             message, error = parse(payload)
         except Exception as failure:  # pycrate's parsers are meant to answer, never raise
-            message, error = None, -1
+            message = None
             reason = f"{type(failure).__name__}: {failure}"[:300]
         else:
             reason = f"pycrate NAS error {error} ({NAS_ERRORS.get(error, 'unknown')})"

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from vestige.cellular.frames import NAS, Cell, Frame
 from vestige.cellular.lte import (
     CIPHERED,
+    IMSI_DETACH_MT,
     EmmCauseMessage,
     EmmDetachRequest,
     EmmIdentityRequest,
@@ -667,7 +668,7 @@ def _no_service_finding(closing: _Seen, request: _Seen) -> Finding:
 
 def _exposes_imsi(message: Decoded) -> bool:
     if isinstance(message, EmmDetachRequest):
-        return message.network and message.detach_type != 3
+        return message.network and message.detach_type != IMSI_DETACH_MT
     causes = IMSI_EXPOSING_CAUSES.get(message.name)
     return causes is not None and isinstance(message, EmmCauseMessage) and message.cause in causes
 
