@@ -29,6 +29,7 @@ before the cut, its baselines and summary, and is reported as a problem of the f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -74,6 +75,11 @@ MATCHES = MatchPolicy(
     "Cellular signalling",
     ("A signalling log shows what the phone's modem logged of its own radio, not who operated the network.",),
 )
+
+# pycrate's NAS modules log a warning when they are imported without CryptoMobile (which deciphers NAS; nothing
+# here deciphers): Python prints it on stderr unless the logger has a handler. A NullHandler keeps it for an
+# application that configures logging.
+logging.getLogger("pycrate_mobile").addHandler(logging.NullHandler())
 
 BUDGET_EVERY = 4096
 """Frames between two checks of the task's budget (each check reads the clock)."""
