@@ -19,16 +19,17 @@ from tests.builders.captures import CaptureBuilder
 from tests.builders.diag import DiagLogBuilder
 from tests.builders.gsmtap import GsmtapCapture
 from tests.cellular import lte_messages as m
-from tests.cellular.test_gsm import LOCATION_UPDATING_REQUEST
+from tests.cellular.test_gsm import LOCATION_UPDATING_REQUEST, direct_transfer, security_mode_command
 from vestige.cellular.artifacts import signalling
 from vestige.cellular.artifacts.signalling import _NasCopies
-from vestige.cellular.frames import DTAP, GSM, LTE, NAS, RR, RRC, Cell, Frame
+from vestige.cellular.frames import DTAP, GSM, LTE, NAS, RR, RRC, UMTS, Cell, Frame
 from vestige.cellular.records import CellBaseline, CellChange, LogSummary, SecurityContext, Signalling
 from vestige.cli import main
 from vestige.evidence.errors import NotAnAcquisitionError
 from vestige.platforms import Registry
 
 GSM_ARFCN, GSM_BSIC = 20, 12
+UARFCN, PSC = 10700, 300
 
 
 # ----------------------------------------------------------------------------------------------
@@ -57,6 +58,8 @@ def as_qmdl(frames: list[Frame], path: Path, *, compress: bool = False) -> Writt
         elif frame.rat == LTE:
             protected = frame.channel == "protected"
             numbers.append(log.lte_nas(frame.payload, uplink=bool(frame.uplink), protected=protected, at=at))
+        elif frame.rat == UMTS:
+            numbers.append(log.wcdma_rrc(frame.payload, frame.channel, at, uarfcn=UARFCN, psc=PSC))
         else:
             if not gsm_cell:  # DIAG gives the ARFCN in a cell information packet of its own
                 log.gsm_cell(GSM_ARFCN, GSM_BSIC, at)
@@ -78,6 +81,8 @@ def as_pcap(frames: list[Frame], path: Path) -> Written:
         elif frame.rat == LTE:
             protected = frame.channel == "protected"
             numbers.append(capture.lte_nas(frame.payload, at, protected=protected, uplink=bool(frame.uplink)))
+        elif frame.rat == UMTS:
+            numbers.append(capture.umts_rrc(frame.channel, frame.payload, at, uarfcn=UARFCN))
         elif frame.layer == RR:
             numbers.append(capture.gsm_rr(frame.channel, frame.payload, at, arfcn=GSM_ARFCN))
         else:
@@ -206,12 +211,17 @@ def incomplete_sib1() -> list[Frame]:
     return log.frames
 
 
-SI3 = bytes.fromhex("49061b000100f1100001480501006800000000" + "2b2b2b2b")
-"""System Information 3 with its L2 pseudo-length: PLMN 001-01, LAC 1, cell 1 (reference/cellular.md 3.3)."""
+SI3 = bytes.fromhex("49061b000100f1100001480500006800000000" + "2b2b2b2b")
+"""System Information 3 with its L2 pseudo-length: PLMN 001-01, LAC 1, cell 1 (reference/cellular.md 3.3), with
+T3212 0 (no periodic location update), which SnoopSnitch does not score."""
+SI3_SHORT_T3212 = bytes.fromhex("49061b000100f1100001480501006800000000" + "2b2b2b2b")
+"""The same with T3212 1 (a location update every 6 minutes): SnoopSnitch's T1 scores it 1.5."""
 IDENTITY_REQUEST_IMSI = bytes.fromhex("051801")
 LOCATION_UPDATING_REJECT = bytes.fromhex("05040b")
 CIPHER_MODE_NONE = bytes.fromhex("063500")
+CIPHER_MODE_A5_1 = bytes.fromhex("063501")
 CIPHER_MODE_A5_3 = bytes.fromhex("063505")
+GMM_GEA1 = bytes.fromhex("08120100")
 CHANNEL_RELEASE = bytes.fromhex("060d00")
 
 
@@ -226,6 +236,11 @@ def gsm_identification_catcher() -> list[Frame]:
     ]
 
 
+def gsm_catcher_score() -> list[Frame]:
+    """The identification catcher on a cell that asks for a location update every 6 minutes (T3212 1)."""
+    return [gsm_frame(1, RR, "BCCH", SI3_SHORT_T3212, False), *gsm_identification_catcher()[1:]]
+
+
 def gsm_cipher_downgrade() -> list[Frame]:
     """SnoopSnitch C1: A5/3 on a cell, then no ciphering on the same cell."""
     frames = [gsm_frame(1, RR, "BCCH", SI3, False)]
@@ -237,6 +252,46 @@ def gsm_cipher_downgrade() -> list[Frame]:
             gsm_frame(base + 3, DTAP, "SDCCH", CHANNEL_RELEASE, False),
         ]
     return frames
+
+
+def gsm_breakable_cipher() -> list[Frame]:
+    """A5/1 on a cell: benign networks still use it (information)."""
+    return [
+        gsm_frame(1, RR, "BCCH", SI3, False),
+        gsm_frame(2, DTAP, "SDCCH", LOCATION_UPDATING_REQUEST, True),
+        gsm_frame(3, DTAP, "SDCCH", CIPHER_MODE_A5_1, False),
+        gsm_frame(4, DTAP, "SDCCH", CHANNEL_RELEASE, False),
+    ]
+
+
+def gprs_weak_cipher() -> list[Frame]:
+    """A GMM Authentication and Ciphering Request choosing GEA1 over GSM."""
+    return [gsm_frame(1, RR, "BCCH", SI3, False), gsm_frame(2, DTAP, "SDCCH", GMM_GEA1, False)]
+
+
+def umts_frame(number: int, payload: bytes) -> Frame:
+    return Frame(number, 0, T + number * 1_000_000_000, UMTS, RRC, "DL-DCCH", False, UARFCN, PSC, payload)
+
+
+def umts_imsi_reject() -> list[Frame]:
+    """An MM Identity Request for the IMSI, then a Location Updating Reject, carried in UMTS RRC."""
+    return [
+        umts_frame(1, direct_transfer(IDENTITY_REQUEST_IMSI)),
+        umts_frame(2, direct_transfer(LOCATION_UPDATING_REJECT)),
+    ]
+
+
+def umts_null_cipher() -> list[Frame]:
+    """A UMTS Security Mode Command with UEA0, on a network never seen ciphering in the log."""
+    return [umts_frame(1, security_mode_command("uea0"))]
+
+
+def lte_imsi_then_no_service() -> list[Frame]:
+    log = lte_log()
+    log.nas(m.ATTACH_REQUEST, uplink=True)
+    log.nas(m.IDENTITY_REQUEST_IMSI, uplink=False)
+    log.nas(m.attach_reject(8), uplink=False)
+    return log.frames
 
 
 SCENARIOS = {
@@ -253,7 +308,13 @@ SCENARIOS = {
     "imsi_exposing_reject": imsi_exposing_reject,
     "incomplete_sib1": incomplete_sib1,
     "gsm_identification_catcher": gsm_identification_catcher,
+    "gsm_catcher_score": gsm_catcher_score,
     "gsm_cipher_downgrade": gsm_cipher_downgrade,
+    "gsm_breakable_cipher": gsm_breakable_cipher,
+    "gprs_weak_cipher": gprs_weak_cipher,
+    "umts_imsi_reject": umts_imsi_reject,
+    "umts_null_cipher": umts_null_cipher,
+    "lte_imsi_then_no_service": lte_imsi_then_no_service,
 }
 
 EXPECTED = {
@@ -273,13 +334,25 @@ EXPECTED = {
     "imsi_exposing_reject": [("cellular.lte.imsi_exposing_message", "info", [3])],
     "incomplete_sib1": [("cellular.lte.incomplete_sib1", "info", [1])],
     "gsm_identification_catcher": [
-        ("cellular.gsm.catcher_score", "high", [1, 2]),  # SnoopSnitch's score sums C4 with the SI3 parameters
+        ("cellular.gsm.location_update_imsi_reject", "high", [2, 3, 4]),
+        ("cellular.gsm.catcher_score", "info", [1, 2]),  # SnoopSnitch's score of the cell: C4 alone is 2.0
+    ],
+    "gsm_catcher_score": [
+        ("cellular.gsm.catcher_score", "high", [1, 2]),  # C4 and T3212 of 1 decihour: 3.5, above 2.6
         ("cellular.gsm.location_update_imsi_reject", "high", [2, 3, 4]),
     ],
     "gsm_cipher_downgrade": [
-        ("cellular.gsm.catcher_score", "high", [1, 5, 6]),
         ("cellular.gsm.cipher_downgrade", "high", [3, 6]),
-        ("cellular.gsm.no_ciphering", "low", [6]),
+        ("cellular.gsm.no_ciphering", "low", [6]),  # weighed by the share of ciphered sessions: 1 of 2
+        ("cellular.gsm.catcher_score", "info", [1, 5, 6]),
+    ],
+    "gsm_breakable_cipher": [("cellular.gsm.breakable_cipher", "info", [3])],
+    "gprs_weak_cipher": [("cellular.gsm.gprs_weak_cipher", "medium", [2])],
+    "umts_imsi_reject": [("cellular.umts.imsi_request_reject", "high", [1, 2])],
+    "umts_null_cipher": [("cellular.umts.null_cipher", "medium", [1])],
+    "lte_imsi_then_no_service": [
+        ("cellular.lte.identity_request_then_no_service", "low", [3, 4]),
+        ("cellular.lte.imsi_exposing_message", "info", [4]),
     ],
 }
 
