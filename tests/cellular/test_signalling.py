@@ -613,3 +613,33 @@ def test_a_diag_log_is_recognised_plain_or_gzip_and_other_files_are_not(tmp_path
     assert [a.NAME for a in registry.artifacts_for("pcap")] == ["network.traffic", signalling.NAME]
     with pytest.raises(NotAnAcquisitionError):
         registry.open(tmp_path / "notes.gz")
+
+
+def test_messages_that_cannot_be_decoded_are_recorded_and_counted_never_fatal(tmp_path: Path) -> None:
+    garbage = [
+        Frame(1, 0, T, LTE, RRC, "DL-DCCH", False, 850, 101, b"\xff" * 9),  # valid UPER: a class extension
+        Frame(2, 0, T, LTE, NAS, "plain", False, None, None, b"\x07\xff\xff"),
+        Frame(3, 0, T, LTE, RRC, "BCCH-DL-SCH", False, 850, 101, b""),
+        Frame(4, 0, T, GSM, RR, "BCCH", False, GSM_ARFCN, GSM_BSIC, b"\x01\x06"),
+        *redirect_to_geran()[1:],  # the detectors still see what comes after
+    ]
+    written = as_qmdl(garbage, tmp_path / "garbage.qmdl")
+    assert written.numbers == [1, 2, 3, 5, 6, 7]  # 4: the GSM cell information packet
+    result = check(written.path)
+    assert result.result.problems == []
+    assert [(f.rule, [e.locator.packet for e in f.evidence]) for f in result.result.findings] == [
+        ("cellular.lte.redirect_downgrade", [7])
+    ]
+    records = result.artifact_records(signalling.NAME)
+    messages = [r for r in records if isinstance(r.payload, Signalling)]
+    errors = [r.payload.message.error for r in messages if isinstance(r.payload, Signalling)]
+    assert [(r.locator.packet, r.summary) for r in messages][:4] == [
+        (1, "LTE RRC DL-DCCH DL-DCCH message class extension, downlink on EARFCN 850, PCI 101"),
+        (2, f"EMM plain message not decoded ({errors[1]}) on EARFCN 850, PCI 101"),
+        (3, "LTE RRC BCCH-DL-SCH message not decoded (empty payload) on EARFCN 850, PCI 101"),
+        (5, f"GSM RR BCCH message not decoded ({errors[3]}) on ARFCN 20, BSIC 12"),
+    ]
+    assert errors[1] is not None and errors[1].startswith("pycrate NAS error 97")  # the decoder's own words
+    assert errors[3] is not None and errors[3].startswith("pycrate could not decode it")
+    assert records[-1].payload == LogSummary(6, 0, 1, (("EMM", 1), ("GSM RR", 1), ("LTE RRC", 1)))
+    assert records[-1].summary == "6 signalling frames, 1 not signalling, not decoded: 1 EMM, 1 GSM RR, 1 LTE RRC"
