@@ -52,6 +52,7 @@ from vestige.cellular.records import (
 )
 from vestige.evidence import budget
 from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.budget import BudgetExceededError
 from vestige.evidence.errors import EvidenceError
 from vestige.model import Finding, IndicatorLookup, Locator, Record, RecordPayload, Severity
 from vestige.platforms import MatchPolicy
@@ -126,9 +127,9 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
         try:
             for frame in log.frames():
                 yield from reading.frame(frame)
-        except EvidenceError:
+        except EvidenceError as error:
             yield from reading.finish(log.skipped())
-            if acquisition.kind == PCAP and reading.frames == 0:
+            if acquisition.kind == PCAP and reading.frames == 0 and not isinstance(error, BudgetExceededError):
                 return  # a capture without signalling: its damage is the traffic artifact's to report
             raise  # a cut or broken log: what was read before it stands; the engine reports the error
     yield from reading.finish(log.skipped())
