@@ -643,3 +643,21 @@ def test_messages_that_cannot_be_decoded_are_recorded_and_counted_never_fatal(tm
     assert errors[3] is not None and errors[3].startswith("pycrate could not decode it")
     assert records[-1].payload == LogSummary(6, 0, 1, (("EMM", 1), ("GSM RR", 1), ("LTE RRC", 1)))
     assert records[-1].summary == "6 signalling frames, 1 not signalling, not decoded: 1 EMM, 1 GSM RR, 1 LTE RRC"
+
+
+def test_a_handover_commands_security_is_the_target_cells(tmp_path: Path) -> None:
+    log = m.Log()
+    log.rrc("UL-CCCH", m.connection_request())
+    log.rrc("DL-DCCH", m.handover_reconfiguration("eea1", "eia1"))  # to PCI 438 on EARFCN 5780
+    log.rrc("UL-DCCH", m.rrc_security_mode_complete(), earfcn=5780, pci=438)
+    records = check(as_qmdl(log.frames, tmp_path / "handover.qmdl").path).artifact_records(signalling.NAME)
+    target = Cell(LTE, channel_number=5780, cell_index=438)
+    assert [
+        (p.number, p.cell, p.security.ciphering) for p in (r.payload for r in records) if isinstance(p, SecurityContext)
+    ] == [(2, target, "eea1")]
+    assert [
+        (b.cell, b.ciphering, b.integrity) for b in (r.payload for r in records) if isinstance(b, CellBaseline)
+    ] == [
+        (Cell(LTE, channel_number=850, cell_index=101), (), ()),
+        (target, ("AS eea1",), ("AS eia1",)),
+    ]
