@@ -30,9 +30,11 @@ def capture() -> CaptureBuilder:
 
 def test_the_registry_loads_the_network_platform_after_ios() -> None:
     registry = Registry.discover()
-    assert [p.name for p in registry.platforms][:2] == ["ios", "network"]
+    assert [p.name for p in registry.platforms] == ["ios", "network", "cellular", "correlations"]
     assert registry.kind(PCAP).description == "a packet capture (pcap or pcapng, optionally gzip-compressed)"
-    assert registry.artifacts_for(PCAP) == PLATFORM.artifacts
+    # The cellular platform reads the GSMTAP a capture may carry, in a pass of its own.
+    assert [a.NAME for a in registry.artifacts_for(PCAP)] == ["network.traffic", "cellular.signalling"]
+    assert PLATFORM.artifacts[0].NAME == "network.traffic"
     assert PLATFORM.correlators == ()
 
 

@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from vestige.cellular.frames import DTAP, GSM, LTE, NAS, RR, RRC, UMTS, Frame
+from vestige.evidence import budget
 from vestige.network.capture import Packet, read_capture
 from vestige.network.layers import TCP, UDP, decode
 
@@ -474,6 +475,10 @@ class _Lapdm:
         self._links.clear()
 
 
+BUDGET_EVERY = 4095
+"""The task's budget is checked once in this many packets plus one (each check reads the clock)."""
+
+
 class GsmtapReader:
     """The signalling messages of one capture, and what else it held.
 
@@ -500,6 +505,8 @@ class GsmtapReader:
         try:
             for packet in read_capture(self._stream, self._name):
                 packets += 1
+                if not packets & BUDGET_EVERY:  # a capture with no GSMTAP yields nothing: the budget still holds
+                    budget.check()
                 data = packet.data
                 linktype = packet.linktype
                 # The common layouts, read at fixed offsets: most packets of a traffic capture end here.
