@@ -427,7 +427,6 @@ class BasebandDuringInjection:
             ),
             caveats=UNTESTABLE_CAVEATS,
             evidence=injection.evidence,
-            indicators=injection.indicators,
             time=injection.time,
         )
 
@@ -480,7 +479,6 @@ class BasebandDuringInjection:
             explanation=" ".join((opening, *self._seen_sentences(seen), conclusion)),
             caveats=caveats,
             evidence=cited(injection.evidence, _cited_records(seen), _cited_findings(seen.rogue)),
-            indicators=injection.indicators,
             time=injection.time,
         )
 
