@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tests.correlations.baseband_log import (
-    FAKE,
     HOME,
     LOG,
     baseline,

@@ -53,7 +53,7 @@ def test_a_cell_that_starts_like_a_formula_is_written_as_text() -> None:
 
 
 def test_the_demo_findings_and_timeline_as_rfc_4180_csv(folder: Path, tmp_path: Path) -> None:
-    assert write_csv(document(folder), folder / "timeline.jsonl", tmp_path) == CsvCount(findings=9, events=121)
+    assert write_csv(document(folder), folder / "timeline.jsonl", tmp_path) == CsvCount(findings=10, events=122)
     raw = (tmp_path / "findings.csv").read_bytes()
     assert raw.startswith(
         b"\xef\xbb\xbfid,severity,rule,time,title,explanation,caveats,evidence,excerpts,indicators\r\n"
@@ -80,7 +80,7 @@ def test_the_demo_findings_and_timeline_as_rfc_4180_csv(folder: Path, tmp_path: 
     assert redirect[7].count("\n") == 3  # four pieces of evidence, one per line of one field
     timeline = rows(tmp_path / "timeline.csv")
     assert timeline[0] == list(TIMELINE_COLUMNS)
-    assert len(timeline) == 122
+    assert len(timeline) == 123
     sms = next(row for row in timeline if row[3] == "ios.sms" and row[8] == "3")
     named = dict(zip(TIMELINE_COLUMNS, sms, strict=True))
     assert {k: named[k] for k in ("datetime", "timestamp", "path", "table", "row", "finding_id", "severity")} == {
