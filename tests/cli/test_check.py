@@ -96,6 +96,14 @@ def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tm
             "(same campaign) within the clock-skew window",
             "records": 0,
         },
+        {
+            "name": "correlation.baseband_during_injection",
+            "version": 1,
+            "description": "For each injection or injected redirect, what the baseband log shows around it (serving "
+            "cell, ciphering and integrity, cell changes, identity requests, rogue-station findings), against the "
+            "hypothesis of a rogue base station",
+            "records": 0,
+        },
     ]
     first = document["findings"][0]
     assert first["evidence"][0]["locator"] == {
