@@ -106,12 +106,13 @@ def redirect_finding(number: int, seconds: float) -> Finding:
 
 def downgraded() -> tuple[list[Record], list[Finding]]:
     """Twenty minutes on the home LTE cell (eea2/eia2), a release to GERAN 60 s before the injection, the phone on
-    a GSM cell first seen 50 s before it, which puts A5/0 in force 40 s before it."""
+    a GSM cell first seen 50 s before it, which starts no ciphering (A5/0: ``none``, as the GSM decoder names it)
+    40 s before it."""
     records = [
         change(10, -1200, None, HOME),
         context(12, -1190, HOME, "AS", "eea2", "eia2"),
         change(300, -50, HOME, FAKE),
-        context(305, -40, FAKE, "AS", "A5/0", None),
+        context(305, -40, FAKE, "AS", "none", None),
         baseline(HOME, 10, -1200, -60, ("eea2",)),
         baseline(FAKE, 300, -50, 240, ("A5/0",)),
         summary(),

@@ -5,8 +5,17 @@ tested), and the edges: a log that does not cover the time, and one that shows n
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from tests.builders.captures import CaptureBuilder
+from tests.builders.gsmtap import GsmtapCapture
+from tests.cellular.lte_messages import GERAN_REDIRECT, release, rrc_security_mode_command, sib1
+from tests.cellular.test_gsm import SI3_WITH_PSEUDO_LENGTH
 from tests.correlations.baseband_log import (
     HOME,
     LOG,
@@ -20,8 +29,11 @@ from tests.correlations.baseband_log import (
 )
 from tests.correlations.wire import CAPTURE, NO_INDICATORS, race, race_finding
 from vestige.cellular.records import Decoded, Signalling
+from vestige.cli import main
 from vestige.correlations.baseband import BasebandDuringInjection
+from vestige.ios.sample.demo import INJECTION as DEMO_INJECTION
 from vestige.model import Finding, Record, Severity
+from vestige.platforms import BUILT_IN
 
 CORRELATOR = BasebandDuringInjection()
 RULE = "correlation.baseband_during_injection"
@@ -55,14 +67,14 @@ def test_a_gsm_cell_with_a5_0_after_a_redirect_to_geran_is_consistent_with_a_rog
         *WIRE,
         (2, LOG, 300, f"2024-05-14T09:11:51.250000Z: Cell change from {HOME_TEXT} to {FAKE_TEXT}"),
         (2, LOG, 12, "2024-05-14T08:52:51.250000Z: AS security on LTE: eea2/eia2"),
-        (2, LOG, 305, "2024-05-14T09:12:01.250000Z: AS security on GSM: A5/0/None"),
+        (2, LOG, 305, "2024-05-14T09:12:01.250000Z: AS security on GSM: none/None"),
         (2, LOG, None, f"2024-05-14T09:11:51.250000Z: Cell {FAKE_TEXT}"),
         (2, LOG, 299, "packet 299"),
     ]
     assert finding.explanation == (
         f"{OPENING} The baseband log diag.qmdl covers the ±300 s around it. The phone was camped on {FAKE_TEXT} "
         "(since 2024-05-14T09:11:51.250000Z). Ciphering and integrity in force or put in force: AS ciphering eea2, "
-        f"integrity eia2 at 2024-05-14T08:52:51.250000Z on {HOME_TEXT}; AS ciphering A5/0 at "
+        f"integrity eia2 at 2024-05-14T08:52:51.250000Z on {HOME_TEXT}; AS ciphering none at "
         f"2024-05-14T09:12:01.250000Z on {FAKE_TEXT}. 1 cell change in the window: from {HOME_TEXT} to {FAKE_TEXT} "
         f"at 2024-05-14T09:11:51.250000Z. 1 cell first seen in the window: {FAKE_TEXT} at "
         "2024-05-14T09:11:51.250000Z. No identity request in the window. Rogue-station findings in the window: An "
@@ -185,3 +197,113 @@ def test_only_what_can_join_is_kept() -> None:
     )
     assert not CORRELATOR.select(sib)
     assert not CORRELATOR.select(race())
+
+
+# ------------------------------------------------------------------------------------------------------------
+# End to end: `vestige check capture.pcap log.pcap` with the same generated injection and a synthetic GSMTAP log
+# (tests/builders/gsmtap.py) of the phone's modem over the same period.
+
+PHONE, WEB = "10.0.0.2", "203.0.113.80"
+REQUEST = b"GET / HTTP/1.1\r\nHost: yahoo.fr\r\nUser-Agent: Mozilla/5.0 (iPhone)\r\nAccept: */*\r\n\r\n"
+FORGED = b"HTTP/1.1 302 Found\r\nLocation: http://bun54l2b67.get1tn0w.free247downloads.com:30495/szev4hz\r\n\r\n"
+GENUINE = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 12\r\n\r\n<p>Yahoo</p>"
+EARFCN, PCI, ARFCN = 5230, 101, 20
+
+
+def cellular_platform_or_skip() -> None:
+    """The end-to-end tests need the cellular platform (the GSMTAP reader and the signalling artifact)."""
+    if "vestige.cellular.platform:PLATFORM" not in BUILT_IN:
+        pytest.skip("waits for the cellular platform (cel-signal: the signalling artifact, registered in BUILT_IN)")
+
+
+def injection_capture(path: Path) -> Path:
+    """The phone's request (packet 4) raced by a forged redirect (5) and the server's reply (6), at INJECTION."""
+    capture = CaptureBuilder()
+    talk = capture.connect(PHONE, 51000, WEB, 80, at=DEMO_INJECTION.timestamp(), rtt=0.030)
+    talk.send(REQUEST)
+    talk.inject(FORGED, after=0.004)
+    talk.reply(GENUINE, after=0.026)
+    return capture.write_pcap(path)
+
+
+def log_time(seconds: float) -> int:
+    return round((DEMO_INJECTION.timestamp() + seconds) * 1e6) * 1000
+
+
+def lte_cell(log: GsmtapCapture, seconds: float) -> int:
+    return log.lte_rrc("BCCH-DL-SCH", sib1([("310", "260")], 0x2A01, 0x1A2B3C), log_time(seconds), EARFCN)
+
+
+def downgraded_log(path: Path) -> Path:
+    """The home LTE cell with eea2/eia2, a release redirecting to GERAN 60 s before the injection, a GSM cell
+    broadcasting 50 s before it, then a cipher mode command without ciphering (A5/0) 40 s before it."""
+    log = GsmtapCapture()
+    lte_cell(log, -1200)
+    log.lte_rrc("DL-DCCH", rrc_security_mode_command("eea2", "eia2"), log_time(-1190), EARFCN)
+    log.lte_rrc("DL-DCCH", release(GERAN_REDIRECT), log_time(-60), EARFCN)
+    log.gsm_rr("BCCH", SI3_WITH_PSEUDO_LENGTH, log_time(-50), ARFCN)
+    log.gsm_dedicated("SDCCH", bytes.fromhex("063500"), log_time(-40), ARFCN)
+    log.gsm_rr("BCCH", SI3_WITH_PSEUDO_LENGTH, log_time(240), ARFCN)
+    path.write_bytes(log.pcap())
+    return path
+
+
+def ciphered_log(path: Path) -> Path:
+    """The home LTE cell from 20 minutes before the injection to 20 minutes after, each connection with
+    eea2/eia2, one 120 s before it."""
+    log = GsmtapCapture()
+    lte_cell(log, -1200)
+    log.lte_rrc("DL-DCCH", rrc_security_mode_command("eea2", "eia2"), log_time(-1190), EARFCN)
+    log.lte_rrc("DL-DCCH", rrc_security_mode_command("eea2", "eia2"), log_time(-120), EARFCN)
+    lte_cell(log, 1200)
+    path.write_bytes(log.pcap())
+    return path
+
+
+def checked(tmp_path: Path, *paths: Path) -> list[dict[str, object]]:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["check", *(str(p) for p in paths), "-o", str(out), "--no-bundled-iocs"])
+    assert result.exit_code == 0, result.output
+    findings: list[dict[str, object]] = json.loads((out / "findings.json").read_bytes())["findings"]
+    return [f for f in findings if f["rule"] == RULE]
+
+
+def places(finding: dict[str, object]) -> list[tuple[object, ...]]:
+    evidence = finding["evidence"]
+    assert isinstance(evidence, list)
+    return [(e["locator"].get("acquisition"), e["locator"]["path"], e["locator"].get("packet")) for e in evidence]
+
+
+def test_the_check_of_a_capture_and_a_downgraded_log_is_consistent_with_a_rogue_station(tmp_path: Path) -> None:
+    cellular_platform_or_skip()
+    capture = injection_capture(tmp_path / "capture.pcap")
+    [finding] = checked(tmp_path, capture, downgraded_log(tmp_path / "log.pcap"))
+    assert (finding["severity"], finding["time"]) == ("medium", "2024-05-14T09:12:41.285200Z")
+    assert str(finding["title"]).startswith(
+        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a cell first "
+        "seen then"
+    )
+    assert places(finding)[:3] == [(0, "capture.pcap", 5), (0, "capture.pcap", 6), (0, "capture.pcap", 4)]
+    assert {(a, p) for a, p, _ in places(finding)[3:]} == {(1, "log.pcap")}
+
+
+def test_the_check_of_a_capture_and_a_ciphered_lte_log_argues_against_a_rogue_station(tmp_path: Path) -> None:
+    cellular_platform_or_skip()
+    capture = injection_capture(tmp_path / "capture.pcap")
+    [finding] = checked(tmp_path, capture, ciphered_log(tmp_path / "log.pcap"))
+    assert finding["severity"] == "info"
+    assert finding["title"] == (
+        "Around an injected response, the baseband log shows ciphered LTE (eea2, eia2) on a cell seen before and "
+        "after it, with no cell change"
+    )
+    assert places(finding)[:3] == [(0, "capture.pcap", 5), (0, "capture.pcap", 6), (0, "capture.pcap", 4)]
+
+
+def test_the_check_of_a_capture_alone_says_the_hypothesis_cannot_be_tested(tmp_path: Path) -> None:
+    capture = injection_capture(tmp_path / "capture.pcap")
+    [finding] = checked(tmp_path, capture)
+    assert (finding["severity"], finding["time"]) == ("info", "2024-05-14T09:12:41.285200Z")
+    assert finding["title"] == (
+        "Whether an injected response came through a rogue base station cannot be tested: no baseband log in this check"
+    )
+    assert places(finding) == [(None, "capture.pcap", 5), (None, "capture.pcap", 6), (None, "capture.pcap", 4)]

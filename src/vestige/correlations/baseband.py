@@ -572,7 +572,9 @@ def _consistent_signs(seen: _Seen) -> list[str]:
 def _told_null(context: SecurityContext) -> str:
     security = context.security
     if security.ciphering.lower() in NULL_CIPHERING:
-        return f"no ciphering ({security.ciphering})"
+        # a GSM cipher mode command without ciphering (``none``) is what the field calls A5/0
+        named = "A5/0" if security.ciphering == "none" and context.cell.rat == GSM else security.ciphering
+        return f"no ciphering ({named})"
     return f"no integrity ({security.integrity})"
 
 
