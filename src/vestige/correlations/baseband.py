@@ -41,7 +41,7 @@ few binary searches.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -107,6 +107,10 @@ UNTESTABLE_CAVEATS = (
 )
 
 
+Log = tuple[int | None, str]
+"""A log: its acquisition's position (None in a check of one) and its path."""
+
+
 def _seconds(moment: datetime) -> float:
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)).timestamp()
 
@@ -142,8 +146,12 @@ def _same_cell(one: Cell, other: Cell) -> bool:
     return bool(known) and all(a == b for a, b in known)
 
 
-def _log(record: Record) -> tuple[int | None, str]:
+def _log(record: Record) -> Log:
     return (record.locator.acquisition, record.locator.path)
+
+
+def _layer(record: Record) -> str:
+    return record.payload.security.layer if isinstance(record.payload, SecurityContext) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,18 +163,32 @@ class _Timed:
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> _Timed:
-        dated = sorted(
-            ((_seconds(r.time), r) for r in records if r.time is not None),
-            key=lambda pair: (pair[0], pair[1].locator.acquisition or 0, pair[1].locator.path, _number(pair[1])),
-        )
-        return cls(tuple(r for _, r in dated), tuple(t for t, _ in dated))
+        dated = sorted((r for r in records if r.time is not None), key=_record_order)
+        return cls(tuple(dated), tuple(_seconds(r.time) for r in dated if r.time is not None))
 
     def between(self, start: float, end: float) -> tuple[Record, ...]:
         return self.records[bisect.bisect_left(self.times, start) : bisect.bisect_right(self.times, end)]
 
-    def before(self, moment: float) -> tuple[Record, ...]:
-        """The records at or before ``moment``, latest last."""
-        return self.records[: bisect.bisect_right(self.times, moment)]
+    def last_before(self, moment: float, inclusive: bool = True) -> Record | None:
+        """The latest record at (``inclusive``) or before ``moment``."""
+        index = (bisect.bisect_right if inclusive else bisect.bisect_left)(self.times, moment)
+        return self.records[index - 1] if index else None
+
+
+def _by_key(records: Iterable[Record], key: Callable[[Record], Hashable]) -> dict[Hashable, _Timed]:
+    grouped: dict[Hashable, list[Record]] = {}
+    for record in records:
+        grouped.setdefault(key(record), []).append(record)
+    return {k: _Timed.of(group) for k, group in grouped.items()}
+
+
+def _in_order(records: Iterable[Record]) -> tuple[Record, ...]:
+    return tuple(sorted(records, key=_record_order))
+
+
+def _record_order(record: Record) -> tuple[float, int, str, int]:
+    moment = _seconds(record.time) if record.time is not None else 0.0
+    return (moment, record.locator.acquisition or 0, record.locator.path, _number(record))
 
 
 def _number(record: Record) -> int:
@@ -186,7 +208,7 @@ class _Span:
 class _Seen:
     """What the log shows around one injection."""
 
-    covering: tuple[tuple[int | None, str], ...]
+    covering: tuple[Log, ...]
     serving: Cell | None
     serving_record: Record | None
     serving_baseline: Record | None
@@ -207,28 +229,31 @@ class _Baseband:
             key=lambda log: (log[0] or 0, log[1]),
         )
         self.baselines = [r for r in records if isinstance(r.payload, CellBaseline)]
-        self.changes = _Timed.of(r for r in records if isinstance(r.payload, CellChange))
-        self.contexts = _Timed.of(r for r in records if isinstance(r.payload, SecurityContext))
-        self.requests = _Timed.of(r for r in records if isinstance(r.payload, Signalling))
+        # each kind by log (and contexts by layer too), so that "the last before" is one binary search
+        self.changes = _by_key((r for r in records if isinstance(r.payload, CellChange)), _log)
+        self.contexts = _by_key(
+            (r for r in records if isinstance(r.payload, SecurityContext)), lambda r: (_log(r), _layer(r))
+        )
+        self.requests = _by_key((r for r in records if isinstance(r.payload, Signalling)), _log)
         rogue = [f for f in findings if f.rule.startswith(ROGUE_PREFIX) and f.severity >= ROGUE_SEVERITY and f.time]
         self.rogue = sorted(rogue, key=lambda f: (_seconds(f.time) if f.time else 0.0, f.rule, f.id))
         self.rogue_times = [_seconds(f.time) for f in self.rogue if f.time is not None]
         self.spans = self._spans()
 
-    def _spans(self) -> dict[tuple[int | None, str], _Span]:
-        times: dict[tuple[int | None, str], list[float]] = {}
+    def _spans(self) -> dict[Log, _Span]:
+        times: dict[Log, list[float]] = {}
         for record in self.baselines:
             baseline = record.payload
             assert isinstance(baseline, CellBaseline)
             for time_ns in (baseline.first_time_ns, baseline.last_time_ns):
                 if time_ns is not None:
                     times.setdefault(_log(record), []).append(time_ns / 1e9)
-        for timed in (self.changes, self.contexts, self.requests):
+        for timed in (*self.changes.values(), *self.contexts.values(), *self.requests.values()):
             for record, seconds in zip(timed.records, timed.times, strict=True):
                 times.setdefault(_log(record), []).append(seconds)
         return {log: _Span(min(values), max(values)) for log, values in times.items()}
 
-    def covering(self, start: float, end: float) -> tuple[tuple[int | None, str], ...]:
+    def covering(self, start: float, end: float) -> tuple[Log, ...]:
         return tuple(
             log
             for log in self.logs
@@ -241,11 +266,11 @@ class _Baseband:
         if not covering:
             return None
         logs = set(covering)
-
-        def ours(found: Iterable[Record]) -> tuple[Record, ...]:
-            return tuple(r for r in found if _log(r) in logs)
-
-        serving_record = next(reversed(ours(self.changes.before(moment))), None)
+        changes = [t for log, t in self.changes.items() if log in logs]
+        contexts = [t for key, t in self.contexts.items() if isinstance(key, tuple) and key[0] in logs]
+        requests = [t for log, t in self.requests.items() if log in logs]
+        latest = [r for t in changes if (r := t.last_before(moment)) is not None]
+        serving_record = max(latest, key=_record_order, default=None)
         serving: Cell | None = None
         if serving_record is not None:
             assert isinstance(serving_record.payload, CellChange)
@@ -259,9 +284,12 @@ class _Baseband:
             serving=serving,
             serving_record=serving_record,
             serving_baseline=serving_baseline,
-            contexts=self._contexts(ours(self.contexts.before(start)), ours(self.contexts.between(start, end))),
-            changes=ours(self.changes.between(start, end)),
-            identity_requests=ours(self.requests.between(start, end)),
+            contexts=(
+                *_in_order(r for t in contexts if (r := t.last_before(start, inclusive=False)) is not None),
+                *_in_order(r for t in contexts for r in t.between(start, end)),
+            ),
+            changes=_in_order(r for t in changes for r in t.between(start, end)),
+            identity_requests=_in_order(r for t in requests for r in t.between(start, end)),
             new_cells=self._new_cells(baselines, start, end),
             rogue=tuple(
                 self.rogue[bisect.bisect_left(self.rogue_times, start) : bisect.bisect_right(self.rogue_times, end)]
@@ -282,15 +310,6 @@ class _Baseband:
             if first is not None and last is not None and first / 1e9 <= moment <= last / 1e9:
                 return record
         return None
-
-    @staticmethod
-    def _contexts(before: tuple[Record, ...], within: tuple[Record, ...]) -> tuple[Record, ...]:
-        """The last context of each layer before the window (in force when it opened), then those within."""
-        in_force: dict[str, Record] = {}
-        for record in before:
-            assert isinstance(record.payload, SecurityContext)
-            in_force[record.payload.security.layer] = record
-        return (*sorted(in_force.values(), key=lambda r: _seconds(r.time) if r.time else 0.0), *within)
 
     def _new_cells(self, baselines: list[Record], start: float, end: float) -> tuple[Record, ...]:
         """Cells first seen within the window, other than the first cell of a log (nothing was seen before it)."""
