@@ -53,6 +53,7 @@ ENTRY_POINTS = "vestige.platforms"
 BUILT_IN = (
     "vestige.ios.platform:PLATFORM",
     "vestige.network.platform:PLATFORM",
+    "vestige.cellular.platform:PLATFORM",
     "vestige.correlations.platform:PLATFORM",
 )
 """The platforms shipped with vestige, loaded by name like any plug-in."""

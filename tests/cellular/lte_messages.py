@@ -94,36 +94,22 @@ def rrc_security_mode_complete() -> bytes:
     )
 
 
+HANDOVER_MOBILITY_SAMPLE = bytes.fromhex(
+    "201baa00001004200bb6c16941828c77ffc7cadfb9421b014d0004008020200ba9d55e6a070032815fb006ef323850f950b000c020f9b3"
+    "00023460942a12256200"
+)
+"""A real handover command (mobility_sample.mi2log): to PCI 438 on EARFCN 5780, with eea2 and eia2."""
+
+
 def handover_reconfiguration(ciphering: str, integrity: str) -> bytes:
-    """DL-DCCH RRCConnectionReconfiguration with an intra-LTE handover's security configuration."""
-    security = {
-        "handoverType": (
-            "intraLTE",
-            {
-                "securityAlgorithmConfig": {"cipheringAlgorithm": ciphering, "integrityProtAlgorithm": integrity},
-                "keyChangeIndicator": False,
-                "nextHopChainingCount": 0,
-            },
-        )
-    }
-    return uper(
-        "DL_DCCH_Message",
-        {
-            "message": (
-                "c1",
-                (
-                    "rrcConnectionReconfiguration",
-                    {
-                        "rrc-TransactionIdentifier": 2,
-                        "criticalExtensions": (
-                            "c1",
-                            ("rrcConnectionReconfiguration-r8", {"securityConfigHO": security}),
-                        ),
-                    },
-                ),
-            )
-        },
-    )
+    """The real handover command, its target to use ``ciphering`` and ``integrity`` instead."""
+    message = _rrc_definitions().DL_DCCH_Message
+    message.from_uper(HANDOVER_MOBILITY_SAMPLE)
+    value = copy.deepcopy(message.get_val())
+    r8 = value["message"][1][1]["criticalExtensions"][1][1]
+    handover = r8["securityConfigHO"]["handoverType"][1]
+    handover["securityAlgorithmConfig"] = {"cipheringAlgorithm": ciphering, "integrityProtAlgorithm": integrity}
+    return uper("DL_DCCH_Message", value)
 
 
 def connection_request() -> bytes:
@@ -297,6 +283,11 @@ class Log:
 
     def __init__(self) -> None:
         self.frames: list[Frame] = []
+        self.offset_ns = 0
+
+    def skip(self, seconds: int) -> None:
+        """The next frames come ``seconds`` later."""
+        self.offset_ns += seconds * 1_000_000_000
 
     def rrc(self, channel: str, payload: bytes, *, earfcn: int = EARFCN, pci: int = PCI) -> Frame:
         return self._add(RRC, channel, channel.startswith("UL"), payload, earfcn, pci)
@@ -309,7 +300,16 @@ class Log:
     ) -> Frame:
         number = len(self.frames) + 1
         frame = Frame(
-            number, number * 100, START_NS + number * 1_000_000_000, LTE, layer, channel, uplink, earfcn, pci, payload
+            number,
+            number * 100,
+            START_NS + self.offset_ns + number * 1_000_000_000,
+            LTE,
+            layer,
+            channel,
+            uplink,
+            earfcn,
+            pci,
+            payload,
         )
         self.frames.append(frame)
         return frame

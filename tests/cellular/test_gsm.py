@@ -134,7 +134,13 @@ def test_neighbour_lists_of_si2_and_si5() -> None:
 
 @pytest.mark.parametrize(
     ("hex_bytes", "ciphering", "algorithm", "imeisv"),
-    [("063500", False, "none", False), ("063511", True, "A5/1", True), ("063515", True, "A5/3", True)],
+    [
+        ("063500", False, "none", False),
+        ("063511", True, "A5/1", True),
+        ("063515", True, "A5/3", True),
+        ("06350c", False, "none", False),
+        ("06350f", True, "reserved", False),
+    ],
 )
 def test_cipher_mode_command(hex_bytes: str, ciphering: bool, algorithm: str, imeisv: bool) -> None:
     decoded = decode(frame(bytes.fromhex(hex_bytes)))

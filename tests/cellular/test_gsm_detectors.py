@@ -4,15 +4,25 @@ the benign counterparts, and QCSuper's real (benign, France 2018) sample, which 
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.cellular.test_gsm import LOCATION_UPDATING_REQUEST, direct_transfer, security_mode_command
+from tests.builders.gsmtap import GsmtapCapture
+from tests.cellular.test_gsm import (
+    LOCATION_UPDATING_REQUEST,
+    direct_transfer,
+    security_mode_command,
+)
+from tests.cellular.test_gsm import (
+    SI3_WITH_PSEUDO_LENGTH as SI3_WITH_PSEUDO_LENGTH_HEX,
+)
 from vestige.cellular.frames import DTAP, GSM, RR, RRC, UMTS, Cell, Frame
 from vestige.cellular.gsm import SystemInformation3, decode
 from vestige.cellular.gsm_detectors import MAX_CELLS, GsmDetectors
+from vestige.cellular.gsmtap import GsmtapReader
 from vestige.model import Finding, Locator, Severity
 
 GSM_CELL = Cell(GSM, plmn="001-01", area=1, cell_id=1, channel_number=20)
@@ -25,6 +35,7 @@ LU_REJECT = bytes.fromhex("05040b")  # cause #11, PLMN not allowed
 AUTH_REQUEST = bytes.fromhex("0512020d25ec81a35a15fadd021ee91e98c1812010829e0391a73d000043d1a5bee6d741f6")
 CMC_NONE, CMC_A5_1, CMC_A5_3 = bytes.fromhex("063500"), bytes.fromhex("063511"), bytes.fromhex("063515")
 CHANNEL_RELEASE = bytes.fromhex("060d00")
+IDENTITY_RESPONSE = bytes.fromhex("0519080910101032547698")  # IMSI 001010123456789, encoded by pycrate
 
 
 def run(
@@ -278,6 +289,7 @@ def test_state_is_bounded_by_the_number_of_cells() -> None:
         assert list(detectors.feed(frame, message, cell, Locator("log.pcap", None, packet=number + 1))) == []
     findings = list(detectors.finish())
     assert len(findings) == MAX_CELLS
+    assert detectors.cells_not_followed == 50
     assert {(f.rule, f.severity) for f in findings} == {("cellular.gsm.catcher_score", Severity.INFO)}
 
 
@@ -315,8 +327,6 @@ def check_log(frames: list[Frame], path: str) -> tuple[list[Finding], Counter[st
 
 @pytest.mark.skipif(not XPERIA.exists(), reason=f"the shared cellular data is not at {XPERIA}")
 def test_qcsuper_xperia_sample_raises_nothing_high() -> None:
-    from vestige.cellular.gsmtap import GsmtapReader
-
     with XPERIA.open("rb") as stream:
         frames = [f for f in GsmtapReader(stream, XPERIA.name).frames() if f.rat in (GSM, UMTS)]
     assert Counter(f.rat for f in frames) == {UMTS: 623, GSM: 152}
@@ -328,3 +338,40 @@ def test_qcsuper_xperia_sample_raises_nothing_high() -> None:
         findings[0].title
         == "1 GSM ciphering mode commands chose A5/1 on GSM, PLMN 208-10, LAC 46509, cell 47555, ARFCN 0"
     )
+
+
+def capture_findings(capture: GsmtapCapture) -> list[Finding]:
+    frames = list(GsmtapReader(io.BytesIO(capture.pcap()), "attack.pcap").frames())
+    findings, undecodable = check_log(frames, "attack.pcap")
+    assert undecodable == Counter()
+    return findings
+
+
+def test_identification_catcher_over_gsmtap_um() -> None:
+    """The C4 attack as a phone's GSMTAP capture carries it: SI3 on the BCCH, then a location update on an
+    SDCCH in LAPDm frames (SABM with the request, I frames after)."""
+    capture = GsmtapCapture()
+    capture.gsm_rr("BCCH", SI3_WITH_PSEUDO_LENGTH_HEX, arfcn=20)
+    capture.gsm_dedicated("SDCCH", LOCATION_UPDATING_REQUEST, arfcn=20, uplink=True, frame="SABM")
+    capture.gsm_dedicated("SDCCH", IDENTITY_IMSI, arfcn=20, frame="I", send=0)
+    capture.gsm_dedicated("SDCCH", IDENTITY_RESPONSE, arfcn=20, uplink=True, frame="I")
+    capture.gsm_dedicated("SDCCH", LU_REJECT, arfcn=20, frame="I", send=1)
+    findings = capture_findings(capture)
+    assert summary(findings) == [
+        ("cellular.gsm.location_update_imsi_reject", "high"),
+        ("cellular.gsm.catcher_score", "high"),
+    ]
+    assert packets(findings[0]) == [2, 3, 5]
+    assert findings[0].title.endswith("on GSM, PLMN 001-01, LAC 1, cell 1, ARFCN 20")
+    # T3212 of 1 decihour (T1 1.5) and the session's C4 2.0: 3.5, above SnoopSnitch's 2.6
+    assert findings[1].title.endswith("scores 3.5 on SnoopSnitch's IMSI catcher criteria (above 2.6)")
+    assert findings[1].explanation.startswith("Sub-scores: T1 1.5 (T3212 1 decihours); C4 2. ")
+
+
+def test_umts_catcher_over_gsmtap() -> None:
+    capture = GsmtapCapture()
+    capture.umts_rrc("DL-DCCH", direct_transfer(IDENTITY_IMSI), uarfcn=10700)
+    capture.umts_rrc("DL-DCCH", direct_transfer(LU_REJECT), uarfcn=10700)
+    findings = capture_findings(capture)
+    assert summary(findings) == [("cellular.umts.imsi_request_reject", "high")]
+    assert packets(findings[0]) == [1, 2]

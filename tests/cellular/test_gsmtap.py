@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.builders.gsmtap import (
     ETHERNET,
@@ -535,6 +537,16 @@ def test_long_runs_of_segments_and_links_stay_bounded() -> None:
     assert stats.lapdm_incomplete == 1 + 1100
 
 
+def test_unmapped_kinds_are_named_up_to_a_bound() -> None:
+    capture = GsmtapCapture()
+    for sub_type in range(0x1000, 0x1000 + 100):
+        capture.add_v3(V3_NR_RRC, sub_type, b"\x00")
+    _, stats = read(capture.pcap())
+    assert stats.unmapped == 100
+    assert len(stats.unmapped_kinds) == 65
+    assert (stats.unmapped_kinds["v3 0x0503/0x1000"], stats.unmapped_kinds["other"]) == (1, 36)
+
+
 def test_a_damaged_capture_raises_after_its_sound_frames() -> None:
     capture = GsmtapCapture()
     capture.lte_nas(bytes.fromhex("075501"))
@@ -651,3 +663,80 @@ def test_qcsuper_capture_agrees_with_tshark() -> None:
     assert len(lines) == 1621
     ours = {f.number: (f.rat, f.layer, f.channel if f.layer != DTAP else "", f.uplink) for f in frames}
     assert ours == oracle
+
+
+# SCAT's own GSMTAP (Ethernet, v2 with v3 for EARFCNs above 16383, or v3 throughout with -3) of a real DIAG log.
+
+ATTACH_SAMPLE = DATA / "mobileinsight" / "attach_sample.mi2log"
+
+
+def _scat_capture(tmp_path: Path, *options: str) -> list[Frame]:
+    scat = shutil.which("scat")
+    if scat is None:
+        pytest.skip("signalcat (scat) is not installed: the captures it writes cannot be made")
+    if not ATTACH_SAMPLE.exists():
+        pytest.skip(f"the MobileInsight sample log is not at {ATTACH_SAMPLE}")
+    output = tmp_path / f"scat{''.join(options)}.pcap"
+    command = [scat, "-t", "qc", *options, "-d", str(ATTACH_SAMPLE), "-F", str(output)]
+    subprocess.run(command, capture_output=True, check=True, timeout=300)
+    with output.open("rb") as stream:
+        reader = GsmtapReader(stream, output.name)
+        frames = list(reader.frames())
+    assert (reader.stats.packets, reader.stats.malformed, reader.stats.unmapped) == (3583, 0, 0)
+    return frames
+
+
+def test_scat_v2_and_v3_captures_of_one_log_give_the_same_frames(tmp_path: Path) -> None:
+    v2 = _scat_capture(tmp_path)
+    v3 = _scat_capture(tmp_path, "-3")
+    assert Counter((f.rat, f.layer, f.channel, f.uplink) for f in v2) == {
+        (LTE, NAS, "plain", None): 539,
+        (LTE, RRC, "BCCH-DL-SCH", False): 1377,
+        (LTE, RRC, "DL-CCCH", False): 58,
+        (LTE, RRC, "DL-DCCH", False): 469,
+        (LTE, RRC, "PCCH", False): 99,
+        (LTE, RRC, "UL-CCCH", True): 58,
+        (LTE, RRC, "UL-DCCH", True): 983,
+    }
+    # v3 metadata rounded up to whole words (hdr_len past the end tag) must not shift a single message.
+    assert [(f.number, f.channel, f.payload) for f in v3] == [(f.number, f.channel, f.payload) for f in v2]
+    # Band 66 EARFCNs do not fit v2's 14 bits: SCAT writes those frames as v3, with the PCI.
+    high = [(f.channel_number, f.cell_index) for f in v2 if (f.channel_number or 0) > 16383]
+    assert Counter(high) == {
+        (66586, 312): 280,
+        (66586, 192): 19,
+        (66586, 336): 19,
+        (66586, 329): 8,
+        (66586, 158): 7,
+        (66836, 192): 2,
+        (66836, 312): 2,
+    }
+    assert Counter(f.cell_index for f in v2 if f.cell_index is not None) == Counter(c for _, c in high)
+
+
+# Anything at all in the GSMTAP payload, the v3 metadata or a LAPDm block.
+
+_PREFIXES = [
+    b"",
+    gsmtap_v2(TYPE_UM, UM["SDCCH"], b""),
+    gsmtap_v2(TYPE_UM, UM["SDCCH"] | UM_ACCH, b""),
+    gsmtap_v2(TYPE_ABIS, 0, b""),
+    gsmtap_v2(TYPE_UM, UM["BCCH"], b""),
+    bytes.fromhex("03000002"),
+    bytes.fromhex("0300000202000008"),
+]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_PREFIXES), st.binary(max_size=48)), min_size=1, max_size=12))
+def test_any_bytes_cost_at_most_their_packet(packets: list[tuple[bytes, bytes]]) -> None:
+    capture = GsmtapCapture()
+    for prefix, tail in packets:
+        capture.add_gsmtap(prefix + tail)
+    capture.lte_nas(bytes.fromhex("075501"))
+    frames, stats = read(capture.pcap())
+    assert frames[-1].payload == bytes.fromhex("075501")
+    assert stats.packets == len(packets) + 1
+    numbers = [f.number for f in frames]
+    assert numbers == sorted(set(numbers))
+    assert (numbers[-1], stats.frames) == (len(packets) + 1, len(frames))

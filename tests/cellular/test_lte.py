@@ -14,6 +14,7 @@ from vestige.cellular.lte import (
     EmmDetachRequest,
     EmmIdentityRequest,
     EmmRegistrationRequest,
+    RrcConnectionReconfiguration,
     RrcConnectionRelease,
     RrcConnectionRequest,
     SystemInformation,
@@ -62,11 +63,19 @@ def test_rrc_security_mode_command_names_algorithms_without_their_release_suffix
     assert decoded is not None and decoded.security == Security("AS", "eea3", "eia0")
 
 
-def test_handover_reconfiguration_carries_its_security() -> None:
-    decoded = rrc("DL-DCCH", m.handover_reconfiguration("eea0", "eia1"))
-    assert decoded == Decoded(
-        name="RRCConnectionReconfiguration", protocol="LTE RRC", security=Security("AS", "eea0", "eia1")
+def test_handover_reconfiguration_carries_its_target_and_security() -> None:
+    real = rrc("DL-DCCH", m.HANDOVER_MOBILITY_SAMPLE)
+    assert real == RrcConnectionReconfiguration(
+        name="RRCConnectionReconfiguration",
+        protocol="LTE RRC",
+        security=Security("AS", "eea2", "eia2"),
+        handover=True,
+        target_pci=438,
+        target_earfcn=5780,
     )
+    decoded = rrc("DL-DCCH", m.handover_reconfiguration("eea0", "eia1"))
+    assert isinstance(decoded, RrcConnectionReconfiguration)
+    assert (decoded.security, decoded.target_pci) == (Security("AS", "eea0", "eia1"), 438)
 
 
 def test_real_sib1() -> None:

@@ -9,10 +9,14 @@ physical identity) and the last identity broadcast on that channel: a cell heard
 away keeps its identity, and another identity broadcast on the same channel (a PCI reused farther away, or a
 station imitating a real cell's carrier and PCI) is another cell.
 
-Messages that carry no channel (NAS messages, which DIAG logs apart from RRC) belong to the serving cell: the
-cell of the last message that named one, when it is of the same RAT (2G and 3G share their NAS, so MM and GMM
-belong to a GSM or UMTS serving cell alike); a message of another RAT with no channel belongs to that RAT's
-"unidentified" cell, which is never a cell change (only a channel makes one).
+The serving cell is the cell of the last message that names a channel and is not broadcast: a phone reads
+the master and system information blocks of cells it is not camped on (searching a network, measuring a
+neighbour), so a broadcast message belongs to the cell that sent it but moves nothing; paging, common and
+dedicated control messages come from the cell the phone is camped on (or connected to). Messages that carry no
+channel (NAS messages, which DIAG logs apart from RRC) belong to the serving cell when it is of the same RAT
+(2G and 3G share their NAS, so MM and GMM belong to a GSM or UMTS serving cell alike); a message of another
+RAT with no channel belongs to that RAT's "unidentified" cell, which is never a cell change (only a channel
+makes one).
 
 Each cell is tallied once for the whole log (first and last message, how many, every ciphering and integrity
 put in force while the phone was on it) for the baseline the detectors and the analyst compare against; the
@@ -30,11 +34,15 @@ from vestige.cellular.records import CellBaseline, CellChange, CellIdentity, Sec
 
 MAX_CELLS = 10_000
 """Cells tallied for the baseline of one log; channels whose identity is remembered, likewise."""
+IDENTITIES_PER_CHANNEL = 64
+"""Identities remembered per channel: past it, a cell broadcasting a partial identity may be tallied apart."""
 
 Channel = tuple[str, int | None, int | None]
 """A cell as the radio shows it: RAT, EARFCN/UARFCN/ARFCN, PCI/PSC/BSIC."""
 
 _SHARED_NAS = frozenset({GSM, UMTS})
+BROADCAST_CHANNELS = frozenset({"BCCH-BCH", "BCCH-DL-SCH", "BCCH-FACH", "MCCH", "MIB", "BCCH"})
+"""Logical channels that carry a cell's broadcast (LTE, UMTS: also ``SIB<n>``; GSM: ``BCCH``)."""
 
 
 @dataclass(slots=True)
@@ -94,6 +102,11 @@ class CellTracker:
 
     def __init__(self) -> None:
         self._identities: dict[Channel, CellIdentity] = {}
+        """The identity last broadcast on each channel."""
+        self._heard: dict[Channel, list[CellIdentity]] = {}
+        """Every identity broadcast on each channel (a few: QCSuper gives every channel number as 0)."""
+        self._pending: tuple[Channel, Security] | None = None
+        """Security a handover command put in force on its target cell, until the phone is there."""
         self._tallies: dict[tuple[Channel, CellIdentity | None], _Tally] = {}
         self._serving: tuple[Channel, CellIdentity | None] | None = None
         self._serving_cell: Cell | None = None
@@ -116,7 +129,9 @@ class CellTracker:
             channel = serving[0]
         key = (channel, self._identify(channel, identity))
         cell = self._place_at(key, frame)
-        change = CellChange(frame.number, self._serving_cell, cell) if key != self._serving else None
+        if key == self._serving or is_broadcast(frame):
+            return cell, None
+        change = CellChange(frame.number, self._serving_cell, cell)
         self._serving, self._serving_cell = key, cell
         return cell, change
 
@@ -127,6 +142,12 @@ class CellTracker:
             tally.ciphering.setdefault(f"{security.layer} {security.ciphering}")
             if security.integrity is not None:
                 tally.integrity.setdefault(f"{security.layer} {security.integrity}")
+
+    def secure_next(self, channel: Channel, security: Security) -> Cell:
+        """Notes ``security`` that a handover command puts in force on its target ``channel``: it counts for that
+        cell when the phone gets there. Returns the target cell as known now."""
+        self._pending = (channel, security)
+        return cell_of(channel, self._identities.get(channel))
 
     def baselines(self) -> Iterator[CellBaseline]:
         """Every cell tallied, in the order the log first showed it."""
@@ -139,16 +160,24 @@ class CellTracker:
         return (frame.rat, frame.channel_number, frame.cell_index)
 
     def _identify(self, channel: Channel, identity: CellIdentity | None) -> CellIdentity | None:
-        """The identity of the cell now on ``channel``: the one it broadcasts, else the last one known."""
+        """The identity of the cell now on ``channel``: the one it broadcasts (completed by what an earlier
+        broadcast of the same cell gave: a UMTS SIB3 names the cell but not its area), else the last known."""
         known = self._identities.get(channel)
         if identity is None:
             return known
-        if known is not None and _same_identity(known, identity):
-            identity = _merged(known, identity)
-        if identity == known:
-            return known
-        if known is None or _same_identity(known, identity):
-            self._rekey(channel, known, identity)  # the cell tallied so far on this channel was this one
+        heard = self._heard.setdefault(channel, []) if len(self._heard) < MAX_CELLS else []
+        ordered = ([known] if known is not None else []) + [i for i in heard if i != known]
+        earlier = next((i for i in ordered if _same_identity(i, identity)), None)
+        if earlier is None:
+            if known is None:
+                self._rekey(channel, None, identity)  # the cell tallied so far on this channel was this one
+            if len(heard) < IDENTITIES_PER_CHANNEL:
+                heard.append(identity)
+        else:
+            identity = _merged(earlier, identity)
+            if identity != earlier:
+                self._rekey(channel, earlier, identity)
+                heard[:] = [identity if i == earlier else i for i in heard]
         if known is not None or len(self._identities) < MAX_CELLS:
             self._identities[channel] = identity
         return identity
@@ -171,12 +200,21 @@ class CellTracker:
         self._last = tally
         if tally is None:
             return cell_of(*key)
+        if self._pending is not None and self._pending[0] == key[0]:
+            self.secure(self._pending[1])
+            self._pending = None
         tally.messages += 1
         if frame.time_ns is not None:
             if tally.first_time_ns is None:
                 tally.first_time_ns = frame.time_ns
             tally.last_time_ns = frame.time_ns
         return tally.cell
+
+
+def is_broadcast(frame: Frame) -> bool:
+    """Whether ``frame`` is a cell's broadcast (MIB, system information), which a phone also reads of cells it
+    is not camped on (searching a network, measuring a neighbour before reselection)."""
+    return frame.channel in BROADCAST_CHANNELS or frame.channel.startswith("SIB")
 
 
 def _belongs(frame: Frame, rat: str) -> bool:

@@ -16,8 +16,10 @@ class Frame:
     """One signalling message of a log.
 
     ``number`` counts from 1 in file order: the packet number in a capture (as Wireshark numbers it), the
-    number of the (well-formed) HDLC frame in a DIAG log; ``offset`` is where it starts in the (uncompressed)
-    file. ``time_ns`` is nanoseconds since the Unix epoch (UTC), None when the log gives no time.
+    number of the HDLC frame in a DIAG log, where every frame is numbered, those skipped as broken (bad CRC,
+    oversize, unterminated) included, so that a number is a stable position in the file; ``offset`` is where
+    it starts in the (uncompressed) file. ``time_ns`` is nanoseconds since the Unix epoch (UTC), None when the
+    log gives no time.
 
     ``rat`` is LTE, UMTS, GSM or NR; ``layer`` is RRC (LTE/UMTS/NR RRC, ASN.1 UPER bytes), NAS (EPS NAS:
     EMM/ESM, or 5GS NAS), RR (GSM radio resources on a broadcast or common channel, with the L2 pseudo-length

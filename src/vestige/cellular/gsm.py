@@ -50,8 +50,9 @@ class Layer3Message(Decoded):
 
 @dataclass(frozen=True, slots=True)
 class CipherModeCommand(Layer3Message):
-    """RR Ciphering Mode Command: ``ciphering`` (the SC bit) and ``algorithm`` (``A5/1``..``A5/7``, or
-    ``none`` when SC is 0, whatever the algorithm bits say); ``imeisv_requested`` is the Cipher Response bit."""
+    """RR Ciphering Mode Command: ``ciphering`` (the SC bit) and ``algorithm`` (``A5/1``..``A5/7``,
+    ``reserved`` for the reserved identifier, or ``none`` when SC is 0, whatever the algorithm bits say);
+    ``imeisv_requested`` is the Cipher Response bit."""
 
     ciphering: bool = False
     algorithm: str = "none"
@@ -261,7 +262,8 @@ def _cipher_mode_command(name: str, protocol: str, message: Any) -> Decoded:
         return Decoded(name=name, protocol=protocol, error="no cipher mode setting")
     algorithm_bits, sc = setting
     ciphering = sc == 1
-    algorithm = f"A5/{algorithm_bits + 1}" if ciphering else "none"
+    # algorithm identifier 0-6 is A5/1-A5/7; 7 is reserved (TS 44.018 10.5.2.9)
+    algorithm = ("reserved" if algorithm_bits == 7 else f"A5/{algorithm_bits + 1}") if ciphering else "none"
     imeisv = isinstance(response, list) and len(response) == 2 and response[1] == 1
     return CipherModeCommand(
         name=name,

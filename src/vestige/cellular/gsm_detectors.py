@@ -124,11 +124,13 @@ class GsmDetectors:
 
     def __init__(self) -> None:
         self._cells: dict[Cell, _CellState] = {}
-        self._cells_dropped = 0
+        self.cells_not_followed = 0
+        """Messages of cells beyond ``MAX_CELLS`` that no per-cell rule could weigh (for the log's summary)."""
         self._session: _Session | None = None
         self._sessions: dict[str | None, list[int]] = {}  # PLMN -> [sessions, ciphered sessions]
         self._kept: list[_Session] = []  # sessions with an unciphered command, a downgrade or C4
-        self._kept_dropped = 0
+        self.sessions_not_kept = 0
+        """Sessions beyond ``MAX_KEPT`` with something to report, left out of the findings (for the summary)."""
         self._umts_imsi_request: Cited | None = None
         self._umts_ciphered_plmns: set[str] = set()
         self._radio: str | None = None  # the RAT of the last radio-resource message (GSM RR, UMTS RRC)
@@ -206,13 +208,13 @@ class GsmDetectors:
             if len(self._kept) < MAX_KEPT:
                 self._kept.append(session)
             else:
-                self._kept_dropped += 1
+                self.sessions_not_kept += 1
 
     def _cell(self, cell: Cell) -> _CellState | None:
         state = self._cells.get(cell)
         if state is None:
             if len(self._cells) >= MAX_CELLS:
-                self._cells_dropped += 1
+                self.cells_not_followed += 1
                 return None
             state = self._cells[cell] = _CellState(cell)
         return state

@@ -157,6 +157,8 @@ MAX_LINKS = 1024
 """The most LAPDm links with a message being reassembled at once; beyond, the oldest is dropped."""
 MAX_EXAMPLES = 20
 """How many malformed packets ``GsmtapStats.examples`` describes."""
+MAX_KINDS = 64
+"""How many unmapped kinds ``GsmtapStats.unmapped_kinds`` names; the rest are counted as ``other``."""
 
 _HEADER_V2 = struct.Struct("!BBBBHbbIBBBx")
 _HEADER_V3 = struct.Struct("!BxHHH")
@@ -174,11 +176,12 @@ class MalformedGsmtapError(ValueError):
 class GsmtapStats:
     """What a capture held besides the frames given: ``packets`` read; ``frames`` given; ``not_gsmtap``
     (other traffic); ``unmapped`` GSMTAP packets of a type or sub-type this reader does not map, by kind in
-    ``unmapped_kinds`` (``v2 0x01/0x0b``: type/sub-type as the packet numbers them); ``malformed`` GSMTAP or
-    user link packets that could not be read, the first ``MAX_EXAMPLES`` described in ``examples`` as
-    (packet number, reason); LAPDm frames without a layer 3 message (``lapdm_empty``: supervisory frames,
-    UA, empty UI), retransmitted I frames skipped (``lapdm_retransmitted``) and segmented messages that
-    could not be completed (``lapdm_incomplete``: a segment lost, too long, or the capture ended)."""
+    ``unmapped_kinds`` (``v2 0x01/0x0b``: type/sub-type as the packet numbers them; past ``MAX_KINDS`` kinds,
+    ``other``); ``malformed`` GSMTAP or user link packets that could not be read, the first ``MAX_EXAMPLES``
+    described in ``examples`` as (packet number, reason); LAPDm frames without a layer 3 message
+    (``lapdm_empty``: supervisory frames, UA, empty UI), retransmitted I frames skipped
+    (``lapdm_retransmitted``) and segmented messages that could not be completed (``lapdm_incomplete``: a
+    segment lost, too long, or the capture ended)."""
 
     packets: int = 0
     frames: int = 0
@@ -198,6 +201,8 @@ class GsmtapStats:
 
     def count_unmapped(self, kind: str) -> None:
         self.unmapped += 1
+        if kind not in self.unmapped_kinds and len(self.unmapped_kinds) >= MAX_KINDS:
+            kind = "other"
         self.unmapped_kinds[kind] = self.unmapped_kinds.get(kind, 0) + 1
 
 

@@ -72,6 +72,17 @@ class RrcConnectionRelease(Decoded):
 
 
 @dataclass(frozen=True, slots=True)
+class RrcConnectionReconfiguration(Decoded):
+    """``RRCConnectionReconfiguration`` (TS 36.331 6.2.2). A handover (``mobilityControlInfo``) names its target
+    by ``target_pci`` and ``target_earfcn`` (None when the target is on the same carrier); ``security`` is then
+    what the phone is to use on the target cell, not on the cell that sent the message."""
+
+    handover: bool = False
+    target_pci: int | None = None
+    target_earfcn: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RrcConnectionRequest(Decoded):
     """``RRCConnectionRequest`` or ``RRCConnectionReestablishmentRequest`` (UL-CCCH): the phone asking for a
     connection, with its establishment or reestablishment cause."""
@@ -305,10 +316,12 @@ _SEARCH_LIMIT = 20_000
 
 
 def _reconfiguration(name: str, body: Any) -> Decoded:
-    """A reconfiguration's handover security (``securityConfigHO``, its v1530 form, or the SCG ciphering of
-    dual connectivity), found by a bounded walk of the message, since each release nests it differently."""
+    """A reconfiguration's handover target (``mobilityControlInfo``) and the security the phone is to use there
+    (``securityConfigHO``, its v1530 form, or the SCG ciphering of dual connectivity), found by a bounded walk of
+    the message, since each release nests it differently."""
+    content = _extension(body, "rrcConnectionReconfiguration-r8")
     found: Security | None = None
-    stack: list[Any] = [_extension(body, "rrcConnectionReconfiguration-r8")]
+    stack: list[Any] = [content]
     visited = 0
     while stack and found is None and visited < _SEARCH_LIMIT:
         node = stack.pop()
@@ -323,7 +336,23 @@ def _reconfiguration(name: str, body: Any) -> Decoded:
                     stack.append(child)
         elif isinstance(node, tuple | list):
             stack.extend(node)
-    return Decoded(name=name, protocol=RRC_PROTOCOL, security=found)
+    mobility = content.get("mobilityControlInfo")
+    if not isinstance(mobility, dict):
+        return RrcConnectionReconfiguration(name=name, protocol=RRC_PROTOCOL, security=found)
+    carrier = mobility.get("carrierFreq")
+    earfcn = carrier.get("dl-CarrierFreq") if isinstance(carrier, dict) else None
+    extended = mobility.get("carrierFreq-v9e0")
+    if isinstance(extended, dict) and isinstance(extended.get("dl-CarrierFreq-v9e0"), int):
+        earfcn = extended["dl-CarrierFreq-v9e0"]  # an EARFCN over 65535 (TS 36.331: dl-CarrierFreq is then maxEARFCN)
+    pci = mobility.get("targetPhysCellId")
+    return RrcConnectionReconfiguration(
+        name=name,
+        protocol=RRC_PROTOCOL,
+        security=found,
+        handover=True,
+        target_pci=pci if isinstance(pci, int) else None,
+        target_earfcn=earfcn if isinstance(earfcn, int) else None,
+    )
 
 
 _REDIRECT_CARRIER_KEYS = ("startingARFCN", "carrierFreq", "arfcn")
