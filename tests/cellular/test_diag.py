@@ -328,7 +328,8 @@ def test_lte_rrc_ota_broken_bodies_and_unknown_versions_are_counted() -> None:
 
 
 def test_lte_rrc_ota_against_real_frames() -> None:
-    """The first frames of each real version, read by hand from the files' bytes."""
+    """The first frame of each real version (attach_sample's read by hand from its hexdump, the others the
+    same as SCAT reads them), and the builder writes the same bytes from the same fields."""
     first = {
         "attach_sample": (1, 0, 1_588_958_683_469_700_190, "DL-DCCH", False, 5230, 192, "241005000e4f6e0384e0"),
         "mobility_sample": (1, 0, 1_516_306_151_001_415_532, "UL-DCCH", True, 850, 391, "081128180619ac28"),
@@ -784,3 +785,29 @@ def test_scat_reads_the_same_messages_from_a_built_2g_3g_log(tmp_path: Path) -> 
     theirs = [scat_key(m) for m in gsmtap_messages(run_scat(path, tmp_path))]
     ours = [as_gsmtap(f) for f in read(path.read_bytes())[0]]
     assert theirs == ours
+
+
+def test_which_clock_the_real_modems_kept() -> None:
+    """The module docstring's claim about time: LTE SIB8 broadcasts the CDMA system time (GPS time, 10 ms
+    units since the GPS epoch); the DIAG clock of sprint and volte_sample agrees with it within a second
+    wherever the block is current (others are repeated stale copies), mobility_sample's is 18 s behind (UTC)."""
+    from pycrate_asn1dir import RRCLTE
+
+    broadcast = RRCLTE.EUTRA_RRC_Definitions.BCCH_DL_SCH_Message
+    found = {}
+    for name in ("mobility_sample", "sprint", "volte_sample"):
+        offsets = []
+        with real(name).open("rb") as stream:
+            for frame in read_diag(stream, name):
+                if frame.channel != "BCCH-DL-SCH" or frame.time_ns is None:
+                    continue
+                broadcast.from_uper(frame.payload)
+                message = broadcast.get_val()["message"][1]
+                if message[0] != "systemInformation" or message[1]["criticalExtensions"][0] != "systemInformation-r8":
+                    continue
+                for block, content in message[1]["criticalExtensions"][1]["sib-TypeAndInfo"]:
+                    kind, (units, _) = content.get("systemTimeInfo", {}).get("cdma-SystemTime", ("", (0, 0)))
+                    if block == "sib8" and kind == "synchronousSystemTime":
+                        offsets.append((frame.time_ns - 315_964_800_000_000_000) / 1e9 - units / 100)
+        found[name] = (len(offsets), sum(abs(o) < 1 for o in offsets), sum(-19 < o < -18 for o in offsets))
+    assert found == {"mobility_sample": (2, 0, 2), "sprint": (174, 127, 0), "volte_sample": (6, 3, 0)}

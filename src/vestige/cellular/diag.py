@@ -22,10 +22,12 @@ packet``): the wrapper is removed and the subscription ignored (``Frame`` has no
 lower 16 bits count 1/32 chips of the 1.2288 Mcps CDMA clock within the tick, 0 to 49151 (the largest value in
 the five real logs is 49151). ``time_ns`` is that instant as nanoseconds since the Unix epoch, **with no
 leap-second correction**, as SCAT, MobileInsight and Rayhunter give it. Whether that is UTC depends on the
-modem: comparing each log's timestamps with the CDMA system time (GPS time) that LTE SIB8 broadcasts shows
-that ``sprint.mi2log`` (2015) and ``volte_sample.mi2log`` (2018) count GPS time (so true UTC is 17 s and
-18 s earlier, the GPS-UTC offset of their years), while ``mobility_sample.mi2log`` (2018) counts UTC. A
-report should say so rather than correct it: the log alone does not tell which clock a modem kept. A zero
+modem. LTE SIB8 broadcasts the CDMA system time, which is GPS time: in ``sprint.mi2log`` (2015) 127 of its
+174 SIB8 times are within a second of the DIAG clock (the others are further off), and 3 of 6 in
+``volte_sample.mi2log`` (2018), so those modems counted GPS time and true UTC is 17 s and 18 s earlier (the
+GPS-UTC offsets of those years); in ``mobility_sample.mi2log`` (2018) both SIB8 times are 18.5 s ahead of
+the DIAG clock, so that modem counted UTC. The log alone does not say which clock a modem kept, so nothing
+is corrected: a report should give the caveat (the test ``test_which_clock_the_real_modems_kept``). A zero
 timestamp gives ``time_ns`` None.
 
 **Log codes read** (every layout below was checked on real logs, except where said):
@@ -100,6 +102,8 @@ MAX_FRAME = 65_536 + 16
 multi-SIM wrapper and the CRC fit in it. A longer frame is skipped (and counted) without being buffered."""
 _MAX_STORED = 2 * MAX_FRAME
 """A frame longer than this as stored is longer than ``MAX_FRAME`` whatever its escapes."""
+
+OVERSIZE, BAD_CRC = "oversize", "bad CRC"
 
 SEARCH_FRAMES = 64
 """How many frames may come before the first well-formed DIAG frame; past them the file is not a log."""
@@ -246,6 +250,7 @@ _SIB_NAMES = {
 Type 31 differs: SIB11bis in the older packets, SIB19 in the newer."""
 
 _CRC_INPUT = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
+"""Each byte with its bits reversed."""
 _ESCAPED = re.compile(rb"\x7d(.)", re.DOTALL)
 
 
@@ -253,7 +258,7 @@ def crc16_x25(data: bytes) -> int:
     """CRC-16/X.25 of ``data``. ``binascii.crc_hqx`` computes the same polynomial unreflected, so it runs on
     the bit-reversed bytes and its result is reversed back (C speed for the whole log)."""
     register = binascii.crc_hqx(data.translate(_CRC_INPUT), 0xFFFF)
-    return int(f"{register:016b}"[::-1], 2) ^ 0xFFFF
+    return (_CRC_INPUT[register & 0xFF] << 8 | _CRC_INPUT[register >> 8]) ^ 0xFFFF
 
 
 def hdlc_unescape(stored: bytes) -> bytes | None:
@@ -326,17 +331,25 @@ def is_diag_log(head: bytes) -> bool:
             return False
     complete = head[: head.rfind(b"\x7e") + 1]
     stored_frames = [part for part in complete.split(b"\x7e")[:-1] if part][:4]
-    return any(_well_formed(stored) is not None for stored in stored_frames)
+    return any(_well_formed(stored) for stored in stored_frames)
 
 
-def _well_formed(stored: bytes) -> bytes | None:
-    """The frame's content without its CRC if it is a DIAG frame with a valid CRC, else None."""
+def frame_content(stored: bytes) -> bytes | str:
+    """A frame as stored (without its flag) unescaped and checked: its content without the CRC, or why it is
+    broken (``oversize`` or ``bad CRC``, which covers frames too short for a CRC and a dangling escape)."""
+    if len(stored) > _MAX_STORED:
+        return OVERSIZE
     data = hdlc_unescape(stored) if b"\x7d" in stored else stored
-    if data is None or len(data) < 3 or len(data) > MAX_FRAME:
-        return None
-    if crc16_x25(data[:-2]) != data[-2] | data[-1] << 8 or data[0] not in DIAG_COMMANDS:
-        return None
+    if data is not None and len(data) > MAX_FRAME:
+        return OVERSIZE
+    if data is None or len(data) < 3 or crc16_x25(data[:-2]) != data[-2] | data[-1] << 8:
+        return BAD_CRC
     return data[:-2]
+
+
+def _well_formed(stored: bytes) -> bool:
+    content = frame_content(stored)
+    return isinstance(content, bytes) and content[0] in DIAG_COMMANDS
 
 
 def read_diag(stream: IO[bytes], name: str) -> Iterator[Frame]:
@@ -449,18 +462,14 @@ class DiagReader:
             self.stats.truncated += 1
 
     def _content(self, stored: bytes) -> bytes | None:
-        stats = self.stats
-        if len(stored) > _MAX_STORED:
-            stats.oversize += 1
-            return None
-        data = hdlc_unescape(stored) if b"\x7d" in stored else stored
-        if data is not None and len(data) > MAX_FRAME:
-            stats.oversize += 1
-            return None
-        if data is None or len(data) < 3 or crc16_x25(data[:-2]) != data[-2] | data[-1] << 8:
-            stats.bad_crc += 1
-            return None
-        return data[:-2]
+        content = frame_content(stored)
+        if isinstance(content, bytes):
+            return content
+        if content == OVERSIZE:
+            self.stats.oversize += 1
+        else:
+            self.stats.bad_crc += 1
+        return None
 
     # DIAG packets.
 
