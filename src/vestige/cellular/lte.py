@@ -517,7 +517,22 @@ def decode_nas(payload: bytes, uplink: bool | None) -> Decoded:
                 return Decoded(
                     name=type(message).__name__, protocol=protocol, error=f"unexpected structure: {failure!r}"
                 )
-    return Decoded(name="NAS", protocol=protocol, error=reason)
+    return Decoded(name=_nas_type_name(payload), protocol=protocol, error=reason)
+
+
+def _nas_type_name(payload: bytes) -> str:
+    """The name pycrate gives a plain message's type (``ESMActDefaultEPSBearerCtxtRequest``), for a message it
+    could not read; ``NAS`` when the type is unknown or the message is protected."""
+    from pycrate_mobile.NASLTE import EMMTypeMOClasses, EMMTypeMTClasses, ESMTypeClasses
+
+    discriminator, header = payload[0] & 0x0F, payload[0] >> 4
+    if discriminator == 2 and len(payload) > 2:
+        kind = ESMTypeClasses.get(payload[2])
+    elif discriminator == 7 and header == 0 and len(payload) > 1:
+        kind = EMMTypeMTClasses.get(payload[1]) or EMMTypeMOClasses.get(payload[1])
+    else:
+        kind = None
+    return kind.__name__ if kind is not None else "NAS"
 
 
 def _nas_message(message: Any, payload: bytes) -> Decoded:

@@ -128,6 +128,10 @@ _NULL_CIPHER_CAVEATS = (
 )
 
 
+def _an(layer: str) -> str:
+    return f"An {layer}" if layer.startswith("RRC") else f"A {layer}"
+
+
 def _moment(time_ns: int | None) -> datetime | None:
     if time_ns is None:
         return None
@@ -185,6 +189,8 @@ class _Exchange:
     an RRC connection request), until a reject, detach or release closed it."""
 
     opening: _Seen | None = None
+    by_nas: bool = False
+    """The exchange was opened by a NAS request (attach, TAU, service), not by an RRC connection request."""
     emergency: bool = False
     proof: _Seen | None = None
     imsi_request: _Seen | None = None
@@ -207,6 +213,8 @@ class LteDetectors:
         self._incomplete_reported: set[Cell] = set()
         self._mac_failure: _Seen | None = None
         self._as_integrity: str | None = None
+        self._known_cells: dict[tuple[int | None, int | None], Cell] = {}
+        """The last cell identified on each carrier and PCI, for the target of a handover command."""
 
     # ------------------------------------------------------------------------------------------
     # Feeding
@@ -225,8 +233,9 @@ class LteDetectors:
             self._system_information(message, seen)
         elif isinstance(message, RrcConnectionRelease):
             yield from self._release(message, seen)
+        self._know(cell)
         if message.security is not None:
-            yield from self._security(message.security, seen, _secured_cell(message, cell))
+            yield from self._security(message.security, seen, self._secured_cell(message, cell))
         yield from self._exchange_step(message, seen)
 
     def finish(self) -> Iterator[Finding]:
@@ -332,6 +341,23 @@ class LteDetectors:
     # ------------------------------------------------------------------------------------------
     # Security
 
+    def _know(self, cell: Cell) -> None:
+        """Remembers the cell identified on a carrier and PCI."""
+        if cell.cell_index is None or (cell.plmn is None and cell.cell_id is None):
+            return
+        channel = (cell.channel_number, cell.cell_index)
+        if len(self._known_cells) < MAX_KEYS or channel in self._known_cells:
+            self._known_cells[channel] = cell
+
+    def _secured_cell(self, message: Decoded, serving: Cell) -> Cell:
+        """The cell a message's security is for: a handover command's target (the cell last identified on the
+        carrier and PCI the command names, else just those), else the serving cell."""
+        if not isinstance(message, RrcConnectionReconfiguration) or message.target_pci is None:
+            return serving
+        earfcn = message.target_earfcn if message.target_earfcn is not None else serving.channel_number
+        known = self._known_cells.get((earfcn, message.target_pci))
+        return known or Cell(serving.rat, channel_number=earfcn, cell_index=message.target_pci)
+
     def _security(self, security: Security, seen: _Seen, secured: Cell) -> Iterator[Finding]:
         """``security`` put in force on ``secured``: the serving cell, or a handover's target."""
         if security.ciphering == NULL_CIPHER:
@@ -372,7 +398,10 @@ class LteDetectors:
         name = message.name
         exchange = self._exchange
         if name in OPENINGS:
-            self._exchange = _Exchange(opening=seen)
+            by_nas = not name.startswith("RRC")
+            if not by_nas and _waiting(exchange):
+                return  # the modem logs a NAS request before the RRC connection that carries it
+            self._exchange = _Exchange(opening=seen, by_nas=by_nas)
             if isinstance(message, EmmRegistrationRequest):
                 self._exchange.emergency = message.emergency
                 if message.ue_plmn is not None:
@@ -465,17 +494,13 @@ class LteDetectors:
         )
 
 
+def _waiting(exchange: _Exchange) -> bool:
+    """Whether the exchange is a NAS request that nothing has answered yet."""
+    return exchange.by_nas and exchange.proof is None and exchange.identity_request is None
+
+
 # ----------------------------------------------------------------------------------------------
 # Findings
-
-
-def _secured_cell(message: Decoded, serving: Cell) -> Cell:
-    """The cell a message's security is for: a handover command's target (by its carrier and PCI, as the
-    command names it), else the serving cell."""
-    if isinstance(message, RrcConnectionReconfiguration) and message.handover and message.target_pci is not None:
-        earfcn = message.target_earfcn if message.target_earfcn is not None else serving.channel_number
-        return Cell(serving.rat, channel_number=earfcn, cell_index=message.target_pci)
-    return serving
 
 
 def _cipher_keys(layer: str, cell: Cell) -> tuple[tuple[object, ...], ...]:
@@ -501,7 +526,7 @@ def _downgrade_finding(security: Security, seen: _Seen, secured: Cell, before: _
     return Finding(
         rule=NULL_CIPHER_AS_RULE if security.layer == "AS" else NULL_CIPHER_NAS_RULE,
         severity=Severity.HIGH,
-        title=f"A {layer} security mode command put the null cipher eea0 in force where ciphering was seen before",
+        title=f"{_an(layer)} command put the null cipher eea0 in force where ciphering was seen before",
         explanation=(
             f"On {seen.cell.text}, {seen.text} (frame {seen.number}) turns {layer} ciphering off{target}: the "
             f"phone's traffic and signalling go in clear over the air. Earlier in the log {where} put ciphering "
@@ -518,16 +543,16 @@ def _downgrade_finding(security: Security, seen: _Seen, secured: Cell, before: _
 def _null_cipher_finding(layer: str, tally: _Tally) -> Finding:
     first = tally.cited[0]
     name = "RRC (AS)" if layer == "AS" else "NAS"
-    count = f"{tally.count} {name} security mode commands" if tally.count > 1 else f"A {name} security mode command"
+    count = f"{tally.count} {name} commands" if tally.count > 1 else f"{_an(name)} command"
     return Finding(
         rule=NULL_CIPHER_AS_RULE if layer == "AS" else NULL_CIPHER_NAS_RULE,
         severity=Severity.MEDIUM,
         title=f"{count} put the null cipher eea0 in force",
         explanation=(
-            f"On {tally.cell.text}, {tally.count} {name} security mode command(s) from frame {first.number} on "
-            "turned ciphering off (eea0): traffic and signalling went in clear over the air. Nothing earlier in "
-            "the log shows this cell or network ciphering, so this is weighed as a network's setting rather than "
-            "a downgrade (the first ones are cited)."
+            f"On {tally.cell.text}, {tally.count} {name} security mode or handover command(s) from frame "
+            f"{first.number} on turned ciphering off (eea0): traffic and signalling went in clear over the air. "
+            "Nothing earlier in the log shows this cell or network ciphering, so this is weighed as a network's "
+            "setting rather than a downgrade (the first ones are cited)."
         ),
         caveats=_NULL_CIPHER_CAVEATS,
         evidence=tuple(seen.evidence for seen in tally.cited),
@@ -543,7 +568,7 @@ def _null_integrity_finding(security: Security, seen: _Seen, secured: Cell, open
     return Finding(
         rule=NULL_INTEGRITY_RULE,
         severity=Severity.HIGH,
-        title=f"A {layer} security mode command put null integrity eia0 in force outside an emergency attach",
+        title=f"{_an(layer)} command put null integrity eia0 in force outside an emergency attach",
         explanation=(
             f"On {seen.cell.text}, {seen.text} (frame {seen.number}) selects eia0{target}: the phone then accepts "
             "signalling that nobody has to sign, so a station without the subscriber's keys can send any command. "
