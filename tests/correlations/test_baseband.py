@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.builders.captures import CaptureBuilder
+from tests.builders.diag import DiagLogBuilder
 from tests.builders.gsmtap import GsmtapCapture
 from tests.cellular.lte_messages import GERAN_REDIRECT, release, rrc_security_mode_command, sib1
 from tests.cellular.test_gsm import SI3_WITH_PSEUDO_LENGTH
@@ -279,12 +280,19 @@ def test_the_check_of_a_capture_and_a_downgraded_log_is_consistent_with_a_rogue_
     capture = injection_capture(tmp_path / "capture.pcap")
     [finding] = checked(tmp_path, capture, downgraded_log(tmp_path / "log.pcap"))
     assert (finding["severity"], finding["time"]) == ("medium", "2024-05-14T09:12:41.285200Z")
-    assert str(finding["title"]).startswith(
+    assert finding["title"] == (
         "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a cell first "
-        "seen then"
+        "seen then and a rogue-station finding (cellular.lte.redirect_downgrade)"
     )
-    assert places(finding)[:3] == [(0, "capture.pcap", 5), (0, "capture.pcap", 6), (0, "capture.pcap", 4)]
-    assert {(a, p) for a, p, _ in places(finding)[3:]} == {(1, "log.pcap")}
+    assert places(finding) == [
+        (0, "capture.pcap", 5),  # the forged segment, the genuine one, the request
+        (0, "capture.pcap", 6),
+        (0, "capture.pcap", 4),
+        (1, "log.pcap", 5),  # the change to the GSM cell (with its cipher mode command, one frame)
+        (1, "log.pcap", 2),  # the LTE security mode command in force when the window opened
+        (1, "log.pcap", 4),  # the GSM cell's baseline: first seen 50 s before the injection
+        (1, "log.pcap", 3),  # the release to GERAN that the LTE detector reported
+    ]
 
 
 def test_the_check_of_a_capture_and_a_ciphered_lte_log_argues_against_a_rogue_station(tmp_path: Path) -> None:
@@ -296,7 +304,14 @@ def test_the_check_of_a_capture_and_a_ciphered_lte_log_argues_against_a_rogue_st
         "Around an injected response, the baseband log shows ciphered LTE (eea2, eia2) on a cell seen before and "
         "after it, with no cell change"
     )
-    assert places(finding)[:3] == [(0, "capture.pcap", 5), (0, "capture.pcap", 6), (0, "capture.pcap", 4)]
+    assert places(finding) == [
+        (0, "capture.pcap", 5),
+        (0, "capture.pcap", 6),
+        (0, "capture.pcap", 4),
+        (1, "log.pcap", 2),  # the first cell (with the first security mode command, one frame)
+        (1, "log.pcap", 3),  # the security mode command 120 s before the injection
+        (1, "log.pcap", 1),  # the LTE cell's baseline, from its SIB1 20 minutes before to 20 minutes after
+    ]
 
 
 def test_the_check_of_a_capture_alone_says_the_hypothesis_cannot_be_tested(tmp_path: Path) -> None:
@@ -307,3 +322,41 @@ def test_the_check_of_a_capture_alone_says_the_hypothesis_cannot_be_tested(tmp_p
         "Whether an injected response came through a rogue base station cannot be tested: no baseband log in this check"
     )
     assert places(finding) == [(None, "capture.pcap", 5), (None, "capture.pcap", 6), (None, "capture.pcap", 4)]
+
+
+def downgraded_diag_log(path: Path) -> Path:
+    """The downgraded log of ``downgraded_log`` as the phone's modem writes it: a Qualcomm DIAG log."""
+    log = DiagLogBuilder()
+    home = sib1([("310", "260")], 0x2A01, 0x1A2B3C)
+    log.lte_rrc(home, "BCCH-DL-SCH", at=log_time(-1200), earfcn=EARFCN, pci=PCI)
+    log.lte_rrc(rrc_security_mode_command("eea2", "eia2"), "DL-DCCH", at=log_time(-1190), earfcn=EARFCN, pci=PCI)
+    log.lte_rrc(release(GERAN_REDIRECT), "DL-DCCH", at=log_time(-60), earfcn=EARFCN, pci=PCI)
+    log.gsm_cell(ARFCN, 7, at=log_time(-50))
+    log.gsm_rr(SI3_WITH_PSEUDO_LENGTH, "BCCH", at=log_time(-50))
+    log.gsm_rr(bytes.fromhex("063500"), "SDCCH", at=log_time(-40))
+    log.gsm_rr(SI3_WITH_PSEUDO_LENGTH, "BCCH", at=log_time(240))
+    return log.write(path)
+
+
+def test_the_check_of_a_capture_and_a_downgraded_diag_log_is_consistent_with_a_rogue_station(tmp_path: Path) -> None:
+    cellular_platform_or_skip()
+    capture = injection_capture(tmp_path / "capture.pcap")
+    [finding] = checked(tmp_path, capture, downgraded_diag_log(tmp_path / "diag.qmdl"))
+    assert finding["severity"] == "medium"
+    assert finding["title"] == (
+        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a cell first "
+        "seen then and a rogue-station finding (cellular.lte.redirect_downgrade)"
+    )
+    assert places(finding) == [
+        (0, "capture.pcap", 5),
+        (0, "capture.pcap", 6),
+        (0, "capture.pcap", 4),
+        (1, "diag.qmdl", 6),  # the HDLC frame of the cipher mode command, where the phone is on the GSM cell
+        (1, "diag.qmdl", 2),
+        (1, "diag.qmdl", 5),
+        (1, "diag.qmdl", 3),
+    ]
+    assert (
+        "The phone was camped on GSM, PLMN 001-01, LAC 1, cell 1, ARFCN 20, BSIC 7 (since 2024-05-14T09:12:01.250000Z)."
+        in str(finding["explanation"])
+    )

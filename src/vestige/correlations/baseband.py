@@ -376,11 +376,15 @@ class BasebandDuringInjection:
         self.window_seconds = window_seconds
 
     def select(self, record: Record) -> bool:
-        """Security contexts, cell changes, baselines and log summaries; of the signalling, identity requests."""
+        """Security contexts, cell changes, baselines, the summaries of logs with signalling, and of the signalling,
+        identity requests."""
         payload = record.payload
         if isinstance(payload, Signalling):
             return payload.message.name.endswith("IdentityRequest")
-        return isinstance(payload, SecurityContext | CellChange | CellBaseline | LogSummary)
+        if isinstance(payload, LogSummary):
+            # the signalling artifact reads every capture of a check; one with no signalling is no baseband log
+            return payload.frames > 0
+        return isinstance(payload, SecurityContext | CellChange | CellBaseline)
 
     def correlate(
         self, records: Sequence[Record], findings: Sequence[Finding], indicators: IndicatorLookup
