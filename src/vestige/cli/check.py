@@ -200,17 +200,18 @@ def check(
     except InputError as problem:
         refuse(console, problem)
     out = new_console()
+    written = None
     if "rayhunter" in formats:
         try:
             written = _rayhunter(outcome.folder)
         except OSError as error:
             refuse(console, InputError(f"{error.filename or RAYHUNTER_NDJSON}: cannot be written ({error.strerror})"))
-        if not quiet:
-            print_line(out, written)
     if quiet:
         print_line(out, shown(str(outcome.folder)))
     else:
         render_summary(out, outcome.result, outcome.folder, verbose)
+        if written is not None:
+            print_line(out, written)
     # The process ends here: the collector's last full pass at exit, over the index and every set the
     # run held, would only cost time.
     gc.disable()

@@ -45,75 +45,101 @@ EVENT_TYPES = {"info": "Informational", "low": "Low", "medium": "Medium", "high"
 
 @dataclass(frozen=True, slots=True)
 class Analyzer:
-    """One family of vestige's cellular rules, as a Rayhunter analyzer: a rule whose name (after
-    ``cellular.``) contains one of ``keywords`` belongs to it (families are tried in ``MATCH_ORDER``)."""
+    """One family of vestige's cellular rules, as a Rayhunter analyzer: its ``rules``, and for a rule this
+    module does not list (a newer vestige's), the ``keywords`` one of which its name contains (families are
+    tried in ``MATCH_ORDER``)."""
 
     name: str
     description: str
+    rules: tuple[str, ...] = field(default=())
     keywords: tuple[str, ...] = field(default=())
 
 
 REDIRECT = Analyzer(
     "Connection Release/Redirected Carrier 2G Downgrade",
     "vestige: an LTE RRC connection release redirecting the phone to GERAN (high) or UTRA (medium)",
+    ("cellular.lte.redirect_downgrade",),
     ("redirect",),
 )
 SIB_PRIORITY = Analyzer(
     "LTE SIB 6/7 Downgrade",
     "vestige: SIB6/SIB7 reselection priority of UTRA or GERAN above every LTE priority of SIB3/SIB5",
+    ("cellular.lte.sib_priority_downgrade",),
     ("sib6", "sib7", "priority", "reselection"),
 )
 AS_NULL_CIPHER = Analyzer(
     "Null Cipher",
-    "vestige: RRC security mode command with eea0; high only where the PLMN or cell was seen earlier with EEA1-3",
+    "vestige: RRC security mode command with eea0 (UMTS: UEA0); high only where the PLMN or cell was seen earlier "
+    "with EEA1-3",
+    ("cellular.lte.null_cipher_as", "cellular.umts.null_cipher"),
     ("null_cipher", "eea0", "null_ciphering"),
 )
 NAS_NULL_CIPHER = Analyzer(
     "NAS Null Cipher Requested",
     "vestige: EMM security mode command with EEA0; high only where the PLMN was seen earlier with EEA1-3",
-    ("nas_null", "nas_eea0"),
+    ("cellular.lte.null_cipher_nas",),
+    ("null_cipher_nas", "nas_null", "nas_eea0"),
 )
 NULL_INTEGRITY = Analyzer(
     "Null Integrity",
     "vestige: eia0 put in force outside an emergency attach",
+    ("cellular.lte.null_integrity",),
     ("integrity", "eia0"),
 )
 IDENTITY = Analyzer(
     "Identity (IMSI or IMEI) requested in suspicious manner",
     "vestige: the identity-request state machine (IMSI requested, then reject or detach without authentication; "
     "IMSI requested with no attach, TAU or service request before it)",
+    (
+        "cellular.lte.imsi_request_then_reject",
+        "cellular.lte.imsi_request_unsolicited",
+        "cellular.lte.equipment_identity_request",
+        "cellular.lte.identity_request_then_no_service",
+        "cellular.umts.imsi_request_reject",
+    ),
     ("identity", "imsi_request", "imei"),
 )
 AUTHENTICATION = Analyzer(
     "Authentication failure (MAC failure)",
     "vestige: the phone answered an authentication request with Authentication Failure, cause MAC failure (#20)",
+    ("cellular.lte.authentication_mac_failure",),
     ("authentication", "mac_failure"),
 )
 EXPOSING = Analyzer(
     "Diagnostic detector for messages which might lead to IMSI exposure",
     "vestige: IMSI-exposing reject causes and network-originated detach requests, as corroboration",
+    ("cellular.lte.imsi_exposing_message",),
     ("reject", "exposing", "detach"),
 )
 INCOMPLETE_SIB = Analyzer(
     "Incomplete SIB",
     "vestige: SIB1 scheduling fewer than two system information messages",
+    ("cellular.lte.incomplete_sib1",),
     ("incomplete", "sib1"),
 )
 GSM_CIPHER = Analyzer(
     "2G cipher downgrade",
     "vestige: GSM cipher mode command without ciphering where the network normally ciphers, a cipher weaker "
     "than earlier on the same cell, GEA0/GEA1",
+    (
+        "cellular.gsm.no_ciphering",
+        "cellular.gsm.cipher_downgrade",
+        "cellular.gsm.gprs_weak_cipher",
+        "cellular.gsm.breakable_cipher",
+    ),
     ("cipher", "a5", "gea"),
 )
 GSM_IDENTIFICATION = Analyzer(
     "2G identification catcher",
     "vestige: location update, then IMSI request, then reject without authentication",
+    ("cellular.gsm.location_update_imsi_reject",),
     ("location_update", "identification"),
 )
 GSM_BROADCAST = Analyzer(
     "2G broadcast parameter score",
     "vestige: SnoopSnitch-style score of broadcast parameters (T3212, neighbours, reselect offset, paging), "
     "alarm above 2.6",
+    ("cellular.gsm.catcher_score",),
     ("score", "broadcast", "t3212"),
 )
 OTHER = Analyzer("Other vestige cellular detectors", "vestige: cellular rules of no family above")
@@ -174,8 +200,13 @@ class RayhunterCount:
     findings: int
 
 
+_BY_RULE = {rule: analyzer for analyzer in ANALYZERS for rule in analyzer.rules}
+
+
 def analyzer_of(rule: str) -> Analyzer:
-    """The family of a cellular rule."""
+    """The family of a cellular rule: the one listing it, else the first whose keyword its name holds."""
+    if rule in _BY_RULE:
+        return _BY_RULE[rule]
     name = rule.removeprefix(CELLULAR_PREFIX).lower()
     return next((a for a in MATCH_ORDER if any(k in name for k in a.keywords)), OTHER)
 
