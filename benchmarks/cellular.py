@@ -38,8 +38,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cellular" / "mobileinsight"
-READER, DECODER = "vestige.cellular.diag", "vestige.cellular.decoding"
-"""The modules of vestige's DIAG reader and of its decoders (``read_diag``, ``decode``)."""
+READER, DECODER = "vestige.cellular.diag", "vestige.cellular.artifacts.signalling"
+"""The modules of vestige's DIAG reader (``read_diag``) and of the signalling artifact's decoding (``decode``)."""
 
 
 def vestige_loop_or_reason() -> Callable[[Path], int] | str:
@@ -118,31 +118,25 @@ def scat_pcap(log: Path, scratch: Path, scat: str) -> tuple[Path | None, float, 
     return pcap, seconds, ""
 
 
-def measure(log: Path, loop: Callable[[Path], int] | str, tshark: str | None, scat: str | None) -> None:
+def measure(log: Path, loop: Callable[[Path], int], tshark: str | None, scat: str | None) -> None:
     print(f"{log.name} ({log.stat().st_size / 1e6:.1f} MB)")
     with tempfile.TemporaryDirectory(prefix="vestige-bench-cellular-") as folder:
         scratch = Path(folder)
         check = [sys.executable, "-m", "vestige", "check", str(log), "-o", str(scratch / "out"), "-q"]
         check_time, check_status, check_rss, check_errors = timed_command(check)
-        messages = None
-        if isinstance(loop, str):
-            print(f"  vestige read + decode: skipped: {loop}")
-        else:
-            gc.collect()
-            start = time.perf_counter()
-            messages = loop(log)
-            loop_time = time.perf_counter() - start
-            print(
-                f"  vestige read + decode (in process):   {loop_time:7.2f} s {rate(messages, loop_time)}  "
-                f"({messages:,} messages)"
-            )
-        told = f"{check_time:7.2f} s"
-        if messages is not None:
-            told += f" {rate(messages, check_time)}"
-        state = (
-            "" if check_status == 0 or check_status == 1 else f"  FAILED (exit {check_status}: {check_errors.strip()})"
+        gc.collect()
+        start = time.perf_counter()
+        messages = loop(log)
+        loop_time = time.perf_counter() - start
+        print(
+            f"  vestige read + decode (in process):   {loop_time:7.2f} s {rate(messages, loop_time)}  "
+            f"({messages:,} messages)"
         )
-        print(f"  vestige check (pipeline, subprocess): {told}   peak RSS {check_rss / 2**20:.0f} MiB{state}")
+        failed = "" if check_status in (0, 1) else f"  FAILED (exit {check_status}: {check_errors.strip()})"
+        print(
+            f"  vestige check (pipeline, subprocess): {check_time:7.2f} s {rate(messages, check_time)}   "
+            f"peak RSS {check_rss / 2**20:.0f} MiB{failed}"
+        )
         if tshark is None or scat is None:
             missing = " and ".join(name for name, path in (("tshark", tshark), ("scat", scat)) if path is None)
             print(f"  tshark: skipped: {missing} not installed")
@@ -162,7 +156,7 @@ def measure(log: Path, loop: Callable[[Path], int] | str, tshark: str | None, sc
             f"  tshark -r (peer):                     {tshark_time:7.2f} s {rate(packets, tshark_time)}   "
             f"peak RSS {tshark_rss / 2**20:.0f} MiB{failed}"
         )
-        if messages is not None and tshark_time > 0:
+        if tshark_time > 0:
             tshark_rate = packets / tshark_time
             print(f"  ratio vestige loop / tshark (rate):   {messages / loop_time / tshark_rate:7.2f}")
             print(f"  ratio vestige check / tshark (rate):  {messages / check_time / tshark_rate:7.2f}")
