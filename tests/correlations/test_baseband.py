@@ -360,3 +360,18 @@ def test_the_check_of_a_capture_and_a_downgraded_diag_log_is_consistent_with_a_r
         "The phone was camped on GSM, PLMN 001-01, LAC 1, cell 1, ARFCN 20, BSIC 7 (since 2024-05-14T09:12:01.250000Z)."
         in str(finding["explanation"])
     )
+
+
+def test_a_log_of_absurd_times_costs_nothing_but_its_place_in_the_window() -> None:
+    # a crafted DIAG timestamp: a time no calendar holds (the records' own times are then None)
+    absurd = replace(
+        baseline(HOME, 10, 0, 0, ()),
+        payload=replace(baseline(HOME, 10, 0, 0, ()).payload, first_time_ns=10**30, last_time_ns=10**30),
+    )
+    [finding] = judged([absurd, summary()])
+    assert finding.title.endswith("cannot be tested: the baseband log does not cover its time")
+    assert (
+        "The baseband log covers diag.qmdl from 1000000000000000000000.000000 s after the Unix epoch to "
+        "1000000000000000000000.000000 s after the Unix epoch: nothing of it falls within ±300 s of the injection."
+        in finding.explanation
+    )

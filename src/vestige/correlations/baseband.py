@@ -43,7 +43,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from vestige.cellular.frames import GSM, LTE, NR, Cell
 from vestige.cellular.records import CellBaseline, CellChange, LogSummary, SecurityContext, Signalling
@@ -111,6 +111,9 @@ Log = tuple[int | None, str]
 """A log: its acquisition's position (None in a check of one) and its path."""
 
 
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _seconds(moment: datetime) -> float:
     return (moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)).timestamp()
 
@@ -119,9 +122,16 @@ def _told_ns(time_ns: int | None) -> str:
     if time_ns is None:
         return "an unknown time"
     try:
-        return format_time(datetime.fromtimestamp(time_ns / 1e9, timezone.utc)) or str(time_ns)
-    except (OverflowError, OSError, ValueError):  # a time no calendar holds: the log's own bytes
+        return format_time(_UNIX_EPOCH + timedelta(microseconds=time_ns // 1000)) or str(time_ns)
+    except OverflowError:  # a time no calendar holds: the log's own bytes
         return f"{time_ns} ns after the Unix epoch"
+
+
+def _told_seconds(seconds: float) -> str:
+    try:
+        return format_time(_UNIX_EPOCH + timedelta(microseconds=round(seconds * 1e6))) or str(seconds)
+    except (OverflowError, ValueError):  # a time no calendar holds: the log's own bytes
+        return f"{seconds:.6f} s after the Unix epoch"
 
 
 def _listed(items: Sequence[str]) -> str:
@@ -418,8 +428,7 @@ class BasebandDuringInjection:
         if seen is None:
             spans = (
                 "; ".join(
-                    f"{path} from {format_time(datetime.fromtimestamp(span.start, timezone.utc))} to "
-                    f"{format_time(datetime.fromtimestamp(span.end, timezone.utc))}"
+                    f"{path} from {_told_seconds(span.start)} to {_told_seconds(span.end)}"
                     for (_, path), span in (
                         (log, baseband.spans[log]) for log in baseband.logs if log in baseband.spans
                     )
