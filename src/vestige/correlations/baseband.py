@@ -6,9 +6,11 @@ onto a network that does not authenticate itself to the phone, or that does not 
 authentication; 3GPP TS 43.020), or LTE/UMTS with null ciphering (eea0, UEA0) or null integrity (eia0; TS
 33.401 allows it only for unauthenticated emergency calls). LTE and 5G with AKA, integrity and EEA1-3 on the
 phone's usual cell leave it no way in without the subscriber's key. So for every injection or injected-redirect
-finding of a check (``network`` D10/D11, ``safari_history`` D1/D2, and their pairing by ``injection``), this
-module reads what the baseband log (the ``cellular`` signalling artifact: ``cellular.records``) shows in
-``WINDOW_SECONDS`` either side of the injection's time:
+finding of a check (``network`` D10/D11, ``safari_history`` D1/D2), this module reads what the baseband log
+(the ``cellular`` signalling artifact: ``cellular.records``) shows in ``WINDOW_SECONDS`` either side of the
+injection's time. (The pairing of both by ``injection`` is tested too when it reaches this correlator; the
+engine gives correlators the artifacts' findings only, so today each side of a paired injection is tested
+on its own.) It reads:
 
 - the serving cell at that time (RAT, PLMN, area, cell, channel; the last ``CellChange`` before it, else the
   ``CellBaseline`` whose span holds it);
