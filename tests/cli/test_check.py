@@ -100,7 +100,7 @@ def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tm
             "name": "correlation.baseband_during_injection",
             "version": 1,
             "description": "For each injection or injected redirect, what the baseband log shows around it (serving "
-            "cell, ciphering and integrity, cell changes, identity requests, rogue-station findings), against the "
+            "cell, ciphering and integrity, cell changes, IMSI requests, rogue-station findings), against the "
             "hypothesis of a rogue base station",
             "records": 0,
         },

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from vestige.cellular.frames import GSM, LTE, Cell
+from vestige.cellular.lte import EmmIdentityRequest
 from vestige.cellular.records import (
     CellBaseline,
     CellChange,
-    Decoded,
     LogSummary,
     Security,
     SecurityContext,
@@ -63,10 +63,11 @@ def context(number: int, seconds: float, cell: Cell, layer: str, ciphering: str,
     )
 
 
-def identity_request(number: int, seconds: float, cell: Cell) -> Record:
-    message = Decoded("EMMIdentityRequest", "EMM")
+def identity_request(number: int, seconds: float, cell: Cell, identity_type: int = 1) -> Record:
+    """An EMM Identity Request as the LTE decoder gives it: for the IMSI (1), IMEI (2) or IMEISV (3)."""
+    message = EmmIdentityRequest("EMMIdentityRequest", "EMM", identity_type=identity_type)
     payload = Signalling(number, cell.rat, "NAS", "plain", False, cell, message)
-    return record(number, seconds, "EMM Identity Request (IMSI)", payload)
+    return record(number, seconds, f"EMM Identity Request ({message.identity_name})", payload)
 
 
 def baseline(cell: Cell, first_number: int, first: float, last: float, ciphering: tuple[str, ...]) -> Record:

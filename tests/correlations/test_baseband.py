@@ -60,8 +60,9 @@ def test_a_gsm_cell_with_a5_0_after_a_redirect_to_geran_is_consistent_with_a_rog
     assert finding.rule == RULE
     assert finding.severity is Severity.MEDIUM
     assert finding.title == (
-        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a cell first "
-        "seen then and a rogue-station finding (cellular.lte_redirect_to_geran)"
+        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a serving "
+        "cell first seen then, without integrity protection and a rogue-station finding "
+        "(cellular.lte_redirect_to_geran)"
     )
     assert finding.time == INJECTION.time
     assert cited(finding) == [
@@ -77,15 +78,17 @@ def test_a_gsm_cell_with_a5_0_after_a_redirect_to_geran_is_consistent_with_a_rog
         "(since 2024-05-14T09:11:51.250000Z). Ciphering and integrity in force or put in force: AS ciphering eea2, "
         f"integrity eia2 at 2024-05-14T08:52:51.250000Z on {HOME_TEXT}; AS ciphering none at "
         f"2024-05-14T09:12:01.250000Z on {FAKE_TEXT}. 1 cell change in the window: from {HOME_TEXT} to {FAKE_TEXT} "
-        f"at 2024-05-14T09:11:51.250000Z. 1 cell first seen in the window: {FAKE_TEXT} at "
-        "2024-05-14T09:11:51.250000Z. No identity request in the window. Rogue-station findings in the window: An "
+        "at 2024-05-14T09:11:51.250000Z. 1 serving cell first seen without integrity protection in the window: "
+        f"{FAKE_TEXT} at "
+        "2024-05-14T09:11:51.250000Z. No IMSI request in the window. Rogue-station findings in the window: An "
         "LTE connection release redirected the phone to GERAN (2G) (cellular.lte_redirect_to_geran, high, at "
         "2024-05-14T09:11:41.250000Z). A rogue base station can tamper with traffic only after pulling the phone "
         "onto a network without mutual authentication or without ciphering (2G, or null ciphering); what the log "
-        "shows here is consistent with that hypothesis: a GSM (2G) cell, no ciphering (A5/0), a cell first seen "
-        "then and a rogue-station finding (cellular.lte_redirect_to_geran)."
+        "shows here is consistent with that hypothesis: a GSM (2G) cell, no ciphering (A5/0), a serving "
+        "cell first seen then, without integrity protection and a rogue-station finding "
+        "(cellular.lte_redirect_to_geran)."
     )
-    assert finding.caveats[-1].startswith("2G, null ciphering, new cells and identity requests also occur")
+    assert finding.caveats[-1].startswith("2G, null ciphering, new cells and IMSI requests also occur")
 
 
 def test_ciphered_lte_on_a_cell_seen_before_and_after_argues_against_a_rogue_station() -> None:
@@ -104,11 +107,12 @@ def test_ciphered_lte_on_a_cell_seen_before_and_after_argues_against_a_rogue_sta
         (2, LOG, None, f"2024-05-14T08:52:41.250000Z: Cell {HOME_TEXT}"),
     ]
     assert finding.explanation.endswith(
-        "No cell change in the window. No cell first seen in the window. No identity request in the window. No "
+        "No cell change in the window. No serving cell first seen without integrity protection in the window. "
+        "No IMSI request in the window. No "
         "rogue-station finding (cellular, medium or above) in the window. A rogue base station can tamper with "
         "traffic only after pulling the phone onto a network without mutual authentication or without ciphering "
         "(2G, or null ciphering); the log shows the phone on LTE with eea2, eia2 in force on a cell it was on "
-        "before the window opened and after it closed, with no cell change, no identity request and no "
+        "before the window opened and after it closed, with no cell change, no IMSI request and no "
         "rogue-station finding, which argues against that hypothesis."
     )
     assert finding.caveats[-1] == (
@@ -172,9 +176,34 @@ def test_an_identity_request_and_a_null_integrity_are_consistent_signs() -> None
     [finding] = judged(records)
     assert finding.severity is Severity.MEDIUM
     assert finding.title == (
-        "Around an injected response, the baseband log shows no ciphering (eea0) and an identity request"
+        "Around an injected response, the baseband log shows no ciphering (eea0) and an IMSI request"
     )
     assert (2, LOG, 210, "2024-05-14T09:13:11.250000Z: EMM Identity Request (IMSI)") in cited(finding)
+
+
+def test_an_imeisv_request_and_a_new_serving_cell_that_put_integrity_in_force_are_no_sign() -> None:
+    # Sprint's benign logs hold dozens of IMEISV requests after authentication; a cell that integrity-protected
+    # its security mode command derived its keys from AKA, so it is the phone's network
+    other = replace(HOME, cell_id=0x1A2B3D, cell_index=102)
+    records = [
+        *ciphered(),
+        identity_request(210, -30, HOME, identity_type=3),
+        change(220, -20, HOME, other),
+        baseline(other, 220, -20, 1100, ("AS eea2",)),
+    ]
+    proven = replace(records[-1], payload=replace(records[-1].payload, integrity=("AS eia2",)))
+    [finding] = judged([*records[:-1], proven])
+    assert finding.severity is Severity.INFO
+    assert finding.title == (
+        "Around an injected response, the baseband log shows LTE with no ciphering seen: neither a downgrade nor a "
+        "ciphered cell held throughout"
+    )
+    [unproven] = judged(records)
+    assert unproven.severity is Severity.MEDIUM
+    assert unproven.title == (
+        "Around an injected response, the baseband log shows a serving cell first seen then, without integrity "
+        "protection"
+    )
 
 
 def test_every_injection_rule_is_tested_and_nothing_else() -> None:
@@ -281,8 +310,9 @@ def test_the_check_of_a_capture_and_a_downgraded_log_is_consistent_with_a_rogue_
     [finding] = checked(tmp_path, capture, downgraded_log(tmp_path / "log.pcap"))
     assert (finding["severity"], finding["time"]) == ("medium", "2024-05-14T09:12:41.285200Z")
     assert finding["title"] == (
-        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a cell first "
-        "seen then and a rogue-station finding (cellular.lte.redirect_downgrade)"
+        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a serving "
+        "cell first seen then, without integrity protection and a rogue-station finding "
+        "(cellular.lte.redirect_downgrade)"
     )
     assert places(finding) == [
         (0, "capture.pcap", 5),  # the forged segment, the genuine one, the request
@@ -344,8 +374,9 @@ def test_the_check_of_a_capture_and_a_downgraded_diag_log_is_consistent_with_a_r
     [finding] = checked(tmp_path, capture, downgraded_diag_log(tmp_path / "diag.qmdl"))
     assert finding["severity"] == "medium"
     assert finding["title"] == (
-        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a cell first "
-        "seen then and a rogue-station finding (cellular.lte.redirect_downgrade)"
+        "Around an injected response, the baseband log shows a GSM (2G) cell, no ciphering (A5/0), a serving "
+        "cell first seen then, without integrity protection and a rogue-station finding "
+        "(cellular.lte.redirect_downgrade)"
     )
     assert places(finding) == [
         (0, "capture.pcap", 5),

@@ -16,15 +16,17 @@ on its own.) It reads:
   ``CellBaseline`` whose span holds it);
 - the ciphering and integrity in force (the last ``SecurityContext`` of each layer before the window) or put
   in force within it;
-- cell changes, cells first seen within it (``CellBaseline.first_time_ns``), identity requests, and the
-  ``cellular.*`` findings of medium or higher severity (the rogue-station detectors).
+- cell changes, whether the serving cell was first seen within it (``CellBaseline.first_time_ns``) and never
+  put integrity in force (one that did protected its security mode command with keys from AKA: it is the
+  phone's network), requests for the IMSI, and the ``cellular.*`` findings of medium or higher severity (the
+  rogue-station detectors).
 
 The finding (one per injection finding) says which of three things the log shows, and cites every record
 it used (each locator names its acquisition in a check of several):
 
 - consistent with a rogue station (medium: it supports the defence's alternative, and is itself a concern):
-  GSM, null ciphering or integrity, a cell first seen in the window, an identity request, or a rogue-station
-  finding;
+  GSM, null ciphering or integrity, a serving cell first seen in the window (and never integrity-protected),
+  an IMSI request, or a rogue-station finding;
 - arguing against it (info): LTE or NR with integrity and EEA1-3 in force on a cell seen before the window
   opened and after it closed, no cell change, and none of the above;
 - neither (info): a log that covers the time without showing either (no security mode command seen, a cell
@@ -36,7 +38,7 @@ The window is wider than ``clocks.CLOCK_SKEW_SECONDS`` (the modem's clock, set b
 capture's or phone's clock each may be off), yet short beside a phone's stay on one cell when it does not move.
 
 Records kept (``select``): security contexts, cell changes, cell baselines and log summaries (one per log),
-and signalling records of identity requests; each kind sorted by time once, so that each injection costs a
+and signalling records of IMSI requests; each kind sorted by time once, so that each injection costs a
 few binary searches.
 """
 
@@ -48,7 +50,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from vestige.cellular.frames import GSM, LTE, NR, Cell
-from vestige.cellular.records import CellBaseline, CellChange, LogSummary, SecurityContext, Signalling
+from vestige.cellular.gsm import IdentityRequest
+from vestige.cellular.lte import EmmIdentityRequest
+from vestige.cellular.records import CellBaseline, CellChange, Decoded, LogSummary, SecurityContext, Signalling
 from vestige.correlations.clocks import CLOCK_SKEW_SECONDS, cited
 from vestige.correlations.injection import InjectionOnDeviceAndWire
 from vestige.ios.artifacts.safari_history import REDIRECT_RULES
@@ -81,6 +85,10 @@ NULL_CIPHERING = frozenset({"eea0", "nea0", "uea0", "gea0", "a5/0", "none"})
 NULL_INTEGRITY = frozenset({"eia0", "nia0", "uia0"})
 STRONG_CIPHERING = frozenset({"eea1", "eea2", "eea3", "nea1", "nea2", "nea3"})
 STRONG_INTEGRITY = frozenset({"eia1", "eia2", "eia3", "nia1", "nia2", "nia3"})
+PROVEN_INTEGRITY = STRONG_INTEGRITY | {"uia1", "uia2"}
+"""Integrity a cell put in force: its security mode command was protected with keys from AKA, which a station
+without the subscriber's key cannot derive, so the cell belongs to the phone's network."""
+IMSI_TYPE = 1
 AUTHENTICATED_RATS = frozenset({LTE, NR})
 AS, NAS = "AS", "NAS"
 
@@ -95,9 +103,9 @@ CAVEATS = (
     "refutes it.",
 )
 CONSISTENT_CAVEATS = (
-    "2G, null ciphering, new cells and identity requests also occur on benign networks (operators that use eea0, "
-    "fallback to 2G for calls, a phone on the move, IMEISV checks): that the log is consistent with a rogue base "
-    "station does not show that one was there.",
+    "2G, null ciphering, new cells and IMSI requests also occur on benign networks (operators that use eea0, "
+    "fallback to 2G for calls, a phone on the move, a network that lost the phone's temporary identity): that the "
+    "log is consistent with a rogue base station does not show that one was there.",
 )
 AGAINST_CAVEATS = (
     "The log is what the modem reported: it argues against a rogue base station on the radio link, not against "
@@ -302,7 +310,7 @@ class _Baseband:
             ),
             changes=_in_order(r for t in changes for r in t.between(start, end)),
             identity_requests=_in_order(r for t in requests for r in t.between(start, end)),
-            new_cells=self._new_cells(baselines, start, end),
+            new_cells=self._new_cells(baselines, serving, start, end),
             rogue=tuple(
                 self.rogue[bisect.bisect_left(self.rogue_times, start) : bisect.bisect_right(self.rogue_times, end)]
             ),
@@ -323,19 +331,36 @@ class _Baseband:
                 return record
         return None
 
-    def _new_cells(self, baselines: list[Record], start: float, end: float) -> tuple[Record, ...]:
-        """Cells first seen within the window, other than the first cell of a log (nothing was seen before it)."""
+    def _new_cells(self, baselines: list[Record], serving: Cell | None, start: float, end: float) -> tuple[Record, ...]:
+        """The serving cell when it was first seen within the window, unless it was the first cell of its log
+        (nothing was seen before it) or proved that it belongs to the phone's network (integrity put in force on
+        it). Only the serving cell counts: the traffic went through it, and a phone reads the broadcasts of many
+        cells it never uses (a log of attach cycles shows a dozen new ones in ten minutes)."""
+        if serving is None:
+            return ()
         found = []
         for record in baselines:
             baseline = record.payload
             assert isinstance(baseline, CellBaseline)
+            if not _same_cell(baseline.cell, serving):
+                continue
             span = self.spans.get(_log(record))
             first = baseline.first_time_ns
             if first is None or span is None or first / 1e9 <= span.start:
                 continue
+            # the baseline names each as its layer and algorithm ("AS eia2")
+            if any(i.split()[-1].lower() in PROVEN_INTEGRITY for i in baseline.integrity if i.split()):
+                continue
             if start <= first / 1e9 <= end:
                 found.append(record)
         return tuple(sorted(found, key=lambda r: (getattr(r.payload, "first_time_ns", 0) or 0, r.locator.path)))
+
+
+def _asks_imsi(message: Decoded) -> bool:
+    """An identity request for the IMSI (EMM, MM or GMM; TS 24.301 9.9.3.12, 24.008 10.5.5.9): what a catcher
+    asks. A request for the IMEI or IMEISV after authentication is an operator's routine check (Sprint's logs
+    hold dozens), so it is no sign here."""
+    return isinstance(message, EmmIdentityRequest | IdentityRequest) and message.identity_type == IMSI_TYPE
 
 
 def _security(record: Record) -> SecurityContext:
@@ -378,7 +403,7 @@ class BasebandDuringInjection:
     VERSION = 1
     DESCRIPTION = (
         "For each injection or injected redirect, what the baseband log shows around it (serving cell, ciphering "
-        "and integrity, cell changes, identity requests, rogue-station findings), against the hypothesis of a "
+        "and integrity, cell changes, IMSI requests, rogue-station findings), against the hypothesis of a "
         "rogue base station"
     )
     NEEDS: tuple[type, ...] = (Signalling, SecurityContext, CellChange, CellBaseline, LogSummary)
@@ -389,10 +414,10 @@ class BasebandDuringInjection:
 
     def select(self, record: Record) -> bool:
         """Security contexts, cell changes, baselines, the summaries of logs with signalling, and of the signalling,
-        identity requests."""
+        IMSI requests."""
         payload = record.payload
         if isinstance(payload, Signalling):
-            return payload.message.name.endswith("IdentityRequest")
+            return _asks_imsi(payload.message)
         if isinstance(payload, LogSummary):
             # the signalling artifact reads every capture of a check; one with no signalling is no baseband log
             return payload.frames > 0
@@ -491,7 +516,7 @@ class BasebandDuringInjection:
                 "A rogue base station can tamper with traffic only after pulling the phone onto a network without "
                 "mutual authentication or without ciphering (2G, or null ciphering); the log shows the phone on "
                 f"{seen.serving.rat} with {strong} in force on a cell it was on before the window opened and after it "
-                "closed, with no cell change, no identity request and no rogue-station finding, which argues "
+                "closed, with no cell change, no IMSI request and no rogue-station finding, which argues "
                 "against that hypothesis."
             )
         else:
@@ -503,7 +528,7 @@ class BasebandDuringInjection:
             severity = Severity.INFO
             caveats = CAVEATS
             conclusion = (
-                "The log shows no 2G, null ciphering, new cell, identity request or rogue-station finding in the "
+                "The log shows no 2G, null ciphering, new cell, IMSI request or rogue-station finding in the "
                 f"window, but does not argue against a rogue base station either: {_listed(missing)}."
             )
         return Finding(
@@ -533,10 +558,19 @@ class BasebandDuringInjection:
         else:
             sentences.append("The log shows no security mode command before or within the window.")
         sentences.append(_told_records(("cell change", "cell changes"), seen.changes, _told_change))
-        sentences.append(_told_records(("cell first seen", "cells first seen"), seen.new_cells, _told_new_cell))
         sentences.append(
             _told_records(
-                ("identity request", "identity requests"),
+                (
+                    "serving cell first seen without integrity protection",
+                    "serving cells first seen without integrity protection",
+                ),
+                seen.new_cells,
+                _told_new_cell,
+            )
+        )
+        sentences.append(
+            _told_records(
+                ("IMSI request", "IMSI requests"),
                 seen.identity_requests,
                 lambda r: f"{r.summary} at {_time_of(r)}",
             )
@@ -588,11 +622,13 @@ def _consistent_signs(seen: _Seen) -> list[str]:
     signs.extend(nulls)
     if seen.new_cells:
         signs.append(
-            "a cell first seen then" if len(seen.new_cells) == 1 else f"{len(seen.new_cells)} cells first seen then"
+            "a serving cell first seen then, without integrity protection"
+            if len(seen.new_cells) == 1
+            else f"{len(seen.new_cells)} serving cells first seen then, without integrity protection"
         )
     if seen.identity_requests:
         count = len(seen.identity_requests)
-        signs.append("an identity request" if count == 1 else f"{count} identity requests")
+        signs.append("an IMSI request" if count == 1 else f"{count} IMSI requests")
     if seen.rogue:
         rules = sorted({f.rule for f in seen.rogue})
         signs.append(
