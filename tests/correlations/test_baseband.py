@@ -406,3 +406,28 @@ def test_a_log_of_absurd_times_costs_nothing_but_its_place_in_the_window() -> No
         "1000000000000000000000.000000 s after the Unix epoch: nothing of it falls within ±300 s of the injection."
         in finding.explanation
     )
+
+
+REAL_LOGS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cellular" / "mobileinsight"
+
+
+def test_an_injection_in_the_middle_of_a_real_benign_log_neither_fits_nor_is_argued_against(tmp_path: Path) -> None:
+    """MobileInsight's attach_sample.mi2log (Apache-2.0; 2020, US LTE, about 50 attach/detach cycles): around its
+    middle the phone is on LTE with eea2/eia2 but changes cells within minutes, so neither outcome holds."""
+    log = REAL_LOGS / "attach_sample.mi2log"
+    if not log.is_file():
+        pytest.skip(f"the real MobileInsight logs are not at {REAL_LOGS} (../shared/data beside the repository)")
+    capture = CaptureBuilder()
+    talk = capture.connect(PHONE, 51000, WEB, 80, at=1_588_959_612.943205, rtt=0.030)
+    talk.send(REQUEST)
+    talk.inject(FORGED, after=0.004)
+    talk.reply(GENUINE, after=0.026)
+    [finding] = checked(tmp_path, capture.write_pcap(tmp_path / "capture.pcap"), log)
+    assert (finding["severity"], finding["time"]) == ("info", "2020-05-08T17:40:12.978405Z")
+    assert finding["title"] == (
+        "Around an injected response, the baseband log shows LTE with AS ciphering eea2, integrity eia2: neither a "
+        "downgrade nor a ciphered cell held throughout"
+    )
+    assert str(finding["explanation"]).endswith(
+        "but does not argue against a rogue base station either: the phone changed cells in the window."
+    )
