@@ -150,8 +150,8 @@ def gsm_rr_body(payload: bytes, channel: str, *, uplink: bool, length: int | Non
 
 
 def gsm_cell_information_body(arfcn: int, bsic: int, band: int = 8) -> bytes:
-    """A GSM RR cell information (0x5134) body: ARFCN and band, BCC, NCC, cell id, LAI, priority, NCC
-    permitted (the last ones as a German network of SCAT's tests would give them)."""
+    """A GSM RR cell information (0x5134) body: ARFCN and band, BCC, NCC, then a fixed cell id (0x7618), LAI
+    (262-02, LAC 0x141), priority and NCC permitted, which the reader does not use."""
     return (
         struct.pack("<HBBH", band << 12 | arfcn, bsic & 7, bsic >> 3, 0x7618) + bytes.fromhex("62f2200141") + b"\0\xff"
     )

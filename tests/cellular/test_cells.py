@@ -111,3 +111,53 @@ def test_the_tally_is_bounded() -> None:
         cell, change = cells.place(frame(number + 1, channel_number=number), None)
         assert change is not None and cell.channel_number == number
     assert sum(1 for _ in cells.baselines()) == MAX_CELLS
+
+
+def broadcast(number: int, channel_number: int, cell_index: int) -> Frame:
+    return Frame(number, 0, T + number * 1_000_000, LTE, RRC, "BCCH-DL-SCH", False, channel_number, cell_index, b"")
+
+
+def test_a_neighbours_broadcast_belongs_to_it_but_moves_nothing() -> None:
+    cells = CellTracker()
+    cells.place(frame(1), SIB1)
+    neighbour, change = cells.place(broadcast(2, 850, 7), OTHER)
+    assert (neighbour, change) == (Cell(LTE, "001-01", 1, 7, 850, 7), None)
+    assert cells.serving == IDENTIFIED
+    assert cells.place(nas(3), None) == (IDENTIFIED, None)
+    assert [(b.cell, b.messages) for b in cells.baselines()] == [(IDENTIFIED, 2), (neighbour, 1)]
+
+
+def test_before_any_serving_cell_a_message_without_channel_is_on_the_cell_last_heard() -> None:
+    cells = CellTracker()
+    cells.place(broadcast(1, 850, 7), OTHER)
+    heard, _ = cells.place(broadcast(2, 5230, 101), SIB1)
+    assert cells.serving is None
+    cell, change = cells.place(nas(3), None)
+    assert (cell, change) == (heard, CellChange(3, None, heard))
+    # after a redirection to GSM, a 2G NAS message is on the GSM cell whose broadcast was read
+    bcch = Frame(4, 0, None, GSM, RR, "BCCH", False, 70, 3, b"")
+    on_bcch, change = cells.place(bcch, CellIdentity(("001-01",), 9, 9))
+    assert change is None and cells.serving == heard
+    cell, change = cells.place(nas(5, GSM, DTAP), None)
+    assert (cell, change) == (on_bcch, CellChange(5, heard, on_bcch))
+    assert on_bcch == Cell(GSM, "001-01", 9, 9, 70, 3)
+
+
+def test_a_handover_commands_security_counts_for_its_target_once_the_phone_is_there() -> None:
+    cells = CellTracker()
+    cells.place(frame(1), SIB1)
+    target = cells.secure_next((LTE, 5230, 102), Security("AS", "eea0", "eia2"))
+    assert target == Cell(LTE, channel_number=5230, cell_index=102)
+    cell, change = cells.place(frame(2, cell_index=102), None)
+    assert change == CellChange(2, IDENTIFIED, cell)
+    assert [(b.cell.cell_index, b.ciphering) for b in cells.baselines()] == [(101, ()), (102, ("AS eea0",))]
+
+
+def test_a_partial_broadcast_completes_the_cell_it_names_among_those_of_its_channel() -> None:
+    """QCSuper gives every channel number as 0: cells share a channel and are told apart by their identity."""
+    cells = CellTracker()
+    first, _ = cells.place(frame(1, UMTS, RRC, 0, None), CellIdentity(("208-10",), 0x2F46, 0x907DCA))
+    second, _ = cells.place(frame(2, UMTS, RRC, 0, None), CellIdentity(("208-10",), 0x2F46, 0x90AE14))
+    again, change = cells.place(frame(3, UMTS, RRC, 0, None), CellIdentity((), None, 0x907DCA))
+    assert (again, change) == (first, CellChange(3, second, first))
+    assert [b.cell.cell_id for b in cells.baselines()] == [0x907DCA, 0x90AE14]

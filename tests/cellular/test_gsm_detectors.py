@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders.diag import DiagLogBuilder
 from tests.builders.gsmtap import GsmtapCapture
 from tests.cellular.test_gsm import (
     LOCATION_UPDATING_REQUEST,
@@ -19,6 +20,7 @@ from tests.cellular.test_gsm import (
 from tests.cellular.test_gsm import (
     SI3_WITH_PSEUDO_LENGTH as SI3_WITH_PSEUDO_LENGTH_HEX,
 )
+from vestige.cellular.diag import DiagReader
 from vestige.cellular.frames import DTAP, GSM, RR, RRC, UMTS, Cell, Frame
 from vestige.cellular.gsm import SystemInformation3, decode
 from vestige.cellular.gsm_detectors import MAX_CELLS, GsmDetectors
@@ -299,8 +301,8 @@ XPERIA = DATA / "qcsuper" / "sample_2g_3g_4g_xperia.pcap"
 
 def check_log(frames: list[Frame], path: str) -> tuple[list[Finding], Counter[str]]:
     """Decodes and checks every GSM and UMTS frame of a log, the serving cell of each RAT taken from the last
-    broadcast identity (as the signalling artifact does); gives the findings and the undecodable frames by
-    protocol."""
+    broadcast identity and the last carrier a frame gave (as the signalling artifact does); gives the findings
+    and the undecodable frames by protocol."""
     detectors = GsmDetectors()
     known: dict[str, Cell] = {}
     findings: list[Finding] = []
@@ -320,7 +322,10 @@ def check_log(frames: list[Frame], path: str) -> tuple[list[Finding], Counter[st
                 area=cell.area if identity.area is None else identity.area,
                 cell_id=cell.cell_id if identity.cell_id is None else identity.cell_id,
             )
-        cell = dataclasses.replace(cell, channel_number=frame.channel_number, cell_index=frame.cell_index)
+        if frame.channel_number is not None:  # NAS frames carry no carrier: theirs is that of the RRC around them
+            cell = known[frame.rat] = dataclasses.replace(
+                cell, channel_number=frame.channel_number, cell_index=frame.cell_index
+            )
         findings += detectors.feed(frame, message, cell, Locator(path, None, packet=frame.number))
     return findings + list(detectors.finish()), undecodable
 
@@ -375,3 +380,60 @@ def test_umts_catcher_over_gsmtap() -> None:
     findings = capture_findings(capture)
     assert summary(findings) == [("cellular.umts.imsi_request_reject", "high")]
     assert packets(findings[0]) == [1, 2]
+
+
+MOBILEINSIGHT = DATA / "mobileinsight"
+
+
+@pytest.mark.parametrize(
+    "name", ["att.mi2log", "attach_sample.mi2log", "mobility_sample.mi2log", "sprint.mi2log", "volte_sample.mi2log"]
+)
+def test_mobileinsight_logs_hold_no_2g_or_3g_signalling(name: str) -> None:
+    """The public MobileInsight logs are LTE only (US 2015-2020): no GSM or UMTS frame, so no finding."""
+    path = MOBILEINSIGHT / name
+    if not path.exists():
+        pytest.skip(f"the shared cellular data is not at {path}")
+    with path.open("rb") as stream:
+        frames = [f for f in DiagReader(stream, name).frames() if f.rat in (GSM, UMTS)]
+    assert frames == []
+    assert check_log(frames, name) == ([], Counter())
+
+
+def qmdl_findings(log: DiagLogBuilder) -> tuple[list[Finding], list[Frame]]:
+    frames = list(DiagReader(io.BytesIO(log.data()), "attack.qmdl").frames())
+    findings, undecodable = check_log(frames, "attack.qmdl")
+    assert undecodable == Counter()
+    return findings, frames
+
+
+def test_identification_catcher_in_a_qmdl() -> None:
+    """The C4 attack as a Qualcomm modem logs it: the GSM cell (0x5134), SI3 (0x512F on BCCH) and the MM
+    messages as UMTS NAS OTA (0x713A), which take the RAT of the GSM packets before them."""
+    log = DiagLogBuilder()
+    log.gsm_cell(20, 7)
+    log.gsm_rr(SI3_WITH_PSEUDO_LENGTH_HEX, "BCCH")
+    request = log.umts_nas(LOCATION_UPDATING_REQUEST, uplink=True)
+    identity = log.umts_nas(IDENTITY_IMSI, uplink=False)
+    log.umts_nas(IDENTITY_RESPONSE, uplink=True)
+    reject = log.umts_nas(LU_REJECT, uplink=False)
+    findings, frames = qmdl_findings(log)
+    assert [(f.rat, f.layer) for f in frames] == [(GSM, RR)] + [(GSM, DTAP)] * 4
+    assert summary(findings) == [
+        ("cellular.gsm.location_update_imsi_reject", "high"),
+        ("cellular.gsm.catcher_score", "high"),
+    ]
+    assert packets(findings[0]) == [request, identity, reject]
+    assert findings[0].title.endswith("on GSM, PLMN 001-01, LAC 1, cell 1, ARFCN 20, BSIC 7")
+
+
+def test_umts_catcher_and_null_cipher_in_a_qmdl() -> None:
+    log = DiagLogBuilder()
+    log.wcdma_cell(9750, 10700, 123)
+    identity = log.wcdma_rrc(direct_transfer(IDENTITY_IMSI), "DL-DCCH")
+    reject = log.wcdma_rrc(direct_transfer(LU_REJECT), "DL-DCCH")
+    command = log.wcdma_rrc(security_mode_command("uea0"), "DL-DCCH")
+    findings, _ = qmdl_findings(log)
+    assert summary(findings) == [("cellular.umts.imsi_request_reject", "high"), ("cellular.umts.null_cipher", "medium")]
+    assert packets(findings[0]) == [identity, reject]
+    assert packets(findings[1]) == [command]
+    assert findings[1].title == "A UMTS security mode command chose UEA0 (no ciphering) on UMTS, UARFCN 10700, PSC 123"

@@ -3,10 +3,21 @@ encoders, triggers exactly its rule; each benign counterpart stays below it."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import io
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
+
+from tests.builders.diag import T0, DiagLogBuilder
 from tests.cellular import lte_messages as m
-from vestige.cellular.frames import LTE, Cell, Frame
+from vestige.cellular.cells import CellTracker
+from vestige.cellular.diag import DiagReader
+from vestige.cellular.frames import LTE, RRC, Cell, Frame
 from vestige.cellular.lte import SystemInformationBlockType1, decode
 from vestige.cellular.lte_detectors import (
     CITED,
@@ -39,12 +50,17 @@ OPERATOR_CAVEAT = (
 def analyse(frames: list[Frame], cell: Cell | Callable[[Frame], Cell] = HOME) -> list[Finding]:
     detectors = LteDetectors()
     found: list[Finding] = []
+    cells: set[str] = set()
     for frame in frames:
         message = decode(frame)
         assert message is not None and message.error is None, (frame.number, message)
         serving = cell(frame) if callable(cell) else cell
+        cells.add(serving.text)
         found.extend(detectors.feed(frame, message, serving, Locator("diag.qmdl", None, packet=frame.number)))
     found.extend(detectors.finish())
+    for finding in found:  # every finding names the cell it saw, and cites messages of the log
+        assert any(text in finding.explanation for text in cells), finding.explanation
+        assert finding.evidence and finding.caveats and finding.time is not None
     return found
 
 
@@ -222,8 +238,7 @@ def test_imsi_request_then_reject_without_authentication_on_the_home_network_is_
     [finding] = analyse(log.frames)
     assert summary([finding]) == [(IMSI_THEN_REJECT_RULE, Severity.HIGH, [3, 4])]
     assert finding.title == (
-        "The network asked for the IMSI, then ended the exchange with EMMAttachReject with EMM cause #17 (Network "
-        "failure) without authenticating"
+        "An IMSI request without authentication was followed by EMMAttachReject with EMM cause #17 (Network failure)"
     )
     assert "The phone's own network 311-480 (from its attach or TAU request) is among the cell's PLMNs." in (
         finding.explanation
@@ -304,7 +319,10 @@ def test_imsi_request_with_no_request_before_it_after_the_grace_period_is_high()
     log.nas(m.IDENTITY_REQUEST_IMSI, uplink=False)
     [finding] = analyse(log.frames)
     assert summary([finding]) == [(UNSOLICITED_IMSI_RULE, Severity.HIGH, [2])]
-    assert finding.title == "The network asked for the IMSI while the phone had not asked to attach, update or connect"
+    assert (
+        finding.title
+        == "The network asked for the IMSI with no attach, update, service or connection request before it"
+    )
 
 
 def test_imsi_request_with_no_request_before_it_in_the_grace_period_gives_nothing() -> None:
@@ -440,3 +458,168 @@ def test_an_emergency_attach_logged_before_its_rrc_connection_request_stays_an_e
     log.rrc("UL-CCCH", m.connection_request())
     log.rrc("DL-DCCH", m.rrc_security_mode_command("eea2", "eia0-v920"))
     assert analyse(log.frames) == []
+
+
+# ----------------------------------------------------------------------------------------------
+# Real logs of benign networks (MobileInsight's public samples, Apache-2.0; /work/shared/data/SOURCES.md)
+
+MOBILEINSIGHT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cellular" / "mobileinsight"
+
+
+@dataclass(frozen=True)
+class RealRun:
+    frames: int
+    undecodable: dict[str, int]
+    null_ciphers: int
+    """Messages that put eea0 in force (RRC security mode commands and handover commands)."""
+    findings: list[Finding]
+
+
+@functools.cache
+def real_run(name: str) -> RealRun:
+    """Every LTE frame of a real log decoded, and the rules fed every one with the serving cell from the cell
+    tracker (the security-protected NAS copies too: the rules skip the second copy of a message)."""
+    path = MOBILEINSIGHT / f"{name}.mi2log"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared data set beside the repository)")
+    with path.open("rb") as stream:
+        frames = [frame for frame in DiagReader(stream, name).frames() if frame.rat == LTE]
+    tracker, detectors = CellTracker(), LteDetectors()
+    findings: list[Finding] = []
+    undecodable: Counter[str] = Counter()
+    null_ciphers = 0
+    for frame in frames:
+        message = decode(frame)
+        assert message is not None
+        if message.error is not None:
+            undecodable[message.name] += 1
+        cell, _ = tracker.place(frame, message.identity)
+        null_ciphers += message.security is not None and message.security.ciphering == "eea0" and frame.layer == RRC
+        findings.extend(detectors.feed(frame, message, cell, Locator(path.name, None, packet=frame.number)))
+    findings.extend(detectors.finish())
+    return RealRun(len(frames), dict(undecodable), null_ciphers, findings)
+
+
+@pytest.mark.parametrize(
+    ("name", "frames", "undecodable", "counts"),
+    [
+        (
+            "attach_sample",
+            3583,
+            {"ESMActDefaultEPSBearerCtxtRequest": 51},
+            {(PRIORITY_RULE, Severity.LOW): 1},
+        ),
+        ("mobility_sample", 6690, {}, {(PRIORITY_RULE, Severity.LOW): 3}),
+        ("volte_sample", 3017, {}, {(PRIORITY_RULE, Severity.LOW): 1}),
+        ("att", 33, {}, {}),
+        (
+            "sprint",
+            18183,
+            {"ESMActDefaultEPSBearerCtxtRequest": 83, "NAS": 83},
+            {(NULL_CIPHER_AS_RULE, Severity.MEDIUM): 13, (PRIORITY_RULE, Severity.LOW): 1},
+        ),
+    ],
+)
+def test_real_benign_logs(
+    name: str, frames: int, undecodable: dict[str, int], counts: dict[tuple[str, Severity], int]
+) -> None:
+    """No high or critical finding on any benign network. The undecodable frames are standalone copies of the
+    ESM message an Attach Accept carries (pycrate rejects one of its IEs) and, in sprint, uplink protected NAS
+    copies logged as 8 zero bytes."""
+    run = real_run(name)
+    assert run.frames == frames
+    assert run.undecodable == undecodable
+    assert Counter((f.rule, f.severity) for f in run.findings) == counts
+    assert max((f.severity for f in run.findings), default=Severity.INFO) < Severity.HIGH
+
+
+def test_sprint_null_ciphering_is_medium_with_the_operator_caveat() -> None:
+    """Sprint's band 41 (EARFCN 40978) put eea0 in force on 385 connections and 4 handovers in 2015, while its
+    band 25 (EARFCN 8665) ciphered with eea2: compared by carrier, every one stays medium."""
+    run = real_run("sprint")
+    ciphers = [f for f in run.findings if f.rule == NULL_CIPHER_AS_RULE]
+    assert run.null_ciphers == 389
+    assert sum(int(f.title.split()[0]) if f.title[0].isdigit() else 1 for f in ciphers) == 389
+    assert {f.severity for f in ciphers} == {Severity.MEDIUM}
+    assert all(OPERATOR_CAVEAT in f.caveats for f in ciphers)
+    assert all("EARFCN 40978" in f.explanation for f in ciphers)
+    first = min(ciphers, key=lambda f: f.evidence[0].locator.packet or 0)
+    assert first.title == "51 RRC (AS) commands put the null cipher eea0 in force"
+    assert first.evidence[0].excerpt == "frame 130: SecurityModeCommand (ciphering eea0, integrity eia1)"
+
+
+def test_att_umts_priorities_are_summed_up_by_network() -> None:
+    run = real_run("mobility_sample")
+    titles = sorted(f.title for f in run.findings)
+    assert titles == [
+        "SIB6 gives UMTS a higher reselection priority than every LTE frequency on 130 cells of PLMN 310-410",
+        "SIB6 gives UMTS a higher reselection priority than every LTE frequency on 3 cells of a network the log "
+        "does not name",
+        "System information gives 2G/3G reselection priorities and no LTE priority on 1 cell of PLMN 310-410",
+    ]
+
+
+def test_the_second_copy_of_a_protected_nas_message_is_not_counted_twice() -> None:
+    log = m.Log()
+    log.nas(m.authentication_failure(20), uplink=True)
+    protected = log.nas(bytes.fromhex("170102030405") + m.authentication_failure(20), uplink=True)
+    frames = [log.frames[0], dataclasses.replace(protected, channel="protected", time_ns=log.frames[0].time_ns)]
+    [finding] = analyse(frames)
+    assert summary([finding]) == [(MAC_FAILURE_RULE, Severity.MEDIUM, [1])]
+
+
+# ----------------------------------------------------------------------------------------------
+# Attacks in QMDL framing, read back by the DIAG reader
+
+
+def qmdl_findings(build: Callable[[DiagLogBuilder], None]) -> list[Finding]:
+    builder = DiagLogBuilder()
+    build(builder)
+    frames = list(DiagReader(io.BytesIO(builder.data()), "attack.qmdl").frames())
+    tracker, detectors = CellTracker(), LteDetectors()
+    found: list[Finding] = []
+    for frame in frames:
+        message = decode(frame)
+        assert message is not None and message.error is None
+        cell, _ = tracker.place(frame, message.identity)
+        found.extend(detectors.feed(frame, message, cell, Locator("attack.qmdl", None, packet=frame.number)))
+    found.extend(detectors.finish())
+    return found
+
+
+def sib1_at(builder: DiagLogBuilder, pci: int = 312) -> None:
+    builder.lte_rrc(m.sib1([("311", "480")], tac=19980, cell_id=48897544), "BCCH-DL-SCH", earfcn=5230, pci=pci, at=T0)
+
+
+def test_qmdl_geran_redirect() -> None:
+    def build(builder: DiagLogBuilder) -> None:
+        sib1_at(builder)
+        builder.lte_rrc(m.release(m.GERAN_REDIRECT), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 10**9)
+
+    [finding] = qmdl_findings(build)
+    assert summary([finding]) == [(REDIRECT_RULE, Severity.HIGH, [2])]
+    assert "LTE, PLMN 311-480, TAC 19980, cell 48897544, EARFCN 5230, PCI 312" in finding.explanation
+
+
+def test_qmdl_imsi_catcher_exchange() -> None:
+    def build(builder: DiagLogBuilder) -> None:
+        sib1_at(builder)
+        builder.lte_nas(m.ATTACH_REQUEST, uplink=True, at=T0 + 10**9)
+        builder.lte_rrc(m.connection_request(), "UL-CCCH", earfcn=5230, pci=312, at=T0 + 2 * 10**9)
+        builder.lte_nas(m.IDENTITY_REQUEST_IMSI, uplink=False, at=T0 + 3 * 10**9)
+        builder.lte_nas(m.attach_reject(17), uplink=False, at=T0 + 4 * 10**9)
+
+    [finding] = qmdl_findings(build)
+    assert summary([finding]) == [(IMSI_THEN_REJECT_RULE, Severity.HIGH, [4, 5])]
+
+
+def test_qmdl_null_cipher_after_ciphering_on_the_same_cell() -> None:
+    def build(builder: DiagLogBuilder) -> None:
+        sib1_at(builder)
+        builder.lte_rrc(m.rrc_security_mode_command("eea2", "eia2"), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 10**9)
+        builder.lte_rrc(m.release(), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 2 * 10**9)
+        builder.lte_rrc(m.rrc_security_mode_command("eea0", "eia2"), "DL-DCCH", earfcn=5230, pci=312, at=T0 + 3 * 10**9)
+
+    [finding] = qmdl_findings(build)
+    assert summary([finding]) == [(NULL_CIPHER_AS_RULE, Severity.HIGH, [4, 2])]
+    assert finding.title == "An RRC (AS) command put the null cipher eea0 in force where ciphering was seen before"

@@ -13,10 +13,13 @@ The serving cell is the cell of the last message that names a channel and is not
 the master and system information blocks of cells it is not camped on (searching a network, measuring a
 neighbour), so a broadcast message belongs to the cell that sent it but moves nothing; paging, common and
 dedicated control messages come from the cell the phone is camped on (or connected to). Messages that carry no
-channel (NAS messages, which DIAG logs apart from RRC) belong to the serving cell when it is of the same RAT
-(2G and 3G share their NAS, so MM and GMM belong to a GSM or UMTS serving cell alike); a message of another
-RAT with no channel belongs to that RAT's "unidentified" cell, which is never a cell change (only a channel
-makes one).
+channel (NAS messages, which DIAG logs apart from RRC; EPS NAS is taken as naming none whatever its header
+says) belong to the serving cell when it is of the same RAT
+(2G and 3G share their NAS, so MM and GMM belong to a GSM or UMTS serving cell alike). When the serving cell
+is none or of another RAT, such a message makes the cell of its RAT whose broadcast was read last the serving
+cell (a phone reads a cell's system information before it signals there: after a redirection to GSM, the
+GSM cell). Otherwise a message with no channel belongs to its RAT's
+"unidentified" cell, which is never a cell change.
 
 Each cell is tallied once for the whole log (first and last message, how many, every ciphering and integrity
 put in force while the phone was on it) for the baseline the detectors and the analyst compare against; the
@@ -29,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from vestige.cellular.frames import DTAP, GSM, UMTS, Cell, Frame
+from vestige.cellular.frames import DTAP, GSM, NAS, UMTS, Cell, Frame
 from vestige.cellular.records import CellBaseline, CellChange, CellIdentity, Security
 
 MAX_CELLS = 10_000
@@ -110,6 +113,8 @@ class CellTracker:
         self._tallies: dict[tuple[Channel, CellIdentity | None], _Tally] = {}
         self._serving: tuple[Channel, CellIdentity | None] | None = None
         self._serving_cell: Cell | None = None
+        self._broadcaster: tuple[Channel, CellIdentity | None] | None = None
+        """The cell whose broadcast was read last: where a phone that names no cell yet is camped."""
         self._last: _Tally | None = None
         """The tally of the last frame placed: where ``secure`` notes what it put in force."""
 
@@ -123,12 +128,14 @@ class CellTracker:
         cell change it shows (None when the phone stayed on its cell, or when the frame names no channel)."""
         channel = self._channel(frame)
         if channel is None:
-            serving = self._serving
-            if serving is None or not _belongs(frame, serving[0][0]):
+            camped = next((k for k in (self._serving, self._broadcaster) if k and _belongs(frame, k[0][0])), None)
+            if camped is None:
                 return self._place_at(((frame.rat, None, None), None), frame), None
-            channel = serving[0]
+            channel = camped[0]
         key = (channel, self._identify(channel, identity))
         cell = self._place_at(key, frame)
+        if is_broadcast(frame):
+            self._broadcaster = key
         if key == self._serving or is_broadcast(frame):
             return cell, None
         change = CellChange(frame.number, self._serving_cell, cell)
@@ -155,7 +162,9 @@ class CellTracker:
 
     @staticmethod
     def _channel(frame: Frame) -> Channel | None:
-        if frame.channel_number is None and frame.cell_index is None:
+        # EPS NAS rides on whatever RRC connection there is: a GSMTAP header's ARFCN field on it is not a
+        # carrier (writers leave it 0)
+        if frame.layer == NAS or (frame.channel_number is None and frame.cell_index is None):
             return None
         return (frame.rat, frame.channel_number, frame.cell_index)
 

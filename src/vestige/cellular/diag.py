@@ -385,6 +385,7 @@ class DiagReader:
         }
 
     def frames(self) -> Iterator[Frame]:
+        """The signalling messages, in file order (the stream is read once, as they are asked for)."""
         stats = self.stats
         found = False
         for number, offset, data in self._hdlc_frames():

@@ -185,6 +185,7 @@ def decode_dtap(payload: bytes, uplink: bool | None) -> Decoded:
         if decoded.error is None:
             break
         decoded = _decode_with(parser, payload)
+    # the pseudo-length field has 6 bits: a longer message cannot have had one
     if decoded.error is not None and decoded.protocol in _PSEUDO_LENGTH_RETRY and len(payload) < 64:
         retried = _decode_with(parse_NAS_MT, bytes([(len(payload) << 2) | 1]) + payload, wl2=True)
         if retried.error is None:

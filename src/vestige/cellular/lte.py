@@ -10,9 +10,10 @@ commands, a handover's security configuration) is in ``Decoded.security``; what 
 ``Decoded.identity``.
 
 Every byte is adversarial: pycrate raises on malformed UPER and answers ``(None, error)`` from its NAS parsers;
-either gives a ``Decoded`` with ``error`` set, never an exception, and a payload over ``MAX_PAYLOAD`` bytes is not
-handed to pycrate at all. A NAS message ciphered with a key the log does not hold (security header type 2 or 4)
-is named ``protected NAS (ciphered)``; one that is only integrity protected (type 1 or 3) is read inside.
+either gives a ``Decoded`` with ``error`` set, never an exception, and a payload over ``MAX_PAYLOAD`` bytes
+(``MAX_NAS_PAYLOAD`` for NAS) is not handed to pycrate at all. A NAS message ciphered with a key the log does not
+hold (security header type 2 or 4) is named ``protected NAS (ciphered)``; one that is only integrity protected
+(type 1 or 3) is read inside.
 
 pycrate's LTE RRC module takes about 0.6 s to import: it is imported on the first RRC frame, once.
 """
@@ -34,9 +35,13 @@ EMM = "EMM"
 ESM = "ESM"
 
 MAX_PAYLOAD = 16_384
-"""The largest payload handed to pycrate. The largest LTE RRC messages (a UE capability information with many
-band combinations) take a few kilobytes and a NAS message at most a few hundred bytes plus its containers;
-anything longer is a corrupt or hostile frame, and UPER decoding time grows with it."""
+"""The largest RRC payload handed to pycrate. The largest LTE RRC messages (a UE capability information with
+many band combinations) take a few kilobytes (1,531 bytes in the public MobileInsight logs); anything longer is
+a corrupt or hostile frame (pycrate reads 16 KiB of any bytes on any channel in under 20 ms)."""
+MAX_NAS_PAYLOAD = 4_096
+"""The largest NAS payload handed to pycrate: an EMM or ESM message takes at most a few hundred bytes (245 in the
+public logs) and an LPP container a few kilobytes, while pycrate's time on hostile NAS bytes grows faster than
+their length (4 KiB of zeros: about 0.1 s; 16 KiB: 1 s)."""
 
 CIPHERED = "protected NAS (ciphered)"
 
@@ -49,8 +54,13 @@ EMERGENCY_ATTACH = 6
 IMSI_DETACH_MT = 3
 """Network-originated detach type ``011``: IMSI detach (TS 24.301 9.9.3.7)."""
 
-NAS_ERRORS = {96: "invalid mandatory information", 97: "message type non-existent or not implemented", 111: "empty"}
-"""The codes pycrate's NAS parsers answer with, as TS 24.301 annex A names the EMM causes they borrow."""
+NAS_ERRORS = {
+    96: "invalid mandatory information",
+    97: "message type non-existent or not implemented",
+    111: "protocol error, unspecified",
+}
+"""The codes pycrate's NAS parsers answer with (111 for a message cut short), as TS 24.301 annex A names the EMM
+causes they borrow."""
 
 _ALGORITHM_SUFFIXES = ("-v920", "-v1130")
 
@@ -172,9 +182,10 @@ def decode(frame: Frame) -> Decoded | None:
     if frame.rat != LTE or frame.layer not in (RRC, NAS):
         return None
     protocol = RRC_PROTOCOL if frame.layer == RRC else EMM
-    if len(frame.payload) > MAX_PAYLOAD:
+    limit = MAX_PAYLOAD if frame.layer == RRC else MAX_NAS_PAYLOAD
+    if len(frame.payload) > limit:
         return Decoded(
-            name="oversized", protocol=protocol, error=f"payload of {len(frame.payload)} bytes, over {MAX_PAYLOAD}"
+            name="oversized", protocol=protocol, error=f"payload of {len(frame.payload)} bytes, over {limit}"
         )
     if not frame.payload:
         return Decoded(name="empty", protocol=protocol, error="empty payload")
@@ -246,18 +257,22 @@ def decode_rrc(channel: str, payload: bytes) -> Decoded:
     message = codec.messages.get(channel)
     if message is None:
         return Decoded(name=channel, protocol=RRC_PROTOCOL, error=f"no LTE RRC decoder for channel {channel!r}")
-    with codec.lock:  # pycrate decodes into the one shared message object
+    with codec.lock:  # pycrate decodes into the one shared message object: read it before the next decode
         try:
             message.from_uper(payload)
             value = message.get_val()
         except Exception as error:  # pycrate raises many kinds on bad UPER (CharpyErr, ASN1Err...)
             return Decoded(name=channel, protocol=RRC_PROTOCOL, error=f"{type(error).__name__}: {error}"[:300])
+        return _rrc_message(channel, value, codec.names)
+
+
+def _rrc_message(channel: str, value: Any, names: dict[str, str]) -> Decoded:
     if channel == "BCCH-BCH":
         return Decoded(name="MasterInformationBlock", protocol=RRC_PROTOCOL)
-    kind, body = _message_kind(value.get("message"), codec.names)
+    kind, body = _message_kind(value.get("message"), names)
     if kind is None:
         return Decoded(name=f"{channel} message class extension", protocol=RRC_PROTOCOL)
-    name = codec.names[kind]
+    name = names[kind]
     reader = _RRC_READERS.get(name)
     try:
         return reader(name, body) if reader is not None else Decoded(name=name, protocol=RRC_PROTOCOL)
@@ -479,14 +494,14 @@ class _NasParsers:
 
 @functools.cache
 def _nas_parsers() -> _NasParsers:
-    # Without CryptoMobile, pycrate warns at import that it cannot decipher NAS: nothing here deciphers.
-    emm_logger = logging.getLogger("pycrate_mobile.TS24301_EMM")
-    previous = emm_logger.disabled
-    emm_logger.disabled = True
-    try:
-        from pycrate_mobile.NASLTE import parse_NASLTE_MO, parse_NASLTE_MT  # type: ignore[import-untyped]
-    finally:
-        emm_logger.disabled = previous
+    # pycrate logs a warning for each IE it cannot read (and, at import, that it cannot decipher NAS without
+    # CryptoMobile: nothing here deciphers); a frame's error says what failed once. A level the application set
+    # itself is kept.
+    pycrate_logger = logging.getLogger("pycrate_mobile")
+    if pycrate_logger.level == logging.NOTSET:
+        pycrate_logger.setLevel(logging.ERROR)
+    from pycrate_mobile.NASLTE import parse_NASLTE_MO, parse_NASLTE_MT  # type: ignore[import-untyped]
+
     return _NasParsers(parse_NASLTE_MT, parse_NASLTE_MO)
 
 
@@ -501,12 +516,12 @@ def decode_nas(payload: bytes, uplink: bool | None) -> Decoded:
     else:
         order = (parsers.mobile_terminated,)
     protocol = ESM if payload[0] & 0x0F == 2 else EMM
-    error = 0
+    reason = ""
     for parse in order:
         try:
             message, error = parse(payload)
         except Exception as failure:  # pycrate's parsers are meant to answer, never raise
-            message, error = None, -1
+            message = None
             reason = f"{type(failure).__name__}: {failure}"[:300]
         else:
             reason = f"pycrate NAS error {error} ({NAS_ERRORS.get(error, 'unknown')})"

@@ -8,8 +8,9 @@ the locator of its record; each rule below says what it reads and where the cond
   "IMSI exposing" diagnostic list, whose causes come from Marlin (NDSS 2025, ``code/analysis/macros.py``);
 - SnoopSnitch (SRLabs): a cipher weaker than the one seen before on the same cell or network (its C1 and C5),
   which is how the null cipher rules weigh a benign network that never ciphers against a downgrade;
-- 3GPP: TS 33.401 5.1.4.2 (EIA0 only for unauthenticated emergency calls), TS 24.301 (EMM causes, attach and
-  detach types), TS 36.304 5.2.4.1 (reselection priorities).
+- 3GPP: TS 33.401's integrity requirements (EIA0 only for unauthenticated emergency calls; the clause was not
+  checked against the specification text here), TS 24.301 (EMM causes, attach and detach types), TS 36.304
+  5.2.4.1 (reselection priorities).
 
 Every finding names the cell (``Cell.text``), cites the messages that triggered it and says what innocent
 explanation there may be: benign public logs contain each of these signals (null ciphering on Sprint's band 41 in
@@ -24,9 +25,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from vestige.cellular.frames import Cell, Frame
+from vestige.cellular.frames import NAS, Cell, Frame
 from vestige.cellular.lte import (
     CIPHERED,
+    IMSI_DETACH_MT,
     EmmCauseMessage,
     EmmDetachRequest,
     EmmIdentityRequest,
@@ -62,6 +64,8 @@ GRACE_NS = 30_000_000_000
 issue #557): within 30 s of the first message, or the first ``GRACE_MESSAGES`` when the log gives no time, an
 identity request with no request before it is not reported."""
 GRACE_MESSAGES = 100
+SAME_NS = 1_000_000_000
+"""The two copies of a protected NAS message come within this of each other (tens of microseconds in practice)."""
 MIN_SCHEDULING_ENTRIES = 2
 """SIB1 schedules SIB2 and at least one more SI (Rayhunter's ``incomplete_sib``, v2)."""
 
@@ -215,6 +219,7 @@ class LteDetectors:
         self._as_integrity: str | None = None
         self._known_cells: dict[tuple[int | None, int | None], Cell] = {}
         """The last cell identified on each carrier and PCI, for the target of a handover command."""
+        self._last_nas: tuple[Frame, Decoded] | None = None
 
     # ------------------------------------------------------------------------------------------
     # Feeding
@@ -224,7 +229,7 @@ class LteDetectors:
         self._messages += 1
         if self._first_time_ns is None and frame.time_ns is not None:
             self._first_time_ns = frame.time_ns
-        if message.error is not None or message.name == CIPHERED:
+        if message.error is not None or message.name == CIPHERED or self._second_copy(frame, message):
             return
         seen = _Seen(locator, describe(message), frame.number, frame.time_ns, cell)
         if isinstance(message, SystemInformationBlockType1):
@@ -237,6 +242,20 @@ class LteDetectors:
         if message.security is not None:
             yield from self._security(message.security, seen, self._secured_cell(message, cell))
         yield from self._exchange_step(message, seen)
+
+    def _second_copy(self, frame: Frame, message: Decoded) -> bool:
+        """Whether ``message`` is the other copy of the NAS message just fed: a Qualcomm modem logs each
+        security-protected NAS message twice, protected and plain, tens of microseconds apart (diag.py). The
+        signalling artifact deduplicates them; this keeps a caller that does not from counting one message
+        twice (a repeated MAC failure is high)."""
+        if frame.layer != NAS:
+            return False
+        last, self._last_nas = self._last_nas, (frame, message)
+        if last is None:
+            return False
+        previous, decoded = last
+        close = frame.time_ns is None or previous.time_ns is None or abs(frame.time_ns - previous.time_ns) < SAME_NS
+        return previous.channel != frame.channel and decoded == message and close
 
     def finish(self) -> Iterator[Finding]:
         """The findings that sum up the log: null ciphering by cell, equipment identity requests by cell,
@@ -287,7 +306,7 @@ class LteDetectors:
 
     def _system_information(self, message: SystemInformation, seen: _Seen) -> None:
         """Rayhunter ``priority_2g_downgrade`` (v2) and Shinjo Park's heuristic T7 ("Why We Cannot Win"): the
-        highest priority of each RAT, per cell, judged at the end of the log (``_priority_finding``)."""
+        highest priority of each RAT, per cell, judged at the end of the log (``_priority_kind``)."""
         priorities = self._priorities.get(seen.cell)
         if priorities is None:
             if len(self._priorities) >= MAX_KEYS:
@@ -423,6 +442,10 @@ class LteDetectors:
         return self._messages <= GRACE_MESSAGES
 
     def _identity_request(self, message: EmmIdentityRequest, seen: _Seen) -> Iterator[Finding]:
+        """Rayhunter ``imsi_requested`` (v4) with identity types told apart: an IMSI request before any proof of
+        the network's keys is remembered for the reject or detach that may follow, and is high at once when
+        nothing opened the exchange (after the grace period: Rayhunter issue #557); an IMEI or IMEISV request
+        after authentication is informational, summed up by cell (benign in sprint.mi2log; issue #557)."""
         exchange = self._exchange
         if exchange.proof is None:
             exchange.identity_request = exchange.identity_request or seen
@@ -439,13 +462,19 @@ class LteDetectors:
             tally.add(seen)
 
     def _authentication_failure(self, message: EmmCauseMessage, seen: _Seen) -> Iterator[Finding]:
+        """TS 24.301 (authentication not accepted by the UE) and TS 33.401 (EPS AKA): the phone checks the
+        network's AUTN with the subscriber's key; cause #20 says the check failed. High after an unanswered
+        identity request or a second time in the log, else medium. Not in Rayhunter."""
         if message.cause != MAC_FAILURE:
             return
         yield _mac_failure_finding(seen, self._exchange.identity_request, self._mac_failure)
         self._mac_failure = seen
 
     def _closing(self, message: Decoded, seen: _Seen) -> Iterator[Finding]:
-        """A reject or detach ends the exchange: judged against the IMSI request before it, if any."""
+        """A reject or detach ends the exchange: after an IMSI request with no authentication, Rayhunter's
+        ``imsi_requested`` (high on the phone's own network, low when roaming; Attach Reject #8 low); and
+        Marlin's IMSI-exposing causes (Rayhunter ``diagnostic``): informational alone, medium after such an IMSI
+        request."""
         exchange = self._exchange
         self._exchange = _Exchange()
         pending = exchange.imsi_request if exchange.proof is None else None
@@ -477,7 +506,7 @@ class LteDetectors:
         return Finding(
             rule=IMSI_THEN_REJECT_RULE,
             severity=severity,
-            title=f"The network asked for the IMSI, then ended the exchange with {closing.text} without authenticating",
+            title=f"An IMSI request without authentication was followed by {closing.text}",
             explanation=(
                 f"On {request.cell.text}, the network asked the phone for its IMSI (frame {request.number}) and "
                 f"then, with no authentication in between, sent or caused {closing.text} (frame {closing.number}). "
@@ -572,7 +601,7 @@ def _null_integrity_finding(security: Security, seen: _Seen, secured: Cell, open
         explanation=(
             f"On {seen.cell.text}, {seen.text} (frame {seen.number}) selects eia0{target}: the phone then accepts "
             "signalling that nobody has to sign, so a station without the subscriber's keys can send any command. "
-            "TS 33.401 (5.1.4.2) allows EIA0 only for unauthenticated emergency sessions, and the log shows no "
+            "TS 33.401 allows EIA0 only for unauthenticated emergency sessions, and the log shows no "
             f"emergency attach in this exchange.{opened}"
         ),
         caveats=(
@@ -588,7 +617,7 @@ def _unsolicited_finding(seen: _Seen) -> Finding:
     return Finding(
         rule=UNSOLICITED_IMSI_RULE,
         severity=Severity.HIGH,
-        title="The network asked for the IMSI while the phone had not asked to attach, update or connect",
+        title="The network asked for the IMSI with no attach, update, service or connection request before it",
         explanation=(
             f"On {seen.cell.text}, the network sent an identity request for the IMSI (frame {seen.number}) with no "
             "attach, tracking area update, service request or RRC connection request from the phone before it in "
@@ -639,7 +668,7 @@ def _no_service_finding(closing: _Seen, request: _Seen) -> Finding:
 
 def _exposes_imsi(message: Decoded) -> bool:
     if isinstance(message, EmmDetachRequest):
-        return message.network and message.detach_type != 3
+        return message.network and message.detach_type != IMSI_DETACH_MT
     causes = IMSI_EXPOSING_CAUSES.get(message.name)
     return causes is not None and isinstance(message, EmmCauseMessage) and message.cause in causes
 
@@ -685,7 +714,7 @@ def _mac_failure_finding(seen: _Seen, identity: _Seen | None, earlier: _Seen | N
             f"On {seen.cell.text}, the phone answered an authentication request with Authentication Failure, cause "
             f"#20 MAC failure (frame {seen.number}): the network's AUTN was not made with the subscriber's key, so "
             "the network could not prove it holds it, which is what a station impersonating the network cannot do "
-            f"(TS 33.401 6.1.1; TS 24.301 5.4.2.6). {judged[0].upper() + judged[1:]}"
+            f"(TS 33.401, EPS AKA; TS 24.301, authentication not accepted by the UE). {judged[0].upper() + judged[1:]}"
         ),
         caveats=(
             "A SIM swapped between networks, or a core network fault, can fail one authentication; a synch "

@@ -29,16 +29,16 @@ before the cut, its baselines and summary, and is reported as a problem of the f
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from vestige.cellular import gsm, lte
+from vestige.cellular import lte
 from vestige.cellular.cells import CellTracker, Channel
 from vestige.cellular.diag import DiagReader
 from vestige.cellular.frames import DTAP, GSM, LTE, NAS, UMTS, Cell, Frame
-from vestige.cellular.gsm_detectors import GsmDetectors
 from vestige.cellular.gsmtap import GsmtapReader
 from vestige.cellular.lte_detectors import LteDetectors
 from vestige.cellular.records import (
@@ -56,6 +56,9 @@ from vestige.evidence.errors import EvidenceError
 from vestige.model import Finding, IndicatorLookup, Locator, Record, RecordPayload, Severity
 from vestige.platforms import MatchPolicy
 
+if TYPE_CHECKING:
+    from vestige.cellular.gsm_detectors import GsmDetectors
+
 NAME = "cellular.signalling"
 VERSION = 1
 QMDL = "qmdl"
@@ -72,6 +75,11 @@ MATCHES = MatchPolicy(
     "Cellular signalling",
     ("A signalling log shows what the phone's modem logged of its own radio, not who operated the network.",),
 )
+
+# pycrate's NAS modules log a warning when they are imported without CryptoMobile (which deciphers NAS; nothing
+# here deciphers): Python prints it on stderr unless the logger has a handler. A NullHandler keeps it for an
+# application that configures logging.
+logging.getLogger("pycrate_mobile").addHandler(logging.NullHandler())
 
 BUDGET_EVERY = 4096
 """Frames between two checks of the task's budget (each check reads the clock)."""
@@ -174,6 +182,8 @@ def decode(frame: Frame) -> Decoded | None:
     if frame.rat == LTE:
         return lte.decode(frame)
     if frame.rat in (GSM, UMTS):
+        from vestige.cellular import gsm  # see _gsm_detectors
+
         return gsm.decode(frame)
     return None
 
@@ -484,7 +494,7 @@ def _count(number: int, noun: str) -> str:
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     """The LTE and the GSM/UMTS detectors over the messages in log order. Holds no record: the detectors keep
     only the bounded state of their heuristics."""
-    lte_detectors, gsm_detectors = LteDetectors(), GsmDetectors()
+    lte_detectors, gsm_detectors = LteDetectors(), _gsm_detectors()
     for record in records:
         payload = record.payload
         if isinstance(payload, Signalling):
@@ -493,6 +503,14 @@ def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[F
             yield from gsm_detectors.feed(frame, payload.message, payload.cell, record.locator)
     yield from lte_detectors.finish()
     yield from gsm_detectors.finish()
+
+
+def _gsm_detectors() -> GsmDetectors:
+    # The 2G/3G decoder imports pycrate's NAS module, which takes about 2 s and logs a notice: imported when a
+    # log is read, not when the registry loads this platform for every command.
+    from vestige.cellular.gsm_detectors import GsmDetectors
+
+    return GsmDetectors()
 
 
 def _frame_of(record: Record, payload: Signalling) -> Frame:
