@@ -49,7 +49,7 @@ def test_check_writes_every_output_file(demo_backup: Path, tmp_path: Path) -> No
         "ios.sms.jsonl",
         "ios.webkit_observations.jsonl",
     ]
-    assert "critical 2 · high 5 · medium 1 · low 0 · info 1" in output
+    assert "critical 2 · high 5 · medium 1 · low 0 · info 2" in output
     assert "CRITICAL  A process that used the network (DataUsage) involves the process name bh" in output
 
 
@@ -62,7 +62,7 @@ def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tm
     assert [(a["kind"], a["files"]) for a in document["acquisitions"]] == [("ios-backup", 39)]
     assert document["summary"] == {
         "complete": True,
-        "findings": {"critical": 2, "high": 5, "info": 1, "low": 0, "medium": 1},
+        "findings": {"critical": 2, "high": 5, "info": 2, "low": 0, "medium": 1},
         "problems": 0,
     }
     assert [(a["name"], a["version"]) for a in document["artifacts"]] == [
@@ -95,6 +95,14 @@ def test_findings_json_is_canonical_versioned_and_complete(demo_backup: Path, tm
             "version": 1,
             "description": "An indicator match in the capture and a Safari visit (same indicator) or DataUsage process "
             "(same campaign) within the clock-skew window",
+            "records": 0,
+        },
+        {
+            "name": "correlation.baseband_during_injection",
+            "version": 1,
+            "description": "For each injection or injected redirect, what the baseband log shows around it (serving "
+            "cell, ciphering and integrity, cell changes, IMSI requests, rogue-station findings), against the "
+            "hypothesis of a rogue base station",
             "records": 0,
         },
     ]
@@ -132,7 +140,7 @@ def test_manifest_and_timeline_files(demo_backup: Path, tmp_path: Path) -> None:
     events = [json.loads(line) for line in (tmp_path / "out" / "timeline.jsonl").read_text().splitlines()]
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
     assert all({"message", "datetime", "timestamp_desc"} <= set(e) for e in events)
-    assert sum(1 for e in events if e["data_type"] == "vestige.finding") == 9
+    assert sum(1 for e in events if e["data_type"] == "vestige.finding") == 10
 
 
 def test_fail_on_makes_a_finding_at_that_severity_exit_1(demo_backup: Path, tmp_path: Path) -> None:

@@ -176,7 +176,7 @@ DEMO_SUMMARY = """\
 ios-backup Reporter's iPhone iPhone14,2 iOS 17.5.1: 39 entries, 391520 bytes, Merkle root bfbfbe35f555cabb…
 
 2 critical findings: traces that match known Pegasus indicators
-critical 2 · high 5 · medium 1 · low 0 · info 1
+critical 2 · high 5 · medium 1 · low 0 · info 2
 
 CRITICAL  A process that used the network (DataUsage) involves the process name bh, named by a Pegasus indicator
           WirelessDomain/Library/Databases/DataUsage.sqlite ZPROCESS row 11 · Pegasus
@@ -210,7 +210,7 @@ ios-backup Reporter's iPhone iPhone14,2 iOS 17.5.1: 39 entries, 391520 bytes, Me
   ↪ bfbfbe35f555cabb…
 
 2 critical findings: traces that match known Pegasus indicators
-critical 2 · high 5 · medium 1 · low 0 · info 1
+critical 2 · high 5 · medium 1 · low 0 · info 2
 
 CRITICAL  A process that used the network (DataUsage) involves the process name bh, named by a
   ↪ Pegasus indicator

@@ -38,13 +38,13 @@ def test_export_writes_the_three_formats_and_says_what_each_holds(folder: Path, 
     code, output = run("export", str(folder), "--stix", str(stix), "--timesketch", str(sketch), "--csv", str(sheets))
     assert code == 0, output
     assert output.splitlines() == [
-        f"STIX 2.1: {stix} (5 indicators, 14 sightings, 14 observed data, a report of 9 findings)",
-        f"Timesketch: {sketch} (112 events, 9 findings)",
-        f"CSV: {sheets / 'findings.csv'} (9 findings), {sheets / 'timeline.csv'} (121 events)",
+        f"STIX 2.1: {stix} (5 indicators, 14 sightings, 14 observed data, a report of 10 findings)",
+        f"Timesketch: {sketch} (112 events, 10 findings)",
+        f"CSV: {sheets / 'findings.csv'} (10 findings), {sheets / 'timeline.csv'} (122 events)",
     ]
     assert stix.read_bytes() == stix_json(stix_bundle(read_findings((folder / "findings.json").read_bytes())))
     stix2.parse(stix.read_text(), allow_custom=False)
-    assert len(sketch.read_bytes().splitlines()) == 121
+    assert len(sketch.read_bytes().splitlines()) == 122
     assert sorted(p.name for p in sheets.iterdir()) == ["findings.csv", "timeline.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle.json", "csv", "sketch.jsonl"]  # no partial file
     assert tree_digest(folder) == before
@@ -100,7 +100,7 @@ def test_a_timeline_line_that_is_not_an_event_stops_the_export_and_leaves_nothin
         out.write(b'{"message": 1}\n')
     code, output = run("export", str(copy), "--timesketch", str(tmp_path / "t.jsonl"), "--csv", str(tmp_path / "csv"))
     assert code == 2
-    assert output == "vestige: timeline.jsonl: line 122: 'message' is not text\n"
+    assert output == "vestige: timeline.jsonl: line 123: 'message' is not text\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
     assert run("export", str(copy), "--csv", str(tmp_path / "csv"))[0] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]  # the folder it made is removed too

@@ -16,6 +16,7 @@ from vestige.cli import main
 from vestige.correlations.clocks import CLOCK_SKEW_SECONDS
 from vestige.ios.sample.demo import EXPLOIT_URL, INJECTION, build_demo_backup
 
+BASEBAND = "correlation.baseband_during_injection"
 PHONE, SERVER, RESOLVER = "10.0.0.2", "203.0.113.80", "192.0.2.53"
 EXPLOIT_HOST = "bun54l2b67.get1tn0w.free247downloads.com"
 PHONE_AHEAD = 1.5
@@ -51,7 +52,8 @@ def checked(demo: Path, capture: Path, out: Path) -> list[dict[str, object]]:
     result = CliRunner().invoke(main, ["check", str(demo), str(capture), "-o", str(out)])
     assert result.exit_code == 0, result.output
     findings: list[dict[str, object]] = json.loads((out / "findings.json").read_bytes())["findings"]
-    return [f for f in findings if str(f["rule"]).startswith("correlation.")]
+    # the baseband correlator's findings (one per injection, here untestable) are tested in test_baseband
+    return [f for f in findings if str(f["rule"]).startswith("correlation.") and f["rule"] != BASEBAND]
 
 
 def places(finding: dict[str, object]) -> list[tuple[object, ...]]:

@@ -14,8 +14,9 @@ def test_the_correlations_platform_is_built_in_with_only_correlators_of_the_whol
     assert [c.NAME for c in PLATFORM.correlators] == [
         "correlation.injection_on_device_and_wire",
         "correlation.indicator_on_device_and_wire",
+        "correlation.baseband_during_injection",
     ]
     assert {c.SCOPE for c in PLATFORM.correlators} == {CHECK_SCOPE}
     names = [c.NAME for c in registry.correlators_for(["ios-backup"], CHECK_SCOPE)]
-    assert names[-2:] == [c.NAME for c in PLATFORM.correlators]
+    assert names[-len(PLATFORM.correlators) :] == [c.NAME for c in PLATFORM.correlators]
     assert "correlations" not in {k.name for k in registry.kinds}

@@ -174,7 +174,7 @@ def test_a_package_verifies_without_the_rest_of_the_acquisition(package: Path, t
         "evidence",
     ]
     assert [c.message for c in report.checks if c.area == "findings"] == [
-        f"finding {document_of(package)['findings'][0]['finding']['id']}: finding 3 of 9 in the signed analysis 0001"
+        f"finding {document_of(package)['findings'][0]['finding']['id']}: finding 3 of 10 in the signed analysis 0001"
     ]
 
 

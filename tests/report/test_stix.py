@@ -72,7 +72,7 @@ def test_the_demo_bundle_is_valid_stix_2_1_with_a_sighting_of_each_matched_indic
     assert sum(len({(m.set_sha256, m.type, m.value) for m in f.indicators}) for f in demo.findings) == 14
     (report,) = (o for o in bundle.objects if o.type == "report")
     assert set(report.object_refs) == set(by_id) - {report.id}
-    assert report.name == "vestige: 9 findings (2 critical, 5 high, 1 medium, 1 info)"
+    assert report.name == "vestige: 10 findings (2 critical, 5 high, 1 medium, 2 info)"
 
 
 def test_the_sighting_of_bh_points_to_its_indicator_and_a_process_named_bh(demo: FindingsDocument) -> None:

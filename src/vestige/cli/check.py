@@ -19,6 +19,8 @@ from vestige.indicators.plain import TYPES_BY_STEM
 from vestige.model import JSON, Severity
 from vestige.pipeline import InputError, check_case_item, load_indicator_sets, run_check
 from vestige.platforms import PlatformError, Registry
+from vestige.report.findings import read_findings
+from vestige.report.rayhunter import RAYHUNTER_NDJSON, write_rayhunter
 
 if TYPE_CHECKING:
     from vestige.custody.keys import SigningKey
@@ -137,6 +139,14 @@ LIMIT = click.option(
 @click.option(
     "-v", "--verbose", is_flag=True, help="Print each finding in full: explanation, caveats, evidence, indicators."
 )
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["rayhunter"]),
+    help="Also write the cellular findings in another tool's format into the output folder: rayhunter writes "
+    "rayhunter.ndjson (Rayhunter's analysis report, version 2).",
+)
 @JOBS
 @LIMIT
 @SHOW_PERSONAL_DATA
@@ -155,6 +165,7 @@ def check(
     acquisition: Path | None,
     limits: Limits,
     show_personal_data: bool,
+    formats: tuple[str, ...] = (),
 ) -> None:
     """Check the acquisitions at PATHS (of one device: an iOS backup, an archive of one, ...) against
     indicators and detectors; findings that join them are made across all of them.
@@ -166,6 +177,8 @@ def check(
     try:
         sets = load_indicator_sets(ioc_files, not no_bundled_iocs, ioc_lists)
         platforms = registry()
+        if formats and case_dir is not None:
+            raise InputError("--format writes into the output folder of a check, not into a case bundle")
         signer = _case_signer(key_file, paths) if case_dir is not None else None
         with ProgressBar(console) as progress:
             if case_dir is not None:
@@ -192,14 +205,33 @@ def check(
     except InputError as problem:
         refuse(console, problem)
     out = new_console()
+    written = None
+    if "rayhunter" in formats:
+        try:
+            written = _rayhunter(outcome.folder)
+        except OSError as error:
+            refuse(console, InputError(f"{error.filename or RAYHUNTER_NDJSON}: cannot be written ({error.strerror})"))
     if quiet:
         print_line(out, shown(str(outcome.folder)))
     else:
         render_summary(out, outcome.result, outcome.folder, verbose)
+        if written is not None:
+            print_line(out, written)
     # The process ends here: the collector's last full pass at exit, over the index and every set the
     # run held, would only cost time.
     gc.disable()
     sys.exit(exit_code(outcome.result, Severity.parse(fail_on) if fail_on else None))
+
+
+def _rayhunter(folder: Path) -> str:
+    """Writes rayhunter.ndjson into the output folder, from its findings.json read back as the typed document."""
+    document = read_findings((folder / "findings.json").read_bytes(), str(folder / "findings.json"))
+    target = folder / RAYHUNTER_NDJSON
+    partial = folder / f".{RAYHUNTER_NDJSON}.partial"
+    with partial.open("wb") as stream:
+        count = write_rayhunter(document, stream)
+    partial.replace(target)
+    return f"Rayhunter NDJSON: [bold]{shown(str(target))}[/] ({count.rows} rows, {count.findings} cellular findings)"
 
 
 def _case_signer(key_file: Path | None, paths: tuple[Path, ...]) -> SigningKey:

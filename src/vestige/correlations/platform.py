@@ -4,6 +4,7 @@ acquisitions)."""
 
 from __future__ import annotations
 
+from vestige.correlations.baseband import BasebandDuringInjection
 from vestige.correlations.indicator_hosts import IndicatorOnDeviceAndWire
 from vestige.correlations.injection import InjectionOnDeviceAndWire
 from vestige.platforms import Platform
@@ -12,5 +13,5 @@ PLATFORM = Platform(
     name="correlations",
     kinds=(),
     artifacts=(),
-    correlators=(InjectionOnDeviceAndWire(), IndicatorOnDeviceAndWire()),
+    correlators=(InjectionOnDeviceAndWire(), IndicatorOnDeviceAndWire(), BasebandDuringInjection()),
 )

@@ -104,7 +104,11 @@ def test_the_monjib_redirect_is_high_for_where_it_led_not_for_its_speed(tmp_path
     )
     assert finding.indicators == ()
     assert finding.time == T0
-    assert result.rules() == ["ios.safari_history.injected_redirect", "ios.backup_info.outdated_ios"]
+    assert result.rules() == [
+        "ios.safari_history.injected_redirect",
+        "correlation.baseband_during_injection",  # with no baseband log, the rogue-station hypothesis untestable
+        "ios.backup_info.outdated_ios",
+    ]
 
 
 HEAD = (1, "http://news-example.org/", 0.0, None, 2)
