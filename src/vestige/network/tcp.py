@@ -58,7 +58,9 @@ from vestige.network.layers import (
     Segment,
     address_text,
     flag_letters,
+    flow_key,
     option_names,
+    reverse_key,
     tcp_timestamp,
     window_scale,
 )
@@ -149,7 +151,7 @@ class _FlowState:
         "synack_length",
     )
 
-    def __init__(self, flow: Flow, keys: tuple[tuple[object, ...], tuple[object, ...]], segment: Segment) -> None:
+    def __init__(self, flow: Flow, keys: tuple[bytes, bytes], segment: Segment) -> None:
         self.flow = flow
         self.keys = keys
         self.client = _Direction()
@@ -200,8 +202,8 @@ class FlowTable:
         self._window_segments = max(1, window_segments)
         self._window_bytes = max(1, window_bytes)
         self._budget = max(1, stored_bytes)
-        self._flows: dict[tuple[object, ...], _FlowEntry] = {}
-        """Both directions' 5-tuples of every live flow: the flow, whether that direction is server to
+        self._flows: dict[bytes, _FlowEntry] = {}
+        """Both directions' keys (``layers.flow_key``) of every live flow: the flow, whether that direction is server to
         client, and its direction and the other's."""
         self._recent: OrderedDict[_FlowState, None] = OrderedDict()
         """Live flows, least recently active first."""
@@ -233,7 +235,7 @@ class FlowTable:
             self._next_sweep = self._packets + SWEEP_EVERY
             found = self._sweep()
         protocol = segment.protocol
-        entry = self._flows.get((segment.src, segment.sport, segment.dst, segment.dport, protocol))
+        entry = self._flows.get(segment.key or flow_key(segment))
         if entry is None or (protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN):
             entry, found = self._entry(entry, segment, found)
         state, to_client, side, other = entry
@@ -292,8 +294,8 @@ class FlowTable:
             oldest = next(iter(self._recent))
             evicted = self._end(oldest, "closed" if oldest.closed else "evicted")
         protocol = segment.protocol
-        forward = (segment.src, segment.sport, segment.dst, segment.dport, protocol)
-        backward = (segment.dst, segment.dport, segment.src, segment.sport, protocol)
+        forward = flow_key(segment)
+        backward = reverse_key(forward)
         # A SYN/ACK seen first was sent by the server: the client is the SYN's sender, its destination.
         server_first = protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN | ACK
         if server_first:

@@ -54,6 +54,7 @@ from vestige.model import (
     IndicatorLookup,
     Locator,
     Observable,
+    ObservableKind,
     Record,
     RecordPayload,
     Severity,
@@ -404,7 +405,8 @@ def _observables(payload: RecordPayload) -> tuple[Observable, ...]:
         for answer in payload.answer.answers if payload.answer is not None else ():
             kind, _, value = answer.partition(" ")
             if kind in ("A", "AAAA"):
-                found.append(_address(value))
+                # an A or AAAA record of the wrong length is written as generic data (``\\# 3 0a0001``)
+                found.append(ip_observable(value) if value.startswith("\\") else _address(value))
             elif kind == "CNAME":
                 found.append(_domain(value))
     elif isinstance(payload, TlsClientHello) and payload.server_name:
@@ -419,7 +421,18 @@ def _observables(payload: RecordPayload) -> tuple[Observable, ...]:
 # A capture names the same hosts and addresses over and over: each is normalised once (pure functions,
 # so the caches hold no state of a reading).
 _domain = functools.lru_cache(maxsize=1 << 16)(domain_observable)
-_address = functools.lru_cache(maxsize=1 << 16)(ip_observable)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _address(text: str) -> Observable | None:
+    """The observable of an address as ``layers.address_text`` writes it (flows, DNS answers): that text is
+    already the canonical one ``normalise_ip`` gives, so it is taken as it is, without parsing it again,
+    except an IPv4-mapped IPv6 address, which the observable names as IPv4."""
+    if text.startswith("::ffff:"):
+        return ip_observable(text)
+    return Observable(ObservableKind.IP, text)
+
+
 _url = functools.lru_cache(maxsize=1 << 14)(observables_from_url)
 
 
