@@ -40,7 +40,7 @@ import dataclasses
 import functools
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import chain
 from urllib.parse import urlsplit
@@ -179,11 +179,13 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
 @dataclass(slots=True)
 class _FlowState:
     """What the reading remembers of one flow: whether the client sent a payload yet, its recent HTTP
-    requests, the observables its records carried already, and a ClientHello being joined."""
+    requests, the observables its records carried already, and a ClientHello being joined. The
+    collections are made when first needed: most flows (DNS, TLS) never hold a request, and a flow table
+    of tens of thousands of flows would hold an empty deque (600 bytes) for each."""
 
     client_spoke: bool = False
-    requests: deque[HttpRequest] = field(default_factory=lambda: deque(maxlen=REQUESTS_PER_FLOW))
-    observed: set[Observable] = field(default_factory=set)
+    requests: deque[HttpRequest] | None = None
+    observed: set[Observable] | None = None
     hello: _PartialHello | None = None
 
 
@@ -266,6 +268,8 @@ class _Reading:
         if payload[0] in _METHOD_INITIALS:
             request = http.request(flow, segment.number, payload)
             if request is not None:
+                if state.requests is None:
+                    state.requests = deque(maxlen=REQUESTS_PER_FLOW)
                 state.requests.append(request)
                 made.append(self.record(request, segment.time_ns))
 
@@ -317,7 +321,7 @@ class _Reading:
         heads each segment starts, if any."""
         state = self.states.get(race.flow)
         request = None
-        if state is not None:
+        if state is not None and state.requests is not None:
             request = next((r for r in reversed(state.requests) if r.packet < race.first.packet), None)
         return dataclasses.replace(
             race,
@@ -338,7 +342,10 @@ class _Reading:
     def record(self, payload: Flowing, time_ns: int | None, time_kind: str = "packet time") -> Record:
         carried = _observables(payload)
         if carried:
-            observed = self.state(payload.flow).observed
+            state = self.state(payload.flow)
+            observed = state.observed
+            if observed is None:
+                observed = state.observed = set()
             fresh = tuple(o for o in carried if o not in observed)
             if len(observed) < OBSERVED_PER_FLOW:
                 observed.update(fresh[: OBSERVED_PER_FLOW - len(observed)])
