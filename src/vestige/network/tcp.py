@@ -34,7 +34,7 @@ is bounded per direction and for the whole table.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -74,6 +74,9 @@ SWEEP_EVERY = 4096
 than the packet)."""
 MAX_RACES_PER_FLOW = 8
 """A pathological flow (a server retransmitting into a confused stack) reports this many races, no more."""
+COMPACT_SLACK = 65_536
+"""Stale entries the activity queue may hold beyond twice the live flows before it is compacted (each
+entry is a pointer: a compaction walks about one entry per packet since the last)."""
 SEEN_BEFORE_CHECKS = 4
 """Conflicts a segment may explain away as bytes already stored before the scan stops (each check walks
 the window: a flow of alternating versions must not cost the square of the window per packet)."""
@@ -141,6 +144,7 @@ class _FlowState:
         "keys",
         "last_time_ns",
         "live",
+        "queued",
         "races",
         "seen_ns",
         "server",
@@ -172,6 +176,8 @@ class _FlowState:
         self.closed = False
         self.closed_ns = 0
         self.live = True
+        self.queued = 0
+        """Entries of this flow in the table's activity queue (the last one stands for it)."""
 
 
 _FlowEntry = tuple[_FlowState, bool, _Direction, _Direction]
@@ -205,8 +211,12 @@ class FlowTable:
         self._flows: dict[bytes, _FlowEntry] = {}
         """Both directions' keys (``layers.flow_key``) of every live flow: the flow, whether that direction is server to
         client, and its direction and the other's."""
-        self._recent: OrderedDict[_FlowState, None] = OrderedDict()
-        """Live flows, least recently active first."""
+        self._recent: deque[_FlowState] = deque()
+        """Flows in order of activity, least recent first: each packet appends its flow, so a flow's last
+        entry is where it stands and its earlier ones are stale (``queued`` counts them). Moving a flow to
+        the end of an ordered dict at every packet costs more than the rest of the table's work on it (its
+        neighbours' links are cold in memory); stale entries leave from the front, or in ``_compact``."""
+        self._live = 0
         self._closing: deque[_FlowState] = deque()
         """Closed flows in order of their close, to leave once their linger is over."""
         self._stored: deque[_Entry] = deque()
@@ -219,7 +229,7 @@ class FlowTable:
 
     def __len__(self) -> int:
         """Live flows."""
-        return len(self._recent)
+        return self._live
 
     def add(self, segment: Segment) -> tuple[Flow, bool, Sequence[Observation]]:
         """The segment's flow, whether it travels server to client, and what it revealed (flows that
@@ -241,7 +251,8 @@ class FlowTable:
         state, to_client, side, other = entry
         state.last_time_ns = segment.time_ns
         state.seen_ns = now
-        self._recent.move_to_end(state)
+        self._recent.append(state)
+        state.queued += 1
         payload = segment.payload
         side.packets += 1
         if payload:
@@ -284,14 +295,14 @@ class FlowTable:
 
     def finish(self) -> Iterator[FlowSummary]:
         """Every flow still open at the end of the capture (a closed one still lingering ends ``closed``)."""
-        while self._recent:
-            state = next(iter(self._recent))
+        while (state := self._oldest()) is not None:
             yield self._end(state, "closed" if state.closed else "capture end")
 
     def _open(self, segment: Segment) -> tuple[_FlowEntry, FlowSummary | None]:
         evicted = None
-        if len(self._recent) >= self._max_flows:
-            oldest = next(iter(self._recent))
+        if self._live >= self._max_flows:
+            oldest = self._oldest()
+            assert oldest is not None  # a live flow is queued
             evicted = self._end(oldest, "closed" if oldest.closed else "evicted")
         protocol = segment.protocol
         forward = flow_key(segment)
@@ -309,7 +320,7 @@ class FlowTable:
                 segment.dport,
             )
         state = _FlowState(flow, (forward, backward), segment)
-        self._recent[state] = None
+        self._live += 1  # queued by ``add``, which goes on with it
         to_server = (state, False, state.client, state.server)
         to_client = (state, True, state.server, state.client)
         entry = to_client if server_first else to_server
@@ -489,12 +500,8 @@ class FlowTable:
     def _sweep(self) -> list[Observation] | None:
         """Flows silent for ``idle_seconds``, and closed flows whose linger is over, end."""
         found: list[Observation] | None = None
-        recent = self._recent
         idle_before = self._now - self._idle_ns
-        while recent:
-            state = next(iter(recent))
-            if state.seen_ns >= idle_before:
-                break
+        while (state := self._oldest()) is not None and state.seen_ns < idle_before:
             found = _append(found, self._end(state, "closed" if state.closed else "idle"))
         closing = self._closing
         linger_before = self._now - self._linger_ns
@@ -509,11 +516,35 @@ class FlowTable:
                 closing.append(state)
             else:
                 found = _append(found, self._end(state, "closed"))
+        if len(self._recent) > 2 * self._live + COMPACT_SLACK:
+            self._compact()
         return found
+
+    def _oldest(self) -> _FlowState | None:
+        """The least recently active live flow (stale entries before it leave the queue)."""
+        recent = self._recent
+        while recent:
+            state = recent[0]
+            if state.queued == 1 and state.live:
+                return state
+            recent.popleft()
+            state.queued -= 1
+        return None
+
+    def _compact(self) -> None:
+        """The activity queue without its stale entries, in the same order (each flow at its last entry)."""
+        kept: deque[_FlowState] = deque()
+        for state in self._recent:
+            state.queued -= 1
+            if state.queued == 0 and state.live:
+                kept.append(state)
+        for state in kept:
+            state.queued = 1
+        self._recent = kept
 
     def _end(self, state: _FlowState, ended: str) -> FlowSummary:
         state.live = False
-        del self._recent[state]
+        self._live -= 1
         forward, backward = state.keys
         # A newer flow may hold the keys already (a reused port pair): only this flow's entries go.
         for key in (forward, backward):
