@@ -377,10 +377,14 @@ class _Reading:
             observed = state.observed
             if observed is None:
                 observed = state.observed = set()
-            fresh = tuple(o for o in carried if _seen_key(o) not in observed)
-            if len(observed) < OBSERVED_PER_FLOW:
-                observed.update(_seen_key(o) for o in fresh[: OBSERVED_PER_FLOW - len(observed)])
-            carried = fresh
+            fresh: list[Observable] = []
+            for observable in carried:
+                key = (id(observable.kind), observable.value)  # _seen_key, inlined: this runs for every record
+                if key not in observed:
+                    fresh.append(observable)
+                    if len(observed) < OBSERVED_PER_FLOW:
+                        observed.add(key)
+            carried = tuple(fresh)
         return Record(
             artifact=NAME,
             locator=Locator(self.path, self.sha256, packet=_packet_of(payload)),
@@ -435,10 +439,11 @@ def _answer_packet(answer: DnsAnswerView | None) -> int | None:
 
 def _observables(payload: RecordPayload) -> tuple[Observable, ...]:
     """What an indicator may name in a record: D15's names, URLs and addresses."""
+    if isinstance(payload, FlowSummary):  # the most common record: two addresses, rarely the same one
+        flow = payload.flow
+        return _distinct((_address(flow.client), _address(flow.server)))
     found: list[Observable | None] = []
-    if isinstance(payload, FlowSummary):
-        found.extend((_address(payload.flow.client), _address(payload.flow.server)))
-    elif isinstance(payload, DnsLookup):
+    if isinstance(payload, DnsLookup):
         found.append(_domain(payload.name))
         for answer in payload.answer.answers if payload.answer is not None else ():
             kind, _, value = answer.partition(" ")
