@@ -106,13 +106,25 @@ class _Direction:
         "fin",
         "octets",
         "packets",
+        "peer",
+        "peer_known",
         "segments",
+        "state",
         "stored_bytes",
+        "to_client",
         "top",
         "window",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, state: _FlowState, to_client: bool) -> None:
+        self.state = state
+        """The flow (the table's dict maps each direction's key straight to its direction: one object
+        reached per packet, not a tuple of four; ``_FlowState.end`` breaks the cycle)."""
+        self.to_client = to_client
+        self.peer: _Direction = self
+        """The other direction (set by the flow)."""
+        self.peer_known = False
+        """The other direction's sequence base is set (it never changes once set)."""
         self.base = -1
         """The initial sequence number (absolute), or -1 before this direction's first packet."""
         self.top = 1
@@ -158,8 +170,9 @@ class _FlowState:
     def __init__(self, flow: Flow, keys: tuple[bytes, bytes], segment: Segment) -> None:
         self.flow = flow
         self.keys = keys
-        self.client = _Direction()
-        self.server = _Direction()
+        self.client = _Direction(self, False)
+        self.server = _Direction(self, True)
+        self.client.peer, self.server.peer = self.server, self.client
         self.first_packet = segment.number
         self.first_time_ns = segment.time_ns
         self.last_time_ns = segment.time_ns
@@ -179,8 +192,14 @@ class _FlowState:
         self.queued = 0
         """Entries of this flow in the table's activity queue (the last one stands for it)."""
 
-
-_FlowEntry = tuple[_FlowState, bool, _Direction, _Direction]
+    def end(self) -> None:
+        """Drops the flow's stored segments and the references between it and its directions, so that
+        reference counting frees it (a segment still in the table's budget keeps its direction only)."""
+        self.live = False
+        for side in (self.client, self.server):
+            side.segments = None
+            side.stored_bytes = 0
+            del side.state, side.peer
 
 
 class FlowTable:
@@ -208,7 +227,7 @@ class FlowTable:
         self._window_segments = max(1, window_segments)
         self._window_bytes = max(1, window_bytes)
         self._budget = max(1, stored_bytes)
-        self._flows: dict[bytes, _FlowEntry] = {}
+        self._flows: dict[bytes, _Direction] = {}
         """Both directions' keys (``layers.flow_key``) of every live flow: the flow, whether that direction is server to
         client, and its direction and the other's."""
         self._recent: deque[_FlowState] = deque()
@@ -245,10 +264,11 @@ class FlowTable:
             self._next_sweep = self._packets + SWEEP_EVERY
             found = self._sweep()
         protocol = segment.protocol
-        entry = self._flows.get(segment.key or flow_key(segment))
-        if entry is None or (protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN):
-            entry, found = self._entry(entry, segment, found)
-        state, to_client, side, other = entry
+        side = self._flows.get(segment.key or flow_key(segment))
+        if side is None or (protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN):
+            side, found = self._entry(side, segment, found)
+        state = side.state
+        to_client = side.to_client
         state.last_time_ns = segment.time_ns
         state.seen_ns = now
         self._recent.append(state)
@@ -265,40 +285,45 @@ class FlowTable:
         flags = segment.flags
         if side.base < 0:
             side.base = segment.seq if flags & SYN else (segment.seq - 1) & MASK
-        if other.base < 0 and flags & ACK:
-            # Wireshark's rule: the other side's numbers count from this acknowledgement when it was
-            # not seen first, so relative numbers here are the ones an analyst reads there.
-            other.base = (segment.ack - 1) & MASK
+        if not side.peer_known:
+            other = side.peer
+            if other.base >= 0:
+                side.peer_known = True
+            elif flags & ACK:
+                # Wireshark's rule: the other side's numbers count from this acknowledgement when it was
+                # not seen first, so relative numbers here are the ones an analyst reads there.
+                other.base = (segment.ack - 1) & MASK
+                side.peer_known = True
         side.window = segment.window
         if flags & (SYN | FIN | RST):
-            hijack = self._control(state, side, other, to_client, segment)
+            hijack = self._control(state, side, side.peer, to_client, segment)
             if hijack is not None:
                 found = _append(found, hijack)
         if payload and not flags & RST:
-            observed = self._payload(state, side, other, to_client, segment)
+            observed = self._payload(state, side, side.peer, to_client, segment)
             if observed is not None:
                 found = _append(found, observed)
         return state.flow, to_client, _NOTHING if found is None else tuple(found)
 
     def _entry(
-        self, entry: _FlowEntry | None, segment: Segment, found: list[Observation] | None
-    ) -> tuple[_FlowEntry, list[Observation] | None]:
-        """The flow of a segment that has none yet, or of a SYN (which may open a new connection on the
-        ports of a closed one)."""
-        if entry is not None:
-            entry, ended = self._reused(entry, segment)
+        self, side: _Direction | None, segment: Segment, found: list[Observation] | None
+    ) -> tuple[_Direction, list[Observation] | None]:
+        """The flow direction of a segment that has none yet, or of a SYN (which may open a new
+        connection on the ports of a closed one)."""
+        if side is not None:
+            side, ended = self._reused(side, segment)
             found = _append(found, ended)
-        if entry is None:
-            entry, evicted = self._open(segment)
+        if side is None:
+            side, evicted = self._open(segment)
             found = _append(found, evicted)
-        return entry, found
+        return side, found
 
     def finish(self) -> Iterator[FlowSummary]:
         """Every flow still open at the end of the capture (a closed one still lingering ends ``closed``)."""
         while (state := self._oldest()) is not None:
             yield self._end(state, "closed" if state.closed else "capture end")
 
-    def _open(self, segment: Segment) -> tuple[_FlowEntry, FlowSummary | None]:
+    def _open(self, segment: Segment) -> tuple[_Direction, FlowSummary | None]:
         evicted = None
         if self._live >= self._max_flows:
             oldest = self._oldest()
@@ -321,22 +346,20 @@ class FlowTable:
             )
         state = _FlowState(flow, (forward, backward), segment)
         self._live += 1  # queued by ``add``, which goes on with it
-        to_server = (state, False, state.client, state.server)
-        to_client = (state, True, state.server, state.client)
-        entry = to_client if server_first else to_server
-        self._flows[forward] = entry
-        self._flows[backward] = to_server if server_first else to_client
-        return entry, evicted
+        side = state.server if server_first else state.client
+        self._flows[forward] = side
+        self._flows[backward] = side.peer
+        return side, evicted
 
-    def _reused(self, entry: _FlowEntry, segment: Segment) -> tuple[_FlowEntry | None, FlowSummary | None]:
+    def _reused(self, side: _Direction, segment: Segment) -> tuple[_Direction | None, FlowSummary | None]:
         """A SYN on a closed flow with a new initial sequence number opens a new connection on the same
         ports (RFC 9293 3.4.1: TIME-WAIT reuse); the old flow ends."""
-        state = entry[0]
+        state = side.state
         if not state.closed:
-            return entry, None
+            return side, None
         syn = state.syn
         if syn is not None and syn.seq == segment.seq and syn.src == segment.src:
-            return entry, None
+            return side, None
         return None, self._end(state, "closed")
 
     def _control(
@@ -543,17 +566,14 @@ class FlowTable:
         self._recent = kept
 
     def _end(self, state: _FlowState, ended: str) -> FlowSummary:
-        state.live = False
         self._live -= 1
         forward, backward = state.keys
         # A newer flow may hold the keys already (a reused port pair): only this flow's entries go.
         for key in (forward, backward):
-            entry = self._flows.get(key)
-            if entry is not None and entry[0] is state:
+            side = self._flows.get(key)
+            if side is not None and (side is state.client or side is state.server):
                 del self._flows[key]
-        for side in (state.client, state.server):
-            side.segments = None
-            side.stored_bytes = 0
+        state.end()
         return FlowSummary(
             flow=state.flow,
             first_packet=state.first_packet,
