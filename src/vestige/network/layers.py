@@ -74,7 +74,8 @@ class Segment:
     cut: bool
     key: bytes = field(default=b"", compare=False, repr=False)
     """The flow key of this direction, sliced once by the decoder (``flow_key``; empty when the segment
-    was built otherwise, and the flow table then makes it)."""
+    was built otherwise, and the flow table then makes it). A copy with other addresses or ports must
+    set it to ``b""``."""
 
 
 def flow_key(segment: Segment) -> bytes:
