@@ -4,6 +4,7 @@ address helpers; and the real Fox-IT captures against tshark and dpkt."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 import shutil
@@ -36,7 +37,9 @@ from vestige.network.layers import (
     address_text,
     decode,
     flag_letters,
+    flow_key,
     option_names,
+    reverse_key,
     tcp_timestamp,
     window_scale,
 )
@@ -497,3 +500,32 @@ def test_every_link_type_decodes_as_tshark_decodes_it(tmp_path: Path) -> None:
         )
     assert theirs == ours
     assert len(ours) == 18
+
+
+@pytest.mark.parametrize("linktype", [ETHERNET, RAW, LINUX_SLL, LINUX_SLL2, NULL])
+@pytest.mark.parametrize("version", [4, 6])
+def test_the_flow_key_is_the_same_whichever_way_the_frame_was_decoded(linktype: int, version: int) -> None:
+    capture = CaptureBuilder(linktype=linktype)
+    client, server = ("10.0.0.2", "93.184.216.34") if version == 4 else ("2001:db8::2", "2001:db8:1::80")
+    capture.tcp(0, client, 51000, server, 80, 1001, 5001, PSH | ACK, GET, options=SYN_OPTIONS, ip_id=7)
+    capture.tcp(0, server, 80, client, 51000, 5001, 1001 + len(GET), ACK, b"", ip_id=8)
+    capture.udp(0, client, 51000, server, 80, b"\x00" * 12, ip_id=9)
+    forward, backward, datagram = (decode(packet) for packet in frames(capture))
+    assert forward is not None and backward is not None and datagram is not None
+    src, dst = (CLIENT4, SERVER4) if version == 4 else (CLIENT6, SERVER6)
+    ports = struct.pack("!HH", 51000, 80)
+    assert forward.key == src + dst + ports  # 12 or 36 bytes, the Ethernet fast path's slice included
+    assert backward.key == dst + src + struct.pack("!HH", 80, 51000) == reverse_key(forward.key)
+    assert datagram.key == src + dst + ports + b"\x11"  # a UDP flow on the same ports is another flow
+    assert reverse_key(datagram.key) == dst + src + struct.pack("!HH", 80, 51000) + b"\x11"
+    # A segment built without a key (as tests and tools may build one) gets the same from flow_key.
+    built = dataclasses.replace(forward, key=b"")
+    assert flow_key(built) == forward.key
+    assert flow_key(dataclasses.replace(datagram, key=b"")) == datagram.key
+    assert built == forward  # the key takes no part in comparing segments
+
+
+def test_ipv4_address_text_is_what_ipaddress_writes() -> None:
+    rng = random.Random(11)
+    for raw in [bytes(4), b"\xff" * 4, b"\x0a\x00\x00\x02", *(rng.randbytes(4) for _ in range(2000))]:
+        assert address_text(raw) == str(ipaddress.IPv4Address(raw))

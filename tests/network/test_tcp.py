@@ -4,6 +4,7 @@ Segments are built directly (the decoder has its own tests), numbered from 1 in 
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import random
 import struct
@@ -778,3 +779,44 @@ def test_random_segments_keep_every_bound() -> None:
     assert max(count for (kind, _), count in per_flow.items() if kind == "TcpRace") <= MAX_RACES_PER_FLOW
     assert max(count for (kind, _), count in per_flow.items() if kind == "HandshakeHijack") == 1
     assert max(count for (kind, _), count in per_flow.items() if kind == "DataAfterClose") <= 2
+
+
+@pytest.mark.parametrize("ending", ["finish", "close", "evict"])
+def test_an_ended_flow_leaves_no_reference_cycle(ending: str) -> None:
+    # A flow and its two directions refer to each other while it lives; its end must undo that, or every
+    # flow of a capture would wait for the cyclic collector (which a parse freezes).
+    wire = Wire()
+    wire.c(0, 1000, 0, SYN)
+    wire.s(100, 5000, 1001, SYN | ACK)
+    wire.c(200, 1001, 5001, ACK)
+    wire.c(300, 1001, 5001, PSH | ACK, b"GET / HTTP/1.1\r\n\r\n")
+    wire.s(400, 5001, 1019, PSH | ACK, b"HTTP/1.1 200 OK\r\n\r\n")
+    if ending == "close":
+        wire.c(500, 1019, 5020, FIN | ACK)
+        wire.s(600, 5020, 1020, FIN | ACK)
+        wire.c(700, 1020, 5021, ACK)
+    table = FlowTable(max_flows=1, linger_seconds=0.0)
+    gc.collect()
+    gc.disable()
+    try:
+        found = observations(wire, table)
+        other = Wire(client_port=51001)
+        if ending == "evict":  # another flow takes the only place
+            found.extend(table.add(other.c(10_000, 1, 0, SYN))[2])
+        elif ending == "close":  # the sweep of a later packet ends the closed flow, its linger over
+            for number in range(SWEEP_EVERY):
+                found.extend(table.add(other.c(10_000 + number, 1, 0, SYN if number == 0 else ACK))[2])
+        found.extend(table.finish())
+        ends = [(f.flow.client_port, f.ended) for f in found if isinstance(f, FlowSummary)]
+        assert (
+            ends
+            == {
+                "finish": [(51000, "capture end")],
+                "close": [(51000, "closed"), (51001, "capture end")],
+                "evict": [(51000, "evicted"), (51001, "capture end")],
+            }[ending]
+        )
+        del table, found
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -4,6 +4,7 @@ a capture file to records, findings, problems and the CLI's output."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import http.client
 import json
@@ -942,3 +943,40 @@ def test_the_reading_and_the_detector_remember_a_bounded_number_of_flows(monkeyp
         ["h4.example", "http://h4.example/"],
     ]
     assert len(reading.states[flows[2]].observed) == 3
+
+
+def test_addresses_become_observables_as_normalise_ip_writes_them() -> None:
+    # Flow and answer addresses are taken as layers.address_text wrote them, without parsing them again:
+    # the observable must still be the one normalise_ip gives (an IPv4-mapped address named as IPv4), and
+    # an A record of the wrong length (written as generic data) must give none.
+    mapped = Flow("tcp", "::ffff:10.0.0.2", 51000, "2001:db8::1", 80)
+    summary = FlowSummary(mapped, 1, T, T, 1, 1, 0, 0, None, "closed")
+    assert [(o.kind.value, o.value) for o in traffic._observables(summary)] == [
+        ("ip", "10.0.0.2"),
+        ("ip", "2001:db8::1"),
+    ]
+    same = FlowSummary(Flow("udp", CLIENT, 5353, CLIENT, 5353), 1, T, T, 1, 0, 0, 0, None, "closed")
+    assert [o.value for o in traffic._observables(same)] == [CLIENT]
+    answer = DnsAnswerView(
+        2, T, 60, None, 0, ("A \\# 3 0a0001", "A 192.0.2.1", "AAAA ::ffff:192.0.2.1", "CNAME x.example")
+    )
+    lookup = DnsLookup(Flow("udp", CLIENT, 5353, SERVER, 53), 7, "x.example", "A", 1, answer)
+    assert [(o.kind.value, o.value) for o in traffic._observables(lookup)] == [
+        ("domain", "x.example"),
+        ("ip", "192.0.2.1"),
+    ]
+
+
+def test_parsing_a_capture_hands_the_collector_back_as_it_found_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    capture = CaptureBuilder()
+    capture.udp(0, CLIENT, 53000, SERVER, 53, dns_query("example.com", 1))
+    capture.udp(0.01, SERVER, 53, CLIENT, 53000, dns_answer("example.com", 1, ["192.0.2.1"]))
+    path = capture.write_pcap(tmp_path / "capture.pcap")
+    monkeypatch.setattr(traffic, "BUDGET_EVERY", 1)
+    monkeypatch.setattr(traffic, "FREEZE_EVERY", 1)  # the collector is frozen at every packet
+    assert gc.get_freeze_count() == 0
+    checked = check(path)
+    assert gc.get_freeze_count() == 0  # nobody had frozen anything: everything is handed back
+    assert [type(r.payload).__name__ for r in checked.records] == ["DnsLookup", "FlowSummary", "CaptureSummary"]

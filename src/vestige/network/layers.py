@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from vestige.network.capture import Packet
@@ -72,6 +72,29 @@ class Segment:
     options: bytes
     payload: bytes
     cut: bool
+    key: bytes = field(default=b"", compare=False, repr=False)
+    """The flow key of this direction, sliced once by the decoder (``flow_key``; empty when the segment
+    was built otherwise, and the flow table then makes it). A copy with other addresses or ports must
+    set it to ``b""``."""
+
+
+def flow_key(segment: Segment) -> bytes:
+    """One bytes value for a segment's direction of its flow: source and destination addresses, then
+    ports, then for UDP its protocol number, so that a TCP and a UDP flow on the same addresses and ports
+    differ (their lengths do: 12 or 36 bytes for TCP, 13 or 37 for UDP). An Ethernet frame holds the first
+    part as it is (``src dst sport dport``), so the decoder slices it once; a dict hashes a bytes key once
+    and caches it, where a tuple of addresses and ports is hashed again at every lookup."""
+    if segment.key:
+        return segment.key
+    ports = _PORTS.pack(segment.sport, segment.dport)
+    return segment.src + segment.dst + (ports if segment.protocol == TCP else ports + b"\x11")
+
+
+def reverse_key(key: bytes) -> bytes:
+    """The flow key of the other direction."""
+    size = 4 if len(key) < 16 else 16
+    ports = 2 * size
+    return key[size:ports] + key[:size] + key[ports + 2 : ports + 4] + key[ports : ports + 2] + key[ports + 4 :]
 
 
 # Ethernet, IPv4 with a 20-byte header and TCP, in one call: ethertype; version/IHL, total length, IP-ID,
@@ -82,6 +105,7 @@ _IPV6 = struct.Struct("!4xHBB16s16s")
 _TCP = struct.Struct("!HHIIBBH")
 _UDP = struct.Struct("!HHH")
 _ETHERTYPE = struct.Struct("!H")
+_PORTS = struct.Struct("!HH")
 
 
 def decode(packet: Packet) -> Segment | None:
@@ -124,6 +148,7 @@ def decode(packet: Packet) -> Segment | None:
                         data[54:header_end],
                         data[header_end:captured_end],
                         captured_end < ip_end,
+                        data[26:38],  # flow_key: source, destination, ports, as the frame holds them
                     )
         return _after_ethertype(packet, data, 12)
     if linktype in (RAW, RAW_BSD12, RAW_BSD14):
@@ -259,7 +284,7 @@ def _transport(
             return None
         return Segment(
             packet.number, packet.time_ns, version, src, dst, ttl, ip_id, df, TCP, sport, dport, seq, ack, flags,
-            window, data[at + 20 : header_end], data[header_end:captured_end], cut,
+            window, data[at + 20 : header_end], data[header_end:captured_end], cut, src + dst + data[at : at + 4],
         )  # fmt: skip
     if at + 8 > captured_end:
         return None
@@ -269,7 +294,7 @@ def _transport(
     end = min(at + length, captured_end)
     return Segment(
         packet.number, packet.time_ns, version, src, dst, ttl, ip_id, df, UDP, sport, dport, 0, 0, 0, 0, b"",
-        data[at + 8 : end], cut or end < at + length,
+        data[at + 8 : end], cut or end < at + length, src + dst + data[at : at + 4] + b"\x11",
     )  # fmt: skip
 
 
@@ -277,7 +302,7 @@ def _transport(
 def address_text(raw: bytes) -> str:
     """The canonical text of a 4- or 16-byte address (RFC 5952 for IPv6)."""
     if len(raw) == 4:
-        return str(ipaddress.IPv4Address(raw))
+        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"  # what ipaddress writes, without making its objects
     if len(raw) != 16:
         raise ValueError(f"an IP address is 4 or 16 bytes, not {len(raw)}")
     address = ipaddress.IPv6Address(raw)

@@ -34,7 +34,7 @@ is bounded per direction and for the whole table.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -58,7 +58,9 @@ from vestige.network.layers import (
     Segment,
     address_text,
     flag_letters,
+    flow_key,
     option_names,
+    reverse_key,
     tcp_timestamp,
     window_scale,
 )
@@ -72,6 +74,9 @@ SWEEP_EVERY = 4096
 than the packet)."""
 MAX_RACES_PER_FLOW = 8
 """A pathological flow (a server retransmitting into a confused stack) reports this many races, no more."""
+COMPACT_SLACK = 65_536
+"""Stale entries the activity queue may hold beyond twice the live flows before it is compacted (each
+entry is a pointer: a compaction walks about one entry per packet since the last)."""
 SEEN_BEFORE_CHECKS = 4
 """Conflicts a segment may explain away as bytes already stored before the scan stops (each check walks
 the window: a flow of alternating versions must not cost the square of the window per packet)."""
@@ -101,13 +106,25 @@ class _Direction:
         "fin",
         "octets",
         "packets",
+        "peer",
+        "peer_known",
         "segments",
+        "state",
         "stored_bytes",
+        "to_client",
         "top",
         "window",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, state: _FlowState, to_client: bool) -> None:
+        self.state = state
+        """The flow (the table's dict maps each direction's key straight to its direction: one object
+        reached per packet, not a tuple of four; ``_FlowState.end`` breaks the cycle)."""
+        self.to_client = to_client
+        self.peer: _Direction = self
+        """The other direction (set by the flow)."""
+        self.peer_known = False
+        """The other direction's sequence base is set (it never changes once set)."""
         self.base = -1
         """The initial sequence number (absolute), or -1 before this direction's first packet."""
         self.top = 1
@@ -139,6 +156,7 @@ class _FlowState:
         "keys",
         "last_time_ns",
         "live",
+        "queued",
         "races",
         "seen_ns",
         "server",
@@ -149,11 +167,12 @@ class _FlowState:
         "synack_length",
     )
 
-    def __init__(self, flow: Flow, keys: tuple[tuple[object, ...], tuple[object, ...]], segment: Segment) -> None:
+    def __init__(self, flow: Flow, keys: tuple[bytes, bytes], segment: Segment) -> None:
         self.flow = flow
         self.keys = keys
-        self.client = _Direction()
-        self.server = _Direction()
+        self.client = _Direction(self, False)
+        self.server = _Direction(self, True)
+        self.client.peer, self.server.peer = self.server, self.client
         self.first_packet = segment.number
         self.first_time_ns = segment.time_ns
         self.last_time_ns = segment.time_ns
@@ -170,9 +189,17 @@ class _FlowState:
         self.closed = False
         self.closed_ns = 0
         self.live = True
+        self.queued = 0
+        """Entries of this flow in the table's activity queue (the last one stands for it)."""
 
-
-_FlowEntry = tuple[_FlowState, bool, _Direction, _Direction]
+    def end(self) -> None:
+        """Drops the flow's stored segments and the references between it and its directions, so that
+        reference counting frees it (a segment still in the table's budget keeps its direction only)."""
+        self.live = False
+        for side in (self.client, self.server):
+            side.segments = None
+            side.stored_bytes = 0
+            del side.state, side.peer
 
 
 class FlowTable:
@@ -200,11 +227,15 @@ class FlowTable:
         self._window_segments = max(1, window_segments)
         self._window_bytes = max(1, window_bytes)
         self._budget = max(1, stored_bytes)
-        self._flows: dict[tuple[object, ...], _FlowEntry] = {}
-        """Both directions' 5-tuples of every live flow: the flow, whether that direction is server to
+        self._flows: dict[bytes, _Direction] = {}
+        """Both directions' keys (``layers.flow_key``) of every live flow: the flow, whether that direction is server to
         client, and its direction and the other's."""
-        self._recent: OrderedDict[_FlowState, None] = OrderedDict()
-        """Live flows, least recently active first."""
+        self._recent: deque[_FlowState] = deque()
+        """Flows in order of activity, least recent first: each packet appends its flow, so a flow's last
+        entry is where it stands and its earlier ones are stale (``queued`` counts them). Moving a flow to
+        the end of an ordered dict at every packet costs more than the rest of the table's work on it (its
+        neighbours' links are cold in memory); stale entries leave from the front, or in ``_compact``."""
+        self._live = 0
         self._closing: deque[_FlowState] = deque()
         """Closed flows in order of their close, to leave once their linger is over."""
         self._stored: deque[_Entry] = deque()
@@ -217,7 +248,7 @@ class FlowTable:
 
     def __len__(self) -> int:
         """Live flows."""
-        return len(self._recent)
+        return self._live
 
     def add(self, segment: Segment) -> tuple[Flow, bool, Sequence[Observation]]:
         """The segment's flow, whether it travels server to client, and what it revealed (flows that
@@ -233,13 +264,15 @@ class FlowTable:
             self._next_sweep = self._packets + SWEEP_EVERY
             found = self._sweep()
         protocol = segment.protocol
-        entry = self._flows.get((segment.src, segment.sport, segment.dst, segment.dport, protocol))
-        if entry is None or (protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN):
-            entry, found = self._entry(entry, segment, found)
-        state, to_client, side, other = entry
+        side = self._flows.get(segment.key or flow_key(segment))
+        if side is None or (protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN):
+            side, found = self._entry(side, segment, found)
+        state = side.state
+        to_client = side.to_client
         state.last_time_ns = segment.time_ns
         state.seen_ns = now
-        self._recent.move_to_end(state)
+        self._recent.append(state)
+        state.queued += 1
         payload = segment.payload
         side.packets += 1
         if payload:
@@ -252,48 +285,53 @@ class FlowTable:
         flags = segment.flags
         if side.base < 0:
             side.base = segment.seq if flags & SYN else (segment.seq - 1) & MASK
-        if other.base < 0 and flags & ACK:
-            # Wireshark's rule: the other side's numbers count from this acknowledgement when it was
-            # not seen first, so relative numbers here are the ones an analyst reads there.
-            other.base = (segment.ack - 1) & MASK
+        if not side.peer_known:
+            other = side.peer
+            if other.base >= 0:
+                side.peer_known = True
+            elif flags & ACK:
+                # Wireshark's rule: the other side's numbers count from this acknowledgement when it was
+                # not seen first, so relative numbers here are the ones an analyst reads there.
+                other.base = (segment.ack - 1) & MASK
+                side.peer_known = True
         side.window = segment.window
         if flags & (SYN | FIN | RST):
-            hijack = self._control(state, side, other, to_client, segment)
+            hijack = self._control(state, side, side.peer, to_client, segment)
             if hijack is not None:
                 found = _append(found, hijack)
         if payload and not flags & RST:
-            observed = self._payload(state, side, other, to_client, segment)
+            observed = self._payload(state, side, side.peer, to_client, segment)
             if observed is not None:
                 found = _append(found, observed)
         return state.flow, to_client, _NOTHING if found is None else tuple(found)
 
     def _entry(
-        self, entry: _FlowEntry | None, segment: Segment, found: list[Observation] | None
-    ) -> tuple[_FlowEntry, list[Observation] | None]:
-        """The flow of a segment that has none yet, or of a SYN (which may open a new connection on the
-        ports of a closed one)."""
-        if entry is not None:
-            entry, ended = self._reused(entry, segment)
+        self, side: _Direction | None, segment: Segment, found: list[Observation] | None
+    ) -> tuple[_Direction, list[Observation] | None]:
+        """The flow direction of a segment that has none yet, or of a SYN (which may open a new
+        connection on the ports of a closed one)."""
+        if side is not None:
+            side, ended = self._reused(side, segment)
             found = _append(found, ended)
-        if entry is None:
-            entry, evicted = self._open(segment)
+        if side is None:
+            side, evicted = self._open(segment)
             found = _append(found, evicted)
-        return entry, found
+        return side, found
 
     def finish(self) -> Iterator[FlowSummary]:
         """Every flow still open at the end of the capture (a closed one still lingering ends ``closed``)."""
-        while self._recent:
-            state = next(iter(self._recent))
+        while (state := self._oldest()) is not None:
             yield self._end(state, "closed" if state.closed else "capture end")
 
-    def _open(self, segment: Segment) -> tuple[_FlowEntry, FlowSummary | None]:
+    def _open(self, segment: Segment) -> tuple[_Direction, FlowSummary | None]:
         evicted = None
-        if len(self._recent) >= self._max_flows:
-            oldest = next(iter(self._recent))
+        if self._live >= self._max_flows:
+            oldest = self._oldest()
+            assert oldest is not None  # a live flow is queued
             evicted = self._end(oldest, "closed" if oldest.closed else "evicted")
         protocol = segment.protocol
-        forward = (segment.src, segment.sport, segment.dst, segment.dport, protocol)
-        backward = (segment.dst, segment.dport, segment.src, segment.sport, protocol)
+        forward = flow_key(segment)
+        backward = reverse_key(forward)
         # A SYN/ACK seen first was sent by the server: the client is the SYN's sender, its destination.
         server_first = protocol == TCP_PROTOCOL and segment.flags & (SYN | ACK) == SYN | ACK
         if server_first:
@@ -307,23 +345,21 @@ class FlowTable:
                 segment.dport,
             )
         state = _FlowState(flow, (forward, backward), segment)
-        self._recent[state] = None
-        to_server = (state, False, state.client, state.server)
-        to_client = (state, True, state.server, state.client)
-        entry = to_client if server_first else to_server
-        self._flows[forward] = entry
-        self._flows[backward] = to_server if server_first else to_client
-        return entry, evicted
+        self._live += 1  # queued by ``add``, which goes on with it
+        side = state.server if server_first else state.client
+        self._flows[forward] = side
+        self._flows[backward] = side.peer
+        return side, evicted
 
-    def _reused(self, entry: _FlowEntry, segment: Segment) -> tuple[_FlowEntry | None, FlowSummary | None]:
+    def _reused(self, side: _Direction, segment: Segment) -> tuple[_Direction | None, FlowSummary | None]:
         """A SYN on a closed flow with a new initial sequence number opens a new connection on the same
         ports (RFC 9293 3.4.1: TIME-WAIT reuse); the old flow ends."""
-        state = entry[0]
+        state = side.state
         if not state.closed:
-            return entry, None
+            return side, None
         syn = state.syn
         if syn is not None and syn.seq == segment.seq and syn.src == segment.src:
-            return entry, None
+            return side, None
         return None, self._end(state, "closed")
 
     def _control(
@@ -487,12 +523,8 @@ class FlowTable:
     def _sweep(self) -> list[Observation] | None:
         """Flows silent for ``idle_seconds``, and closed flows whose linger is over, end."""
         found: list[Observation] | None = None
-        recent = self._recent
         idle_before = self._now - self._idle_ns
-        while recent:
-            state = next(iter(recent))
-            if state.seen_ns >= idle_before:
-                break
+        while (state := self._oldest()) is not None and state.seen_ns < idle_before:
             found = _append(found, self._end(state, "closed" if state.closed else "idle"))
         closing = self._closing
         linger_before = self._now - self._linger_ns
@@ -507,20 +539,41 @@ class FlowTable:
                 closing.append(state)
             else:
                 found = _append(found, self._end(state, "closed"))
+        if len(self._recent) > 2 * self._live + COMPACT_SLACK:
+            self._compact()
         return found
 
+    def _oldest(self) -> _FlowState | None:
+        """The least recently active live flow (stale entries before it leave the queue)."""
+        recent = self._recent
+        while recent:
+            state = recent[0]
+            if state.queued == 1 and state.live:
+                return state
+            recent.popleft()
+            state.queued -= 1
+        return None
+
+    def _compact(self) -> None:
+        """The activity queue without its stale entries, in the same order (each flow at its last entry)."""
+        kept: deque[_FlowState] = deque()
+        for state in self._recent:
+            state.queued -= 1
+            if state.queued == 0 and state.live:
+                kept.append(state)
+        for state in kept:
+            state.queued = 1
+        self._recent = kept
+
     def _end(self, state: _FlowState, ended: str) -> FlowSummary:
-        state.live = False
-        del self._recent[state]
+        self._live -= 1
         forward, backward = state.keys
         # A newer flow may hold the keys already (a reused port pair): only this flow's entries go.
         for key in (forward, backward):
-            entry = self._flows.get(key)
-            if entry is not None and entry[0] is state:
+            side = self._flows.get(key)
+            if side is not None and (side is state.client or side is state.server):
                 del self._flows[key]
-        for side in (state.client, state.server):
-            side.segments = None
-            side.stored_bytes = 0
+        state.end()
         return FlowSummary(
             flow=state.flow,
             first_packet=state.first_packet,
