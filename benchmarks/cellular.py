@@ -100,7 +100,7 @@ def rate(count: int, seconds: float) -> str:
 
 def pcap_packets(path: Path) -> int:
     """The packets of a pcap or pcapng, read with vestige's capture reader."""
-    from vestige.network.capture import read_capture
+    from vestige.evidence.capture import read_capture
 
     with path.open("rb") as stream:
         return sum(1 for _ in read_capture(stream, path.name))

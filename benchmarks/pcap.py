@@ -52,8 +52,8 @@ from pathlib import Path
 
 import dpkt
 
-from vestige.network.capture import read_capture
-from vestige.network.layers import decode
+from vestige.evidence.capture import read_capture
+from vestige.evidence.headers import decode
 
 SEED = 20261206
 CAPTURE_VERSION = 2

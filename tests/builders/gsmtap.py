@@ -12,7 +12,7 @@ pcap or pcapng; and EPS NAS in link type 148 (LINKTYPE_USER1) as srsRAN writes i
     path.write_bytes(capture.pcap())                            # or capture.pcapng()
 
 The GSMTAP headers are built here from gsmtap.h and the gsmtapv3 draft, the IP and UDP headers with dpkt
-and the pcap records with ``struct`` (pcapng through ``vestige.network.capture.write_pcapng``), so that the
+and the pcap records with ``struct`` (pcapng through ``vestige.evidence.capture.write_pcapng``), so that the
 reader under test is checked against other writers.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import dpkt
 
-from vestige.network.capture import Packet, write_pcapng
+from vestige.evidence.capture import Packet, write_pcapng
 
 GSMTAP_PORT = 4729
 ETHERNET, RAW, IPV4, USER0, USER1 = 1, 101, 228, 147, 148

@@ -49,9 +49,9 @@ from vestige.cellular.diag import (
     read_diag,
 )
 from vestige.cellular.frames import Frame
+from vestige.evidence.capture import read_capture
 from vestige.evidence.errors import UnexpectedFormatError
-from vestige.network.capture import read_capture
-from vestige.network.layers import decode
+from vestige.evidence.headers import decode
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cellular"
 MOBILEINSIGHT = DATA / "mobileinsight"

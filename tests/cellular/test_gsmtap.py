@@ -50,7 +50,7 @@ from tests.builders.gsmtap import (
 )
 from vestige.cellular.frames import DTAP, GSM, LTE, NAS, RR, RRC, UMTS, Frame
 from vestige.cellular.gsmtap import GsmtapReader, GsmtapStats, read_gsmtap
-from vestige.network.capture import Packet, TruncatedCaptureError
+from vestige.evidence.capture import Packet, TruncatedCaptureError
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cellular"
 XPERIA = DATA / "qcsuper" / "sample_2g_3g_4g_xperia.pcap"

@@ -44,9 +44,9 @@ from vestige.custody.items import (
 from vestige.custody.keys import PublicKey, SigningKey, generate
 from vestige.custody.verify import INTEGRITY, WARNING, verify_case
 from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.capture import read_capture
 from vestige.evidence.merkle import inclusion_proof, leaf_hash
 from vestige.model import Evidence, Finding, IndicatorLookup, Locator, Record, Severity
-from vestige.network.capture import read_capture
 from vestige.network.packets import PACKETS, PacketUnits
 from vestige.network.platform import PCAP
 from vestige.network.platform import PLATFORM as NETWORK

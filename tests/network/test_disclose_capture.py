@@ -15,7 +15,7 @@ from tests.builders.custody import PASSPHRASE
 from tests.network.test_traffic import AT, CLIENT, FORGED_REDIRECT, GET, OK, SERVER
 from vestige.cli import main
 from vestige.custody.keys import generate, save_key
-from vestige.network.capture import read_capture
+from vestige.evidence.capture import read_capture
 
 ITEM = "CAP-2026-7"
 

@@ -11,7 +11,8 @@ import dpkt
 import pytest
 
 from tests.builders.captures import CaptureBuilder, dns_answer, dns_query
-from vestige.network.capture import read_capture
+from vestige.evidence.capture import read_capture
+from vestige.evidence.headers import Segment, address_text, decode
 from vestige.network.dns import (
     MAX_ANSWER_SETS,
     DnsMessage,
@@ -22,7 +23,6 @@ from vestige.network.dns import (
     tcp_messages,
 )
 from vestige.network.events import DnsAnswerView, DnsLookup, DnsRace, Flow
-from vestige.network.layers import Segment, address_text, decode
 
 CLIENT, SERVER = "10.0.0.2", "10.0.0.1"
 FLOW = Flow("udp", CLIENT, 40000, SERVER, 53)

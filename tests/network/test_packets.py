@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.builders.captures import RAW, CaptureBuilder
-from vestige.network.capture import CaptureFormatError, Packet, read_capture
+from vestige.evidence.capture import CaptureFormatError, Packet, read_capture
 from vestige.network.packets import PACKETS, packet_unit, unit_packet
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from vestige.evidence.headers import ACK, FIN, PSH, RST, SYN, Segment
 from vestige.network.events import (
     DataAfterClose,
     Flow,
@@ -24,7 +25,6 @@ from vestige.network.events import (
     SegmentView,
     TcpRace,
 )
-from vestige.network.layers import ACK, FIN, PSH, RST, SYN, Segment
 from vestige.network.tcp import MAX_RACES_PER_FLOW, SWEEP_EVERY, FlowTable
 
 T0 = 1_600_000_000_000_000_000

@@ -946,7 +946,7 @@ def test_the_reading_and_the_detector_remember_a_bounded_number_of_flows(monkeyp
 
 
 def test_addresses_become_observables_as_normalise_ip_writes_them() -> None:
-    # Flow and answer addresses are taken as layers.address_text wrote them, without parsing them again:
+    # Flow and answer addresses are taken as headers.address_text wrote them, without parsing them again:
     # the observable must still be the one normalise_ip gives (an IPv4-mapped address named as IPv4), and
     # an A record of the wrong length (written as generic data) must give none.
     mapped = Flow("tcp", "::ffff:10.0.0.2", 51000, "2001:db8::1", 80)

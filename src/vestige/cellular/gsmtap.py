@@ -3,7 +3,7 @@
 GSMTAP (libosmocore ``include/osmocom/core/gsmtap.h``; IANA UDP port 4729) wraps one radio message in a
 pseudo-header. Phones' baseband loggers write it: QCSuper and Rayhunter as raw IPv4 (link type 228), SCAT
 as Ethernet (link type 1); raw IP (101) is read too, and so is every link type that
-``vestige.network.layers.decode`` reads. Two versions exist:
+``vestige.evidence.headers.decode`` reads. Two versions exist:
 
 - **v2**: a 16-byte header ``version, hdr_len (32-bit words), type, timeslot, arfcn (bits 0-13; 0x4000
   uplink, 0x8000 PCS band), signal dBm, SNR dB, frame number (u32), sub_type, antenna, sub_slot, reserved``;
@@ -67,8 +67,8 @@ from typing import IO
 
 from vestige.cellular.frames import DTAP, GSM, LTE, NAS, RR, RRC, UMTS, Frame
 from vestige.evidence import budget
-from vestige.network.capture import Packet, read_capture
-from vestige.network.layers import TCP, UDP, decode
+from vestige.evidence.capture import Packet, read_capture
+from vestige.evidence.headers import TCP, UDP, decode
 
 GSMTAP_PORT = 4729
 """GSMTAP's IANA-registered UDP port."""

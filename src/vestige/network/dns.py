@@ -22,8 +22,8 @@ import heapq
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from vestige.evidence.headers import Segment, address_text
 from vestige.network.events import DnsAnswerView, DnsLookup, DnsRace, Flow
-from vestige.network.layers import Segment, address_text
 
 DNS_PORT = 53
 HEADER_BYTES = 12

@@ -51,7 +51,7 @@ class SegmentView:
     flags: str
     """TCP flags as letters in the fixed order ``S F R P A U E C`` (SYN, FIN, RST, PSH, ACK, URG, ECE, CWR):
     ``SA`` for a SYN/ACK, ``PA`` for a PSH/ACK, ``FPA``, ``RA``; empty when no flag is set
-    (``layers.flag_letters``)."""
+    (``evidence.headers.flag_letters``)."""
     seq: int
     ack: int
     window: int

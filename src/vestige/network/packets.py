@@ -20,7 +20,7 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from vestige.network.capture import CaptureFormatError, Packet, read_capture, write_pcapng
+from vestige.evidence.capture import CaptureFormatError, Packet, read_capture, write_pcapng
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 """The block type of a pcapng Section Header Block, the first four bytes of every pcapng file."""

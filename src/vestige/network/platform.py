@@ -5,9 +5,9 @@ own (a correlator joining a capture with a phone's records belongs to the check 
 from __future__ import annotations
 
 from vestige.evidence.acquisition import FilesAcquisition
+from vestige.evidence.capture import capture_head, is_capture
 from vestige.evidence.sources import Source
 from vestige.network.artifacts import ARTIFACTS
-from vestige.network.capture import capture_head, is_capture
 from vestige.network.packets import PACKETS
 from vestige.platforms import AcquisitionKind, Platform
 

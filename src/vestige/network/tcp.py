@@ -38,19 +38,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from vestige.network.events import (
-    HEAD_BYTES,
-    TCP,
-    UDP,
-    DataAfterClose,
-    Flow,
-    FlowSummary,
-    Handshake,
-    HandshakeHijack,
-    SegmentView,
-    TcpRace,
-)
-from vestige.network.layers import (
+from vestige.evidence.headers import (
     ACK,
     FIN,
     RST,
@@ -63,6 +51,18 @@ from vestige.network.layers import (
     reverse_key,
     tcp_timestamp,
     window_scale,
+)
+from vestige.network.events import (
+    HEAD_BYTES,
+    TCP,
+    UDP,
+    DataAfterClose,
+    Flow,
+    FlowSummary,
+    Handshake,
+    HandshakeHijack,
+    SegmentView,
+    TcpRace,
 )
 
 Observation = TcpRace | HandshakeHijack | DataAfterClose | FlowSummary
@@ -228,8 +228,8 @@ class FlowTable:
         self._window_bytes = max(1, window_bytes)
         self._budget = max(1, stored_bytes)
         self._flows: dict[bytes, _Direction] = {}
-        """Both directions' keys (``layers.flow_key``) of every live flow: the flow, whether that direction is server to
-        client, and its direction and the other's."""
+        """Both directions' keys (``evidence.headers.flow_key``) of every live flow: the flow, whether that
+        direction is server to client, and its direction and the other's."""
         self._recent: deque[_FlowState] = deque()
         """Flows in order of activity, least recent first: each packet appends its flow, so a flow's last
         entry is where it stands and its earlier ones are stale (``queued`` counts them). Moving a flow to

@@ -1,8 +1,8 @@
 """A packet capture's traffic: DNS lookups, TLS server names, HTTP requests and flows as records, and the
 injection detectors D10-D15 of reference/network-injection.md sections 3 and 6.
 
-The capture (pcap or pcapng, plain or gzip; ``network.capture``) is read in one streaming pass: each
-frame is decoded (``network.layers``), handed to the flow table (``network.tcp``), and its payload to the
+The capture (pcap or pcapng, plain or gzip; ``evidence.capture``) is read in one streaming pass: each
+frame is decoded (``evidence.headers``), handed to the flow table (``network.tcp``), and its payload to the
 DNS tracker (``network.dns``), to the TLS ClientHello reader on the first client payload of a TCP flow
 (``network.tls``; a hello larger than a segment is joined from the client's next segments in sequence
 order) and to the HTTP request reader on client payloads (``network.http``). Records cite their packet by
@@ -49,6 +49,8 @@ from urllib.parse import urlsplit
 
 from vestige.evidence import budget
 from vestige.evidence.acquisition import Acquisition
+from vestige.evidence.capture import CaptureFormatError, read_capture
+from vestige.evidence.headers import Segment, decode
 from vestige.indicators.observables import domain_observable, ip_observable, observables_from_url
 from vestige.model import (
     Evidence,
@@ -63,7 +65,6 @@ from vestige.model import (
     format_time,
 )
 from vestige.network import dns, http, tcp, tls
-from vestige.network.capture import CaptureFormatError, read_capture
 from vestige.network.events import (
     DataAfterClose,
     DnsAnswerView,
@@ -78,7 +79,6 @@ from vestige.network.events import (
     TcpRace,
     TlsClientHello,
 )
-from vestige.network.layers import Segment, decode
 from vestige.platforms import MatchPolicy, excerpt
 
 NAME = "network.traffic"
@@ -487,7 +487,7 @@ _domain = functools.lru_cache(maxsize=1 << 16)(domain_observable)
 
 @functools.lru_cache(maxsize=1 << 16)
 def _address(text: str) -> Observable | None:
-    """The observable of an address as ``layers.address_text`` writes it (flows, DNS answers): that text is
+    """The observable of an address as ``evidence.headers.address_text`` writes it (flows, DNS answers): that text is
     already the canonical one ``normalise_ip`` gives, so it is taken as it is, without parsing it again,
     except an IPv4-mapped IPv6 address, which the observable names as IPv4."""
     if text.startswith("::ffff:"):

@@ -25,8 +25,8 @@ from tests.builders.captures import (
     CaptureBuilder,
     dns_query,
 )
-from vestige.network.capture import Packet, read_capture, write_pcapng
-from vestige.network.layers import (
+from vestige.evidence.capture import Packet, read_capture, write_pcapng
+from vestige.evidence.headers import (
     ACK,
     FIN,
     PSH,

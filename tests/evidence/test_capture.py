@@ -20,7 +20,7 @@ from typing import IO, cast
 import pytest
 
 from tests.builders.captures import RAW, CaptureBuilder
-from vestige.network.capture import (
+from vestige.evidence.capture import (
     CaptureFormatError,
     Packet,
     TruncatedCaptureError,

@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from vestige.network.capture import Packet
+from vestige.evidence.capture import Packet
 
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 ECE, CWR = 0x40, 0x80
