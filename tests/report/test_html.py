@@ -66,7 +66,7 @@ def test_demo_first_screen(demo: Path) -> None:
     assert '<h1 id="verdict-text">2 critical findings: traces that match known Pegasus indicators</h1>' in page
     assert "Also 5 high and 1 medium." in page
     counts = re.findall(r'<span class="n" data-severity="(\w+)">(\d+)</span>', page)
-    assert counts == [("critical", "2"), ("high", "5"), ("medium", "1"), ("low", "0"), ("info", "1")]
+    assert counts == [("critical", "2"), ("high", "5"), ("medium", "1"), ("low", "0"), ("info", "2")]
     assert "The run completed: every file selected was read." in page
     assert "This report was made from an output folder: it states no chain of custody." in page
     assert f"<code>{document.acquisitions[0].merkle_root}</code>" in page
@@ -84,11 +84,15 @@ def test_demo_findings_grouped_by_severity_and_story(demo: Path) -> None:
     page = (demo / "report.html").read_text()
     document = read_findings((demo / "findings.json").read_bytes())
     articles = re.findall(r'<article class="(finding[^"]*)" id="f-(\w+)" data-rule="([^"]+)"', page)
-    assert len(articles) == 9
+    assert len(articles) == 10
     assert sorted(i for _, i, _ in articles) == sorted(f.id for f in document.findings)
     stories = [(i, rule) for kind, i, rule in articles if kind.startswith("finding story")]
     story = next(f for f in document.findings if f.rule == "ios.redirect_then_new_process")
-    assert stories == [(story.id, "ios.redirect_then_new_process")]
+    baseband = next(f for f in document.findings if f.rule == "correlation.baseband_during_injection")
+    assert stories == [
+        (story.id, "ios.redirect_then_new_process"),
+        (baseband.id, "correlation.baseband_during_injection"),
+    ]
     groups = re.findall(r'<div class="severity-group" data-severity="(\w+)"><h3 class="sev-\w+">(\w+ \(\d+\))', page)
     assert groups == [
         ("critical", "Critical (1)"),
@@ -125,10 +129,10 @@ def test_demo_chart_marks_each_dated_finding(demo: Path) -> None:
     page = (demo / "report.html").read_text()
     chart = re.search(r'<svg id="timeline-chart".*?</svg>', page)
     assert chart is not None
-    assert len(re.findall(r'<path class="mark sev-', chart.group())) == 9
+    assert len(re.findall(r'<path class="mark sev-', chart.group())) == 10
     counts = [int(n.replace(",", "")) for n in re.findall(r"<title>([\d,]+) events</title>", chart.group())]
     events = len((demo / "timeline.jsonl").read_bytes().splitlines())
-    assert sum(counts) == events == 121
+    assert sum(counts) == events == 122
     firsts = [int(n) for n in re.findall(r'data-first="(\d+)"', chart.group())]
     assert firsts == sorted(firsts) and firsts[0] == 0
 

@@ -97,7 +97,7 @@ def test_demo_report_loads_and_shows_every_finding(opened: Opened, demo: Path, t
     document = read_findings((demo / "findings.json").read_bytes())
     titles = page.locator("article.finding h3.title bdi").all_inner_texts()
     assert sorted(titles) == sorted(f.title for f in document.findings)
-    assert page.inner_text("#finding-count") == "Showing 9 of 9 findings"
+    assert page.inner_text("#finding-count") == "Showing 10 of 10 findings"
     assert page.inner_text("#mode").startswith("This report hides personal data")
     folder = Path(os.environ.get("VESTIGE_REPORT_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,56 +110,56 @@ def test_filters_change_what_is_shown(opened: Opened, demo: Path) -> None:
     opened.open(demo / "report.html")
     page = opened.page
     page.select_option("#filter-rule", "ios.safari_history.indicator_match")
-    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 2 of 9 findings", 2)
+    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 2 of 10 findings", 2)
     assert page.locator("#stories").is_hidden()
     page.select_option("#filter-rule", "")
     page.select_option("#filter-artifact", "ios.safari_history")
-    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 4 of 9 findings", 4)
+    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 4 of 10 findings", 4)
     page.fill("#filter-text", "tombstone")
-    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 1 of 9 findings", 1)
+    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 1 of 10 findings", 1)
     assert page.locator("article.finding:visible h3.title bdi").inner_text() == (
         "Safari history was deleted around a suspected injected redirect"
     )
     page.emulate_media(media="print")  # printed, the report is whole: every finding, no filters
-    assert (visible_count(page), page.locator("#filters").is_visible()) == (9, False)
+    assert (visible_count(page), page.locator("#filters").is_visible()) == (10, False)
     page.emulate_media(media="screen")
     assert visible_count(page) == 1
     page.select_option("#filter-artifact", "")
-    page.fill("#filter-text", "BH")
-    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 2 of 9 findings", 2)
+    page.fill("#filter-text", "BH")  # the two findings on 'bh', and the baseband story that links to one of them
+    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 3 of 10 findings", 3)
     page.fill("#filter-text", "")
-    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 9 of 9 findings", 9)
+    assert (page.inner_text("#finding-count"), visible_count(page)) == ("Showing 10 of 10 findings", 10)
     assert opened.errors == []
 
 
 def test_timeline_chart_and_pages(opened: Opened, demo: Path) -> None:
     opened.open(demo / "report.html")
     page = opened.page
-    assert page.locator("#timeline-chart .mark").count() == 9
+    assert page.locator("#timeline-chart .mark").count() == 10
     assert page.locator("#timeline-chart .bar").count() == 32
     assert page.locator("#timeline-table tbody tr").count() == 100
-    assert page.inner_text("#timeline-status") == "Events 1–100 of 121"
+    assert page.inner_text("#timeline-status") == "Events 1–100 of 122"
     page.click("#page-next")
     page.wait_for_selector('#timeline-table[data-page="2"]')
-    assert page.locator("#timeline-table tbody tr").count() == 21
-    assert page.inner_text("#timeline-status") == "Events 101–121 of 121"
+    assert page.locator("#timeline-table tbody tr").count() == 22
+    assert page.inner_text("#timeline-status") == "Events 101–122 of 122"
     page.click("#page-first")
     page.wait_for_selector('#timeline-table[data-page="1"]')
     page.fill("#timeline-search", "free247downloads")
     page.locator("#timeline-status", has_text="matching").wait_for()
     rows = page.locator("#timeline-table tbody tr").count()
-    assert page.inner_text("#timeline-status") == f"Events 1–{rows} of {rows} matching (of 121)"
+    assert page.inner_text("#timeline-status") == f"Events 1–{rows} of {rows} matching (of 122)"
     assert rows == 7  # 3 records (a web view, two visits) and the 4 findings on them
     findings = page.locator("#timeline-table tbody tr.is-finding").count()
     assert findings == 4
     last = page.locator("#timeline-chart .bar").last
-    assert last.get_attribute("data-first") == "98"  # the last bin's first event: on page 1
+    assert last.get_attribute("data-first") == "99"  # the last bin's first event: on page 1
     last.click()  # shows every event again, at the page holding the bin's first event
-    page.wait_for_selector("#timeline-status:text-is('Events 1–100 of 121')")
+    page.wait_for_selector("#timeline-status:text-is('Events 1–100 of 122')")
     page.fill("#page-number", "2")
     page.press("#page-number", "Enter")
     page.wait_for_selector('#timeline-table[data-page="2"]')
-    assert page.inner_text("#timeline-status") == "Events 101–121 of 121"
+    assert page.inner_text("#timeline-status") == "Events 101–122 of 122"
     assert opened.errors == []
 
 
