@@ -453,10 +453,14 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
                 f"{name}: the block at byte {base + position} (type 0x{kind:08x}) ends with length "
                 f"{word(buffer, end - 4)[0]}, not {length}"
             )
-        if kind == ENHANCED_PACKET:
+        if kind in (ENHANCED_PACKET, PACKET):  # the obsolete packet block has the same layout
             if length < 32:
-                raise _bad_block(name, base + position, "an enhanced packet block shorter than 32 bytes")
-            interface, high, low, captured, original = enhanced(buffer, position + 8)
+                what = "an enhanced packet" if kind == ENHANCED_PACKET else "a packet"
+                raise _bad_block(name, base + position, f"{what} block shorter than 32 bytes")
+            if kind == ENHANCED_PACKET:
+                interface, high, low, captured, original = enhanced(buffer, position + 8)
+            else:
+                interface, high, low, captured, original = struct.unpack_from(order + "HxxIIII", buffer, position + 8)
             if captured > MAX_CAPTURED or captured > length - 32:
                 raise _bad_captured(name, number + 1, base + position, captured, length - 32)
             if interface >= len(interfaces):
@@ -487,25 +491,6 @@ def _pcapng_packets(source: _Input, buffer: bytes, name: str) -> Iterator[Packet
             number += 1
             data = buffer[position + 12 : position + 12 + captured]
             yield Packet(number, 0, described.linktype, data, original, base + position)
-        elif kind == PACKET:
-            if length < 32:
-                raise _bad_block(name, base + position, "a packet block shorter than 32 bytes")
-            interface, high, low, captured, original = struct.unpack_from(order + "HxxIIII", buffer, position + 8)
-            if captured > MAX_CAPTURED or captured > length - 32:
-                raise _bad_captured(name, number + 1, base + position, captured, length - 32)
-            if interface >= len(interfaces):
-                raise _bad_block(name, base + position, f"a packet on interface {interface}, which no block declared")
-            described = interfaces[interface]
-            number += 1
-            yield Packet(
-                number,
-                ((high << 32) | low) * described.multiplier // described.divisor + described.offset_ns,
-                described.linktype,
-                buffer[position + 28 : position + 28 + captured],
-                original,
-                base + position,
-                interface,
-            )
         elif kind == INTERFACE_DESCRIPTION:
             described = _interface(buffer, position, length, order, name, base + position)
             interfaces.append(described)
