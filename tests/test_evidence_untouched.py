@@ -1,5 +1,7 @@
 """ARCHITECTURE.md principle 1: no command writes inside an acquisition, WAL databases included.
 
+Single-file acquisitions (captures, plain and gzip, and a DIAG log) get the same check.
+
 The backup here has a WAL-mode Manifest.db with its ``-wal`` and ``-shm`` beside it on disk, and an
 sms.db whose ``-wal`` and ``-shm`` are separate backup entries: the cases where a careless
 ``mode=ro`` open creates or changes files. Every command of the CLI runs on it (or next to it), on a
@@ -15,7 +17,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tests.builders import change_in_wal, tree_digest, zip_folder
+from tests.builders.captures import CaptureBuilder
 from tests.builders.custody import PASSPHRASE, cli
+from tests.builders.diag import DiagLogBuilder
 from vestige.cli import main
 from vestige.custody.keys import generate, save_key
 from vestige.ios.sample.backup import BackupBuilder
@@ -81,3 +85,45 @@ def test_custody_commands_leave_the_acquisition_byte_for_byte(tmp_path: Path) ->
         code, output = cli(*step)
         assert code == 0, (step, output)
     assert (tree_digest(backup), archive.read_bytes()) == before
+
+
+def test_single_file_acquisitions_are_left_byte_for_byte(tmp_path: Path) -> None:
+    """Captures (plain and gzip) and a DIAG log, checked alone and together, with both worker counts, and
+    acquired into a case, report and export run on their output: the files are hashed before and after."""
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    capture = CaptureBuilder()
+    talk = capture.connect("10.0.0.2", 51000, "93.184.216.34", 80, at=1_600_000_000.0)
+    talk.send(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    talk.inject(b"HTTP/1.1 302 Found\r\nLocation: http://evil.example/\r\nContent-Length: 0\r\n\r\n", after=0.002)
+    talk.reply(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    capture.write_pcap(evidence / "capture.pcap")
+    capture.write_pcap(evidence / "capture.pcap.gz", compress=True)
+    log = DiagLogBuilder()
+    log.lte_rrc(bytes.fromhex("320020"), "DL-DCCH")  # a security mode command with eea0
+    log.write(evidence / "diag.qmdl")
+    before = tree_digest(evidence)
+    runner = CliRunner()
+    runs = [
+        [str(evidence / "capture.pcap"), "-j", "1"],
+        [str(evidence / "capture.pcap.gz"), "-j", "2"],
+        [str(evidence / "diag.qmdl"), str(evidence / "capture.pcap"), "-j", "2"],
+    ]
+    for number, arguments in enumerate(runs):
+        out = tmp_path / f"out{number}"
+        checked = runner.invoke(main, ["check", *arguments, "-o", str(out), "--no-bundled-iocs"])
+        assert checked.exit_code == 0, checked.output
+        assert runner.invoke(main, ["report", str(out), "-o", str(tmp_path / f"report{number}.html")]).exit_code == 0
+        assert runner.invoke(main, ["export", str(out), "--csv", str(tmp_path / f"csv{number}")]).exit_code == 0
+    key = tmp_path / "a.key"
+    save_key(generate("examiner-a"), key, PASSPHRASE)
+    bundle = tmp_path / "bundle"
+    for step in (
+        ("case", "new", str(bundle), "--case-id", "CASE-1", "--examiner", str(key)),
+        ("case", "add", str(bundle), str(evidence / "capture.pcap"), "--item-id", "CAP", "--key", str(key)),
+        ("case", "add", str(bundle), str(evidence / "diag.qmdl"), "--item-id", "LOG", "--key", str(key)),
+        ("check", "--case", str(bundle), "CAP", "--key", str(key), "-q", "-j", "1", "--no-bundled-iocs"),
+    ):
+        code, output = cli(*step)
+        assert code == 0, (step, output)
+    assert tree_digest(evidence) == before

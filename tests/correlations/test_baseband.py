@@ -34,7 +34,6 @@ from vestige.cli import main
 from vestige.correlations.baseband import BasebandDuringInjection
 from vestige.ios.sample.demo import INJECTION as DEMO_INJECTION
 from vestige.model import Finding, Record, Severity
-from vestige.platforms import BUILT_IN
 
 CORRELATOR = BasebandDuringInjection()
 RULE = "correlation.baseband_during_injection"
@@ -240,12 +239,6 @@ GENUINE = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 12\r\n
 EARFCN, PCI, ARFCN = 5230, 101, 20
 
 
-def cellular_platform_or_skip() -> None:
-    """The end-to-end tests need the cellular platform (the GSMTAP reader and the signalling artifact)."""
-    if "vestige.cellular.platform:PLATFORM" not in BUILT_IN:
-        pytest.skip("waits for the cellular platform (cel-signal: the signalling artifact, registered in BUILT_IN)")
-
-
 def injection_capture(path: Path) -> Path:
     """The phone's request (packet 4) raced by a forged redirect (5) and the server's reply (6), at INJECTION."""
     capture = CaptureBuilder()
@@ -305,7 +298,6 @@ def places(finding: dict[str, object]) -> list[tuple[object, ...]]:
 
 
 def test_the_check_of_a_capture_and_a_downgraded_log_is_consistent_with_a_rogue_station(tmp_path: Path) -> None:
-    cellular_platform_or_skip()
     capture = injection_capture(tmp_path / "capture.pcap")
     [finding] = checked(tmp_path, capture, downgraded_log(tmp_path / "log.pcap"))
     assert (finding["severity"], finding["time"]) == ("medium", "2024-05-14T09:12:41.285200Z")
@@ -326,7 +318,6 @@ def test_the_check_of_a_capture_and_a_downgraded_log_is_consistent_with_a_rogue_
 
 
 def test_the_check_of_a_capture_and_a_ciphered_lte_log_argues_against_a_rogue_station(tmp_path: Path) -> None:
-    cellular_platform_or_skip()
     capture = injection_capture(tmp_path / "capture.pcap")
     [finding] = checked(tmp_path, capture, ciphered_log(tmp_path / "log.pcap"))
     assert finding["severity"] == "info"
@@ -369,7 +360,6 @@ def downgraded_diag_log(path: Path) -> Path:
 
 
 def test_the_check_of_a_capture_and_a_downgraded_diag_log_is_consistent_with_a_rogue_station(tmp_path: Path) -> None:
-    cellular_platform_or_skip()
     capture = injection_capture(tmp_path / "capture.pcap")
     [finding] = checked(tmp_path, capture, downgraded_diag_log(tmp_path / "diag.qmdl"))
     assert finding["severity"] == "medium"
