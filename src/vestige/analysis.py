@@ -37,7 +37,16 @@ from vestige.evidence.workers import map_in_processes
 from vestige.indicators.index import ConjunctionMatch, ConjunctionTracker, IndicatorIndex
 from vestige.indicators.sets import IndicatorSet
 from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Observable, Problem, Record, Severity
-from vestige.platforms import ACQUISITION_SCOPE, CHECK_SCOPE, Artifact, Correlator, ListingArtifact, Registry, excerpt
+from vestige.platforms import (
+    ACQUISITION_SCOPE,
+    CHECK_SCOPE,
+    Artifact,
+    Correlator,
+    ListingArtifact,
+    Registry,
+    ShardedArtifact,
+    excerpt,
+)
 
 READ_ERRORS = (EvidenceError, sqlite3.Error, OSError)
 PATTERN_RULE = "indicator.pattern_match"
@@ -82,10 +91,13 @@ class RecordSink(Protocol):
 class SinkFactory(Protocol):
     """Gives each artifact its sink, in whichever process the artifact runs."""
 
-    def open(self, artifact: str, rank: int, acquisition: int | None, part: int | None = None) -> RecordSink:
-        """The sink of an artifact of the acquisition at ``acquisition`` (None in a check of one), or of
+    def open(
+        self, artifact: str, rank: int, acquisition: int | None, part: int | None = None, shard: int | None = None
+    ) -> RecordSink:
+        """The sink of an artifact of the acquisition at ``acquisition`` (None in a check of one), of
         one partition of a listing artifact (``part``: its records are the entries, put only on the
-        timeline)."""
+        timeline), or of one shard of a sharded artifact (``shard``: its records follow those of the
+        shards before it, whichever finished first)."""
 
     def absorb(self, receipt: object) -> None: ...
 
@@ -271,10 +283,12 @@ def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _
         device = DeviceInfo()
     if progress is not None:
         progress.phase(f"reading artifacts{which}", len(plan.artifacts))
-    tasks: list[_Task] = [
-        _SealTask(),
-        *(_ArtifactTask(n) for n in range(len(plan.artifacts)) if n not in listing.ranks),
-    ]
+    tasks: list[_Task] = [_SealTask()]
+    for n, artifact in enumerate(plan.artifacts):
+        if isinstance(artifact, ShardedArtifact):
+            tasks.extend(_ArtifactTask(n, shard) for shard in range(artifact.SHARDS))
+        elif n not in listing.ranks:
+            tasks.append(_ArtifactTask(n))
     sidecars = _SidecarCitations({plan.position: acquisition})
     tracker: ConjunctionTracker[Record] = ConjunctionTracker(plan.indicators)
     findings: list[Finding] = []
@@ -290,15 +304,19 @@ def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _
             findings.extend(sidecars.cite_all(_stamped(f, plan.position) for f in task_result.findings))
             for record in task_result.pattern_records:
                 tracker.observe(record, record.observables)
-            problems.extend(_placed(p, plan.position) for p in task_result.problems)
+            for problem in task_result.problems:
+                placed = _placed(problem, plan.position)
+                if index not in summaries or placed not in problems:  # a file's error, once for all its shards
+                    problems.append(placed)
             for name, records in task_result.kept.items():
                 kept.setdefault(name, []).extend(records)
-            summaries[index] = task_result.summary
+            summaries[index] = _merged(summaries.get(index), task_result.summary)
             if plan.sinks is not None and task_result.receipt is not None:
                 plan.sinks.absorb(task_result.receipt)
             if progress is not None:
                 progress.advance(1)
     findings.extend(sidecars.cite_all(pattern_finding(c) for c in tracker.completed()))
+    findings = _first_of_each(findings)  # a file's error reported by each of its shards
     for name, records in kept.items():
         if len(records) > CORRELATION_LIMIT:
             reason = f"{name}: more than {CORRELATION_LIMIT} records to join; the first {CORRELATION_LIMIT} were used"
@@ -316,9 +334,11 @@ class _SealTask:
 
 @dataclass(frozen=True, slots=True)
 class _ArtifactTask:
-    """Run the artifact at ``index`` in the plan's list of artifacts."""
+    """Run the artifact at ``index`` in the plan's list of artifacts (one ``shard`` of it, for a sharded
+    artifact)."""
 
     index: int
+    shard: int | None = None
 
 
 _Task = _SealTask | _ArtifactTask
@@ -344,20 +364,21 @@ def _run_task(plan: _Plan, task: _Task) -> _TaskResult | str:
             return manifest.seal(None)
         with plan.sinks.manifest_file() as lines:
             return manifest.seal(lines, plan.position)
-    return _run_artifact(plan, task.index)
+    return _run_artifact(plan, task.index, task.shard)
 
 
-def _run_artifact(plan: _Plan, index: int) -> _TaskResult:
-    """Runs one artifact on every file it selects, under its budget; in a worker process or in this one."""
+def _run_artifact(plan: _Plan, index: int, shard: int | None = None) -> _TaskResult:
+    """Runs one artifact (or one shard of it) on every file it selects, under its budget; in a worker
+    process or in this one."""
     artifact = plan.artifacts[index]
-    sink = plan.sinks.open(artifact.NAME, plan.rank + index, plan.position) if plan.sinks is not None else None
+    sinks = plan.sinks
+    sink = sinks.open(artifact.NAME, plan.rank + index, plan.position, shard=shard) if sinks is not None else None
     paths = _selected_paths(plan.acquisition, artifact)
     with budget.task(plan.limits):
         run = _ArtifactRun(artifact, plan, sink)
         findings = list(
             artifact.detect(
-                run.records((path, partial(artifact.parse, plan.acquisition, path)) for path in paths),
-                plan.indicators,
+                run.records((path, _parser(artifact, plan.acquisition, path, shard)) for path in paths), plan.indicators
             )
         )
         for _ in run.remaining():
@@ -365,6 +386,30 @@ def _run_artifact(plan: _Plan, index: int) -> _TaskResult:
     receipt = sink.close() if sink is not None else None
     summary = _summary(artifact, paths, run.count, plan.position)
     return _TaskResult(summary, findings + run.matches, run.problems, run.pattern_records, run.kept, receipt)
+
+
+def _parser(
+    artifact: Artifact, acquisition: Acquisition, path: str, shard: int | None
+) -> Callable[[], Iterable[Record]]:
+    if shard is None:
+        return partial(artifact.parse, acquisition, path)
+    assert isinstance(artifact, ShardedArtifact)
+    return partial(artifact.parse_shard, acquisition, path, shard)
+
+
+def _first_of_each(findings: Iterable[Finding]) -> list[Finding]:
+    """``findings`` without repeats (by id), each where it first came."""
+    unique: dict[str, Finding] = {}
+    for finding in findings:
+        unique.setdefault(finding.id, finding)
+    return list(unique.values())
+
+
+def _merged(summary: ArtifactSummary | None, shard: ArtifactSummary) -> ArtifactSummary:
+    """An artifact's summary with one more shard's records counted."""
+    if summary is None:
+        return shard
+    return dataclasses.replace(summary, records=summary.records + shard.records)
 
 
 def _summary(artifact: Artifact, paths: tuple[str, ...], count: int, position: int | None) -> ArtifactSummary:

@@ -18,6 +18,10 @@ The contracts (ARCHITECTURE.md, "The contracts"):
   (``parse_entries`` on each partition of the listing; ``tally``/``conclude`` split its detector);
   its records are the entries that ``manifest.jsonl`` already holds, so they are matched, detected
   and put on the timeline, but not written again under ``records/``;
+- a ``ShardedArtifact`` splits the reading of one file into a fixed number of ``SHARDS`` that share
+  nothing (a capture's flows, by a hash of their addresses and ports): the engine runs each shard as
+  a task of its own, in parallel when there are workers, and writes their records one shard after the
+  other, so the output is the same whatever the number of workers;
 - a ``Correlator`` declares the record types it ``NEEDS`` and keeps only what ``select`` accepts; it
   runs after the artifacts, over one acquisition or every acquisition of a check (``SCOPE``), on
   those records and the findings made so far, and cites every record it joins;
@@ -174,6 +178,22 @@ class ListingArtifact(Artifact, Protocol):
 
     def conclude(self, tallies: Sequence[Any]) -> Iterator[Finding]:
         """The findings of every partition's tally (each what this artifact's ``tally`` returned)."""
+
+
+@runtime_checkable
+class ShardedArtifact(Artifact, Protocol):
+    """An artifact whose reading of a file splits into ``SHARDS`` independent parts.
+
+    ``parse_shard(acquisition, path, shard)`` gives the records of one shard (``0 <= shard < SHARDS``),
+    and ``detect`` runs on each shard's records alone, so a shard must hold everything a finding of its
+    own needs (for a capture: whole flows). ``SHARDS`` is fixed by the artifact, never by the machine, so
+    that records and findings do not depend on how many workers ran them. ``parse`` still reads the whole
+    file in one pass, for callers outside the engine."""
+
+    @property
+    def SHARDS(self) -> int: ...  # noqa: N802
+
+    def parse_shard(self, acquisition: Acquisition, path: str, shard: int) -> Iterator[Record]: ...
 
 
 ACQUISITION_SCOPE = "acquisition"

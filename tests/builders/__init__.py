@@ -33,7 +33,9 @@ class Collected:
 
     records: list[Record] = field(default_factory=list)
 
-    def open(self, artifact: str, rank: int, acquisition: int | None, part: int | None = None) -> Collected:
+    def open(
+        self, artifact: str, rank: int, acquisition: int | None, part: int | None = None, shard: int | None = None
+    ) -> Collected:
         return self
 
     def record(self, record: Record) -> None:

@@ -38,6 +38,7 @@ from vestige.evidence.headers import (
     decode,
     flag_letters,
     flow_key,
+    flow_shard,
     option_names,
     reverse_key,
     tcp_timestamp,
@@ -529,3 +530,24 @@ def test_ipv4_address_text_is_what_ipaddress_writes() -> None:
     rng = random.Random(11)
     for raw in [bytes(4), b"\xff" * 4, b"\x0a\x00\x00\x02", *(rng.randbytes(4) for _ in range(2000))]:
         assert address_text(raw) == str(ipaddress.IPv4Address(raw))
+
+
+def test_a_flow_has_one_shard_from_either_direction_on_every_machine() -> None:
+    def key(src: str, dst: str, sport: int, dport: int, udp: bool = False) -> bytes:
+        ports = struct.pack("!HH", sport, dport)
+        return ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed + ports + (b"\x11" if udp else b"")
+
+    # fixed values: the shard decides which process reads a flow, so it must not depend on the run
+    ipv4, ipv6 = key("10.0.0.2", "93.184.216.34", 51000, 80), key("fd00::2", "2001:db8::80", 52000, 80)
+    assert [flow_shard(ipv4, shards) for shards in (2, 3, 7)] == [1, 1, 3]
+    assert [flow_shard(ipv6, shards) for shards in (2, 3, 7)] == [0, 0, 0]
+    assert flow_shard(key("10.0.0.2", "93.184.216.34", 51000, 80, udp=True), 7) == 3
+    generator = random.Random(7)
+    counts = [0, 0]
+    for _ in range(2000):
+        forward = generator.randbytes(12)
+        assert flow_shard(forward, 2) == flow_shard(reverse_key(forward), 2)
+        counts[flow_shard(forward, 2)] += 1
+        forward6 = generator.randbytes(36)
+        assert flow_shard(forward6, 5) == flow_shard(reverse_key(forward6), 5)
+    assert counts == [995, 1005]

@@ -29,6 +29,8 @@ from click.testing import CliRunner
 from tests.builders import Checked, check, plain_set
 from tests.builders.captures import ACK, RST, SYN, CaptureBuilder, dns_answer, dns_query
 from vestige.cli import main
+from vestige.evidence.capture import read_capture
+from vestige.evidence.headers import decode, flow_shard
 from vestige.model import Evidence, Finding, Locator, Record, RecordPayload, Severity
 from vestige.network.artifacts import traffic
 from vestige.network.events import (
@@ -46,6 +48,7 @@ from vestige.network.events import (
     TcpRace,
     TlsClientHello,
 )
+from vestige.platforms import Registry
 
 SHA = "ab" * 32
 FLOW = Flow("tcp", "10.0.0.2", 51000, "93.184.216.34", 80)
@@ -981,3 +984,89 @@ def test_parsing_a_capture_hands_the_collector_back_as_it_found_it(
     assert gc.get_freeze_count() == 0  # nobody had frozen anything: everything is handed back
     traffic_records = [type(r.payload).__name__ for r in checked.records if r.artifact == traffic.NAME]
     assert traffic_records == ["DnsLookup", "FlowSummary", "CaptureSummary"]
+
+
+def several_flows(tmp_path: Path) -> Path:
+    """Flows of every shape a shard meets: HTTP exchanges on eight client ports, DNS over UDP, IPv6, a VLAN
+    tag, and frames that carry no flow (ARP, an IPv4 header cut short)."""
+    capture = CaptureBuilder()
+    for number, port in enumerate(range(51000, 51008)):
+        talk = capture.connect(CLIENT, port, SERVER, 80, at=AT + number)
+        talk.send(GET)
+        talk.reply(OK)
+        talk.close()
+    capture.udp(AT + 9, CLIENT, 40000, "9.9.9.9", 53, dns_query("example.com", 9))
+    capture.udp(AT + 9.02, "9.9.9.9", 53, CLIENT, 40000, dns_answer("example.com", 9, ["93.184.216.34"]))
+    capture.udp(AT + 9.5, CLIENT, 40001, "9.9.9.9", 53, dns_query("example.org", 10))
+    talk = capture.connect("fd00::2", 52000, "2001:db8::80", 80, at=AT + 10)
+    talk.send(GET)
+    talk.close()
+    talk = capture.connect(CLIENT, 53000, SERVER, 80, at=AT + 11, vlan=7)
+    talk.send(GET)
+    talk.close()
+    capture.frame(AT + 12, b"\xff" * 6 + bytes.fromhex("020000000002") + b"\x08\x06" + bytes(28))
+    capture.frame(AT + 12.1, bytes.fromhex("020000000001020000000002") + b"\x08\x00\x45")
+    return capture.write_pcap(tmp_path / "capture.pcap")
+
+
+def record_lines(records: list[Record]) -> list[str]:
+    return [f"{r.locator.packet} {r.time_kind} {r.summary} {r.observables}" for r in records]
+
+
+def test_the_shards_of_a_capture_split_its_flows_and_together_give_every_record(tmp_path: Path) -> None:
+    path = several_flows(tmp_path)
+    with Registry.discover().open(path) as acquisition:
+        acquisition.manifest()
+        whole = list(traffic.parse(acquisition, path.name))
+        shards = [list(traffic.parse_shard(acquisition, path.name, shard)) for shard in range(traffic.SHARDS)]
+    assert traffic.SHARDS == 2
+    assert [len(records) for records in shards] == [12, 13]
+    assert sorted(record_lines(shards[0] + shards[1])) == sorted(record_lines(whole))
+    flows = [{r.payload.flow for r in records if isinstance(r.payload, FlowSummary)} for records in shards]
+    assert (len(flows[0]), len(flows[1])) == (6, 6)
+    assert not flows[0] & flows[1]
+    for records, own in zip(shards, flows, strict=True):  # every record of a flow is in its flow's shard
+        assert {r.payload.flow for r in records if hasattr(r.payload, "flow")} == own
+    # the capture's summary, with the frames that carry no flow, ends the last shard as it ends the whole
+    assert not [r for r in shards[0] if isinstance(r.payload, traffic.CaptureSummary)]
+    assert (
+        shards[1][-1].payload
+        == whole[-1].payload
+        == traffic.CaptureSummary(83, 2, 1_600_000_000_000_000_000, 1_600_000_012_100_000_000)
+    )
+
+
+def test_a_shard_reads_the_flow_of_a_common_frame_from_its_bytes_as_decoding_does(tmp_path: Path) -> None:
+    path = several_flows(tmp_path)
+    with path.open("rb") as stream:
+        packets = list(read_capture(stream, path.name))
+    seen = [traffic._seen_shard(packet) for packet in packets]
+    decoded = [decode(packet) for packet in packets]
+    expected = [None if s is None else flow_shard(s.key, traffic.SHARDS) for s in decoded]
+    vlan = [n for n, packet in enumerate(packets) if packet.data[12:14] == b"\x81\x00"]
+    assert len(vlan) == 7
+    for n, shard in enumerate(seen):
+        if n in vlan or decoded[n] is None:
+            assert shard is None, n  # read by decoding: a VLAN tag, ARP, a cut IPv4 header
+        else:
+            assert shard == expected[n], n
+    assert {s for s in seen if s is not None} == {0, 1}
+
+
+def test_a_sharded_check_writes_the_same_files_with_one_worker_or_two(tmp_path: Path) -> None:
+    path = several_flows(tmp_path)
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        result = CliRunner().invoke(main, ["check", str(path), "-o", str(out), "-j", workers, "-q"])
+        assert result.exit_code == 0, result.output
+        outputs.append(out)
+    for name in ("findings.json", "timeline.jsonl", "records/network.traffic.jsonl", "manifest.jsonl"):
+        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes(), name
+    lines = (outputs[0] / "records" / "network.traffic.jsonl").read_bytes().splitlines()
+    assert len(lines) == 25
+    assert json.loads(lines[-1])["summary"] == "83 packets, 2 not decoded as TCP or UDP over IP"
+    document = json.loads((outputs[0] / "findings.json").read_bytes())
+    [artifact] = [a for a in document["artifacts"] if a["name"] == traffic.NAME]
+    assert artifact["records"] == 25
+    assert not [p for p in (outputs[0] / "records").iterdir() if p.name != "network.traffic.jsonl"][1:]

@@ -17,12 +17,11 @@ decoders may raise on crafted ones: either way the frame becomes ``Decoded(error
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from pycrate_mobile.NAS import parse_NAS_MO, parse_NAS_MT  # type: ignore[import-untyped,unused-ignore]
 
 from vestige.cellular.frames import DTAP, GSM, RR, UMTS, Frame
 from vestige.cellular.records import CellIdentity, Decoded, Security
@@ -147,6 +146,26 @@ class Paging(Layer3Message):
 Parser = Callable[..., tuple[Any, int]]
 
 
+@functools.cache
+def _nas() -> Any:
+    """pycrate's NAS module, imported when the first message is decoded: importing it takes over half a
+    second, which every command paid when the registry loaded the platforms (the baseband correlator
+    imports this module for its message types)."""
+    from pycrate_mobile import NAS  # type: ignore[import-untyped,unused-ignore]
+
+    return NAS
+
+
+def parse_nas_mt(*arguments: Any, **options: Any) -> tuple[Any, int]:
+    """pycrate's downlink (mobile-terminated) layer-3 parser."""
+    return _nas().parse_NAS_MT(*arguments, **options)  # type: ignore[no-any-return]
+
+
+def parse_nas_mo(*arguments: Any, **options: Any) -> tuple[Any, int]:
+    """pycrate's uplink (mobile-originated) layer-3 parser."""
+    return _nas().parse_NAS_MO(*arguments, **options)  # type: ignore[no-any-return]
+
+
 def decode(frame: Frame) -> Decoded | None:
     """The decoded message of a GSM or UMTS frame; None for LTE and NR frames (the ``lte`` decoder's)."""
     if frame.rat == UMTS and frame.layer not in (DTAP, RR):
@@ -168,7 +187,7 @@ def decode_rr(payload: bytes) -> Decoded:
     message that comes without one is read as DTAP."""
     if payload and payload[0] & 0x03 != 0x01:
         return decode_dtap(payload, False)
-    return _decode_with(parse_NAS_MT, payload, wl2=True)
+    return _decode_with(parse_nas_mt, payload, wl2=True)
 
 
 def decode_dtap(payload: bytes, uplink: bool | None) -> Decoded:
@@ -178,7 +197,7 @@ def decode_dtap(payload: bytes, uplink: bool | None) -> Decoded:
     if not payload:
         return Decoded(name="unknown", protocol="DTAP", error="empty message")
     parsers: tuple[Parser, ...] = (
-        (parse_NAS_MO,) if uplink else (parse_NAS_MT,) if uplink is False else (parse_NAS_MT, parse_NAS_MO)
+        (parse_nas_mo,) if uplink else (parse_nas_mt,) if uplink is False else (parse_nas_mt, parse_nas_mo)
     )
     decoded = _decode_with(parsers[0], payload)
     for parser in parsers[1:]:
@@ -187,7 +206,7 @@ def decode_dtap(payload: bytes, uplink: bool | None) -> Decoded:
         decoded = _decode_with(parser, payload)
     # the pseudo-length field has 6 bits: a longer message cannot have had one
     if decoded.error is not None and decoded.protocol in _PSEUDO_LENGTH_RETRY and len(payload) < 64:
-        retried = _decode_with(parse_NAS_MT, bytes([(len(payload) << 2) | 1]) + payload, wl2=True)
+        retried = _decode_with(parse_nas_mt, bytes([(len(payload) << 2) | 1]) + payload, wl2=True)
         if retried.error is None:
             return retried
     return decoded

@@ -97,6 +97,27 @@ def reverse_key(key: bytes) -> bytes:
     return key[size:ports] + key[:size] + key[ports + 2 : ports + 4] + key[ports : ports + 2] + key[ports + 4 :]
 
 
+_V4_ENDS = struct.Struct("!IIHH")
+_V6_ENDS = struct.Struct("!QQQQHH")
+_GOLDEN = 0x9E3779B97F4A7C15
+"""2**64 divided by the golden ratio: multiplying by it spreads every input bit over the high bits (Knuth's
+multiplicative hashing, TAOCP vol. 3, 6.4)."""
+
+
+def flow_shard(key: bytes, shards: int) -> int:
+    """Which of ``shards`` parts a flow belongs to, from either direction's key (``flow_key``): the same for
+    both, and the same on every machine and in every run (Python's own hash of bytes is salted per
+    process, so it cannot decide what a run writes). The two addresses and the two ports are combined by
+    exclusive or, which does not depend on their order, then hashed."""
+    if len(key) < 16:
+        a, b, p, q = _V4_ENDS.unpack_from(key)
+        mixed = a ^ b | (p ^ q) << 32
+    else:
+        a1, a2, b1, b2, p, q = _V6_ENDS.unpack_from(key)
+        mixed = a1 ^ a2 ^ b1 ^ b2 ^ (p ^ q) << 48
+    return int(((mixed * _GOLDEN) & 0xFFFF_FFFF_FFFF_FFFF) >> 32) % shards
+
+
 # Ethernet, IPv4 with a 20-byte header and TCP, in one call: ethertype; version/IHL, total length, IP-ID,
 # flags/fragment offset, TTL, protocol, source, destination; ports, seq, ack, data offset, flags, window.
 _ETHERNET_IPV4_TCP = struct.Struct("!12xHBxHHHBB2x4s4sHHIIBBH")

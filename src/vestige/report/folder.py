@@ -41,17 +41,32 @@ class OutputFolder:
         self._scratch = Path(tempfile.mkdtemp(prefix="vestige-timeline-"))
         self._runs: list[str] = []
 
-    def open(self, artifact: str, rank: int, acquisition: int | None, part: int | None = None) -> ArtifactWriter:
+    def open(
+        self, artifact: str, rank: int, acquisition: int | None, part: int | None = None, shard: int | None = None
+    ) -> ArtifactWriter:
         """The writer of an artifact of one acquisition. The records of a listing artifact (one
         partition of entries at a time) are the entries manifest.jsonl holds: they go to the timeline
-        only. Several acquisitions of a check append to the same records file, one after the other."""
-        records = None if part is not None else self.path / "records" / f"{artifact}.jsonl"
-        return ArtifactWriter(records, TimelineRuns(self._scratch, rank, part or 0), acquisition)
+        only. Several acquisitions of a check append to the same records file, one after the other. A
+        shard of a sharded artifact writes its records aside (shards run at the same time), and
+        ``absorb`` appends them to the artifact's file in the engine's order of shards."""
+        if part is not None:
+            return ArtifactWriter(None, TimelineRuns(self._scratch, rank, part), acquisition)
+        records = self.path / "records" / f"{artifact}.jsonl"
+        if shard is None:
+            return ArtifactWriter(records, TimelineRuns(self._scratch, rank), acquisition)
+        aside = self._scratch / f"records-{rank:07d}-{shard:07d}.jsonl"
+        return ArtifactWriter(aside, TimelineRuns(self._scratch, rank, shard), acquisition, records)
 
     def absorb(self, receipt: object) -> None:
-        """Takes the timeline runs that an artifact's writer reported when it closed."""
+        """Takes the timeline runs that an artifact's writer reported when it closed, and the records of
+        a shard written aside."""
         assert isinstance(receipt, Receipt)
         self._runs.extend(receipt.runs)
+        if receipt.aside is not None:
+            aside, records = Path(receipt.aside[0]), Path(receipt.aside[1])
+            with writing(records), records.open("ab") as out, aside.open("rb") as written:
+                shutil.copyfileobj(written, out, WRITE_BUFFER)
+            aside.unlink()
 
     def manifest_file(self) -> IO[bytes]:
         """``manifest.jsonl``, written by the engine's seal task (in a worker when there are several),
@@ -91,20 +106,26 @@ WRITE_BUFFER = 1 << 20
 
 @dataclass(frozen=True)
 class Receipt:
-    """What an artifact's writer hands to ``OutputFolder.absorb``: its timeline runs."""
+    """What an artifact's writer hands to ``OutputFolder.absorb``: its timeline runs, and for a shard the
+    file its records were written to and the records file they belong at the end of."""
 
     runs: list[str]
+    aside: tuple[str, str] | None = None
 
 
 class ArtifactWriter:
     """Writes one artifact's records of one acquisition to ``records/<artifact>.jsonl`` (appending) and
     its timeline runs; a writer with no records file writes the timeline only."""
 
-    def __init__(self, path: Path | None, timeline: TimelineRuns, acquisition: int | None) -> None:
+    def __init__(
+        self, path: Path | None, timeline: TimelineRuns, acquisition: int | None, destination: Path | None = None
+    ) -> None:
         self._stream: IO[bytes] | None = None
         self._path = path
         self._timeline = timeline
         self._acquisition = acquisition
+        self._destination = destination
+        """Where records written to ``path`` belong in the end (a shard's; ``OutputFolder.absorb``)."""
 
     def record(self, record: Record) -> None:
         locator = record.locator.parts()  # written in both lines: built once
@@ -125,7 +146,10 @@ class ArtifactWriter:
         if self._stream is not None:
             with writing(self._path or Path()):
                 self._stream.close()
-        return Receipt([str(run) for run in self._timeline.spill()])
+        runs = [str(run) for run in self._timeline.spill()]
+        if self._destination is None or self._stream is None:
+            return Receipt(runs)
+        return Receipt(runs, (str(self._path), str(self._destination)))
 
 
 @contextmanager

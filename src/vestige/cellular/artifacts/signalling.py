@@ -495,20 +495,25 @@ def _count(number: int, noun: str) -> str:
 def detect(records: Iterable[Record], indicators: IndicatorLookup) -> Iterator[Finding]:
     """The LTE and the GSM/UMTS detectors over the messages in log order. Holds no record: the detectors keep
     only the bounded state of their heuristics."""
-    lte_detectors, gsm_detectors = LteDetectors(), _gsm_detectors()
+    lte_detectors = LteDetectors()
+    gsm_detectors: GsmDetectors | None = None
     for record in records:
         payload = record.payload
         if isinstance(payload, Signalling):
             frame = _frame_of(record, payload)
             yield from lte_detectors.feed(frame, payload.message, payload.cell, record.locator)
+            if gsm_detectors is None:
+                gsm_detectors = _gsm_detectors()
             yield from gsm_detectors.feed(frame, payload.message, payload.cell, record.locator)
     yield from lte_detectors.finish()
-    yield from gsm_detectors.finish()
+    if gsm_detectors is not None:  # they conclude nothing from no message
+        yield from gsm_detectors.finish()
 
 
 def _gsm_detectors() -> GsmDetectors:
-    # The 2G/3G decoder imports pycrate's NAS module, which takes about 2 s and logs a notice: imported when a
-    # log is read, not when the registry loads this platform for every command.
+    # The 2G/3G detectors import pycrate's RRC3G and NAS modules, which take about a second: imported at the
+    # first message of a log, not when the registry loads this platform for every command, nor for a packet
+    # capture that carries no signalling.
     from vestige.cellular.gsm_detectors import GsmDetectors
 
     return GsmDetectors()

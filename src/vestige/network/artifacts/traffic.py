@@ -49,8 +49,8 @@ from urllib.parse import urlsplit
 
 from vestige.evidence import budget
 from vestige.evidence.acquisition import Acquisition
-from vestige.evidence.capture import CaptureFormatError, read_capture
-from vestige.evidence.headers import Segment, decode
+from vestige.evidence.capture import CaptureFormatError, Packet, read_capture
+from vestige.evidence.headers import ETHERNET, Segment, decode, flow_shard
 from vestige.indicators.observables import domain_observable, ip_observable, observables_from_url
 from vestige.model import (
     Evidence,
@@ -103,6 +103,13 @@ DNS_RACE_RULE = "network.dns_race"
 HIJACK_RULE = "network.handshake_hijack"
 DATA_AFTER_CLOSE_RULE = "network.data_after_close"
 
+SHARDS = 2
+"""The engine reads a capture in two shards (``parse_shard``), each in its own process when there are
+workers: each reads every packet and keeps the flows whose addresses and ports hash to it
+(``evidence.headers.flow_shard``), so a flow, its DNS query and answers, its races and its requests are all
+in one shard. Fixed, never taken from the machine, so that records and findings are the same whatever the
+number of workers; each shard has the bounds of a whole reading (``FLOW_STATES``, the flow table's and the
+DNS tracker's), so a capture past them is cut off at twice the flows a single reading would keep."""
 BUDGET_EVERY = 4096
 """Packets between two checks of the task's budget (each check reads the clock)."""
 FREEZE_EVERY = 16 * BUDGET_EVERY
@@ -165,13 +172,34 @@ class CaptureSummary:
 
 
 def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
+    """Every record of the capture, in one pass."""
+    return _parse(acquisition, path, None)
+
+
+def parse_shard(acquisition: Acquisition, path: str, shard: int) -> Iterator[Record]:
+    """The records of the flows of one shard (``SHARDS``). Frames that carry no flow (``decode`` gives None)
+    are the last shard's, which ends with the capture's summary, so that the records of all shards in order end
+    as those of ``parse`` do."""
+    return _parse(acquisition, path, shard)
+
+
+def _parse(acquisition: Acquisition, path: str, shard: int | None) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
     reading = _Reading(path, sha256)
+    last = SHARDS - 1
+    reading.summarises = shard is None or shard == last
     with acquisition.open(path) as stream, _young_collections():
         reading.freezing = True
         try:
             for packet in read_capture(stream, path):
-                made = reading.packet(packet.time_ns, decode(packet))
+                if shard is not None and shard != last and _seen_shard(packet) not in (None, shard):
+                    reading.count(packet.time_ns)
+                    continue
+                segment = decode(packet)
+                if shard is not None and (last if segment is None else flow_shard(segment.key, SHARDS)) != shard:
+                    reading.count(packet.time_ns)  # another shard's flow, or an undecodable frame (the last's)
+                    continue
+                made = reading.packet(packet.time_ns, segment)
                 if made:
                     yield from made
         except CaptureFormatError:
@@ -180,6 +208,28 @@ def parse(acquisition: Acquisition, path: str) -> Iterator[Record]:
             yield from reading.finish()
             raise
     yield from reading.finish()
+
+
+def _seen_shard(packet: Packet) -> int | None:
+    """The shard of the common frame (Ethernet, then IPv4 with a 20-byte header or IPv6, then TCP or UDP)
+    from its bytes, without decoding it; None for another frame.
+
+    A shard passes over most packets of a capture, and they need no decoding: the bytes here are those
+    ``decode`` takes its flow key from whenever it decodes such a frame, so the shard is the one the last
+    shard finds when it decodes every frame. A frame ``decode`` rejects belongs to the last shard whatever
+    this says: another shard drops it after decoding."""
+    data = packet.data
+    if packet.linktype != ETHERNET or len(data) < 58:
+        return None
+    ethertype = data[12:14]
+    if ethertype == b"\x08\x00" and data[14] == 0x45 and data[23] in _TRANSPORTS:
+        return flow_shard(data[26:38], SHARDS)
+    if ethertype == b"\x86\xdd" and data[20] in _TRANSPORTS:
+        return flow_shard(data[22:58], SHARDS)
+    return None
+
+
+_TRANSPORTS = frozenset({6, 17})
 
 
 @contextmanager
@@ -250,9 +300,11 @@ class _Reading:
         self.finished = False
         self.freezing = False
         """Whether to freeze the collector's generations every ``FREEZE_EVERY`` packets (``parse``)."""
+        self.summarises = True
+        """Whether ``finish`` ends with the capture's summary (only the last shard's does)."""
 
-    def packet(self, time_ns: int, segment: Segment | None) -> Sequence[Record]:
-        """The records one packet completes, in order: flows that ended before it, then what it revealed."""
+    def count(self, time_ns: int) -> None:
+        """Counts a packet of the capture, whoever reads it (the summary's count and times, the budget)."""
         self.packets += 1
         if self.first_time_ns is None:
             self.first_time_ns = time_ns
@@ -261,6 +313,10 @@ class _Reading:
             budget.check()
             if self.freezing and self.packets % FREEZE_EVERY == 0:
                 gc.freeze()
+
+    def packet(self, time_ns: int, segment: Segment | None) -> Sequence[Record]:
+        """The records one packet completes, in order: flows that ended before it, then what it revealed."""
+        self.count(time_ns)
         if segment is None:
             self.undecodable += 1
             return _NONE
@@ -403,6 +459,8 @@ class _Reading:
             made: list[Record] = []
             self.observation(event, made)
             yield from made
+        if not self.summarises:
+            return
         done = CaptureSummary(self.packets, self.undecodable, self.first_time_ns, self.last_time_ns)
         yield Record(
             artifact=NAME,
