@@ -63,7 +63,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -73,6 +72,7 @@ from pathlib import Path
 from typing import Any
 
 import vestige
+from memory import PeakSampler
 from vestige.ios.sample.backup import BackupBuilder, Device
 from vestige.ios.sample.schemas import DATAUSAGE, OBSERVATIONS_DB, SAFARI_HISTORY, SMS_DB
 from vestige.ios.timestamps import MAC_EPOCH
@@ -1110,52 +1110,17 @@ def warm(root: Path) -> tuple[int, float]:
     return total, time.perf_counter() - started
 
 
-def tree_pss_kib(root: int) -> int:
-    """Proportional set size of a process and all its descendants, in KiB (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    total, pending = 0, [root]
-    while pending:
-        pid = pending.pop()
-        pending.extend(children.get(pid, []))
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total
-
-
 def measure(tool: str, command: list[str], env: dict[str, str], output: Path, log: Path, sampled: bool) -> Run:
     """Runs one command; wall time around it. When ``sampled``, peak memory is the largest sum of PSS
     over the process and its worker processes, read every 50 ms (vestige forks workers; MVT runs in
     one process). Reading /proc costs CPU that a tool using every core would otherwise have, so timed
     runs are not sampled and memory comes from a separate run of each tool."""
-    peak = 0
-    done = threading.Event()
-
-    def sample(pid: int) -> None:
-        nonlocal peak
-        while not done.wait(0.05):
-            peak = max(peak, tree_pss_kib(pid))
-
     started = time.perf_counter()
     with log.open("wb") as sink:
         child = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
-        sampler = threading.Thread(target=sample, args=(child.pid,), daemon=True)
-        if sampled:
-            sampler.start()
+        sampler = PeakSampler(child.pid) if sampled else None
         _, status, usage = os.wait4(child.pid, 0)
-        done.set()
-        if sampled:
-            sampler.join()
+        peak = sampler.stop() if sampler is not None else 0
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
     return Run(tool, wall, max(peak, usage.ru_maxrss) / 1024 if sampled else None, child.returncode, output, log)

@@ -10,8 +10,9 @@ IPv6. Frames are built with ``struct``, not with dpkt objects, so that a large c
 
 Measured in the same run, on the same file, after one untimed read that puts it in the page cache:
 
-1. vestige, the whole pipeline: ``vestige check FILE -o OUT`` as a subprocess (wall time, and its peak
-   RSS: the largest of the process and the workers it waited for);
+1. vestige, the whole pipeline: ``vestige check FILE -o OUT`` as a subprocess (wall time); then once more,
+   untimed, for its peak memory: the largest sum of proportional set size (PSS) over the process and its
+   workers, sampled every 50 ms (``memory.py``; the capture's two shards are read by two processes);
 2. vestige's own loop in this process: ``read_capture`` then ``decode`` of every frame, with the same field
    accesses as the dpkt loop;
 3. the peer, a bare dpkt loop: ``dpkt.pcap.Reader``, ``Ethernet``, then the IP and TCP/UDP fields;
@@ -36,6 +37,7 @@ than tshark, peak memory under 500 MB; vestige's own loop at least twice the dpk
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import random
@@ -52,6 +54,7 @@ from pathlib import Path
 
 import dpkt
 
+from memory import PeakSampler
 from vestige.evidence.capture import read_capture
 from vestige.evidence.headers import decode
 
@@ -288,6 +291,9 @@ class Timing:
     cpu: float
     status: int = 0
     peak_rss: int = 0
+    """The largest RSS of the process and those it waited for, in bytes."""
+    peak_pss: int = 0
+    """The largest sum of PSS over the process tree, in bytes (a sampled run only)."""
 
 
 def timed_loop(loop: Callable[[Path], int], path: Path) -> tuple[Timing, int]:
@@ -297,18 +303,21 @@ def timed_loop(loop: Callable[[Path], int], path: Path) -> tuple[Timing, int]:
     return Timing(time.perf_counter() - start, time.process_time() - cpu), frames
 
 
-def timed_command(command: list[str]) -> Timing:
-    """Wall and CPU seconds, exit status and peak RSS (bytes) of a command, its output discarded."""
+def timed_command(command: list[str], sampled: bool = False) -> Timing:
+    """Wall and CPU seconds, exit status and peak RSS (bytes) of a command, its output discarded; with
+    ``sampled``, also the peak PSS of its process tree (a run whose times then count the sampling)."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sampler = PeakSampler(process.pid) if sampled else None
     assert process.stderr is not None
     errors = process.stderr.read()
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
+    peak_pss = sampler.stop() * 1024 if sampler is not None else 0
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode:
         print(f"  {command[0]} exited {process.returncode}: {errors.decode(errors='replace')[-2000:]}")
-    return Timing(elapsed, usage.ru_utime + usage.ru_stime, process.returncode, usage.ru_maxrss * 1024)
+    return Timing(elapsed, usage.ru_utime + usage.ru_stime, process.returncode, usage.ru_maxrss * 1024, peak_pss)
 
 
 def rate(frames: int, seconds: float) -> str:
@@ -360,10 +369,11 @@ def warm(path: Path) -> None:
 def full_capture(path: Path, count: int) -> None:
     print(f"capture: {path} ({count:,} packets, {path.stat().st_size / 1e6:.0f} MB)")
     warm(path)
+    command = [sys.executable, "-m", "vestige", "check", str(path), "-o", "OUT", "-q"]
     with tempfile.TemporaryDirectory(prefix="vestige-bench-pcap-") as scratch:
-        check = timed_command(
-            [sys.executable, "-m", "vestige", "check", str(path), "-o", str(Path(scratch) / "out"), "-q"]
-        )
+        check = timed_command([str(Path(scratch) / "timed") if part == "OUT" else part for part in command])
+        memory = timed_command([str(Path(scratch) / "sampled") if part == "OUT" else part for part in command], True)
+    check = dataclasses.replace(check, peak_pss=memory.peak_pss, peak_rss=max(check.peak_rss, memory.peak_rss))
     loop, frames = timed_loop(vestige_loop, path)
     if frames != count:
         raise SystemExit(f"vestige read {frames} packets, not {count}")
@@ -395,7 +405,9 @@ def full_capture(path: Path, count: int) -> None:
 def shown(frames: int, name: str, timing: Timing, target: str = "") -> None:
     wall, cpu = f"{timing.wall:7.2f}s {frames / timing.wall:10,.0f}", f"{timing.cpu:7.2f}s {frames / timing.cpu:10,.0f}"
     line = f"  {name:40s} {wall} {cpu}"
-    if timing.peak_rss:
+    if timing.peak_pss:
+        line += f"  peak PSS of all its processes {timing.peak_pss / 2**20:.0f} MiB {target}".rstrip()
+    elif timing.peak_rss:
         line += f"  peak RSS {timing.peak_rss / 2**20:.0f} MiB {target}".rstrip()
     print(line + ("" if timing.status == 0 else "  FAILED"))
 
