@@ -1070,3 +1070,35 @@ def test_a_sharded_check_writes_the_same_files_with_one_worker_or_two(tmp_path: 
     [artifact] = [a for a in document["artifacts"] if a["name"] == traffic.NAME]
     assert artifact["records"] == 25
     assert not [p for p in (outputs[0] / "records").iterdir() if p.name != "network.traffic.jsonl"][1:]
+
+
+def test_the_last_shard_passes_over_an_ipv4_tcp_frame_only_when_decoding_would_read_it(tmp_path: Path) -> None:
+    """The last shard counts the frames ``decode`` rejects: it may skip decoding another shard's frame only
+    when it is sure ``decode`` reads it."""
+    path = several_flows(tmp_path)
+    with path.open("rb") as stream:
+        [sound] = [p for p in read_capture(stream, path.name) if p.number == 4]  # the request: IPv4, TCP, data
+    data = sound.data
+
+    def changed(at: int, value: bytes) -> bytes:
+        return data[:at] + value + data[at + len(value) :]
+
+    frames = {
+        "sound": data,
+        "a later fragment": changed(20, b"\x00\x10"),
+        "more fragments": changed(20, b"\x20\x00"),
+        "UDP": changed(23, b"\x11"),
+        "a data offset under 5 words": changed(46, b"\x40"),
+        "a data offset past the frame": changed(46, b"\xf0")[:60],
+        "a total length under 40": changed(16, b"\x00\x27"),
+        "a total length short of the TCP header": changed(16, b"\x00\x30"),
+        "IPv6": changed(12, b"\x86\xdd"),
+    }
+    answers = {}
+    for name, frame in frames.items():
+        packet = dataclasses.replace(sound, data=frame)
+        answers[name] = traffic._decodable_ipv4_tcp(frame)
+        if answers[name]:
+            assert decode(packet) is not None, name
+    assert [name for name, sure in answers.items() if sure] == ["sound"]
+    assert decode(dataclasses.replace(sound, data=frames["a later fragment"])) is None

@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import struct
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -192,9 +193,11 @@ def _parse(acquisition: Acquisition, path: str, shard: int | None) -> Iterator[R
         reading.freezing = True
         try:
             for packet in read_capture(stream, path):
-                if shard is not None and shard != last and _seen_shard(packet) not in (None, shard):
-                    reading.count(packet.time_ns)
-                    continue
+                if shard is not None:
+                    seen = _seen_shard(packet)
+                    if seen is not None and seen != shard and (shard != last or _decodable_ipv4_tcp(packet.data)):
+                        reading.count(packet.time_ns)
+                        continue
                 segment = decode(packet)
                 if shard is not None and (last if segment is None else flow_shard(segment.key, SHARDS)) != shard:
                     reading.count(packet.time_ns)  # another shard's flow, or an undecodable frame (the last's)
@@ -215,9 +218,10 @@ def _seen_shard(packet: Packet) -> int | None:
     from its bytes, without decoding it; None for another frame.
 
     A shard passes over most packets of a capture, and they need no decoding: the bytes here are those
-    ``decode`` takes its flow key from whenever it decodes such a frame, so the shard is the one the last
-    shard finds when it decodes every frame. A frame ``decode`` rejects belongs to the last shard whatever
-    this says: another shard drops it after decoding."""
+    ``decode`` takes its flow key from whenever it decodes such a frame, so the shard is the one decoding
+    would give. A frame ``decode`` rejects belongs to the last shard whatever this says (it counts the
+    capture's undecodable frames): another shard drops it after decoding, and the last shard passes over
+    only frames it is sure ``decode`` reads (``_decodable_ipv4_tcp``)."""
     data = packet.data
     if packet.linktype != ETHERNET or len(data) < 58:
         return None
@@ -230,6 +234,27 @@ def _seen_shard(packet: Packet) -> int | None:
 
 
 _TRANSPORTS = frozenset({6, 17})
+_IPV4_TCP_LENGTHS = struct.Struct("!16xH2xHxB22xB")
+"""Of an Ethernet frame whose IPv4 header is 20 bytes: total length, flags and fragment offset, protocol, and
+the TCP data offset."""
+
+
+def _decodable_ipv4_tcp(data: bytes) -> bool:
+    """Whether ``decode`` gives a segment for an Ethernet frame that ``_seen_shard`` read: if it is IPv4 with a
+    20-byte header, the conditions of its first, one-call path (TCP, not a fragment, a sound data offset,
+    lengths that hold the headers), which reads every such frame it accepts."""
+    if data[12:14] != b"\x08\x00":
+        return False  # IPv6: always decoded
+    total, fragment, protocol, offset = _IPV4_TCP_LENGTHS.unpack_from(data)
+    header_end = 34 + (offset >> 4) * 4
+    return (
+        protocol == tcp.TCP_PROTOCOL
+        and not fragment & 0x3FFF
+        and offset >= 0x50
+        and total >= 40
+        and header_end <= 14 + total
+        and header_end <= len(data)
+    )
 
 
 @contextmanager
