@@ -229,6 +229,8 @@ class _PartialHello:
 
 
 _NONE: tuple[Record, ...] = ()
+_DNS_PORT, _TCP = dns.DNS_PORT, tcp.TCP_PROTOCOL
+"""Read for every packet: module globals, not attributes of another module."""
 
 
 class _Reading:
@@ -268,13 +270,16 @@ class _Reading:
         made: list[Record] = []
         for observation in observations:
             self.observation(observation, made)
-        if segment.payload and dns.DNS_PORT in (segment.sport, segment.dport):
+        payload = segment.payload
+        if payload and (segment.sport == _DNS_PORT or segment.dport == _DNS_PORT):
             self.query_times[segment.number] = time_ns
             if len(self.query_times) > QUERY_TIMES:
                 self.query_times.popitem(last=False)
-        for event in self.lookups.add(flow, to_client, segment):  # every packet moves its hold-on clock
-            self.observation(event, made)
-        if segment.payload and segment.protocol == tcp.TCP_PROTOCOL and not to_client:
+        events = self.lookups.add(flow, to_client, segment)  # every packet moves its hold-on clock
+        if events:
+            for event in events:
+                self.observation(event, made)
+        if payload and not to_client and segment.protocol == _TCP:
             self.client_payload(flow, segment, made)
         return made
 
