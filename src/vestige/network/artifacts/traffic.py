@@ -446,7 +446,10 @@ def _observables(payload: RecordPayload) -> tuple[Observable, ...]:
     """What an indicator may name in a record: D15's names, URLs and addresses."""
     if isinstance(payload, FlowSummary):  # the most common record: two addresses, rarely the same one
         flow = payload.flow
-        return _distinct((_address(flow.client), _address(flow.server)))
+        client, server = _address(flow.client), _address(flow.server)
+        if client is None or server is None or client.value == server.value:
+            return _distinct((client, server))
+        return client, server
     found: list[Observable | None] = []
     if isinstance(payload, DnsLookup):
         found.append(_domain(payload.name))
@@ -507,8 +510,10 @@ def moment(time_ns: int | None) -> datetime | None:
     """Nanoseconds since the Unix epoch as a UTC time (microseconds kept); None for a time no calendar holds."""
     if time_ns is None:
         return None
+    seconds, nanoseconds = divmod(time_ns, 1_000_000_000)
     try:
-        return _UNIX_EPOCH + timedelta(microseconds=time_ns // 1000)
+        # The positional (days, seconds, microseconds) form: microseconds alone as a keyword cost half again.
+        return _UNIX_EPOCH + timedelta(0, seconds, nanoseconds // 1000)
     except OverflowError:
         return None
 
