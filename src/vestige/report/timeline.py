@@ -46,11 +46,14 @@ def microseconds(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def record_line(record: Record, locator: dict[str, JSON] | None = None) -> tuple[int, bytes] | None:
+def record_line(
+    record: Record, locator: dict[str, JSON] | None = None, fields: bytes | None = None
+) -> tuple[int, bytes] | None:
     """The time and the Timesketch event line of a record: the event attributes, then the fields of
     the record's payload (written by orjson straight from the dataclass and spliced in, which a
     timeline of hundreds of thousands of records feels; a payload with a field named like an event
-    attribute has that field left out)."""
+    attribute has that field left out). ``fields`` is the payload's JSON from ``encoding.payload_json``,
+    if the caller has it."""
     if record.time is None:
         return None
     timestamp = microseconds(record.time)
@@ -67,7 +70,7 @@ def record_line(record: Record, locator: dict[str, JSON] | None = None) -> tuple
     if not _splices(type(payload)):
         fields = {k: v for k, v in payload_dict(payload).items() if k not in event and k not in RESERVED}
         return timestamp, dumps({**event, **fields}, 0) if fields else head
-    body = dumps(payload, 0)
+    body = dumps(payload, 0) if fields is None else fields
     return timestamp, head if body == b"{}" else head[:-1] + b"," + body[1:]
 
 
