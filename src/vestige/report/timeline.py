@@ -68,8 +68,8 @@ def record_line(
     head = dumps(event, 0)
     payload = record.payload
     if not _splices(type(payload)):
-        fields = {k: v for k, v in payload_dict(payload).items() if k not in event and k not in RESERVED}
-        return timestamp, dumps({**event, **fields}, 0) if fields else head
+        kept = {k: v for k, v in payload_dict(payload).items() if k not in event and k not in RESERVED}
+        return timestamp, dumps({**event, **kept}, 0) if kept else head
     body = dumps(payload, 0) if fields is None else fields
     return timestamp, head if body == b"{}" else head[:-1] + b"," + body[1:]
 
