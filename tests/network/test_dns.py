@@ -354,7 +354,7 @@ def test_unanswered_query_expires_after_the_answer_timeout() -> None:
     tracker = DnsTracker(answer_timeout_seconds=2.0)
     tracker.add(FLOW, False, segment(1, T0, dns_query("gone.example", 1), to_client=False))
     tracker.add(FLOW, False, segment(2, T0 + MS, dns_query("gone.example", 1), to_client=False))  # a retry
-    assert tracker.add(FLOW, False, segment(3, T0 + 2000 * MS, b"", to_client=False)) == []
+    assert list(tracker.add(FLOW, False, segment(3, T0 + 2000 * MS, b"", to_client=False))) == []
     assert tracker.add(FLOW, False, segment(4, T0 + 2001 * MS, b"", to_client=False)) == [
         DnsLookup(FLOW, 1, "gone.example", "A", 1, None)
     ]

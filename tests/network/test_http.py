@@ -77,6 +77,16 @@ def test_header_lines_without_colon_and_repeated_hosts() -> None:
     assert (parsed.method, parsed.host, parsed.url) == ("POST", "a.example", "http://a.example/up")
 
 
+def test_field_names_match_in_any_case_and_only_in_ascii() -> None:
+    head = (
+        b"GET / HTTP/1.1\r\nH\xc3\xb6st: umlaut.example\r\nUSER-AGENT: Loud/1\r\nhOsT: Mixed.Example\r\n"
+        b"Host: later.example\r\nuser-agent: quiet/2\r\n\r\n"
+    )
+    parsed = request(FLOW, 3, head)
+    assert parsed is not None
+    assert (parsed.host, parsed.user_agent) == ("mixed.example", "Loud/1")
+
+
 def test_non_ascii_bytes_are_escaped() -> None:
     head = b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: ex\xffample.com\r\nUser-Agent: \x00\x7fbot\r\n\r\n"
     parsed = request(FLOW, 2, head)

@@ -31,7 +31,7 @@ from tests.builders.captures import ACK, RST, SYN, CaptureBuilder, dns_answer, d
 from vestige.cli import main
 from vestige.evidence.capture import read_capture
 from vestige.evidence.headers import decode, flow_shard
-from vestige.model import Evidence, Finding, Locator, Record, RecordPayload, Severity
+from vestige.model import Evidence, Finding, Locator, ObservableKind, Record, RecordPayload, Severity
 from vestige.network.artifacts import traffic
 from vestige.network.events import (
     DataAfterClose,
@@ -918,6 +918,41 @@ def test_a_time_beyond_the_calendar_is_named_not_fatal() -> None:
     assert finding.time is None
     assert f"First: packet 5 at {far - 10**6} ns after 1970 (beyond the calendar), TTL 52" in finding.explanation
     assert "Second, 1.000 ms later: packet 7" in finding.explanation
+
+
+@pytest.mark.parametrize(
+    ("client", "server", "expected"),
+    [
+        (CLIENT, SERVER, [CLIENT, SERVER]),
+        (CLIENT, CLIENT, [CLIENT]),  # a flow from an address to itself names it once
+        ("::ffff:10.0.0.2", CLIENT, [CLIENT]),  # the IPv4-mapped form is the IPv4 address
+        ("2001:db8::1", SERVER, ["2001:db8::1", SERVER]),
+    ],
+)
+def test_a_flow_summary_carries_both_addresses_once(client: str, server: str, expected: list[str]) -> None:
+    flow = FlowSummary(Flow("udp", client, 5353, server, 53), 1, T, T, 1, 1, 40, 80, "dns", "idle")
+    carried = traffic._observables(flow)
+    assert [(o.kind, o.value) for o in carried] == [(ObservableKind.IP, value) for value in expected]
+
+
+@pytest.mark.parametrize(
+    ("time_ns", "expected"),
+    [
+        (0, datetime(1970, 1, 1, tzinfo=timezone.utc)),
+        (1_765_000_000_123_456_789, datetime(2025, 12, 6, 5, 46, 40, 123456, tzinfo=timezone.utc)),
+        (-1, datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)),  # floored, as microseconds
+        (-1_000_001, datetime(1969, 12, 31, 23, 59, 59, 998999, tzinfo=timezone.utc)),
+        (253_402_300_799_999_999_999, datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)),
+        (253_402_300_800_000_000_000, None),
+        (-62_135_596_800_000_000_001, None),
+        (2**64 * 10**9, None),
+        (None, None),
+    ],
+)
+def test_a_capture_time_is_a_utc_moment_to_the_microsecond(time_ns: int | None, expected: datetime | None) -> None:
+    moment = traffic.moment(time_ns)
+    assert moment == expected
+    assert moment is None or moment.tzinfo is timezone.utc
 
 
 def test_the_reading_and_the_detector_remember_a_bounded_number_of_flows(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import orjson
+import pytest
 import rfc8785
 from click.testing import CliRunner
 
 from tests.builders import backup_with
 from vestige.cli import main
 from vestige.ios.sample.schemas import SMS_DB
-from vestige.report.encoding import dumps, i_json
+from vestige.model import Locator, Record
+from vestige.network.events import Flow
+from vestige.report.encoding import RECORDS_LINE, dumps, i_json, payload_json, record_json, records_line
+from vestige.report.timeline import record_line
 
 BIG_ROWID = 2**62 + 1
 
@@ -93,3 +99,47 @@ def test_a_check_reports_blob_fields_and_64_bit_rows(tmp_path: Path) -> None:
     assert rfc8785.dumps(document) == raw
     [finding] = [f for f in document["findings"] if f["rule"] == "ios.sms.indicator_match"]
     assert finding["evidence"][0]["locator"]["row"] == str(BIG_ROWID)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A payload as an artifact's record carries it: any value evidence may hold."""
+
+    name: str
+    value: object
+
+
+def nested(depth: int) -> object:
+    value: object = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+MOMENT = datetime(2025, 12, 6, 5, 46, 40, 123456, tzinfo=timezone.utc)
+SAMPLES = [
+    Sample("plain", {"row": 3, "text": "é", "nan": float("nan"), "flag": True}),
+    Sample("bytes", b"\x00\xff"),
+    Sample("flow", Flow("tcp", "10.0.0.2", 40000, "93.184.216.34", 443)),
+    Sample("64-bit", 2**64 - 1),
+    Sample("wide", 2**64),  # orjson refuses it: no shared JSON
+    Sample("time", MOMENT),  # the two lines write a time differently: no shared JSON
+    Sample("date", date(2025, 12, 6)),
+    Sample("keys", {1: "one"}),
+    Sample("surrogate", "\udcff"),
+    Sample("deep", nested(251)),
+    Sample("deeper", nested(252)),
+    Sample("deepest", nested(253)),
+    Sample("too deep", nested(300)),
+]
+
+
+@pytest.mark.parametrize("payload", SAMPLES, ids=[sample.name for sample in SAMPLES])
+@pytest.mark.parametrize("summary", ["a summary", "a summary cut in \udcff"])
+def test_a_payload_written_once_gives_both_lines_byte_for_byte(payload: Sample, summary: str) -> None:
+    record = Record("t", Locator("p", "00", packet=7), MOMENT, summary, payload, (), "packet time")
+    locator = record.locator.parts()
+    fields = payload_json(payload)
+    assert (fields is None) == (payload.name in ("wide", "time", "date", "keys", "surrogate", "deepest", "too deep"))
+    assert records_line(record, locator, 2, fields) == dumps(record_json(record, locator, 2), RECORDS_LINE)
+    assert record_line(record, locator, fields) == record_line(record, locator)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vestige.model import Locator, Record
+from vestige.model import Locator, Record, format_time
 from vestige.report import timeline
 from vestige.report.timeline import TimelineRuns, merge_runs, microseconds, record_line
 
@@ -84,6 +84,25 @@ def test_a_record_line_is_the_event_then_the_payload_fields_and_never_repeats_a_
         "size": 7,
     }
     assert record_line(Record("t", Locator("p", None), None, "undated", EVENT)) is None
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2025, 12, 6, 5, 46, 40, 123456, tzinfo=timezone.utc),
+        datetime(2025, 12, 6, 5, 46, 40, tzinfo=timezone.utc),  # a zero fraction, which orjson leaves out
+        datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc),
+        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+        datetime(2025, 12, 6, 5, 46, 40, 5),  # naive: taken as UTC
+        datetime(2025, 12, 6, 5, 46, 40, 5, tzinfo=timezone(timedelta(hours=2))),
+        datetime(1, 1, 1, 0, 30, 0, 5, tzinfo=timezone(timedelta(hours=1))),  # before what UTC can hold
+    ],
+)
+def test_a_line_writes_the_time_as_format_time_does(moment: datetime) -> None:
+    line = record_line(Record("t", Locator("p", None), moment, "seen", EVENT))
+    assert line is not None
+    assert json.loads(line[1])["datetime"] == format_time(moment)
 
 
 def test_microseconds_are_exact() -> None:

@@ -409,6 +409,7 @@ class _Transaction:
 
 
 _Key = tuple[Flow, int, str, str]
+_NOTHING: tuple[DnsLookup | DnsRace, ...] = ()
 
 
 class DnsTracker:
@@ -452,11 +453,11 @@ class DnsTracker:
         """What a segment of ``flow`` gives (``to_client``: it goes from the flow's server to its client)."""
         if segment.time_ns > self._clock:
             self._clock = segment.time_ns
-        records: list[DnsLookup | DnsRace] = []
-        if self._deadlines and self._deadlines[0][0] < self._clock:
-            records.extend(self._expire(self._clock))
+        due = self._deadlines and self._deadlines[0][0] < self._clock
         if not segment.payload or (segment.sport != DNS_PORT and segment.dport != DNS_PORT):
-            return records
+            # Most packets of a capture: they only move the clock (and so end lookups), so they make no list.
+            return list(self._expire(self._clock)) if due else _NOTHING
+        records: list[DnsLookup | DnsRace] = list(self._expire(self._clock)) if due else []
         if segment.protocol == 17:
             payloads = [segment.payload]
         elif segment.protocol == 6:

@@ -38,6 +38,8 @@ _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 # What browsers drop from a URL before reading it (the WHATWG URL standard strips leading and trailing
 # C0 controls and spaces, and tabs and newlines anywhere), so "\t//evil.example" is read as they read it.
 _URL_NOISE = re.compile(r"[\t\n\r]")
+_REQUEST_FIELDS = frozenset({b"host", b"user-agent"})
+_RESPONSE_FIELDS = frozenset({b"location", b"content-length", b"content-type"})
 
 
 def request(flow: Flow, packet: int, payload: bytes) -> HttpRequest | None:
@@ -47,7 +49,7 @@ def request(flow: Flow, packet: int, payload: bytes) -> HttpRequest | None:
     if line is None:
         return None
     method, target = _text(line.group(1)), _text(line.group(2))
-    fields = _fields(head[line.end() :])
+    fields = _fields(head[line.end() :], _REQUEST_FIELDS)
     host = fields.get("host")
     if host is not None:
         host = host.lower() or None
@@ -70,7 +72,7 @@ def response_head(head: bytes) -> HttpResponseHead | None:
     line = _STATUS_LINE.match(head, 0, HEAD_LIMIT)
     if line is None:
         return None
-    fields = _fields(head[line.end() : HEAD_LIMIT])
+    fields = _fields(head[line.end() : HEAD_LIMIT], _RESPONSE_FIELDS)
     length = fields.get("content-length")
     return HttpResponseHead(
         status=int(line.group(1)),
@@ -123,16 +125,17 @@ def _strip_port(authority: str) -> str:
     return name if colon and ":" not in name and port.isdigit() else authority
 
 
-def _fields(block: bytes) -> dict[str, str]:
-    """Header fields (names lower case; the first of repeated fields) up to the blank line that ends the
-    head, or as many as the bytes hold."""
+def _fields(block: bytes, wanted: frozenset[bytes]) -> dict[str, str]:
+    """The ``wanted`` header fields (lower-case names; the first of repeated fields) up to the blank line
+    that ends the head, or as many as the bytes hold. Only those are decoded: a request carries a dozen."""
     fields: dict[str, str] = {}
     for count, raw in enumerate(block.split(b"\n")):
         line = raw.rstrip(b"\r")
         if not line or count == MAX_HEADER_LINES:
             break
         name, colon, value = line.partition(b":")
-        if colon and name and not name[-1:].isspace():
+        # Lowering the bytes finds the same names as lowering their text: both change ASCII letters only.
+        if colon and name and not name[-1:].isspace() and name.lower() in wanted:
             fields.setdefault(_text(name).lower(), _text(value).strip())
     return fields
 

@@ -24,7 +24,7 @@ import orjson
 from vestige import __version__
 from vestige.analysis import Result
 from vestige.model import JSON, Record, format_time
-from vestige.report.encoding import dumps, record_json
+from vestige.report.encoding import payload_json, records_line
 from vestige.report.findings import write_findings
 from vestige.report.html import REPORT, write_report
 from vestige.report.timeline import TimelineRuns, finding_event, merge_runs, record_line
@@ -135,11 +135,13 @@ class ArtifactWriter:
             try:  # not ``with writing``: this runs for every record
                 if self._stream is None:
                     self._stream = self._path.open("ab", buffering=WRITE_BUFFER)
-                line = record_json(record, locator, self._acquisition)
-                self._stream.write(dumps(line, orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE))
+                fields = payload_json(record.payload)  # written once for both lines
+                self._stream.write(records_line(record, locator, self._acquisition, fields))
             except OSError as error:
                 raise named(error, self._path) from error
-        self._timeline.add_line(record_line(record, locator))
+        else:
+            fields = payload_json(record.payload)
+        self._timeline.add_line(record_line(record, locator, fields))
 
     def close(self) -> Receipt:
         """Closes the records file; the receipt is for ``OutputFolder.absorb``."""

@@ -46,17 +46,20 @@ def microseconds(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def record_line(record: Record, locator: dict[str, JSON] | None = None) -> tuple[int, bytes] | None:
+def record_line(
+    record: Record, locator: dict[str, JSON] | None = None, fields: bytes | None = None
+) -> tuple[int, bytes] | None:
     """The time and the Timesketch event line of a record: the event attributes, then the fields of
     the record's payload (written by orjson straight from the dataclass and spliced in, which a
     timeline of hundreds of thousands of records feels; a payload with a field named like an event
-    attribute has that field left out)."""
+    attribute has that field left out). ``fields`` is the payload's JSON from ``encoding.payload_json``,
+    if the caller has it."""
     if record.time is None:
         return None
     timestamp = microseconds(record.time)
     event = {
         "message": record.summary,
-        "datetime": format_time(record.time),
+        "datetime": _time_text(record.time),
         "timestamp": timestamp,
         "timestamp_desc": record.time_kind,
         "data_type": record.artifact,
@@ -65,10 +68,19 @@ def record_line(record: Record, locator: dict[str, JSON] | None = None) -> tuple
     head = dumps(event, 0)
     payload = record.payload
     if not _splices(type(payload)):
-        fields = {k: v for k, v in payload_dict(payload).items() if k not in event and k not in RESERVED}
-        return timestamp, dumps({**event, **fields}, 0) if fields else head
-    body = dumps(payload, 0)
+        kept = {k: v for k, v in payload_dict(payload).items() if k not in event and k not in RESERVED}
+        return timestamp, dumps({**event, **kept}, 0) if kept else head
+    body = dumps(payload, 0) if fields is None else fields
     return timestamp, head if body == b"{}" else head[:-1] + b"," + body[1:]
+
+
+def _time_text(moment: datetime) -> str | None:
+    """``format_time``'s text of a time, written by orjson where it writes the same text: a time in UTC
+    whose fraction is not zero (orjson leaves a zero fraction out). ``isoformat`` costs a microsecond, and a
+    capture's timeline holds hundreds of thousands of records."""
+    if moment.tzinfo is timezone.utc and moment.microsecond:
+        return orjson.dumps(moment, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return format_time(moment)
 
 
 @functools.cache
