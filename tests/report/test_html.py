@@ -329,8 +329,10 @@ def test_a_checks_own_timeline_gives_the_same_report(tmp_path: Path) -> None:
     }
     long = {**nested, "data_type": "ios.sms", "text": "t" * 40_000, "handle": "+33123", "timestamp": START + 7}
     lines = (folder / "timeline.jsonl").read_bytes().splitlines(keepends=True)
-    extra = [finding_line + b"\n", orjson.dumps(nested) + b"\n", orjson.dumps(long) + b"\n"]
-    (folder / "timeline.jsonl").write_bytes(b"".join(lines[:5_000] + extra + lines[5_000:]))
+    lines[6_001:6_001] = [orjson.dumps(nested) + b"\n"]  # each in its place in time, as a check writes them
+    lines[1:1] = [orjson.dumps(long) + b"\n"]
+    lines[:0] = [finding_line + b"\n"]
+    (folder / "timeline.jsonl").write_bytes(b"".join(lines))
     for workers in (1, 2):
         parsed = write_report(folder, tmp_path / f"parsed-{workers}.html", workers=workers).read_bytes()
         written = write_report(folder, tmp_path / f"written-{workers}.html", workers=workers, timeline_as_written=True)
