@@ -126,8 +126,6 @@ def hide_in_event(artifact: str, event: dict[str, JSON]) -> None:
     message = event.get("message")
     message = str(message) if message else ""
     for value, shown in hidden:
-        if not message:
-            break
         message = _replace(message, value, shown, thorough=False)
     event["message"] = message
     evidence = event.get("evidence")
@@ -135,7 +133,5 @@ def hide_in_event(artifact: str, event: dict[str, JSON]) -> None:
         key = evidence.get("key")
         if isinstance(key, str):
             for value, shown in hidden:
-                if not key:
-                    break
                 key = _replace(key, value, shown, thorough=False)
             evidence["key"] = key
