@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from tests.builders import tree_digest
 from tests.builders.custody import Built
-from tests.report.timelines import HISTORY, write_timeline_folder
+from tests.report.timelines import HISTORY, START, write_timeline_folder
 from vestige.analysis import AcquisitionSummary, Result
 from vestige.cli import main
 from vestige.evidence.acquisition import DeviceInfo
@@ -29,6 +29,7 @@ from vestige.model import Evidence, Finding, IndicatorMatch, Locator, Severity
 from vestige.report.findings import read_findings, write_findings
 from vestige.report.html import BLOCK, NO_FINDING_MEANING, asset, csp_hash, write_report
 from vestige.report.personal import Redaction, hide, redactions
+from vestige.report.timeline import finding_event
 
 CONTACT = "+212600112233"  # the sender of the demo's Pegasus SMS
 SMS_TEXT = "Votre colis est retenu. Confirmez l'adresse de livraison: https://smscentro.com/c2q7/verify"
@@ -308,6 +309,35 @@ def test_timeline_in_chunks(tmp_path: Path) -> None:
     assert "12,345 events from 2024-05-14T09:12:41.250000Z to 2024-05-14T12:38:25.250000Z" in page
     assert '<h1 id="verdict-text">No finding at medium or above</h1>' in page
     assert NO_FINDING_MEANING.replace("'", "&#x27;") in page
+
+
+def test_a_checks_own_timeline_gives_the_same_report(tmp_path: Path) -> None:
+    """The timeline a check has just written is not parsed to check its lines (each event's time is read
+    where timeline.py writes it): the report is the same bytes as one that parses them, with a finding's
+    event (keys sorted), fields that nest a "timestamp" or quote one, a long line and personal data."""
+    folder = write_timeline_folder(tmp_path / "out", 12_345)
+    finding = Finding("ios.sms.indicator_match", Severity.CRITICAL, 'a "timestamp":1 title', "why", (), (), time=T0)
+    finding_line = orjson.dumps(finding_event(finding), option=orjson.OPT_SORT_KEYS)
+    nested = {
+        "message": 'quotes "timestamp":5,',
+        "datetime": "2024-05-14T09:12:41.000000Z",
+        "timestamp": START + 6_000_000_000,  # mid-timeline: the nested times would fall in the first bar
+        "timestamp_desc": "event time",
+        "data_type": "test.nested",
+        "evidence": {"path": "p", "sha256": None},
+        "inner": {"timestamp": 1, "items": [{"timestamp": 2}]},
+    }
+    long = {**nested, "data_type": "ios.sms", "text": "t" * 40_000, "handle": "+33123", "timestamp": START + 7}
+    lines = (folder / "timeline.jsonl").read_bytes().splitlines(keepends=True)
+    lines[6_001:6_001] = [orjson.dumps(nested) + b"\n"]  # each in its place in time, as a check writes them
+    lines[1:1] = [orjson.dumps(long) + b"\n"]
+    lines[:0] = [finding_line + b"\n"]
+    (folder / "timeline.jsonl").write_bytes(b"".join(lines))
+    for workers in (1, 2):
+        parsed = write_report(folder, tmp_path / f"parsed-{workers}.html", workers=workers).read_bytes()
+        written = write_report(folder, tmp_path / f"written-{workers}.html", workers=workers, timeline_as_written=True)
+        assert written.read_bytes() == parsed
+    assert "12,348 events from" in parsed.decode()
 
 
 def test_long_values_are_cut(tmp_path: Path) -> None:

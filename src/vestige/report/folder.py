@@ -96,7 +96,7 @@ class OutputFolder:
         options = run.get("options")
         personal = isinstance(options, dict) and options.get("show_personal_data") is True
         with writing(self.path / REPORT):
-            write_report(self.path, show_personal_data=personal, workers=self.workers)
+            write_report(self.path, show_personal_data=personal, workers=self.workers, timeline_as_written=True)
         return digest
 
 

@@ -28,7 +28,9 @@ The same findings.json, timeline and options give the same bytes (gzip with no t
 from __future__ import annotations
 
 import base64
+import bisect
 import functools
+import gc
 import gzip
 import hashlib
 import html
@@ -38,7 +40,7 @@ import shutil
 import tempfile
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -63,7 +65,7 @@ from vestige.report.personal import (
     PERSONAL_IDENTIFIERS,
     Redaction,
     hide,
-    hide_event,
+    hide_in_event,
     redactions,
 )
 from vestige.report.timeline import microseconds
@@ -117,10 +119,13 @@ def write_report(
     show_personal_data: bool = False,
     custody: CustodyStatus | None = None,
     workers: int = 1,
+    timeline_as_written: bool = False,
 ) -> Path:
     """Writes the report of the output folder ``folder`` (its ``findings.json`` and ``timeline.jsonl``)
     to ``target`` (default ``folder/report.html``), replacing it whole, with the timeline's chunks made
-    by ``workers`` processes; returns its path."""
+    by ``workers`` processes; returns its path. ``timeline_as_written``: the check that calls this has
+    just written the timeline (``OutputFolder.finish``), so its lines need no parse to show that they
+    are events (any other timeline may have been edited)."""
     findings_path = folder / "findings.json"
     data = findings_path.read_bytes()
     document = read_findings(data, str(findings_path))
@@ -129,7 +134,9 @@ def write_report(
     partial = target.with_name(f".{target.name}.partial")
     try:
         with tempfile.TemporaryFile() as blocks:
-            timeline = embed_timeline(folder / "timeline.jsonl", blocks, show_personal_data, workers)
+            timeline = embed_timeline(
+                folder / "timeline.jsonl", blocks, show_personal_data, workers, timeline_as_written
+            )
             digest = hashlib.sha256(data).hexdigest()
             page = Page(document, digest, show_personal_data, custody, hidden, timeline, in_case_bundle(folder))
             with partial.open("wb") as out:
@@ -274,7 +281,9 @@ def _ends(path: Path) -> tuple[int | None, int | None]:
 ENDS = 1 << 20
 
 
-def embed_timeline(path: Path, out: IO[bytes], show_personal_data: bool, workers: int = 1) -> TimelineSummary:
+def embed_timeline(
+    path: Path, out: IO[bytes], show_personal_data: bool, workers: int = 1, as_written: bool = False
+) -> TimelineSummary:
     """Writes the events of ``path`` to ``out`` as compressed data blocks, one per ``BLOCK`` bytes of the
     file (the events whose lines start in it), made by ``workers`` processes; returns what the chart
     and the table need. The blocks depend on the file alone, so the report is the same for any number
@@ -284,15 +293,29 @@ def embed_timeline(path: Path, out: IO[bytes], show_personal_data: bool, workers
     if size == 0:
         return summary
     summary.first, summary.last = _ends(path)
-    job = BlockJob(path, summary.first, summary.last, show_personal_data)
+    job = BlockJob(path, summary.first, summary.last, show_personal_data, as_written)
     blocks = map_in_processes(_embed_block, job, range(-(-size // BLOCK)), workers, bounded=True)
-    with closing(blocks):
+    with frozen_heap(), closing(blocks):
         for number, block in enumerate(blocks):
             out.write(b'<script type="application/octet-stream" class="timeline-chunk" id="tl-%d">' % number)
             out.write(block.data)
             out.write(b"</script>\n")
             _absorb(summary, block)
     return summary
+
+
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """While the body runs, the collector leaves alone the objects that exist now. A forked worker
+    shares its parent's memory until it writes to it, and a full collection in the worker writes to
+    every object it inherited (their collector headers): the parent's whole heap, copied into each."""
+    already = gc.get_freeze_count() > 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not already:
+            gc.unfreeze()
 
 
 BLOCK = 1 << 21
@@ -307,6 +330,9 @@ class BlockJob:
     first: int | None
     last: int | None
     show_personal_data: bool
+    as_written: bool
+    """The timeline is as this process's check has just written it (``OutputFolder.finish``): every line
+    an event as timeline.py writes it, whose parse would check nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,41 +356,88 @@ on one core, measured on a 200,000-entry backup's timeline) for a file 15% large
 def _embed_block(job: BlockJob, number: int) -> Block:
     """Worker: the events whose lines start in block ``number`` of the timeline, as a JSON array gzip'd
     (no time stamp: the same bytes every time) and base64-encoded. An event whose record holds personal
-    data, or with a value too long to show, is rewritten (``_shown``); every other line goes in as it is,
-    and the one parse of the whole array checks that each is an event."""
+    data, or with a value too long to show, is rewritten (``_shown``); every other line goes in as it is.
+    One parse of the whole array checks that each is an event, unless the timeline is as a check wrote
+    it (``BlockJob.as_written``): then each line's time is read where timeline.py puts it."""
+    with job.path.open("rb") as stream:
+        lines = _block_lines(stream, number)
+    hiding = not job.show_personal_data
+    personal = PERSONAL_MARKER.search
     pieces: list[bytes] = []
     unreadable = 0
-    with job.path.open("rb") as stream:
-        position = _line_start(stream, number * BLOCK)
-        end = (number + 1) * BLOCK
-        while position < end:
-            line = stream.readline()
-            if not line:
-                break
-            position += len(line)
-            body = line.rstrip(b"\n")
-            if len(body) > LONG_LINE or (not job.show_personal_data and PERSONAL_MARKER.search(body)):
-                shown = _shown(body, job.show_personal_data)
-                if shown is None:
-                    unreadable += 1
-                    continue
-                body = shown
-            pieces.append(body)
-    pieces, events, dropped = _events_of(pieces)
+    for body in lines:
+        if len(body) > LONG_LINE or (hiding and personal(body) is not None):
+            shown = _shown(body, job.show_personal_data)
+            if shown is None:
+                unreadable += 1
+                continue
+            body = shown
+        pieces.append(body)
+    if job.as_written:
+        bins, starts = _binned_in_order(pieces, job.first, job.last)
+        ends = [orjson.loads(piece) for piece in (pieces[:1] + pieces[-1:])]
+        dropped = 0
+    else:
+        pieces, events, dropped = _events_of(pieces)
+        bins, starts = _binned([event.get("timestamp") for event in events], job.first, job.last)
+        ends = events[:1] + events[-1:]
+    first = str(ends[0].get("datetime") or "") if ends else ""
+    last = str(ends[-1].get("datetime") or "") if ends else ""
+    data = base64.b64encode(gzip.compress(b"[" + b",".join(pieces) + b"]", compresslevel=COMPRESSION, mtime=0))
+    return Block(data, len(pieces), first, last, tuple(bins), tuple(starts), unreadable + dropped)
+
+
+_WRITTEN_TIMESTAMP = re.compile(rb'"timestamp":(-?\d+)[,}]')
+"""An event's time in its line as timeline.py writes it. Its first ``"timestamp":`` is the event's own:
+only the message and datetime (a record's event) or strings (a finding's, keys sorted) come before it,
+and a quote inside a JSON string is always escaped."""
+
+
+def _written_timestamp(line: bytes) -> int | None:
+    found = _WRITTEN_TIMESTAMP.search(line)
+    return int(found.group(1)) if found is not None else None
+
+
+def _binned(times: Sequence[object], first: int | None, last: int | None) -> tuple[list[int], list[int]]:
+    """The count of events in each bin of the chart, and the number of the first event of each (or -1)."""
     bins = [0] * BINS
     starts = [-1] * BINS
-    if job.first is not None and job.last is not None:
-        for index, event in enumerate(events):
-            timestamp = event.get("timestamp")
-            if type(timestamp) is int:
-                slot = bin_of(timestamp, job.first, job.last)
-                if starts[slot] < 0:
-                    starts[slot] = index
-                bins[slot] += 1
-    first = str(events[0].get("datetime") or "") if events else ""
-    last = str(events[-1].get("datetime") or "") if events else ""
-    data = base64.b64encode(gzip.compress(b"[" + b",".join(pieces) + b"]", compresslevel=COMPRESSION, mtime=0))
-    return Block(data, len(events), first, last, tuple(bins), tuple(starts), unreadable + dropped)
+    if first is None or last is None:
+        return bins, starts
+    for index, timestamp in enumerate(times):
+        if type(timestamp) is int:
+            slot = bin_of(timestamp, first, last)
+            if starts[slot] < 0:
+                starts[slot] = index
+            bins[slot] += 1
+    return bins, starts
+
+
+def _binned_in_order(lines: Sequence[bytes], first: int | None, last: int | None) -> tuple[list[int], list[int]]:
+    """``_binned`` of the lines of a check's timeline, each an event with its time, in the order of their
+    times (timeline.py writes only dated events, merged so): the line where each bin starts is found by
+    bisection, from the times of a few lines, not of all."""
+    if not lines or first is None or last is None:
+        return _binned((), first, last)
+
+    def slot(line: bytes) -> int:
+        timestamp = _written_timestamp(line)
+        if timestamp is None:
+            raise LookupError
+        return bin_of(timestamp, first, last)
+
+    bins = [0] * BINS
+    starts = [-1] * BINS
+    try:
+        low = 0
+        for number in range(slot(lines[0]), slot(lines[-1]) + 1):
+            high = bisect.bisect_left(lines, number + 1, lo=low, key=slot)
+            if high > low:
+                bins[number], starts[number] = high - low, low
+            low = high
+    except LookupError:  # a line without its time, which timeline.py does not write: read every line
+        return _binned([_written_timestamp(line) for line in lines], first, last)
+    return bins, starts
 
 
 PERSONAL_MARKER = re.compile(
@@ -401,7 +474,7 @@ def _shown(line: bytes, show_personal_data: bool) -> bytes | None:
         return None
     artifact = event.get("data_type")
     if not show_personal_data and isinstance(artifact, str) and artifact in PERSONAL_FIELDS:
-        _hide_in_event(artifact, event)
+        hide_in_event(artifact, event)
     if len(line) > LONG_LINE:  # a value of megabytes would make the report as large
         event = {name: value if name in KEPT_WHOLE else _bounded(value) for name, value in event.items()}
         evidence = event.get("evidence")
@@ -413,18 +486,21 @@ def _shown(line: bytes, show_personal_data: bool) -> bytes | None:
 KEPT_WHOLE = frozenset({"timestamp", "datetime", "evidence"})
 
 
-def _hide_in_event(artifact: str, event: dict[str, JSON]) -> None:
-    """Hides the personal values of an event's record in its message, its locator's key and its fields."""
-    fields = {name: event[name] for name in PERSONAL_FIELDS[artifact] if name in event}
-    evidence = event.get("evidence")
-    key = evidence.get("key") if isinstance(evidence, dict) else None
-    message, hidden_key = hide_event(
-        artifact, (str(event.get("message") or ""), key if isinstance(key, str) else ""), fields
-    )
-    event["message"] = message
-    event.update(fields)
-    if isinstance(evidence, dict) and isinstance(key, str):
-        evidence["key"] = hidden_key
+def _block_lines(stream: IO[bytes], number: int) -> list[bytes]:
+    """The lines (without their newlines) that start in block ``number`` of the file: its bytes read at
+    once, and the end of the last line."""
+    start = _line_start(stream, number * BLOCK)
+    end = (number + 1) * BLOCK
+    if start >= end:  # a line started in an earlier block runs past this one
+        return []
+    stream.seek(start)
+    data = stream.read(end - start)
+    if data and not data.endswith(b"\n"):
+        data += stream.readline()
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return lines
 
 
 def _line_start(stream: IO[bytes], position: int) -> int:

@@ -80,14 +80,13 @@ def hide(text: str, hidden: Sequence[Redaction], thorough: bool = True) -> str:
     ``thorough``, a value quoted whole is taken to be quoted only so (a timeline event's message, which
     is its record's summary)."""
     for redaction in hidden:
-        text = _replace(text, redaction, thorough)
+        text = _replace(text, redaction.value, redaction.placeholder, thorough)
     return text
 
 
-def _replace(text: str, redaction: Redaction, thorough: bool) -> str:
-    value = redaction.value
+def _replace(text: str, value: str, placeholder: str, thorough: bool) -> str:
     if value in text:
-        text = text.replace(value, redaction.placeholder)
+        text = text.replace(value, placeholder)
         if not thorough:
             return text
     anchor = " ".join(value[: 4 * ANCHOR].split())[:ANCHOR]  # as an excerpt flattens it
@@ -95,7 +94,7 @@ def _replace(text: str, redaction: Redaction, thorough: bool) -> str:
         return text  # the common case, decided without flattening a long value
     flat = " ".join(value.split())
     if flat in text:
-        return text.replace(flat, redaction.placeholder)
+        return text.replace(flat, placeholder)
     out: list[str] = []
     start = 0
     while (found := text.find(anchor, start)) >= 0:
@@ -104,24 +103,35 @@ def _replace(text: str, redaction: Redaction, thorough: bool) -> str:
             end += 1
         if end < len(text) and text[end] == "…":  # an excerpt cut short
             end += 1
-        out.append(text[start:found] + redaction.placeholder)
+        out.append(text[start:found] + placeholder)
         start = end
     out.append(text[start:])
     return "".join(out)
 
 
-def hide_event(artifact: str, texts: Sequence[str], fields: dict[str, JSON]) -> list[str]:
-    """A timeline event's texts (its message, where its evidence is: a key may quote a handle) with its
-    record's personal values hidden; ``fields`` (the record's) get their placeholders in place. Runs for
-    every event of a timeline: kept to the few operations it needs."""
-    hidden: list[Redaction] = []
+def hide_in_event(artifact: str, event: dict[str, JSON]) -> None:
+    """Hides the personal values of a timeline event's record in place: its fields get their
+    placeholders, and the values are hidden in its message and where its evidence is (a key may quote
+    a handle). Runs for every such event of a timeline: kept to the few operations it needs."""
+    hidden: list[tuple[str, str]] = []
     for name, holds in PERSONAL_FIELDS.get(artifact, {}).items():
-        value = fields.get(name)
+        value = event.get(name)
         if isinstance(value, str) and value:
             shown = placeholder(holds, value)
-            fields[name] = shown
+            event[name] = shown
             if not value.isspace():
-                hidden.append(Redaction(value, shown))
+                hidden.append((value, shown))
     if len(hidden) > 1:
-        hidden.sort(key=lambda r: -len(r.value))
-    return [hide(text, hidden, thorough=False) if text else text for text in texts]
+        hidden.sort(key=lambda pair: -len(pair[0]))
+    message = event.get("message")
+    message = str(message) if message else ""
+    for value, shown in hidden:
+        message = _replace(message, value, shown, thorough=False)
+    event["message"] = message
+    evidence = event.get("evidence")
+    if isinstance(evidence, dict):
+        key = evidence.get("key")
+        if isinstance(key, str):
+            for value, shown in hidden:
+                key = _replace(key, value, shown, thorough=False)
+            evidence["key"] = key
