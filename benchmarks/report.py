@@ -15,7 +15,8 @@ What it does, all offline:
    (``TimelineRuns``), merged into ``timeline.jsonl`` (``merge_runs``, one worker), then
    ``findings.json`` (``write_findings``). The time to make the records alone is measured apart and
    taken off, so the peer is the cost of writing them.
-2. The report: ``report.html.write_report`` of that folder (personal data hidden, the default), timed
+2. The report: ``report.html.write_report`` of that folder as a check calls it (personal data hidden, the
+   default; ``timeline_as_written``: the timeline was just merged by ``merge_runs``, as in a check), timed
    ``--runs`` times with one worker (as the peer merges with one) and ``--runs`` times with ``--jobs``
    (default: one per CPU, as a check runs); the medians are shown, with the size of the file next to
    timeline.jsonl's.
@@ -184,9 +185,9 @@ def main() -> int:
     print(f"{events:,} timeline events ({mix}), {runs} runs each, load average {os.getloadavg()[0]:.2f}")
     making = median([make_only(events, personal) for _ in range(runs)])
     peer = median([write_peer(folder, events, personal) for _ in range(runs)]) - making
-    report = median(timed(lambda: write_report(folder), runs))
+    report = median(timed(lambda: write_report(folder, timeline_as_written=True), runs))
     jobs = arguments.jobs
-    parallel = median(timed(lambda: write_report(folder, workers=jobs), runs))
+    parallel = median(timed(lambda: write_report(folder, workers=jobs, timeline_as_written=True), runs))
     size = (folder / "report.html").stat().st_size
     timeline = (folder / "timeline.jsonl").stat().st_size
     print(f"{'what':<44} {'seconds':>9}")
