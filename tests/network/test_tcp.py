@@ -25,7 +25,7 @@ from vestige.network.events import (
     SegmentView,
     TcpRace,
 )
-from vestige.network.tcp import MAX_RACES_PER_FLOW, SWEEP_EVERY, FlowTable
+from vestige.network.tcp import ENTRY_OVERHEAD, MAX_RACES_PER_FLOW, SWEEP_EVERY, FlowTable
 
 T0 = 1_600_000_000_000_000_000
 CLIENT, SERVER = "10.0.0.2", "93.184.216.34"
@@ -713,7 +713,7 @@ def test_stored_payload_is_bounded_for_the_whole_table() -> None:
         wire.add(CLIENT, port, SERVER, 80, 1_000 * port, 1, 0, ACK, b"x" * 100)
     wire.s(9_000, 5001, 1001, ACK, b"b" * 100)
     assert [item.second.packet for item in races(wire)] == [5]
-    assert observations(wire, FlowTable(stored_bytes=3 * (100 + 256))) == []  # the first segment is gone
+    assert observations(wire, FlowTable(stored_bytes=3 * (100 + ENTRY_OVERHEAD))) == []  # the first segment is gone
 
 
 @pytest.mark.parametrize("table", [FlowTable(window_segments=3), FlowTable(window_bytes=39)])
@@ -820,3 +820,25 @@ def test_an_ended_flow_leaves_no_reference_cycle(ending: str) -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_udp_flow_ends_after_a_minute_of_silence_even_behind_an_older_tcp_flow() -> None:
+    wire = Wire()
+    http = Wire(segments=wire.segments)
+    http.c(0, 1000, 0, SYN)
+    http.s(1_000, 5000, 1001, SYN | ACK)
+    http.c(2_000, 1001, 5001, ACK)  # then silent: not idle before 5 minutes
+    dns = Wire(client_port=40000, server="192.0.2.53", server_port=53, protocol=17, segments=wire.segments)
+    dns.c(1_000_000, 0, 0, 0, b"q" * 30)
+    dns.s(1_020_000, 0, 0, 0, b"a" * 46)
+    filler = Wire(client_port=5000, server="10.0.0.9", server_port=9999, protocol=17, segments=wire.segments)
+    while len(wire.segments) < SWEEP_EVERY:
+        filler.c(61_100_000, 0, 0, 0, b"f" * 10)
+    table = FlowTable()
+    assert observations(wire, table) == [
+        summary(
+            Flow("udp", CLIENT, 40000, "192.0.2.53", 53), 4, (1_000_000, 1_020_000), (1, 30), (1, 46), "dns", "idle"
+        )
+    ]
+    assert len(table) == 2
+    assert observations(wire, FlowTable(udp_idle_seconds=300)) == []

@@ -412,6 +412,10 @@ _Key = tuple[Flow, int, str, str]
 _NOTHING: tuple[DnsLookup | DnsRace, ...] = ()
 
 
+MAX_PENDING = 10_000
+"""Queries a tracker holds at once, by default."""
+
+
 class DnsTracker:
     """Pairs DNS queries with their responses, one flow at a time, and reports two different responses to
     one query (D13).
@@ -438,7 +442,7 @@ class DnsTracker:
         self,
         *,
         hold_on_seconds: float = 5.0,
-        max_pending: int = 10_000,
+        max_pending: int = MAX_PENDING,
         answer_timeout_seconds: float = 10.0,
     ) -> None:
         self._hold_on_ns = round(hold_on_seconds * 1e9)

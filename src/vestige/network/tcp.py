@@ -80,9 +80,14 @@ entry is a pointer: a compaction walks about one entry per packet since the last
 SEEN_BEFORE_CHECKS = 4
 """Conflicts a segment may explain away as bytes already stored before the scan stops (each check walks
 the window: a flow of alternating versions must not cost the square of the window per packet)."""
-ENTRY_OVERHEAD = 256
-"""Bytes charged to the table's budget for each stored segment besides its payload (the segment object,
-its header fields, the bookkeeping tuples)."""
+ENTRY_OVERHEAD = 768
+"""Bytes charged to the table's budget for each stored segment besides its payload: the segment object (19
+slots), the integers and bytes of its header fields and flow key, and the bookkeeping tuple and slots
+(measured with tracemalloc on a capture of HTTP and TLS flows: about 700 to 800 bytes a segment)."""
+MAX_FLOWS = 65_536
+"""Live flows a table holds at most, by default."""
+STORED_BYTES = 64 * 1024 * 1024
+"""Payload (and per-segment overhead) a table keeps for D10, by default."""
 SERVICE_PORTS = {53: "dns"}
 HTTP_METHODS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE ")
 
@@ -157,6 +162,7 @@ class _FlowState:
         "last_time_ns",
         "live",
         "queued",
+        "queued_udp",
         "races",
         "seen_ns",
         "server",
@@ -191,6 +197,8 @@ class _FlowState:
         self.live = True
         self.queued = 0
         """Entries of this flow in the table's activity queue (the last one stands for it)."""
+        self.queued_udp = 0
+        """Entries of this (UDP) flow in the table's queue of UDP activity."""
 
     def end(self) -> None:
         """Drops the flow's stored segments and the references between it and its directions, so that
@@ -209,19 +217,23 @@ class FlowTable:
         self,
         *,
         idle_seconds: float = 300.0,
-        max_flows: int = 65_536,
+        udp_idle_seconds: float = 60.0,
+        max_flows: int = MAX_FLOWS,
         window_segments: int = 32,
         window_bytes: int = 256 * 1024,
         linger_seconds: float = 10.0,
-        stored_bytes: int = 64 * 1024 * 1024,
+        stored_bytes: int = STORED_BYTES,
     ) -> None:
         """``idle_seconds``: capture time after which a silent flow ends (Zeek's TCP inactivity timeout
-        is 5 minutes). ``max_flows``: live flows at most (a flow costs about 1-2 KiB besides its stored
+        is 5 minutes); ``udp_idle_seconds``: the same for a UDP flow (Zeek's UDP inactivity timeout is 1
+        minute: a phone makes a flow of each DNS lookup, from a new port, which is over in milliseconds).
+        ``max_flows``: live flows at most (a flow costs about 1-2 KiB besides its stored
         payload, so the default stays near 150 MiB). ``window_segments``/``window_bytes``: recent payload
         segments kept per direction for D10. ``linger_seconds``: how long a closed flow stays to see
         data after its close. ``stored_bytes``: payload kept for the whole table (a race's two segments
         arrive milliseconds apart; the budget holds the last tens of thousands of segments)."""
         self._idle_ns = int(idle_seconds * 1e9)
+        self._udp_idle_ns = int(min(udp_idle_seconds, idle_seconds) * 1e9)
         self._linger_ns = int(linger_seconds * 1e9)
         self._max_flows = max(1, max_flows)
         self._window_segments = max(1, window_segments)
@@ -235,6 +247,10 @@ class FlowTable:
         entry is where it stands and its earlier ones are stale (``queued`` counts them). Moving a flow to
         the end of an ordered dict at every packet costs more than the rest of the table's work on it (its
         neighbours' links are cold in memory); stale entries leave from the front, or in ``_compact``."""
+        self._recent_udp: deque[_FlowState] = deque()
+        """UDP flows in order of activity, kept as ``_recent`` is (``queued_udp`` counts their entries): the
+        sweep ends idle UDP flows from its front, which ``_recent``'s front may not reach behind a TCP flow
+        that is not idle yet."""
         self._live = 0
         self._closing: deque[_FlowState] = deque()
         """Closed flows in order of their close, to leave once their linger is over."""
@@ -273,6 +289,9 @@ class FlowTable:
         state.seen_ns = now
         self._recent.append(state)
         state.queued += 1
+        if protocol != TCP_PROTOCOL:
+            self._recent_udp.append(state)
+            state.queued_udp += 1
         payload = segment.payload
         side.packets += 1
         if payload:
@@ -526,6 +545,9 @@ class FlowTable:
         idle_before = self._now - self._idle_ns
         while (state := self._oldest()) is not None and state.seen_ns < idle_before:
             found = _append(found, self._end(state, "closed" if state.closed else "idle"))
+        udp_idle_before = self._now - self._udp_idle_ns
+        while (state := self._oldest_udp()) is not None and state.seen_ns < udp_idle_before:
+            found = _append(found, self._end(state, "idle"))
         closing = self._closing
         linger_before = self._now - self._linger_ns
         while closing and closing[0].closed_ns < linger_before:
@@ -541,6 +563,8 @@ class FlowTable:
                 found = _append(found, self._end(state, "closed"))
         if len(self._recent) > 2 * self._live + COMPACT_SLACK:
             self._compact()
+        if len(self._recent_udp) > 2 * self._live + COMPACT_SLACK:
+            self._compact_udp()
         return found
 
     def _oldest(self) -> _FlowState | None:
@@ -553,6 +577,28 @@ class FlowTable:
             recent.popleft()
             state.queued -= 1
         return None
+
+    def _oldest_udp(self) -> _FlowState | None:
+        """The least recently active live UDP flow (stale entries before it leave the UDP queue)."""
+        recent = self._recent_udp
+        while recent:
+            state = recent[0]
+            if state.queued_udp == 1 and state.live:
+                return state
+            recent.popleft()
+            state.queued_udp -= 1
+        return None
+
+    def _compact_udp(self) -> None:
+        """The UDP queue without its stale entries, in the same order."""
+        kept: deque[_FlowState] = deque()
+        for state in self._recent_udp:
+            state.queued_udp -= 1
+            if state.queued_udp == 0 and state.live:
+                kept.append(state)
+        for state in kept:
+            state.queued_udp = 1
+        self._recent_udp = kept
 
     def _compact(self) -> None:
         """The activity queue without its stale entries, in the same order (each flow at its last entry)."""

@@ -109,8 +109,8 @@ SHARDS = 2
 workers: each reads every packet and keeps the flows whose addresses and ports hash to it
 (``evidence.headers.flow_shard``), so a flow, its DNS query and answers, its races and its requests are all
 in one shard. Fixed, never taken from the machine, so that records and findings are the same whatever the
-number of workers; each shard has the bounds of a whole reading (``FLOW_STATES``, the flow table's and the
-DNS tracker's), so a capture past them is cut off at twice the flows a single reading would keep."""
+number of workers. Each shard has its share of the bounds of a whole reading (``FLOW_STATES``, the flow
+table's flows and stored payload, the DNS tracker's queries), so that memory stays what one reading's is."""
 BUDGET_EVERY = 4096
 """Packets between two checks of the task's budget (each check reads the clock)."""
 FREEZE_EVERY = 16 * BUDGET_EVERY
@@ -186,7 +186,7 @@ def parse_shard(acquisition: Acquisition, path: str, shard: int) -> Iterator[Rec
 
 def _parse(acquisition: Acquisition, path: str, shard: int | None) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
-    reading = _Reading(path, sha256)
+    reading = _Reading(path, sha256, 1 if shard is None else SHARDS)
     last = SHARDS - 1
     reading.summarises = shard is None or shard == last
     with acquisition.open(path) as stream, _young_collections():
@@ -311,15 +311,20 @@ _DNS_PORT, _TCP = dns.DNS_PORT, tcp.TCP_PROTOCOL
 class _Reading:
     """One streaming pass over a capture: packets in, records out (most packets make none)."""
 
-    def __init__(self, path: str, sha256: str | None) -> None:
+    def __init__(self, path: str, sha256: str | None, share: int = 1) -> None:
+        """``share``: how many readings share the capture (``SHARDS``, one per shard): each keeps that share
+        of the bounds of a whole reading, so that together they hold what one would."""
         self.path, self.sha256 = path, sha256
-        self.flows = tcp.FlowTable()
-        self.lookups = dns.DnsTracker()
+        self.flows = tcp.FlowTable(max_flows=tcp.MAX_FLOWS // share, stored_bytes=tcp.STORED_BYTES // share)
+        self.lookups = dns.DnsTracker(max_pending=dns.MAX_PENDING // share)
+        self.flow_states = FLOW_STATES // share
+        self.query_limit = QUERY_TIMES // share
+        self.hello_limit = HELLO_BYTES // share
         self.states: OrderedDict[Flow, _FlowState] = OrderedDict()
         self.query_times: OrderedDict[int, int] = OrderedDict()
         """Capture times of recent DNS packets by number: a lookup's time is its query's."""
         self.hello_bytes = 0
-        """Bytes reserved by the partial ClientHellos being joined, at most ``HELLO_BYTES``."""
+        """Bytes reserved by the partial ClientHellos being joined, at most ``hello_limit``."""
         self.packets = 0
         self.undecodable = 0
         self.first_time_ns: int | None = None
@@ -354,7 +359,7 @@ class _Reading:
         payload = segment.payload
         if payload and (segment.sport == _DNS_PORT or segment.dport == _DNS_PORT):
             self.query_times[segment.number] = time_ns
-            if len(self.query_times) > QUERY_TIMES:
+            if len(self.query_times) > self.query_limit:
                 self.query_times.popitem(last=False)
         events = self.lookups.add(flow, to_client, segment)  # every packet moves its hold-on clock
         if events:
@@ -377,7 +382,7 @@ class _Reading:
                 hello = tls.client_hello(payload)
                 if hello is not None:
                     made.append(self.record(TlsClientHello(flow, segment.number, *hello), segment.time_ns))
-                elif len(payload) < size and self.hello_bytes + size <= HELLO_BYTES:
+                elif len(payload) < size and self.hello_bytes + size <= self.hello_limit:
                     self.hello_bytes += size
                     next_seq = (segment.seq + len(payload)) & tcp.MASK
                     state.hello = _PartialHello(segment.number, segment.time_ns, size, next_seq, bytearray(payload))
@@ -451,7 +456,7 @@ class _Reading:
     def state(self, flow: Flow) -> _FlowState:
         state = self.states.get(flow)
         if state is None:
-            if len(self.states) >= FLOW_STATES:
+            if len(self.states) >= self.flow_states:
                 self.release_hello(self.states.popitem(last=False)[1])
             state = self.states[flow] = _FlowState()
         return state
