@@ -187,30 +187,47 @@ def parse_shard(acquisition: Acquisition, path: str, shard: int) -> Iterator[Rec
 def _parse(acquisition: Acquisition, path: str, shard: int | None) -> Iterator[Record]:
     sha256 = acquisition.file(path).sha256
     reading = _Reading(path, sha256, 1 if shard is None else SHARDS)
-    last = SHARDS - 1
-    reading.summarises = shard is None or shard == last
+    reading.summarises = shard is None or shard == SHARDS - 1
     with acquisition.open(path) as stream, _young_collections():
         reading.freezing = True
+        packets = read_capture(stream, path)
         try:
-            for packet in read_capture(stream, path):
-                if shard is not None:
-                    seen = _seen_shard(packet)
-                    if seen is not None and seen != shard and (shard != last or _decodable_ipv4_tcp(packet.data)):
-                        reading.count(packet.time_ns)
-                        continue
-                segment = decode(packet)
-                if shard is not None and (last if segment is None else flow_shard(segment.key, SHARDS)) != shard:
-                    reading.count(packet.time_ns)  # another shard's flow, or an undecodable frame (the last's)
-                    continue
-                made = reading.packet(packet.time_ns, segment)
-                if made:
-                    yield from made
+            if shard is None:
+                for packet in packets:
+                    made = reading.packet(packet.time_ns, decode(packet))
+                    if made:
+                        yield from made
+            else:
+                yield from _shard_records(reading, packets, shard)
         except CaptureFormatError:
             # a cut or broken capture: what was read before it stands (pending lookups and flows included);
             # the engine reports the error as a problem of the file
             yield from reading.finish()
             raise
     yield from reading.finish()
+
+
+def _shard_records(reading: _Reading, packets: Iterable[Packet], shard: int) -> Iterator[Record]:
+    """The records of one shard's flows: every other packet is only counted."""
+    last = SHARDS - 1
+    for packet in packets:
+        seen = _seen_shard(packet)
+        if seen is not None and seen != shard and (shard != last or _decodable_ipv4_tcp(packet.data)):
+            reading.count(packet.time_ns)
+            continue
+        segment = decode(packet)
+        if segment is None:
+            owner = last  # an undecodable frame: the last shard counts it
+        elif seen is None:
+            owner = flow_shard(segment.key, SHARDS)
+        else:
+            owner = seen  # decoding took its flow key from the bytes ``_seen_shard`` read
+        if owner != shard:
+            reading.count(packet.time_ns)
+            continue
+        made = reading.packet(packet.time_ns, segment)
+        if made:
+            yield from made
 
 
 def _seen_shard(packet: Packet) -> int | None:
