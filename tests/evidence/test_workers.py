@@ -119,3 +119,23 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+@pytest.mark.skipif(not can_fork(), reason="workers are forked only on Linux")
+@pytest.mark.parametrize("pause", [0.1, 0.2])
+def test_a_pool_stopped_while_a_worker_sends_a_large_result_lets_the_process_end(pause: float) -> None:
+    """A worker stopped halfway through sending a result leaves half a message in the pool's pipe: the
+    process must still end (the pool's manager thread, which the interpreter waits for, must not wait for
+    the rest of the message for ever)."""
+    script = (
+        "import sys, time\n"
+        "from contextlib import closing\n"
+        "from vestige.evidence.workers import map_in_processes\n"
+        "def large(shared, item):\n"
+        "    return b'' if item == 0 else b'x' * (64 << 20)\n"
+        "with closing(map_in_processes(large, None, list(range(6)), 2)) as results:\n"
+        "    next(results)\n"
+        "    time.sleep(float(sys.argv[1]))\n"
+    )
+    ended = subprocess.run([sys.executable, "-c", script, str(pause)], timeout=60, check=False)
+    assert ended.returncode == 0

@@ -171,8 +171,24 @@ def map_in_processes(
         finally:
             if not finished:
                 processes = list(pool._processes.values())
+                results = pool._result_queue  # the pool forgets it at shutdown
                 pool.shutdown(wait=False, cancel_futures=True)
                 stop_processes(processes)
+                _end_results(results)
+
+
+def _end_results(results: Any) -> None:
+    """Closes this process's end for writing of a stopped pool's result pipe, once its workers are gone.
+
+    A worker stopped while it was sending a result (a large one takes several writes, and a signal between
+    two ends the worker) leaves half a message in the pipe. The pool's manager thread then waits for the
+    rest for ever, since this process holds a write end too (the pipe is made here and inherited by each
+    worker), and the interpreter waits for that thread when it exits: the run would hang after it stopped.
+    With no write end left, the thread reads the end of the pipe, takes the pool as broken and ends."""
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        with suppress(OSError):
+            writer.close()
 
 
 def stop_processes(processes: Sequence[BaseProcess]) -> None:

@@ -66,7 +66,10 @@ INTERRUPTED = (1, 130, 143, -signal.SIGINT, -signal.SIGTERM)
 """Exits of an interrupted run (click's "Aborted!", the shell's 128 + signal, or the signal itself):
 its cleaning up, not its exit code, is what the harness checks."""
 
-_LAUNCH = "import sys; from vestige.cli import main; sys.argv[0] = 'vestige'; main()"
+_LAUNCH = "import sys; from vestige.cli import run; sys.argv[0] = 'vestige'; run()"
+"""What the ``vestige`` program runs (``vestige.cli.run``, not ``main``, whose in-process callers keep their
+own signal handlers after the command: a signal in the last moments of the process would then kill a run
+whose output is complete)."""
 _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _FORGED_LINE = re.compile(rf"^\W*(CRITICAL\W+)?{FORGED_MARKER}", re.MULTILINE)
