@@ -281,14 +281,14 @@ def _read_acquisition(plan: _Plan, progress: Progress | None, workers: int) -> _
     except READ_ERRORS as error:
         problems.append(_placed(Problem("acquisition", "info", str(error)), plan.position))
         device = DeviceInfo()
-    if progress is not None:
-        progress.phase(f"reading artifacts{which}", len(plan.artifacts))
     tasks: list[_Task] = [_SealTask()]
     for n, artifact in enumerate(plan.artifacts):
         if isinstance(artifact, ShardedArtifact):
             tasks.extend(_ArtifactTask(n, shard) for shard in range(artifact.SHARDS))
         elif n not in listing.ranks:
             tasks.append(_ArtifactTask(n))
+    if progress is not None:  # one step per artifact task (a shard is one) and per listing artifact
+        progress.phase(f"reading artifacts{which}", len(tasks) - 1 + len(listing.ranks))
     sidecars = _SidecarCitations({plan.position: acquisition})
     tracker: ConjunctionTracker[Record] = ConjunctionTracker(plan.indicators)
     findings: list[Finding] = []

@@ -28,9 +28,11 @@ from click.testing import CliRunner
 
 from tests.builders import Checked, check, plain_set
 from tests.builders.captures import ACK, RST, SYN, CaptureBuilder, dns_answer, dns_query
+from vestige.analysis import analyse
 from vestige.cli import main
 from vestige.evidence.capture import read_capture
 from vestige.evidence.headers import decode, flow_shard
+from vestige.indicators import IndicatorIndex
 from vestige.model import Evidence, Finding, Locator, ObservableKind, Record, RecordPayload, Severity
 from vestige.network.artifacts import traffic
 from vestige.network.events import (
@@ -1137,3 +1139,25 @@ def test_the_last_shard_passes_over_an_ipv4_tcp_frame_only_when_decoding_would_r
             assert decode(packet) is not None, name
     assert [name for name, sure in answers.items() if sure] == ["sound"]
     assert decode(dataclasses.replace(sound, data=frames["a later fragment"])) is None
+
+
+def test_the_progress_of_a_capture_counts_each_shard_as_a_step(tmp_path: Path) -> None:
+    path = several_flows(tmp_path)
+
+    class Steps:
+        def __init__(self) -> None:
+            self.phases: list[tuple[str, int | None, int]] = []
+
+        def phase(self, name: str, total: int | None) -> None:
+            self.phases.append((name, total, 0))
+
+        def advance(self, count: int = 1) -> None:
+            name, total, done = self.phases[-1]
+            self.phases[-1] = (name, total, done + count)
+
+    steps = Steps()
+    registry = Registry.discover()
+    with registry.open(path) as acquisition:
+        analyse([acquisition], registry, IndicatorIndex([]), [], progress=steps, workers=2)
+    # network.traffic's two shards and cellular.signalling
+    assert steps.phases[-1] == ("reading artifacts", 3, 3)
