@@ -1130,6 +1130,7 @@ def test_the_last_shard_passes_over_an_ipv4_tcp_frame_only_when_decoding_would_r
         "a total length under 40": changed(16, b"\x00\x27"),
         "a total length short of the TCP header": changed(16, b"\x00\x30"),
         "IPv6": changed(12, b"\x86\xdd"),
+        "a frame cut inside its TCP header": data[:50],
     }
     answers = {}
     for name, frame in frames.items():

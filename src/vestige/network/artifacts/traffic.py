@@ -240,12 +240,12 @@ def _seen_shard(packet: Packet) -> int | None:
     capture's undecodable frames): another shard drops it after decoding, and the last shard passes over
     only frames it is sure ``decode`` reads (``_decodable_ipv4_tcp``)."""
     data = packet.data
-    if packet.linktype != ETHERNET or len(data) < 58:
+    if packet.linktype != ETHERNET or len(data) < 38:
         return None
     ethertype = data[12:14]
     if ethertype == b"\x08\x00" and data[14] == 0x45 and data[23] in _TRANSPORTS:
         return flow_shard(data[26:38], SHARDS)
-    if ethertype == b"\x86\xdd" and data[20] in _TRANSPORTS:
+    if ethertype == b"\x86\xdd" and len(data) >= 58 and data[20] in _TRANSPORTS:
         return flow_shard(data[22:58], SHARDS)
     return None
 
@@ -260,8 +260,8 @@ def _decodable_ipv4_tcp(data: bytes) -> bool:
     """Whether ``decode`` gives a segment for an Ethernet frame that ``_seen_shard`` read: if it is IPv4 with a
     20-byte header, the conditions of its first, one-call path (TCP, not a fragment, a sound data offset,
     lengths that hold the headers), which reads every such frame it accepts."""
-    if data[12:14] != b"\x08\x00":
-        return False  # IPv6: always decoded
+    if data[12:14] != b"\x08\x00" or len(data) < 54:
+        return False  # IPv6 (always decoded), or too short for decoding's first path
     total, fragment, protocol, offset = _IPV4_TCP_LENGTHS.unpack_from(data)
     header_end = 34 + (offset >> 4) * 4
     return (
