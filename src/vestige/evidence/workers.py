@@ -171,7 +171,7 @@ def map_in_processes(
         finally:
             if not finished:
                 processes = list(pool._processes.values())
-                results = pool._result_queue  # the pool forgets it at shutdown
+                results = getattr(pool, "_result_queue", None)  # the pool forgets it at shutdown
                 pool.shutdown(wait=False, cancel_futures=True)
                 stop_processes(processes)
                 _end_results(results)
