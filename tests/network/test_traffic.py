@@ -31,7 +31,7 @@ from tests.builders.captures import ACK, RST, SYN, CaptureBuilder, dns_answer, d
 from vestige.analysis import analyse
 from vestige.cli import main
 from vestige.evidence.capture import read_capture
-from vestige.evidence.headers import decode, flow_shard
+from vestige.evidence.headers import decode, decodes_at_once, flow_shard, frame_shard
 from vestige.indicators import IndicatorIndex
 from vestige.model import Evidence, Finding, Locator, ObservableKind, Record, RecordPayload, Severity
 from vestige.network.artifacts import traffic
@@ -1077,7 +1077,7 @@ def test_a_shard_reads_the_flow_of_a_common_frame_from_its_bytes_as_decoding_doe
     path = several_flows(tmp_path)
     with path.open("rb") as stream:
         packets = list(read_capture(stream, path.name))
-    seen = [traffic._seen_shard(packet) for packet in packets]
+    seen = [frame_shard(packet, traffic.SHARDS) for packet in packets]
     decoded = [decode(packet) for packet in packets]
     expected = [None if s is None else flow_shard(s.key, traffic.SHARDS) for s in decoded]
     vlan = [n for n, packet in enumerate(packets) if packet.data[12:14] == b"\x81\x00"]
@@ -1135,7 +1135,7 @@ def test_the_last_shard_passes_over_an_ipv4_tcp_frame_only_when_decoding_would_r
     answers = {}
     for name, frame in frames.items():
         packet = dataclasses.replace(sound, data=frame)
-        answers[name] = traffic._decodable_ipv4_tcp(frame)
+        answers[name] = decodes_at_once(frame)
         if answers[name]:
             assert decode(packet) is not None, name
     assert [name for name, sure in answers.items() if sure] == ["sound"]

@@ -138,7 +138,7 @@ def decode(packet: Packet) -> Segment | None:
         if len(data) >= 54:
             (ethertype, version_ihl, total, ip_id, fragment, ttl, protocol, src, dst, sport, dport, seq, ack, offset,
              flags, window) = _ETHERNET_IPV4_TCP.unpack_from(data)  # fmt: skip
-            if (
+            if (  # the conditions ``decodes_at_once`` reads too: change both together
                 ethertype == ETHERTYPE_IPV4
                 and version_ihl == 0x45
                 and protocol == TCP
@@ -190,6 +190,50 @@ def decode(packet: Packet) -> Segment | None:
     if linktype == IPV6:
         return _ipv6(packet, data, 0)
     return None
+
+
+def frame_shard(packet: Packet, shards: int) -> int | None:
+    """The ``flow_shard`` of the common frame (Ethernet, then IPv4 with a 20-byte header or IPv6, then TCP or
+    UDP) read from its bytes, without decoding it; None for another frame.
+
+    A reader split into shards passes over most packets of a capture: the bytes here are those ``decode``
+    takes its flow key from whenever it decodes such a frame, so the shard is the one decoding would give.
+    ``decode`` may still reject the frame (a fragment, a header cut short): ``decodes_at_once`` says when
+    it surely does not."""
+    data = packet.data
+    if packet.linktype != ETHERNET or len(data) < 38:
+        return None
+    ethertype = data[12:14]
+    if ethertype == b"\x08\x00" and data[14] == 0x45 and data[23] in _TRANSPORTS:
+        return flow_shard(data[26:38], shards)
+    if ethertype == b"\x86\xdd" and len(data) >= 58 and data[20] in _TRANSPORTS:
+        return flow_shard(data[22:58], shards)
+    return None
+
+
+_TRANSPORTS = frozenset({TCP, UDP})
+_IPV4_TCP_LENGTHS = struct.Struct("!16xH2xHxB22xB")
+"""Of an Ethernet frame whose IPv4 header is 20 bytes: total length, flags and fragment offset, protocol, and
+the TCP data offset."""
+
+
+def decodes_at_once(data: bytes) -> bool:
+    """Whether ``decode`` gives a segment for the Ethernet frame ``data`` on its first, one-call path (IPv4
+    with a 20-byte header, TCP, not a fragment, a sound data offset, lengths that hold the headers): the
+    same conditions, read without building the segment. False for any other frame, which ``decode`` may
+    still read."""
+    if data[12:14] != b"\x08\x00" or len(data) < 54 or data[14] != 0x45:
+        return False
+    total, fragment, protocol, offset = _IPV4_TCP_LENGTHS.unpack_from(data)
+    header_end = 34 + (offset >> 4) * 4
+    return (
+        protocol == TCP
+        and not fragment & 0x3FFF
+        and offset >= 0x50
+        and total >= 40
+        and header_end <= 14 + total
+        and header_end <= len(data)
+    )
 
 
 def _after_ethertype(packet: Packet, data: bytes, at: int, payload_at: int | None = None) -> Segment | None:

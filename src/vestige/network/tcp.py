@@ -569,47 +569,19 @@ class FlowTable:
 
     def _oldest(self) -> _FlowState | None:
         """The least recently active live flow (stale entries before it leave the queue)."""
-        recent = self._recent
-        while recent:
-            state = recent[0]
-            if state.queued == 1 and state.live:
-                return state
-            recent.popleft()
-            state.queued -= 1
-        return None
+        return _front(self._recent, "queued")
 
     def _oldest_udp(self) -> _FlowState | None:
         """The least recently active live UDP flow (stale entries before it leave the UDP queue)."""
-        recent = self._recent_udp
-        while recent:
-            state = recent[0]
-            if state.queued_udp == 1 and state.live:
-                return state
-            recent.popleft()
-            state.queued_udp -= 1
-        return None
-
-    def _compact_udp(self) -> None:
-        """The UDP queue without its stale entries, in the same order."""
-        kept: deque[_FlowState] = deque()
-        for state in self._recent_udp:
-            state.queued_udp -= 1
-            if state.queued_udp == 0 and state.live:
-                kept.append(state)
-        for state in kept:
-            state.queued_udp = 1
-        self._recent_udp = kept
+        return _front(self._recent_udp, "queued_udp")
 
     def _compact(self) -> None:
         """The activity queue without its stale entries, in the same order (each flow at its last entry)."""
-        kept: deque[_FlowState] = deque()
-        for state in self._recent:
-            state.queued -= 1
-            if state.queued == 0 and state.live:
-                kept.append(state)
-        for state in kept:
-            state.queued = 1
-        self._recent = kept
+        self._recent = _without_stale(self._recent, "queued")
+
+    def _compact_udp(self) -> None:
+        """The UDP queue without its stale entries, in the same order."""
+        self._recent_udp = _without_stale(self._recent_udp, "queued_udp")
 
     def _end(self, state: _FlowState, ended: str) -> FlowSummary:
         self._live -= 1
@@ -632,6 +604,33 @@ class FlowTable:
             service=state.service,
             ended=ended,
         )
+
+
+def _front(queue: deque[_FlowState], count: str) -> _FlowState | None:
+    """The flow at the front of an activity queue whose entries of each flow the flow's attribute ``count``
+    counts (its last entry stands for it): stale entries before it, and flows ended since, leave the queue.
+    Runs at sweeps and evictions, not for each packet."""
+    while queue:
+        state = queue[0]
+        left = getattr(state, count)
+        if left == 1 and state.live:
+            return state
+        queue.popleft()
+        setattr(state, count, left - 1)
+    return None
+
+
+def _without_stale(queue: deque[_FlowState], count: str) -> deque[_FlowState]:
+    """An activity queue with each live flow once, at its last entry, in the same order."""
+    kept: deque[_FlowState] = deque()
+    for state in queue:
+        left = getattr(state, count) - 1
+        setattr(state, count, left)
+        if left == 0 and state.live:
+            kept.append(state)
+    for state in kept:
+        setattr(state, count, 1)
+    return kept
 
 
 def _append(found: list[Observation] | None, more: Observation | list[Observation] | None) -> list[Observation] | None:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
-import struct
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -51,7 +50,7 @@ from urllib.parse import urlsplit
 from vestige.evidence import budget
 from vestige.evidence.acquisition import Acquisition
 from vestige.evidence.capture import CaptureFormatError, Packet, read_capture
-from vestige.evidence.headers import ETHERNET, Segment, decode, flow_shard
+from vestige.evidence.headers import Segment, decode, decodes_at_once, flow_shard, frame_shard
 from vestige.indicators.observables import domain_observable, ip_observable, observables_from_url
 from vestige.model import (
     Evidence,
@@ -211,8 +210,8 @@ def _shard_records(reading: _Reading, packets: Iterable[Packet], shard: int) -> 
     """The records of one shard's flows: every other packet is only counted."""
     last = SHARDS - 1
     for packet in packets:
-        seen = _seen_shard(packet)
-        if seen is not None and seen != shard and (shard != last or _decodable_ipv4_tcp(packet.data)):
+        seen = frame_shard(packet, SHARDS)
+        if seen is not None and seen != shard and (shard != last or decodes_at_once(packet.data)):
             reading.count(packet.time_ns)
             continue
         segment = decode(packet)
@@ -221,57 +220,13 @@ def _shard_records(reading: _Reading, packets: Iterable[Packet], shard: int) -> 
         elif seen is None:
             owner = flow_shard(segment.key, SHARDS)
         else:
-            owner = seen  # decoding took its flow key from the bytes ``_seen_shard`` read
+            owner = seen  # decoding took its flow key from the bytes ``frame_shard`` read
         if owner != shard:
             reading.count(packet.time_ns)
             continue
         made = reading.packet(packet.time_ns, segment)
         if made:
             yield from made
-
-
-def _seen_shard(packet: Packet) -> int | None:
-    """The shard of the common frame (Ethernet, then IPv4 with a 20-byte header or IPv6, then TCP or UDP)
-    from its bytes, without decoding it; None for another frame.
-
-    A shard passes over most packets of a capture, and they need no decoding: the bytes here are those
-    ``decode`` takes its flow key from whenever it decodes such a frame, so the shard is the one decoding
-    would give. A frame ``decode`` rejects belongs to the last shard whatever this says (it counts the
-    capture's undecodable frames): another shard drops it after decoding, and the last shard passes over
-    only frames it is sure ``decode`` reads (``_decodable_ipv4_tcp``)."""
-    data = packet.data
-    if packet.linktype != ETHERNET or len(data) < 38:
-        return None
-    ethertype = data[12:14]
-    if ethertype == b"\x08\x00" and data[14] == 0x45 and data[23] in _TRANSPORTS:
-        return flow_shard(data[26:38], SHARDS)
-    if ethertype == b"\x86\xdd" and len(data) >= 58 and data[20] in _TRANSPORTS:
-        return flow_shard(data[22:58], SHARDS)
-    return None
-
-
-_TRANSPORTS = frozenset({6, 17})
-_IPV4_TCP_LENGTHS = struct.Struct("!16xH2xHxB22xB")
-"""Of an Ethernet frame whose IPv4 header is 20 bytes: total length, flags and fragment offset, protocol, and
-the TCP data offset."""
-
-
-def _decodable_ipv4_tcp(data: bytes) -> bool:
-    """Whether ``decode`` gives a segment for an Ethernet frame that ``_seen_shard`` read: if it is IPv4 with a
-    20-byte header, the conditions of its first, one-call path (TCP, not a fragment, a sound data offset,
-    lengths that hold the headers), which reads every such frame it accepts."""
-    if data[12:14] != b"\x08\x00" or len(data) < 54:
-        return False  # IPv6 (always decoded), or too short for decoding's first path
-    total, fragment, protocol, offset = _IPV4_TCP_LENGTHS.unpack_from(data)
-    header_end = 34 + (offset >> 4) * 4
-    return (
-        protocol == tcp.TCP_PROTOCOL
-        and not fragment & 0x3FFF
-        and offset >= 0x50
-        and total >= 40
-        and header_end <= 14 + total
-        and header_end <= len(data)
-    )
 
 
 @contextmanager
